@@ -1,0 +1,17 @@
+namespace MiniVM.Block;
+
+/// <summary>Capability: format details that `img info` shows.</summary>
+public interface IImageInfo
+{
+    /// <summary>Allocation granularity in bytes (0 when the format has none, like raw).</summary>
+    long ClusterSize { get; }
+
+    /// <summary>Host bytes used by every file of this layer (allocated blocks, not apparent size).</summary>
+    long DiskUsage { get; }
+
+    /// <summary>Every host file this layer consists of (meta, bitmaps, data, ...).</summary>
+    IReadOnlyList<string> Files { get; }
+
+    /// <summary>Format-specific lines for `img info` ("compat: 1.1", "copy_on_demand: false", ...).</summary>
+    IReadOnlyList<KeyValuePair<string, string>> FormatSpecific { get; }
+}
