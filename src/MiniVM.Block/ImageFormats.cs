@@ -14,6 +14,7 @@ public sealed class ImageFormats
     {
         var r = new ImageFormats();
         // Each format folder adds itself here as it lands.
+        r.Register(new Raw.RawFormat());
         return r;
     }
 
