@@ -1,0 +1,233 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Microsoft.Extensions.Configuration;
+
+namespace MiniVM.Machine.Configuration;
+
+/// <summary>
+/// Reads the VM configuration in layers, later ones winning: the JSON file (`vm.json`), environment variables
+/// `MINIVM__SECTION__KEY`, then command-line overrides (`--set section.key=value` and the QEMU-style shorthands).
+/// Binds to <see cref="VmOptions"/> and validates every value; a wrong value is a <see cref="VmConfigException"/>
+/// whose one-line message names the key as the user would spell it in `--set`.
+/// </summary>
+public static partial class VmConfigLoader
+{
+    public const string EnvironmentPrefix = "MINIVM__";
+
+    /// <summary>Shorthand switches that are plain aliases of configuration keys.</summary>
+    private static readonly Dictionary<string, string> Aliases = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["--memory"] = "machine:memory",
+        ["--serial"] = "serial",
+        ["--monitor"] = "monitor",
+        ["--display"] = "display",
+        ["--clock"] = "clock",
+        ["--boot"] = "boot",
+        ["--bios"] = "firmware:bios",
+    };
+
+    /// <param name="configFile">The JSON file; when null, `vm.json` in the current folder if it exists.</param>
+    /// <param name="sets">`key=value` overrides; keys use '.' or ':' between sections (`machine.memory=256`).</param>
+    /// <param name="shorthands">Alias switches with values (`--memory`, `--serial`, ...), as (switch, value) pairs.</param>
+    /// <param name="drives">Drives given with `--drive/--hda/--fda`; when any are given they replace the file's drives.</param>
+    public static VmOptions Load(string? configFile, IEnumerable<string> sets, IEnumerable<(string Switch, string Value)> shorthands,
+        IReadOnlyList<DriveOptions> drives, IDictionary<string, string?>? environment = null)
+    {
+        string baseDir = Directory.GetCurrentDirectory();
+        var builder = new ConfigurationBuilder();
+        if (configFile is not null)
+        {
+            if (!File.Exists(configFile)) throw new VmConfigException($"config: file '{configFile}' not found");
+            baseDir = Path.GetDirectoryName(Path.GetFullPath(configFile))!;
+            builder.AddJsonFile(Path.GetFullPath(configFile), optional: false);
+        }
+        else if (File.Exists("vm.json"))
+        {
+            builder.AddJsonFile(Path.GetFullPath("vm.json"), optional: false);
+        }
+
+        if (environment is null) builder.AddEnvironmentVariables(EnvironmentPrefix);
+        else builder.AddInMemoryCollection(environment
+            .Where(kv => kv.Key.StartsWith(EnvironmentPrefix, StringComparison.OrdinalIgnoreCase))
+            .Select(kv => new KeyValuePair<string, string?>(kv.Key[EnvironmentPrefix.Length..].Replace("__", ":"), kv.Value)));
+
+        var args = new List<string>();
+        foreach (var (sw, value) in shorthands)
+        {
+            if (!Aliases.ContainsKey(sw)) throw new VmConfigException($"config: unknown switch {sw}");
+            args.Add(sw); args.Add(value);
+        }
+        foreach (var s in sets)
+        {
+            int eq = s.IndexOf('=');
+            if (eq <= 0) throw new VmConfigException($"config: --set '{s}' is not key=value");
+            args.Add("--" + s[..eq].Trim().Replace('.', ':') + "=" + s[(eq + 1)..]);
+        }
+        builder.AddCommandLine(args.ToArray(), Aliases);
+
+        IConfigurationRoot root;
+        try { root = builder.Build(); }
+        catch (Exception e) when (e is FormatException or InvalidDataException or IOException)
+        {
+            throw new VmConfigException($"config: {configFile ?? "vm.json"}: {FirstLine(e.Message)}");
+        }
+
+        VmOptions options = Bind(root);
+        if (drives.Count > 0) { options.Drives = drives.ToList(); AssignIndexes(options.Drives); }
+        else foreach (var d in options.Drives) d.File = Resolve(baseDir, d.File);
+        options.Firmware.Bios = Resolve(baseDir, options.Firmware.Bios);
+        options.Firmware.VgaBios = Resolve(baseDir, options.Firmware.VgaBios);
+        Validate(options);
+        return options;
+    }
+
+    private static VmOptions Bind(IConfiguration root)
+    {
+        try
+        {
+            return root.Get<VmOptions>(o => o.ErrorOnUnknownConfiguration = true) ?? new VmOptions();
+        }
+        catch (InvalidOperationException e)
+        {
+            string m = e.Message;
+            var conv = ConversionError().Match(m);
+            if (conv.Success)
+                throw new VmConfigException($"config: {Dotted(conv.Groups["path"].Value)} = '{conv.Groups["value"].Value}' is not a valid {FriendlyType(conv.Groups["type"].Value)}");
+            var unknown = UnknownKeyError().Match(m);
+            if (unknown.Success)
+            {
+                string section = unknown.Groups["type"].Value switch
+                {
+                    var t when t.EndsWith(nameof(MachineSection)) => "machine.",
+                    var t when t.EndsWith(nameof(FirmwareSection)) => "firmware.",
+                    var t when t.EndsWith(nameof(DriveOptions)) => "drives[].",
+                    _ => "",
+                };
+                var keys = unknown.Groups["keys"].Value.Split(',', StringSplitOptions.TrimEntries)
+                    .Select(k => section + k.Trim('\''));
+                throw new VmConfigException($"config: unknown key {string.Join(", ", keys)}");
+            }
+            throw new VmConfigException("config: " + FirstLine(m));
+        }
+    }
+
+    private static void Validate(VmOptions o)
+    {
+        if (o.Machine.Memory is < 1 or > 3072)
+            throw new VmConfigException($"config: machine.memory = {o.Machine.Memory}: must be 1..3072 (MiB)");
+        if (!string.Equals(o.Machine.Cpu, "p6", StringComparison.OrdinalIgnoreCase))
+            throw new VmConfigException($"config: machine.cpu = '{o.Machine.Cpu}': the only CPU model is p6");
+        if (string.IsNullOrWhiteSpace(o.Boot) || o.Boot.Any(c => "acdn".IndexOf(char.ToLowerInvariant(c)) < 0))
+            throw new VmConfigException($"config: boot = '{o.Boot}': use the letters a (floppy), c (hard disk), d, n");
+        CheckSerial(o.Serial);
+        CheckMonitor(o.Monitor);
+        if (!Is(o.Display, "headless", "sdl"))
+            throw new VmConfigException($"config: display = '{o.Display}': use headless or sdl");
+        if (!Is(o.Clock, "virtual", "realtime"))
+            throw new VmConfigException($"config: clock = '{o.Clock}': use virtual or realtime");
+        var seen = new HashSet<(string, int)>();
+        for (int i = 0; i < o.Drives.Count; i++)
+        {
+            var d = o.Drives[i];
+            string key = $"drives.{i}";
+            string iface = d.Interface.ToLowerInvariant();
+            int max = iface switch
+            {
+                "ide" => 3,
+                "floppy" => 1,
+                "virtio" => 7,
+                _ => throw new VmConfigException($"config: {key}.interface = '{d.Interface}': use ide, floppy or virtio"),
+            };
+            if (d.Index < 0 || d.Index > max)
+                throw new VmConfigException($"config: {key}.index = {d.Index}: {iface} takes 0..{max}");
+            if (!seen.Add((iface, d.Index)))
+                throw new VmConfigException($"config: {key}: {iface} index {d.Index} is used twice");
+            if (string.IsNullOrWhiteSpace(d.File))
+                throw new VmConfigException($"config: {key}.file is empty");
+            if (!Is(d.Transport, "legacy", "modern"))
+                throw new VmConfigException($"config: {key}.transport = '{d.Transport}': use legacy or modern");
+        }
+    }
+
+    /// <summary>Parses QEMU's `-drive if=ide,index=0,file=x.irow,format=irow,readonly=on` value.</summary>
+    public static DriveOptions ParseDrive(string spec, string baseDir)
+    {
+        var d = new DriveOptions();
+        bool haveIndex = false;
+        foreach (var part in spec.Split(',', StringSplitOptions.RemoveEmptyEntries))
+        {
+            int eq = part.IndexOf('=');
+            if (eq <= 0) throw new VmConfigException($"--drive '{spec}': '{part}' is not key=value");
+            string k = part[..eq].Trim().ToLowerInvariant(), v = part[(eq + 1)..].Trim();
+            switch (k)
+            {
+                case "if": d.Interface = v; break;
+                case "index":
+                    if (!int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out int idx))
+                        throw new VmConfigException($"--drive '{spec}': index '{v}' is not a number");
+                    d.Index = idx; haveIndex = true; break;
+                case "file": d.File = Resolve(baseDir, v); break;
+                case "format": d.Format = v; break;
+                case "readonly": d.ReadOnly = v is "on" or "true" or "yes" ? true : v is "off" or "false" or "no" ? false
+                    : throw new VmConfigException($"--drive '{spec}': readonly '{v}' must be on or off"); break;
+                case "transport": d.Transport = v; break;
+                default: throw new VmConfigException($"--drive '{spec}': unknown key '{k}' (if, index, file, format, readonly, transport)");
+            }
+        }
+        if (string.IsNullOrEmpty(d.File)) throw new VmConfigException($"--drive '{spec}': file= is missing");
+        d.Index = haveIndex ? d.Index : -1; // -1: the caller assigns the next free index of that interface
+        return d;
+    }
+
+    /// <summary>Gives drives without an explicit index the next free one of their interface.</summary>
+    public static void AssignIndexes(List<DriveOptions> drives)
+    {
+        foreach (var d in drives.Where(d => d.Index < 0))
+        {
+            int i = 0;
+            while (drives.Any(o => o != d && o.Index == i && string.Equals(o.Interface, d.Interface, StringComparison.OrdinalIgnoreCase))) i++;
+            d.Index = i;
+        }
+    }
+
+    private static void CheckSerial(string s)
+    {
+        if (Is(s, "stdio", "none")) return;
+        if (s.StartsWith("file:", StringComparison.Ordinal) && s.Length > 5) return;
+        throw new VmConfigException($"config: serial = '{s}': use stdio, none or file:PATH");
+    }
+
+    private static void CheckMonitor(string s)
+    {
+        if (Is(s, "stdio", "none")) return;
+        var m = TcpMonitor().Match(s);
+        if (m.Success && int.TryParse(m.Groups[1].Value, out int port) && port is > 0 and < 65536) return;
+        throw new VmConfigException($"config: monitor = '{s}': use none, stdio or tcp:127.0.0.1:PORT (the monitor listens on loopback only)");
+    }
+
+    private static bool Is(string value, params string[] choices) =>
+        choices.Any(c => string.Equals(c, value, StringComparison.OrdinalIgnoreCase));
+
+    private static string Resolve(string baseDir, string path) =>
+        string.IsNullOrEmpty(path) || Path.IsPathRooted(path) ? path : Path.GetFullPath(Path.Combine(baseDir, path));
+
+    private static string Dotted(string path) => path.Replace(':', '.').ToLowerInvariant();
+
+    private static string FriendlyType(string t) => t switch
+    {
+        "System.Int32" => "whole number",
+        "System.Boolean" => "boolean (true or false)",
+        _ => t,
+    };
+
+    private static string FirstLine(string s) => s.Split('\n')[0].Trim();
+
+    [GeneratedRegex(@"Failed to convert configuration value '(?<value>.*)' at '(?<path>[^']*)' to type '(?<type>[^']*)'")]
+    private static partial Regex ConversionError();
+
+    [GeneratedRegex(@"not found on the instance of (?<type>[\w.]+): (?<keys>.*)$")]
+    private static partial Regex UnknownKeyError();
+
+    [GeneratedRegex(@"^tcp:127\.0\.0\.1:(\d+)$")]
+    private static partial Regex TcpMonitor();
+}

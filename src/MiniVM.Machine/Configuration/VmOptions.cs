@@ -1,0 +1,62 @@
+namespace MiniVM.Machine.Configuration;
+
+/// <summary>
+/// The whole `vm.json`, as bound by Microsoft.Extensions.Configuration. Property names are the JSON keys
+/// (case-insensitive); every value is validated by <see cref="VmConfigLoader"/> before a machine is built.
+/// </summary>
+public sealed class VmOptions
+{
+    public MachineSection Machine { get; set; } = new();
+    public FirmwareSection Firmware { get; set; } = new();
+    public List<DriveOptions> Drives { get; set; } = new();
+    /// <summary>QEMU's -boot order letters: a = floppy, c = first hard disk, n/d ignored. Default "cad".</summary>
+    public string Boot { get; set; } = "cad";
+    /// <summary>"stdio", "file:PATH" or "none".</summary>
+    public string Serial { get; set; } = "stdio";
+    /// <summary>"none", "stdio" or "tcp:127.0.0.1:PORT".</summary>
+    public string Monitor { get; set; } = "none";
+    /// <summary>"headless" or "sdl".</summary>
+    public string Display { get; set; } = "headless";
+    /// <summary>"virtual" (driven by executed instructions; deterministic) or "realtime".</summary>
+    public string Clock { get; set; } = "virtual";
+}
+
+public sealed class MachineSection
+{
+    /// <summary>Guest RAM in MiB.</summary>
+    public int Memory { get; set; } = 128;
+    /// <summary>CPU model; only the P6-class "p6" exists.</summary>
+    public string Cpu { get; set; } = "p6";
+}
+
+public sealed class FirmwareSection
+{
+    /// <summary>SeaBIOS image (128 or 256 KiB), relative to the configuration file's folder.</summary>
+    public string Bios { get; set; } = "firmware/bios.bin";
+    /// <summary>SeaVGABIOS for the Bochs-VBE PCI VGA, relative to the configuration file's folder.</summary>
+    public string VgaBios { get; set; } = "firmware/vgabios-stdvga.bin";
+}
+
+public enum DriveInterface { Ide, Floppy, Virtio }
+
+public sealed class DriveOptions
+{
+    /// <summary>"ide", "floppy" or "virtio".</summary>
+    public string Interface { get; set; } = "ide";
+    /// <summary>ide: 0..3 (primary master, primary slave, secondary master, secondary slave); floppy: 0..1; virtio: 0..7.</summary>
+    public int Index { get; set; }
+    public string File { get; set; } = "";
+    /// <summary>Image format; probed from the file when empty.</summary>
+    public string? Format { get; set; }
+    public bool ReadOnly { get; set; }
+    /// <summary>virtio only: "legacy" (1af4:1001) or "modern" (1af4:1042).</summary>
+    public string Transport { get; set; } = "modern";
+
+    public DriveInterface ParsedInterface => Interface.ToLowerInvariant() switch
+    {
+        "ide" => DriveInterface.Ide,
+        "floppy" => DriveInterface.Floppy,
+        "virtio" => DriveInterface.Virtio,
+        _ => throw new InvalidOperationException("validated by VmConfigLoader"),
+    };
+}

@@ -1,0 +1,83 @@
+using MiniVM.Machine.Configuration;
+
+namespace MiniVM.Machine.Tests;
+
+public sealed class VmConfigLoaderTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("minivm-cfg").FullName;
+    private static readonly Dictionary<string, string?> NoEnv = new();
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private string Json(string text)
+    {
+        string p = Path.Combine(_dir, "vm.json");
+        File.WriteAllText(p, text);
+        return p;
+    }
+
+    private static VmOptions Load(string? file, string[]? sets = null, (string, string)[]? sh = null,
+        List<DriveOptions>? drives = null, Dictionary<string, string?>? env = null) =>
+        VmConfigLoader.Load(file, sets ?? [], sh ?? [], drives ?? [], env ?? NoEnv);
+
+    [Fact]
+    public void FileValuesBindAndRelativePathsResolveNextToTheFile()
+    {
+        var o = Load(Json("""{ "machine": { "memory": 256 }, "drives": [ { "interface": "virtio", "file": "disk.irow", "format": "irow" } ] }"""));
+        Assert.Equal(256, o.Machine.Memory);
+        Assert.Equal(Path.Combine(_dir, "disk.irow"), o.Drives[0].File);
+        Assert.Equal(Path.Combine(_dir, "firmware", "bios.bin"), o.Firmware.Bios);
+    }
+
+    [Fact]
+    public void EnvironmentOverridesFileAndSetOverridesEnvironment()
+    {
+        string f = Json("""{ "machine": { "memory": 256 } }""");
+        var env = new Dictionary<string, string?> { ["MINIVM__machine__memory"] = "512", ["MINIVM__clock"] = "realtime" };
+        Assert.Equal(512, Load(f, env: env).Machine.Memory);
+        var o = Load(f, sets: ["machine.memory=64"], env: env);
+        Assert.Equal(64, o.Machine.Memory);
+        Assert.Equal("realtime", o.Clock);
+    }
+
+    [Fact]
+    public void ShorthandMapsToTheSameKey()
+    {
+        var o = Load(Json("{}"), sh: [("--memory", "32"), ("--serial", "file:/tmp/s.log")]);
+        Assert.Equal(32, o.Machine.Memory);
+        Assert.Equal("file:/tmp/s.log", o.Serial);
+    }
+
+    [Fact]
+    public void CommandLineDrivesReplaceTheFileDrives()
+    {
+        string f = Json("""{ "drives": [ { "interface": "virtio", "file": "linux.irow" } ] }""");
+        var fda = VmConfigLoader.ParseDrive("if=floppy,file=a.img", _dir);
+        var o = Load(f, drives: [fda]);
+        var d = Assert.Single(o.Drives);
+        Assert.Equal("floppy", d.Interface);
+    }
+
+    [Theory]
+    [InlineData("""{ "machine": { "memory": "lots" } }""", "machine.memory = 'lots' is not a valid whole number")]
+    [InlineData("""{ "machine": { "memory": 0 } }""", "machine.memory = 0")]
+    [InlineData("""{ "machine": { "ram": 5 } }""", "unknown key machine.ram")]
+    [InlineData("""{ "serial": "com9" }""", "serial = 'com9'")]
+    [InlineData("""{ "monitor": "tcp:0.0.0.0:4444" }""", "loopback only")]
+    [InlineData("""{ "drives": [ { "interface": "scsi", "file": "x" } ] }""", "drives.0.interface = 'scsi'")]
+    [InlineData("""{ "drives": [ { "interface": "ide", "index": 7, "file": "x" } ] }""", "drives.0.index = 7")]
+    [InlineData("""{ "machine": { "memory": 1 """, "vm.json")]
+    public void WrongValuesGiveOneLineNamingTheKey(string json, string expected)
+    {
+        var e = Assert.Throws<VmConfigException>(() => Load(Json(json)));
+        Assert.Contains(expected, e.Message);
+        Assert.DoesNotContain('\n', e.Message);
+    }
+
+    [Fact]
+    public void DriveShorthandRejectsUnknownKeys()
+    {
+        var e = Assert.Throws<VmConfigException>(() => VmConfigLoader.ParseDrive("if=ide,file=x,cache=none", _dir));
+        Assert.Contains("unknown key 'cache'", e.Message);
+    }
+}
