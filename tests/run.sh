@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The test command of README.md (and of CI): installs what the tests need from Debian's archive when it is
+# missing (as root), fetches the firmware, then runs every test project. Extra arguments go to `dotnet test`
+# (e.g. `tests/run.sh --filter Category!=Boot`).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+need=()
+command -v qemu-img >/dev/null || need+=(qemu-utils)
+command -v mcopy >/dev/null || need+=(mtools)
+if [ ${#need[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq >/dev/null
+        apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    else
+        echo "tests: missing ${need[*]}; install them with: sudo apt-get install ${need[*]}" >&2
+        exit 1
+    fi
+fi
+firmware/fetch-seabios.sh
+
+flags=()
+[ -n "${MINIVM_BUILD_FLAGS:-}" ] && flags+=(${MINIVM_BUILD_FLAGS})
+dotnet build MiniVM.sln -c Release --nologo -v q "${flags[@]}"
+
+# One summary line over all test projects, in the plain "N passed, N failed" form.
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+set +e
+dotnet test MiniVM.sln -c Release --no-build --nologo -v q "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+awk '/(Passed|Failed)! +- +Failed:/ {
+        for (i = 1; i <= NF; i++) { gsub(",", "", $(i+1));
+            if ($i == "Failed:") f += $(i+1); if ($i == "Passed:") p += $(i+1); if ($i == "Skipped:") s += $(i+1) }
+     } END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+exit "$status"
