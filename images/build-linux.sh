@@ -62,7 +62,7 @@ add_module() { # depth-first: dependencies before the module
     cp "$f" initramfs/lib/modules/
     order+=("$(basename "$f")")
 }
-for m in ata_piix sd_mod virtio_pci virtio_blk vfat nls_cp437 nls_iso8859-1 ext4 crc32c_generic; do add_module "$m"; done
+for m in ata_piix sd_mod virtio_pci virtio_blk vfat nls_cp437 nls_ascii nls_iso8859-1 ext4 crc32c_generic; do add_module "$m"; done
 printf '%s\n' "${order[@]}" > initramfs/etc/modules.load
 
 cat > initramfs/init <<'INIT'
