@@ -1,0 +1,77 @@
+using Iced.Intel;
+
+namespace MiniVM.Cpu;
+
+/// <summary>
+/// Decoded instructions kept per physical page, keyed by the byte offset of their first byte. An instruction
+/// that crosses into the next page is never cached (a write to either page could change it). A write that
+/// overlaps the decoded byte range of a page drops that page's entries, so self-modifying code re-decodes.
+/// </summary>
+internal sealed class DecodeCache
+{
+    private readonly DecodedPage?[] _pages = new DecodedPage?[PhysicalMemory.PageCount];
+
+    public DecodedPage GetOrCreate(uint page)
+    {
+        var p = _pages[page];
+        if (p is null) { p = new DecodedPage(); _pages[page] = p; }
+        return p;
+    }
+
+    public DecodedPage? Get(uint page) => _pages[page];
+
+    public bool HasCode(uint page) => _pages[page] is { Count: > 0 };
+
+    public void Invalidate(uint page)
+    {
+        var p = _pages[page];
+        if (p is not null && p.Count > 0) p.Clear();
+    }
+
+    /// <summary>A write of <paramref name="length"/> bytes at <paramref name="offset"/> in <paramref name="page"/>.</summary>
+    public void NotifyWrite(uint page, int offset, int length)
+    {
+        var p = _pages[page];
+        if (p is not null && p.Count > 0 && offset <= p.MaxByte && offset + length > p.MinByte) p.Clear();
+    }
+}
+
+/// <summary>The decoded instructions of one physical page.</summary>
+internal sealed class DecodedPage
+{
+    /// <summary>Slot + 1 of the instruction starting at each byte offset; 0 = not decoded.</summary>
+    public readonly ushort[] Index = new ushort[PhysicalMemory.PageSize];
+    public Instruction[] Entries = new Instruction[64];
+    /// <summary>Code size (16/32) each entry was decoded for; the same bytes decode differently per CS.D.</summary>
+    public byte[] Bitness = new byte[64];
+    public int Count;
+    /// <summary>Range of bytes covered by decoded instructions; writes outside it keep the cache.</summary>
+    public int MinByte = int.MaxValue, MaxByte = -1;
+
+    public void Clear()
+    {
+        Array.Clear(Index);
+        Count = 0;
+        MinByte = int.MaxValue;
+        MaxByte = -1;
+    }
+
+    public int Add(int offset, in Instruction ins, int bitness)
+    {
+        // Re-decodes for another code size append entries; start over rather than overflow the ushort index.
+        if (Count >= ushort.MaxValue - 1) Clear();
+        if (Count == Entries.Length)
+        {
+            Array.Resize(ref Entries, Count * 2);
+            Array.Resize(ref Bitness, Count * 2);
+        }
+        int slot = Count++;
+        Entries[slot] = ins;
+        Bitness[slot] = (byte)bitness;
+        Index[offset] = (ushort)(slot + 1);
+        if (offset < MinByte) MinByte = offset;
+        int last = offset + ins.Length - 1;
+        if (last > MaxByte) MaxByte = last;
+        return slot;
+    }
+}
