@@ -1,0 +1,94 @@
+using System.CommandLine;
+using System.Text;
+using System.Text.Json;
+using MiniVM.Block;
+using Spectre.Console;
+
+namespace MiniVM.Cli;
+
+/// <summary>`minivm img map [--output human|json] FILE`: which guest ranges are allocated, in which layer and file.</summary>
+internal static class ImgMapCommand
+{
+    public static Command Create(CliContext context)
+    {
+        var format = CliOptions.Format();
+        var output = CliOptions.Output();
+        var start = new Option<string?>("--start-offset") { Description = "first guest offset to map", HelpName = "OFFSET" };
+        var maxLength = new Option<string?>("--max-length") { Description = "map at most this many bytes", HelpName = "LENGTH" };
+        var unsafePaths = CliOptions.AllowUnsafePaths();
+        var file = CliOptions.File();
+        var cmd = new Command("map", "show where each guest range of an image and its backing chain is stored")
+            { format, output, start, maxLength, unsafePaths, file };
+        cmd.SetAction(parse =>
+        {
+            string f = parse.GetRequiredValue(file);
+            using var image = ImageAccess.Open(context, f, parse.GetValue(format), readOnly: true, parse.GetValue(unsafePaths));
+            long from = parse.GetValue(start) is { } s ? CliNumbers.Size(s, "start offset") : 0;
+            long end = image.Size;
+            if (from > end) throw CommandFailure.Usage($"start offset {from} is beyond the image size {end}");
+            if (parse.GetValue(maxLength) is { } m) end = Math.Min(end, from + CliNumbers.Size(m, "max length"));
+            var runs = Runs(new ImageChain(image), from, end);
+            if (parse.GetRequiredValue(output) == "json") context.Out.WriteLine(Json(runs));
+            else WriteHuman(context, runs);
+            return ExitCodes.Success;
+        });
+        return cmd;
+    }
+
+    /// <summary>The chain's runs from <paramref name="from"/> to <paramref name="end"/>, neighbours with one state merged.</summary>
+    public static List<ChainExtent> Runs(ImageChain chain, long from, long end)
+    {
+        var runs = new List<ChainExtent>();
+        for (long off = from; off < end;)
+        {
+            var r = chain.Status(off, end - off);
+            if (runs.Count > 0 && Continues(runs[^1], r))
+                runs[^1] = runs[^1] with { Length = runs[^1].Length + r.Length };
+            else runs.Add(r);
+            off += r.Length;
+        }
+        return runs;
+    }
+
+    private static bool Continues(ChainExtent a, ChainExtent b) =>
+        a.Depth == b.Depth && a.Kind == b.Kind && a.File == b.File &&
+        (a.HostOffset < 0 ? b.HostOffset < 0 : b.HostOffset == a.HostOffset + a.Length);
+
+    /// <summary>qemu-img's human map: only ranges with data, with where they live.</summary>
+    private static void WriteHuman(CliContext context, List<ChainExtent> runs)
+    {
+        var table = context.CreateTable("Offset", "Length", "Mapped to", "File");
+        foreach (var r in runs)
+        {
+            if (r.Kind != ExtentKind.Data) continue;
+            table.AddRow(new Text(CliNumbers.Hex(r.Offset)), new Text(CliNumbers.Hex(r.Length)),
+                new Text(r.HostOffset >= 0 ? CliNumbers.Hex(r.HostOffset) : "-"), new Text(r.File ?? "-"));
+        }
+        context.CreateConsole().Write(table);
+    }
+
+    /// <summary>qemu-img's JSON map: an array with one object per line.</summary>
+    private static string Json(List<ChainExtent> runs)
+    {
+        var sb = new StringBuilder("[");
+        for (int i = 0; i < runs.Count; i++)
+        {
+            var r = runs[i];
+            if (i > 0) sb.Append(",\n");
+            sb.Append(JsonText.WriteCompact(w =>
+            {
+                w.WriteStartObject();
+                w.WriteNumber("start", r.Offset);
+                w.WriteNumber("length", r.Length);
+                w.WriteNumber("depth", r.Depth);
+                w.WriteBoolean("present", r.Present);
+                w.WriteBoolean("zero", r.Zero);
+                w.WriteBoolean("data", r.Kind == ExtentKind.Data);
+                if (r.HostOffset >= 0) w.WriteNumber("offset", r.HostOffset);
+                if (r.Kind == ExtentKind.Data && r.File is not null) w.WriteString("file", r.File);
+                w.WriteEndObject();
+            }));
+        }
+        return sb.Append(']').ToString();
+    }
+}

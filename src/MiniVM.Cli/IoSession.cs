@@ -1,0 +1,146 @@
+using System.Diagnostics;
+using System.Globalization;
+using MiniVM.Block;
+
+namespace MiniVM.Cli;
+
+/// <summary>Runs <see cref="IoRequest"/>s on one open image and prints what qemu-io prints.</summary>
+internal sealed class IoSession
+{
+    private const int ChunkSize = 1 << 20;
+    private readonly CliContext _context;
+    private readonly IBlockDriver _image;
+    private byte[]? _buffer;
+
+    public IoSession(CliContext context, IBlockDriver image)
+    {
+        _context = context;
+        _image = image;
+    }
+
+    /// <returns>An exit code: <see cref="ExitCodes.Failure"/> when a read does not match its -P pattern.</returns>
+    public int Execute(IoRequest r)
+    {
+        if (r.Operation is IoOperation.Read or IoOperation.Write or IoOperation.Discard)
+        {
+            if (r.Offset > _image.Size || r.Length > _image.Size - r.Offset)
+                throw new ImageFormatException(_image.FileName,
+                    $"'{r.Text}': {r.Length} bytes at offset {r.Offset} go beyond the image size {_image.Size}");
+            if (r.Operation != IoOperation.Read && _image.IsReadOnly)
+                throw new CommandFailure(ExitCodes.Usage, $"{_image.FileName}: '{r.Text}': the image is open read-only");
+        }
+        long began = Stopwatch.GetTimestamp();
+        switch (r.Operation)
+        {
+            case IoOperation.Read:
+                long bad = Read(r.Offset, r.Length, r.Pattern, out byte found);
+                if (bad >= 0)
+                {
+                    _context.Err.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"minivm: {_image.FileName}: pattern verification failed at offset {bad} (expected 0x{r.Pattern:x2}, found 0x{found:x2})"));
+                    return ExitCodes.Failure;
+                }
+                Report("read", r, began);
+                break;
+            case IoOperation.Write:
+                if (r.Zeroes) _image.WriteZeroes(r.Offset, r.Length);
+                else Write(r.Offset, r.Length, r.Pattern ?? IoRequest.DefaultWritePattern);
+                Report("wrote", r, began);
+                break;
+            case IoOperation.Discard:
+                _image.Discard(r.Offset, r.Length);
+                Report("discard", r, began);
+                break;
+            case IoOperation.Flush:
+                _image.Flush();
+                break;
+            case IoOperation.Map:
+                Map();
+                break;
+        }
+        return ExitCodes.Success;
+    }
+
+    /// <returns>The first offset that differs from <paramref name="pattern"/>, or -1.</returns>
+    private long Read(long offset, long length, byte? pattern, out byte found)
+    {
+        found = 0;
+        var buffer = Buffer(length);
+        for (long pos = offset, end = offset + length; pos < end;)
+        {
+            int n = (int)Math.Min(buffer.Length, end - pos);
+            var span = buffer.AsSpan(0, n);
+            _image.Read(pos, span);
+            if (pattern is byte p)
+            {
+                int i = span.IndexOfAnyExcept(p);
+                if (i >= 0) { found = span[i]; return pos + i; }
+            }
+            pos += n;
+        }
+        return -1;
+    }
+
+    private void Write(long offset, long length, byte pattern)
+    {
+        var buffer = Buffer(length);
+        buffer.AsSpan().Fill(pattern);
+        for (long pos = offset, end = offset + length; pos < end;)
+        {
+            int n = (int)Math.Min(buffer.Length, end - pos);
+            _image.Write(pos, buffer.AsSpan(0, n));
+            pos += n;
+        }
+    }
+
+    private byte[] Buffer(long length)
+    {
+        int want = (int)Math.Clamp(length, 1, ChunkSize);
+        if (_buffer is null || _buffer.Length < want) _buffer = new byte[want];
+        return _buffer;
+    }
+
+    /// <summary>qemu-io's two report lines: what was done, then how fast.</summary>
+    private void Report(string verb, IoRequest r, long began)
+    {
+        double seconds = Stopwatch.GetElapsedTime(began).TotalSeconds;
+        var o = _context.Out;
+        o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{verb} {r.Length}/{r.Length} bytes at offset {r.Offset}"));
+        double rate = seconds > 0 ? r.Length / seconds : 0;
+        double ops = seconds > 0 ? 1 / seconds : 0;
+        o.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{Amount(r.Length)}, 1 ops; {seconds:00.0000} sec ({Amount(rate)}/sec and {ops:0.0000} ops/sec)"));
+    }
+
+    /// <summary>qemu-io map: allocated (data or zero in any layer) versus not, over the whole chain.</summary>
+    private void Map()
+    {
+        var chain = new ImageChain(_image);
+        long off = 0, size = _image.Size;
+        while (off < size)
+        {
+            var first = chain.Status(off, size - off);
+            long len = first.Length;
+            while (off + len < size)
+            {
+                var next = chain.Status(off + len, size - off - len);
+                if (next.Present != first.Present) break;
+                len += next.Length;
+            }
+            _context.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{Amount(len)} ({CliNumbers.Hex(len)}) bytes {(first.Present ? "    allocated" : "not allocated")} at offset {Amount(off)} ({CliNumbers.Hex(off)})"));
+            off += len;
+        }
+    }
+
+    /// <summary>qemu-io's cvtstr: "512 bytes", "64 KiB", "1.500000 MiB".</summary>
+    private static string Amount(double value)
+    {
+        string[] units = [" bytes", " KiB", " MiB", " GiB", " TiB", " PiB", " EiB"];
+        int u = 0;
+        while (value >= 1024 && u < units.Length - 1) { value /= 1024; u++; }
+        string number = value.ToString("0.000000", CultureInfo.InvariantCulture);
+        if (number.EndsWith(".000000", StringComparison.Ordinal)) number = number[..^7];
+        return number + units[u];
+    }
+}

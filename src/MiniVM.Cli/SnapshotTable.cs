@@ -1,0 +1,45 @@
+using System.Globalization;
+using System.Text.Json;
+using MiniVM.Block;
+using Spectre.Console;
+
+namespace MiniVM.Cli;
+
+/// <summary>The snapshot list as `img info` and `img snapshot -l` show it (qemu-img's columns).</summary>
+internal static class SnapshotTable
+{
+    public static void Write(CliContext context, IReadOnlyList<SnapshotInfo> snapshots)
+    {
+        var table = context.CreateTable("ID", "TAG", "VM SIZE", "DATE", "VM CLOCK");
+        table.Columns[2].RightAligned();
+        foreach (var s in snapshots)
+            table.AddRow(new Text(s.Id), new Text(s.Name), new Text(SizeParser.Format(s.VmStateSize)),
+                new Text(s.Date.ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture)),
+                new Text(Clock(s.VmClockNanoseconds)));
+        context.CreateConsole().Write(table);
+    }
+
+    /// <summary>Guest clock as hours:minutes:seconds.milliseconds (hours may exceed 24).</summary>
+    public static string Clock(long nanoseconds)
+    {
+        long ms = nanoseconds / 1_000_000;
+        return string.Create(CultureInfo.InvariantCulture,
+            $"{ms / 3_600_000:00}:{ms / 60_000 % 60:00}:{ms / 1000 % 60:00}.{ms % 1000:000}");
+    }
+
+    /// <summary>qemu's SnapshotInfo keys.</summary>
+    public static void WriteJson(Utf8JsonWriter w, SnapshotInfo s)
+    {
+        w.WriteStartObject();
+        w.WriteString("id", s.Id);
+        w.WriteString("name", s.Name);
+        w.WriteNumber("vm-state-size", s.VmStateSize);
+        long unixMs = s.Date.ToUnixTimeMilliseconds();
+        w.WriteNumber("date-sec", s.Date.ToUnixTimeSeconds());
+        w.WriteNumber("date-nsec", (unixMs % 1000 + 1000) % 1000 * 1_000_000);
+        w.WriteNumber("vm-clock-sec", s.VmClockNanoseconds / 1_000_000_000);
+        w.WriteNumber("vm-clock-nsec", s.VmClockNanoseconds % 1_000_000_000);
+        if (s.ParentId is not null) w.WriteString("parent-id", s.ParentId);
+        w.WriteEndObject();
+    }
+}
