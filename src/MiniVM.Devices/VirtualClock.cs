@@ -16,18 +16,23 @@ public sealed class VirtualClock
 
     public VirtualTimer CreateTimer(Action<long> callback) => new(this, callback);
 
-    /// <summary>Moves time forward to <paramref name="now"/> and runs every timer that is due, in deadline order.</summary>
+    /// <summary>
+    /// Moves time forward to <paramref name="now"/> and runs every timer that is due, in deadline order. While a
+    /// callback runs, <see cref="Now"/> is that timer's deadline, so whatever it observes or raises (an IRQ edge,
+    /// a status bit) happens at the virtual time it was due, not at the end of the step.
+    /// </summary>
     public void AdvanceTo(long now)
     {
         if (now < Now) return;
-        Now = now;
-        while (NextDeadline <= Now)
+        while (NextDeadline <= now)
         {
             var t = _armed[0];
             long due = t.Deadline;
             Disarm(t);
+            if (due > Now) Now = due;
             t.Fire(due);
         }
+        Now = now;
     }
 
     /// <summary>Restores the clock after loadvm; timers are re-armed by their devices' Load.</summary>
