@@ -12,6 +12,7 @@ public static class IoCommand
         {
             Description = "command to run: read [-P BYTE] OFF LEN | write [-P BYTE] [-z] OFF LEN | discard OFF LEN | flush | map",
             HelpName = "CMD",
+            Required = true,
             // One token per -c: "-c 'write 0 4k' FILE" must leave FILE to the argument.
             AllowMultipleArgumentsPerToken = false,
         };
