@@ -15,6 +15,7 @@ public sealed class ImageFormats
         var r = new ImageFormats();
         // Each format folder adds itself here as it lands.
         r.Register(new Raw.RawFormat());
+        r.Register(new Irow.IrowFormat());
         return r;
     }
 

@@ -1,0 +1,433 @@
+using System.Globalization;
+using Microsoft.Win32.SafeHandles;
+using MiniVM.Block.Raw;
+
+namespace MiniVM.Block.Irow;
+
+/// <summary>Snapshot operations (irow.md §6), with merge-down delete and crash-safe ordering.</summary>
+public sealed partial class IrowImage
+{
+    public IReadOnlyList<SnapshotInfo> ListSnapshots()
+    {
+        lock (_sync)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            // Deleted records and the current state are not snapshots a user can name (§6.6 lists the current
+            // state too; the block-layer contract lists snapshots only).
+            var list = new List<SnapshotInfo>();
+            int cur = _tree.CurrentIndex;
+            for (int i = 0; i < _tree.Records.Count; i++)
+            {
+                var r = _tree.Records[i];
+                if (i == cur || r.IsDeleted) continue;
+                list.Add(ToInfo(r));
+            }
+            return list;
+        }
+    }
+
+    private SnapshotInfo ToInfo(IrowSnapshotRecord r)
+    {
+        string? parent = null;
+        int f = r.IsRoot ? -1 : _tree.IndexOfBtmp(r.FatherBtmpFile);
+        if (f >= 0) parent = _tree.Records[f].Id;
+        return new SnapshotInfo(r.Id, r.Name, r.VmStateSize, r.Date, (long)r.VmClockNanoseconds, parent);
+    }
+
+    /// <summary>Id of the snapshot the current state was taken from or reverted to (null when it is the root).</summary>
+    public string? CurrentParentId
+    {
+        get
+        {
+            lock (_sync)
+            {
+                var cur = _tree.Current;
+                return cur.IsRoot ? null : _tree.Records[_tree.IndexOfBtmp(cur.FatherBtmpFile)].Id;
+            }
+        }
+    }
+
+    public SnapshotInfo CreateSnapshot(string name, long vmClockNanoseconds = 0, Action<Stream>? writeVmState = null)
+    {
+        lock (_sync)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            CheckWritable();
+            if (string.IsNullOrEmpty(name)) throw new ImageFormatException(_metaPath, "a snapshot needs a name");
+            IrowText.CheckFits(name, IrowSnapshotRecord.NameFieldLength, "snapshot name");
+            if (name == IrowSnapshotRecord.CurrentName || name == IrowSnapshotRecord.CurrentId || _tree.NameInUse(name))
+                throw new ImageFormatException(_metaPath, $"a snapshot named '{name}' already exists");
+            if (_chain.Length + 1 >= IrowTree.MaxDepth)
+                throw new ImageFormatException(_metaPath, $"the snapshot chain cannot grow past {IrowTree.MaxDepth} states");
+            return Transact(() => CreateSnapshotCore(name, vmClockNanoseconds, writeVmState));
+        }
+    }
+
+    private SnapshotInfo CreateSnapshotCore(string name, long vmClock, Action<Stream>? writeVmState)
+    {
+        var now = DateTimeOffset.UtcNow;
+        // 1. The VM state goes into the current btmp right after the bitmap (§6.5); that btmp becomes the snapshot's.
+        uint vmSize = 0;
+        if (writeVmState is not null)
+        {
+            using var s = new IrowVmStateStream(_curBtmp, _curBtmpPath, _bitmapSize, 0, writable: true, ownsHandle: false);
+            writeVmState(s);
+            vmSize = checked((uint)s.Length);
+        }
+        RandomAccess.SetLength(_curBtmp, _bitmapSize + (long)vmSize);
+        // 2. Everything the snapshot consists of is durable before the meta names it a snapshot.
+        HostFile.SyncData(_curIrvd, _curIrvdPath);
+        _curBitmap.WriteDirtyPages(_curBtmp);
+        HostFile.SyncData(_curBtmp, _curBtmpPath);
+
+        // 3. Files for the new current state: a free record's (§6.2), reset first (W4, W18), or new ones.
+        int free = -1;
+        var counts = _tree.ComputeChildCounts();
+        for (int i = 0; i < _tree.Records.Count; i++)
+            if (_tree.Records[i].IsDeleted && counts[i] == 0) { free = i; break; }
+        string btmpName, irvdName;
+        if (free >= 0)
+        {
+            btmpName = _tree.Records[free].BtmpFile;
+            irvdName = _tree.Records[free].IrvdFile;
+            ResetStateFiles(Resolve(btmpName, "btmp file"), Resolve(irvdName, "irvd file"));
+        }
+        else
+        {
+            (btmpName, irvdName) = CreateStateFiles(_metaPath, _bitmapSize, Size, now);
+        }
+
+        // 4. Records: the old current becomes the snapshot, a new current is its child. Commit atomically.
+        int cur = _tree.CurrentIndex;
+        var old = _tree.Records[cur];
+        var (sec, nsec) = IrowSnapshotRecord.DateFields(now);
+        string id = _tree.NextId();
+        var snapshot = old with
+        {
+            Id = id, Name = name, VmStateSize = vmSize, DateSeconds = sec, DateNanoseconds = nsec,
+            VmClockNanoseconds = (ulong)Math.Max(0, vmClock),
+        };
+        _tree.Records[cur] = snapshot;
+        if (free >= 0) _tree.Records.RemoveAt(free);
+        _tree.Records.Add(new IrowSnapshotRecord(IrowSnapshotRecord.CurrentId, IrowSnapshotRecord.CurrentName,
+            btmpName, irvdName, old.BtmpFile, 0, sec, nsec, 0, 0, false));
+        _tree.Header = _tree.Header with { CurrentBtmp = btmpName };
+        CommitMeta();
+
+        // 5. In memory: the old current joins the chain as its newest layer; its bitmap becomes owner entries.
+        string oldBtmpPath = _curBtmpPath, oldIrvdPath = _curIrvdPath;
+        int layer = _chain.Length + 1;
+        _owners.Apply(_curBitmap.Bytes, 0, layer);
+        var chain = new IrowLayer[_chain.Length + 1];
+        _chain.CopyTo(chain, 0);
+        chain[^1] = new IrowLayer(snapshot, _curIrvd, oldIrvdPath, oldBtmpPath);
+        _chain = chain;
+        _curBtmp.Dispose();
+        _curBtmpPath = Resolve(btmpName, "btmp file");
+        _curIrvdPath = Resolve(irvdName, "irvd file");
+        _curBtmp = HostFile.OpenHandle(_curBtmpPath, write: true);
+        _curIrvd = HostFile.OpenHandle(_curIrvdPath, write: true);
+        _curIrvdLength = RandomAccess.GetLength(_curIrvd);
+        _curBitmap = new IrowBitmap(_totalClusters);
+        return ToInfo(snapshot);
+    }
+
+    /// <summary>A reused state's files are emptied and made durable before the meta points at them (§9 W4, W18).</summary>
+    private void ResetStateFiles(string btmpPath, string irvdPath)
+    {
+        using (var b = HostFile.OpenHandle(btmpPath, write: true))
+        {
+            RandomAccess.SetLength(b, 0);
+            RandomAccess.SetLength(b, _bitmapSize);
+            HostFile.SyncData(b, btmpPath);
+        }
+        using (var d = HostFile.OpenHandle(irvdPath, write: true))
+        {
+            RandomAccess.SetLength(d, 0);
+            RandomAccess.SetLength(d, Size);
+            HostFile.SyncData(d, irvdPath);
+        }
+    }
+
+    /// <summary>
+    /// Makes a new state's btmp (zero bitmap) and sparse irvd named &lt;meta&gt;-&lt;T&gt; (§3), with create-new
+    /// semantics so no existing file is ever truncated; a taken name moves T on by a microsecond.
+    /// Returns the stored (plain) names.
+    /// </summary>
+    internal static (string Btmp, string Irvd) CreateStateFiles(string metaPath, int bitmapSize, long diskSize, DateTimeOffset when)
+    {
+        string dir = Path.GetDirectoryName(Path.GetFullPath(metaPath)) ?? ".";
+        string baseName = Path.GetFileName(metaPath);
+        var (sec, nsec) = IrowSnapshotRecord.DateFields(when);
+        long usec = nsec / 1000;
+        for (int attempt = 0; attempt < 1000; attempt++, usec++)
+        {
+            long s = sec + usec / 1_000_000, u = usec % 1_000_000;
+            string stem = $"{baseName}-{s.ToString("x", CultureInfo.InvariantCulture)}{u.ToString("x", CultureInfo.InvariantCulture)}";
+            string btmp = stem + ".btmp", irvd = stem + ".irvd";
+            IrowText.CheckFits(btmp, IrowMetaHeader.NameFieldLength, "btmp file name (from the meta file name)");
+            string btmpPath = Path.Combine(dir, btmp), irvdPath = Path.Combine(dir, irvd);
+            if (File.Exists(btmpPath) || File.Exists(irvdPath)) continue;
+            SafeFileHandle? b = null, d = null;
+            try
+            {
+                b = File.OpenHandle(btmpPath, FileMode.CreateNew, FileAccess.ReadWrite);
+                try { d = File.OpenHandle(irvdPath, FileMode.CreateNew, FileAccess.ReadWrite); }
+                catch (IOException) when (File.Exists(irvdPath))
+                {
+                    b.Dispose(); b = null;
+                    File.Delete(btmpPath);
+                    continue;
+                }
+                RandomAccess.SetLength(b, bitmapSize);
+                RandomAccess.SetLength(d, diskSize); // sparse: no preallocation (§9 W17)
+                HostFile.SyncData(b, btmpPath);
+                HostFile.SyncData(d, irvdPath);
+            }
+            catch (IOException) when (b is null && File.Exists(btmpPath))
+            {
+                continue; // another writer took the name between the check and the create
+            }
+            catch (IOException e) { throw new ImageFormatException(metaPath, $"cannot create state files: {e.Message}"); }
+            catch (UnauthorizedAccessException e) { throw new ImageFormatException(metaPath, $"cannot create state files: {e.Message}"); }
+            finally
+            {
+                b?.Dispose();
+                d?.Dispose();
+            }
+            HostFile.SyncDirectory(dir);
+            return (btmp, irvd);
+        }
+        throw new ImageFormatException(metaPath, "cannot find a free name for new state files");
+    }
+
+    public void RevertToSnapshot(string idOrName)
+    {
+        lock (_sync)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            CheckWritable();
+            int t = _tree.Find(idOrName);
+            if (t == -2) return; // goto the current state is a no-op (§6.3)
+            if (t < 0) throw new ImageFormatException(_metaPath, $"no snapshot '{idOrName}'");
+            Transact(() =>
+            {
+                var target = _tree.Records[t];
+                // Bits first, durably: a crash after this is a clean revert to the old father (§9 W4).
+                _curBitmap.ClearAll();
+                _curBitmap.WriteDirtyPages(_curBtmp);
+                RandomAccess.SetLength(_curBtmp, _bitmapSize);
+                HostFile.SyncData(_curBtmp, _curBtmpPath);
+                // The discarded writes are invisible now; give their space back (§9 W18).
+                RandomAccess.SetLength(_curIrvd, 0);
+                RandomAccess.SetLength(_curIrvd, Size);
+                _curIrvdLength = Size;
+                int cur = _tree.CurrentIndex;
+                _tree.Records[cur] = _tree.Records[cur] with
+                {
+                    FatherBtmpFile = target.BtmpFile, DateSeconds = target.DateSeconds,
+                    DateNanoseconds = target.DateNanoseconds, VmClockNanoseconds = target.VmClockNanoseconds, VmStateSize = 0,
+                };
+                CommitMeta();
+                Reclaim();
+                BuildChain();
+                return 0;
+            });
+        }
+    }
+
+    public void DeleteSnapshot(string idOrName)
+    {
+        lock (_sync)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            CheckWritable();
+            int t = _tree.Find(idOrName);
+            if (t == -2) throw new ImageFormatException(_metaPath, "the current state cannot be deleted");
+            if (t < 0) throw new ImageFormatException(_metaPath, $"no snapshot '{idOrName}'");
+            Transact(() =>
+            {
+                var r = _tree.Records[t];
+                _tree.Records[t] = r with { IsDeleted = true, Name = DeletedName(r.Name) };
+                CommitMeta();
+                Reclaim();
+                BuildChain();
+                return 0;
+            });
+        }
+    }
+
+    /// <summary>"name_del", with a number when that is taken (§9 W12), kept within 255 bytes.</summary>
+    private string DeletedName(string name)
+    {
+        for (int n = 0; ; n++)
+        {
+            string suffix = n == 0 ? "_del" : $"_del{n}";
+            string stem = name;
+            while (System.Text.Encoding.UTF8.GetByteCount(stem + suffix) >= IrowSnapshotRecord.NameFieldLength) stem = stem[..^1];
+            string candidate = stem + suffix;
+            if (!_tree.NameInUse(candidate)) return candidate;
+        }
+    }
+
+    /// <summary>
+    /// Gives back the space of deleted snapshots (beyond the original, answering §8.1): a deleted state nothing
+    /// live reads is dropped with its files; a deleted state with exactly one child is merged into that child
+    /// (§6.4 merge-down). Deleted states with several live children stay, as in the original.
+    /// </summary>
+    private void Reclaim()
+    {
+        while (true)
+        {
+            var counts = _tree.ComputeChildCounts();
+            var dead = new List<int>();
+            for (int i = 0; i < _tree.Records.Count; i++)
+                if (_tree.Records[i].IsDeleted && counts[i] == 0) dead.Add(i);
+            if (dead.Count > 0)
+            {
+                var files = new List<string>();
+                for (int k = dead.Count - 1; k >= 0; k--)
+                {
+                    var r = _tree.Records[dead[k]];
+                    files.Add(Resolve(r.BtmpFile, "btmp file"));
+                    files.Add(Resolve(r.IrvdFile, "irvd file"));
+                    _tree.Records.RemoveAt(dead[k]);
+                }
+                CommitMeta();
+                DeleteFiles(files);
+                continue;
+            }
+            int merge = -1, child = -1;
+            for (int i = 0; i < _tree.Records.Count && merge < 0; i++)
+            {
+                if (!_tree.Records[i].IsDeleted) continue;
+                var children = _tree.ChildrenOf(i);
+                if (children.Count == 1) { merge = i; child = children[0]; }
+            }
+            if (merge < 0) return;
+            MergeDown(merge, child);
+        }
+    }
+
+    /// <summary>
+    /// Copies every cluster the deleted state holds and its child lacks into the child, makes that data and then
+    /// the child's bits durable, then re-parents the child and drops the deleted record (§6.4 steps 1-5). Every
+    /// step leaves the child's view unchanged, so a crash at any point is harmless.
+    /// </summary>
+    private void MergeDown(int deleted, int child)
+    {
+        var d = _tree.Records[deleted];
+        var k = _tree.Records[child];
+        bool childIsCurrent = child == _tree.CurrentIndex;
+        string dBtmpPath = Resolve(d.BtmpFile, "btmp file"), dIrvdPath = Resolve(d.IrvdFile, "irvd file");
+        var dBits = new IrowBitmap(_totalClusters);
+        using (var db = HostFile.OpenHandle(dBtmpPath, write: false)) dBits.Load(db, dBtmpPath);
+
+        SafeFileHandle? ownBtmp = null, ownIrvd = null;
+        try
+        {
+            IrowBitmap kBits;
+            SafeFileHandle kBtmp, kIrvd;
+            string kBtmpPath, kIrvdPath;
+            if (childIsCurrent)
+            {
+                FlushCore();
+                kBits = _curBitmap; kBtmp = _curBtmp; kIrvd = _curIrvd; kBtmpPath = _curBtmpPath; kIrvdPath = _curIrvdPath;
+            }
+            else
+            {
+                kBtmpPath = Resolve(k.BtmpFile, "btmp file");
+                kIrvdPath = Resolve(k.IrvdFile, "irvd file");
+                kBtmp = ownBtmp = HostFile.OpenHandle(kBtmpPath, write: true);
+                kIrvd = ownIrvd = HostFile.OpenHandle(kIrvdPath, write: true);
+                kBits = new IrowBitmap(_totalClusters);
+                kBits.Load(kBtmp, kBtmpPath);
+            }
+            using (var dIrvd = HostFile.OpenHandle(dIrvdPath, write: false))
+            {
+                var buf = new byte[Math.Max(ClusterSize, 1 << 20)];
+                long c = 0;
+                while (c < _totalClusters)
+                {
+                    if (!dBits.IsSet(c) || kBits.IsSet(c)) { c++; continue; }
+                    long start = c;
+                    long maxClusters = buf.Length >> _clusterBits;
+                    while (c < _totalClusters && c - start < maxClusters && dBits.IsSet(c) && !kBits.IsSet(c)) c++;
+                    long off = start << _clusterBits, end = Math.Min(c << _clusterBits, Size);
+                    var span = buf.AsSpan(0, (int)(end - off));
+                    ReadFile(dIrvd, off, span);
+                    RandomAccess.Write(kIrvd, span, off);
+                }
+            }
+            HostFile.SyncData(kIrvd, kIrvdPath);
+            for (long c = 0; c < _totalClusters; c++)
+                if (dBits.IsSet(c)) kBits.Set(c);
+            kBits.WriteDirtyPages(kBtmp);
+            HostFile.SyncData(kBtmp, kBtmpPath);
+            if (childIsCurrent) _curIrvdLength = RandomAccess.GetLength(_curIrvd);
+        }
+        finally
+        {
+            ownBtmp?.Dispose();
+            ownIrvd?.Dispose();
+        }
+        _tree.Records[child] = k with { FatherBtmpFile = d.FatherBtmpFile };
+        _tree.Records.RemoveAt(deleted);
+        CommitMeta();
+        DeleteFiles([dBtmpPath, dIrvdPath]);
+    }
+
+    private static void DeleteFiles(IEnumerable<string> files)
+    {
+        // After the meta commit nothing refers to them; a failure only leaves a leak that check reports.
+        foreach (var f in files)
+        {
+            try { File.Delete(f); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+    }
+
+    public Stream OpenVmState(string idOrName)
+    {
+        lock (_sync)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            int t = _tree.Find(idOrName);
+            if (t == -2) throw new ImageFormatException(_metaPath, "the current state has no saved VM state");
+            if (t < 0) throw new ImageFormatException(_metaPath, $"no snapshot '{idOrName}'");
+            var r = _tree.Records[t];
+            if (r.VmStateSize == 0) throw new ImageFormatException(_metaPath, $"snapshot '{r.Name}' has no VM state");
+            string path = Resolve(r.BtmpFile, "btmp file");
+            var h = HostFile.OpenHandle(path, write: false);
+            long need = _bitmapSize + (long)r.VmStateSize;
+            if (RandomAccess.GetLength(h) < need)
+            {
+                h.Dispose();
+                throw new ImageFormatException(path, $"btmp file is shorter than its bitmap plus {r.VmStateSize} bytes of VM state");
+            }
+            return new IrowVmStateStream(h, path, _bitmapSize, r.VmStateSize, writable: false, ownsHandle: true);
+        }
+    }
+
+    /// <summary>
+    /// Runs a tree change; if it fails part-way, the in-memory tree is re-read from the meta file (the last
+    /// committed state) and the chain rebuilt, so memory never disagrees with disk.
+    /// </summary>
+    private T Transact<T>(Func<T> change)
+    {
+        try { return change(); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ImageFormatException)
+        {
+            try
+            {
+                _tree = IrowMetaFile.Read(_metaPath);
+                _curBtmp.Dispose();
+                _curIrvd.Dispose();
+                OpenCurrent();
+                BuildChain();
+            }
+            catch (Exception inner) when (inner is IOException or UnauthorizedAccessException or ImageFormatException) { }
+            if (e is ImageFormatException) throw;
+            throw new ImageFormatException(_metaPath, $"snapshot operation failed: {e.Message}");
+        }
+    }
+}
