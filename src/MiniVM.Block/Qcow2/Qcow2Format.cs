@@ -1,0 +1,58 @@
+using System.Buffers.Binary;
+using System.Numerics;
+
+namespace MiniVM.Block.Qcow2;
+
+/// <summary>
+/// Registry entry for qcow2 v2/v3 (and "qcow3" = qcow2 v3 with the user-metadata extension; never the 2008 layout,
+/// qcow3.md §4.1). Create lays the image out as qemu-img does: header, refcount table, one refcount block, L1.
+/// </summary>
+public sealed class Qcow2Format : IImageFormat
+{
+    public string Name => "qcow2";
+
+    public IReadOnlyList<CreateOptionSpec> CreateOptions { get; } =
+    [
+        new("compat", "0.10 (version 2) or 1.1 (version 3)", "1.1"),
+        new("cluster_size", "cluster size, a power of two from 512 to 2M", "64K"),
+        new("refcount_bits", "width of a refcount: 16 (1..64, powers of two, with compat=1.1)", "16"),
+        new("lazy_refcounts", "only off: refcounts are always kept exact", "off"),
+        new("backing_file", "backing image name, stored in the header"),
+        new("backing_fmt", "format of the backing image, stored as a header extension"),
+    ];
+
+    public int Probe(ReadOnlySpan<byte> head, string fileName)
+    {
+        if (head.Length < 8 || BinaryPrimitives.ReadUInt32BigEndian(head) != Qcow2Header.Magic) return 0;
+        uint v = BinaryPrimitives.ReadUInt32BigEndian(head[4..]);
+        return v is 2 or 3 ? 100 : 0;
+    }
+
+    public IBlockDriver Open(string fileName, ImageOpenContext context) => Qcow2Image.Open(fileName, context);
+
+    public IBlockDriver Create(string fileName, long size, ImageCreateOptions options, ImageOpenContext context)
+    {
+        int version = options.Get("compat") switch
+        {
+            null or "1.1" or "v3" => 3,
+            "0.10" or "v2" => 2,
+            var c => throw new ImageFormatException($"compat={c}: expected 0.10 or 1.1"),
+        };
+        long cs = options.GetSize("cluster_size", 64 * 1024);
+        if (cs < 512 || cs > 2 * 1024 * 1024 || !BitOperations.IsPow2(cs))
+            throw new ImageFormatException($"cluster_size={cs}: must be a power of two from 512 to 2M");
+        long refBits = options.GetSize("refcount_bits", 16);
+        if (refBits < 1 || refBits > 64 || !BitOperations.IsPow2(refBits))
+            throw new ImageFormatException($"refcount_bits={refBits}: must be a power of two from 1 to 64");
+        if (version == 2 && refBits != 16)
+            throw new ImageFormatException("refcount_bits other than 16 needs compat=1.1");
+        if (options.GetBool("lazy_refcounts", false))
+            throw new ImageFormatException("lazy_refcounts=on is not supported: MiniVM keeps refcounts exact");
+        string? backing = options.BackingFile ?? options.Get("backing_file");
+        string? backingFmt = options.BackingFormat ?? options.Get("backing_fmt");
+        if (backingFmt is not null && backing is null)
+            throw new ImageFormatException("backing_fmt given without backing_file");
+        return Qcow2Image.Create(fileName, size, version, BitOperations.Log2((ulong)cs), BitOperations.Log2((ulong)refBits),
+            backing, backingFmt, context);
+    }
+}

@@ -1,0 +1,295 @@
+namespace MiniVM.Block.Qcow2;
+
+/// <summary>
+/// Consistency check as qemu-img check does it (qcow2-refcount.c): recount every reference from the header, the
+/// refcount structures, the active and snapshot trees and the snapshot table, compare with the stored refcounts
+/// (stored higher = leak, lower = corruption), and verify the copied flags of the active tree. Repair: leaks are
+/// lowered in place; anything worse rebuilds the refcount structures at the end of the file.
+/// </summary>
+public sealed partial class Qcow2Image : IImageCheck
+{
+    /// <summary>Bound on the clusters a check tracks (a 2 TiB file of 512-byte clusters), against hostile sizes.</summary>
+    private const long MaxCheckClusters = 1L << 32;
+
+    public CheckResult Check(RepairMode repair = RepairMode.None)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (repair != RepairMode.None && !_writable)
+            throw new ImageFormatException(FileName, "repair needs the image open read-write");
+        if (_writable) FlushMetadata();
+        var result = new CheckResult();
+        var counts = Recount(result, includeRefcountStructures: true);
+        var mismatches = Compare(counts, result);
+        CheckCopiedFlags(result);
+        if (repair == RepairMode.None) return result;
+
+        int corruptions = result.Corruptions, leaks = result.Leaks;
+        if (repair == RepairMode.All && corruptions > 0)
+        {
+            RebuildRefcounts();
+            RefreshCopiedFlags();
+            FlushMetadata();
+            var after = new CheckResult();
+            Compare(Recount(after, includeRefcountStructures: true), after);
+            CheckCopiedFlags(after);
+            after.CorruptionsFixed = Math.Max(0, corruptions - after.Corruptions);
+            after.LeaksFixed = Math.Max(0, leaks - after.Leaks);
+            after.Messages.InsertRange(0, result.Messages);
+            if (after.Corruptions == 0 && (_h.IncompatibleFeatures & (Qcow2Header.IncompatCorrupt | Qcow2Header.IncompatDirty)) != 0)
+            {
+                _h.IncompatibleFeatures &= ~(Qcow2Header.IncompatCorrupt | Qcow2Header.IncompatDirty);
+                WriteHeader();
+            }
+            after.AllocatedClusters = result.AllocatedClusters;
+            after.TotalClusters = result.TotalClusters;
+            return after;
+        }
+        // Leaks only (or -r leaks): lower the stored counts in place.
+        foreach (var (cluster, stored, computed) in mismatches)
+            if (computed < stored) { SetRefcount(cluster, computed); result.LeaksFixed++; }
+        FlushMetadata();
+        result.Leaks -= result.LeaksFixed;
+        return result;
+    }
+
+    /// <summary>Recomputes every cluster's refcount from the metadata that references it.</summary>
+    private ulong[] Recount(CheckResult result, bool includeRefcountStructures)
+    {
+        long fileClusters = (_file.Length + _cs - 1) >> _clusterBits;
+        long n = Math.Max(fileClusters, _highWater);
+        if (n > MaxCheckClusters)
+            throw new ImageFormatException(FileName, $"image has {n} clusters, more than a check can track");
+        var counts = new ulong[n];
+        void Inc(long offset, long length, string what)
+        {
+            if (length <= 0) return;
+            long first = offset >> _clusterBits, last = (offset + length - 1) >> _clusterBits;
+            if (offset < 0 || last >= n)
+            {
+                result.Corruptions++;
+                result.Messages.Add($"ERROR {what} at offset 0x{offset:X} lies past the end of the image");
+                return;
+            }
+            for (long c = first; c <= last; c++) counts[c]++;
+        }
+
+        Inc(0, _cs, "header");
+        Inc(_h.L1TableOffset, _l1.LongLength * 8, "active L1 table");
+        CountTree(_l1, "active", counts, n, result, Inc);
+        if (_snapshots.Count > 0)
+        {
+            long bytes = 0;
+            foreach (var s in _snapshots) bytes += s.EntryLength;
+            Inc(_h.SnapshotsOffset, bytes, "snapshot table");
+        }
+        foreach (var s in _snapshots)
+        {
+            Inc(s.L1TableOffset, s.L1Size * 8L, $"snapshot {s.Id} L1 table");
+            CountTree(ReadTable(s.L1TableOffset, s.L1Size), $"snapshot {s.Id}", counts, n, result, Inc);
+        }
+        if (includeRefcountStructures)
+        {
+            Inc(_h.RefcountTableOffset, (long)_h.RefcountTableClusters * _cs, "refcount table");
+            for (long t = 0; t < _rt.LongLength; t++)
+            {
+                if (_rt[t] == 0) continue;
+                long off = (long)(_rt[t] & Qcow2Entry.RefTableOffsetMask);
+                if ((_rt[t] & Qcow2Entry.RefTableReserved) != 0 || (off & (_cs - 1)) != 0)
+                {
+                    result.Corruptions++;
+                    result.Messages.Add($"ERROR refcount block {t} offset 0x{_rt[t]:X} is not cluster-aligned");
+                    continue;
+                }
+                Inc(off, _cs, $"refcount block {t}");
+            }
+        }
+        if (_h.Find(Qcow2HeaderExtension.Bitmaps) is not null)
+            result.Messages.Add("note: persistent bitmap clusters are not counted by this check");
+        long used = 0;
+        foreach (var c in counts) if (c != 0) used++;
+        result.AllocatedClusters = used;
+        result.TotalClusters = _h.L1EntriesFor(_h.Size) << _l2Bits;
+        return counts;
+    }
+
+    private void CountTree(ulong[] l1, string tree, ulong[] counts, long n, CheckResult result, Action<long, long, string> inc)
+    {
+        for (long i = 0; i < l1.LongLength; i++)
+        {
+            ulong le = l1[i];
+            long off = (long)(le & Qcow2Entry.OffsetMask);
+            if ((le & Qcow2Entry.L1Reserved) != 0)
+            {
+                result.Corruptions++;
+                result.Messages.Add($"ERROR {tree} L1 entry {i} = 0x{le:X16} has reserved bits set");
+                continue;
+            }
+            if (off == 0) continue;
+            if ((off & (_cs - 1)) != 0 || off + _cs > _file.Length)
+            {
+                result.Corruptions++;
+                result.Messages.Add($"ERROR {tree} L2 table at 0x{off:X} is misaligned or past the end of the file");
+                continue;
+            }
+            inc(off, _cs, $"{tree} L2 table");
+            var t = GetL2(off);
+            for (int j = 0; j < t.Entries.Length; j++)
+            {
+                ulong e = t.Entries[j];
+                if ((e & Qcow2Entry.Compressed) != 0)
+                {
+                    if ((e & Qcow2Entry.Copied) != 0)
+                    {
+                        result.Corruptions++;
+                        result.Messages.Add($"ERROR {tree} compressed cluster entry 0x{e:X16} has the copied flag set");
+                    }
+                    var (first, last) = CompressedClusters(e);
+                    inc(first << _clusterBits, (last - first + 1) << _clusterBits, $"{tree} compressed cluster");
+                    continue;
+                }
+                if ((e & Qcow2Entry.L2Reserved) != 0)
+                {
+                    result.Corruptions++;
+                    result.Messages.Add($"ERROR {tree} L2 entry 0x{e:X16} has reserved bits set");
+                    continue;
+                }
+                long data = (long)(e & Qcow2Entry.OffsetMask);
+                if (data == 0) continue;
+                if ((data & (_cs - 1)) != 0)
+                {
+                    result.Corruptions++;
+                    result.Messages.Add($"ERROR {tree} data cluster offset 0x{data:X} is not cluster-aligned");
+                    continue;
+                }
+                inc(data, _cs, $"{tree} data cluster");
+            }
+        }
+    }
+
+    /// <summary>Stored against recomputed refcounts; returns the clusters that differ.</summary>
+    private List<(long Cluster, ulong Stored, ulong Computed)> Compare(ulong[] counts, CheckResult result)
+    {
+        var diff = new List<(long, ulong, ulong)>();
+        void One(long c, ulong computed)
+        {
+            ulong stored = GetRefcount(c);
+            if (computed == stored) return;
+            if (computed < stored)
+            {
+                result.Leaks++;
+                result.Messages.Add($"Leaked cluster {c} refcount={stored} reference={computed}");
+            }
+            else
+            {
+                result.Corruptions++;
+                result.Messages.Add($"ERROR cluster {c} refcount={stored} reference={computed}");
+            }
+            diff.Add((c, stored, computed));
+        }
+        for (long t = 0; t < Math.Max(_rt.LongLength, (counts.LongLength + _refBlockEntries - 1) >> _refBlockBits); t++)
+        {
+            long first = t << _refBlockBits, end = first + _refBlockEntries;
+            if (first >= counts.LongLength && (t >= _rt.LongLength || _rt[t] == 0)) continue;
+            try
+            {
+                if (GetRefBlock(t) is null)
+                {
+                    // No block: every stored count is 0, so only referenced clusters differ.
+                    for (long c = first; c < Math.Min(end, counts.LongLength); c++) if (counts[c] != 0) One(c, counts[c]);
+                    continue;
+                }
+            }
+            catch (ImageFormatException e)
+            {
+                result.Corruptions++;
+                result.Messages.Add($"ERROR {e.Message}");
+                continue;
+            }
+            for (long c = first; c < end; c++) One(c, c < counts.LongLength ? counts[c] : 0);
+        }
+        return diff;
+    }
+
+    /// <summary>The copied flag must be set exactly on active-tree clusters whose refcount is 1.</summary>
+    private void CheckCopiedFlags(CheckResult result)
+    {
+        for (long i = 0; i < _l1.LongLength; i++)
+        {
+            long off = (long)(_l1[i] & Qcow2Entry.OffsetMask);
+            if (off == 0 || (off & (_cs - 1)) != 0 || off + _cs > _file.Length) continue;
+            bool l1Copied = (_l1[i] & Qcow2Entry.Copied) != 0;
+            ulong rc = SafeRefcount(off >> _clusterBits);
+            if ((rc == 1) != l1Copied)
+            {
+                result.Corruptions++;
+                result.Messages.Add($"ERROR OFLAG_COPIED L2 cluster: l1_index={i} l1_entry=0x{_l1[i]:X} refcount={rc}");
+            }
+            var t = GetL2(off);
+            for (int j = 0; j < t.Entries.Length; j++)
+            {
+                ulong e = t.Entries[j];
+                if ((e & (Qcow2Entry.Compressed | Qcow2Entry.L2Reserved)) != 0) continue;
+                long data = (long)(e & Qcow2Entry.OffsetMask);
+                if (data == 0 || (data & (_cs - 1)) != 0) continue;
+                ulong drc = SafeRefcount(data >> _clusterBits);
+                if ((drc == 1) != ((e & Qcow2Entry.Copied) != 0))
+                {
+                    result.Corruptions++;
+                    result.Messages.Add($"ERROR OFLAG_COPIED data cluster: l2_entry=0x{e:X} refcount={drc}");
+                }
+            }
+        }
+    }
+
+    private ulong SafeRefcount(long cluster)
+    {
+        try { return GetRefcount(cluster); }
+        catch (ImageFormatException) { return 0; }
+    }
+
+    /// <summary>
+    /// Writes a fresh refcount table and blocks after everything in use, counting themselves, and switches the header
+    /// to them (QEMU's rebuild_refcount_structure). The old structures become free.
+    /// </summary>
+    private void RebuildRefcounts()
+    {
+        var scratch = new CheckResult();
+        var counts = Recount(scratch, includeRefcountStructures: false);
+        long start = counts.LongLength;
+        for (long c = counts.LongLength - 1; c >= 0 && counts[c] == 0; c--) start = c;
+        start = Math.Max(start, 1);
+        long blocks = 0, k = 1;
+        while (true)
+        {
+            long total = start + k + blocks;
+            long nb = (total + _refBlockEntries - 1) >> _refBlockBits;
+            long nk = Math.Max(1, (nb * 8 + _cs - 1) >> _clusterBits);
+            if (nb == blocks && nk == k) break;
+            blocks = nb; k = nk;
+        }
+        if (k << _clusterBits > Qcow2Header.MaxRefcountTableBytes)
+            throw new ImageFormatException(FileName, "rebuilt refcount table would exceed 8 MiB");
+        long end = start + k + blocks;
+        var rt = new ulong[(k << _clusterBits) / 8];
+        _refBlocks.Clear();
+        _pendingFree.Clear();
+        for (long b = 0; b < blocks; b++)
+        {
+            long at = (start + k + b) << _clusterBits;
+            rt[b] = (ulong)at;
+            _refBlocks[b] = new RefBlock(at, new byte[_cs]) { Dirty = true };
+        }
+        _rt = rt;
+        for (long c = 0; c < counts.LongLength; c++)
+            if (counts[c] != 0) SetRefcount(c, Math.Min(counts[c], MaxRefcount));
+        for (long c = start; c < end; c++) SetRefcount(c, 1);
+        foreach (var blk in _refBlocks.Values) { WriteAt(blk.Offset, blk.Data); blk.Dirty = false; }
+        WriteTable(start << _clusterBits, rt);
+        _rtDirty = false;
+        _h.RefcountTableOffset = start << _clusterBits;
+        _h.RefcountTableClusters = (uint)k;
+        WriteHeader();
+        _highWater = Math.Max(end, (_file.Length + _cs - 1) >> _clusterBits);
+        _freeHint = 1;
+    }
+}

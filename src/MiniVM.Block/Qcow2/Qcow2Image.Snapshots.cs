@@ -1,0 +1,325 @@
+using System.Globalization;
+
+namespace MiniVM.Block.Qcow2;
+
+/// <summary>
+/// Internal snapshots (qcow2.txt "Snapshots"; qcow3.md §2.6, §2.7), done the way QEMU's qcow2-snapshot.c does them so
+/// that qemu-img and QEMU's loadvm accept ours and we accept theirs. The VM state is stored through the active tree
+/// at <see cref="VmStateOffset"/> before the L1 is copied, then dropped from the active tree.
+/// </summary>
+public sealed partial class Qcow2Image : ISnapshotStore
+{
+    public IReadOnlyList<SnapshotInfo> ListSnapshots()
+    {
+        var list = new List<SnapshotInfo>(_snapshots.Count);
+        foreach (var s in _snapshots)
+        {
+            var date = DateTimeOffset.FromUnixTimeSeconds(s.DateSeconds).AddTicks(s.DateNanoseconds / 100);
+            list.Add(new SnapshotInfo(s.Id, s.Name, s.VmStateSize, date, (long)Math.Min(s.VmClockNanoseconds, long.MaxValue)));
+        }
+        return list;
+    }
+
+    private Qcow2Snapshot Find(string idOrName)
+    {
+        foreach (var s in _snapshots) if (s.Id == idOrName) return s;
+        foreach (var s in _snapshots) if (s.Name == idOrName) return s;
+        throw new ImageFormatException(FileName, $"no snapshot with id or name '{idOrName}'");
+    }
+
+    public SnapshotInfo CreateSnapshot(string name, long vmClockNanoseconds = 0, Action<Stream>? writeVmState = null)
+    {
+        CheckWritable();
+        if (string.IsNullOrEmpty(name)) throw new ImageFormatException(FileName, "snapshot name is empty");
+        if (_snapshots.Count >= Qcow2Header.MaxSnapshots)
+            throw new ImageFormatException(FileName, $"image already has {Qcow2Header.MaxSnapshots} snapshots");
+        TrimCaches();
+        long vmOffset = VmStateOffset, vmSize = 0;
+        if (writeVmState is not null)
+        {
+            using var stream = new VmStateWriter(this, vmOffset);
+            using (var buffered = new BufferedStream(stream, _cs))
+            {
+                writeVmState(buffered);
+                buffered.Flush();
+            }
+            vmSize = stream.Position;
+        }
+        FlushMetadata();
+
+        // Every cluster of the active tree gains the snapshot's reference; copied flags drop accordingly.
+        UpdateTreeRefcounts(_l1, +1);
+        RefreshL1Copied(_l1);
+        long l1Clusters = Math.Max(1, (_l1.LongLength * 8 + _cs - 1) >> _clusterBits);
+        long l1At = _l1.LongLength == 0 ? 0 : AllocateClusters(l1Clusters) << _clusterBits;
+        if (l1At != 0) WriteTable(l1At, _l1);
+
+        long maxId = 0;
+        foreach (var s in _snapshots)
+            if (long.TryParse(s.Id, NumberStyles.None, CultureInfo.InvariantCulture, out long id)) maxId = Math.Max(maxId, id);
+        var now = DateTimeOffset.UtcNow;
+        long unixNs = (now - DateTimeOffset.UnixEpoch).Ticks * 100;
+        var extra = new byte[Qcow2Snapshot.DefaultExtraData];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt64BigEndian(extra.AsSpan(16), -1); // icount: not recorded
+        var sn = new Qcow2Snapshot
+        {
+            L1TableOffset = l1At,
+            L1Size = (uint)_l1.LongLength,
+            Id = (maxId + 1).ToString(CultureInfo.InvariantCulture),
+            Name = name,
+            DateSeconds = (uint)(unixNs / 1_000_000_000),
+            DateNanoseconds = (uint)(unixNs % 1_000_000_000),
+            VmClockNanoseconds = (ulong)Math.Max(0, vmClockNanoseconds),
+            VmStateSize = vmSize,
+            DiskSize = _h.Size,
+            ExtraData = extra,
+        };
+        var list = new List<Qcow2Snapshot>(_snapshots) { sn };
+        WriteSnapshotTable(list);
+
+        // QEMU drops the VM state from the active tree after the copy: it only costs copy-on-write later.
+        if (vmSize > 0) DropRange(vmOffset, vmSize);
+        FlushMetadata();
+        RefreshCopiedFlags();
+        FlushMetadata();
+        return ListSnapshots()[^1];
+    }
+
+    public void RevertToSnapshot(string idOrName)
+    {
+        CheckWritable();
+        var sn = Find(idOrName);
+        TrimCaches();
+        FlushMetadata();
+        var snL1 = ReadTable(sn.L1TableOffset, sn.L1Size);
+        long size = sn.DiskSize ?? _h.Size;
+        if (_h.L1EntriesFor(size) > Math.Max(snL1.LongLength, _l1.LongLength))
+            throw new ImageFormatException(FileName, $"snapshot '{sn.Name}' has an L1 table too small for its disk size");
+        if (snL1.LongLength > _l1.LongLength) GrowL1(snL1.LongLength, exact: true);
+        UpdateTreeRefcounts(snL1, +1);
+        var old = _l1;
+        var nl1 = new ulong[_l1.LongLength];
+        Array.Copy(snL1, nl1, snL1.LongLength);
+        _l1 = nl1;
+        _l1Dirty = true;
+        UpdateTreeRefcounts(old, -1);
+        FlushMetadata();
+        if (size != _h.Size)
+        {
+            _h.Size = size;
+            WriteHeader();
+        }
+        RefreshCopiedFlags();
+        FlushMetadata();
+        _compressedKey = ulong.MaxValue;
+    }
+
+    public void DeleteSnapshot(string idOrName)
+    {
+        CheckWritable();
+        var sn = Find(idOrName);
+        TrimCaches();
+        FlushMetadata();
+        var list = new List<Qcow2Snapshot>(_snapshots);
+        list.Remove(sn);
+        WriteSnapshotTable(list);
+        var snL1 = ReadTable(sn.L1TableOffset, sn.L1Size);
+        UpdateTreeRefcounts(snL1, -1);
+        if (sn.L1Size > 0)
+        {
+            long clusters = (sn.L1Size * 8L + _cs - 1) >> _clusterBits;
+            for (long c = 0; c < clusters; c++) FreeLater((sn.L1TableOffset >> _clusterBits) + c);
+        }
+        FlushMetadata();
+        RefreshCopiedFlags();
+        FlushMetadata();
+    }
+
+    public Stream OpenVmState(string idOrName)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var sn = Find(idOrName);
+        if (sn.VmStateSize == 0) throw new ImageFormatException(FileName, $"snapshot '{sn.Name}' has no VM state");
+        var l1 = ReadTable(sn.L1TableOffset, sn.L1Size);
+        long offset = VmStateOffsetFor(sn.DiskSize ?? _h.Size);
+        if (_h.L1EntriesFor(offset + sn.VmStateSize) > l1.LongLength)
+            throw new ImageFormatException(FileName, $"snapshot '{sn.Name}' VM state of {sn.VmStateSize} bytes lies beyond its L1 table");
+        return new VmStateReader(this, l1, offset, sn.VmStateSize);
+    }
+
+    /// <summary>
+    /// Adds <paramref name="addend"/> (+1 or -1) to every L2 table and data cluster reachable from <paramref name="l1"/>
+    /// (QEMU's qcow2_update_snapshot_refcount). Decrements are deferred to the next flush.
+    /// </summary>
+    private void UpdateTreeRefcounts(ulong[] l1, int addend)
+    {
+        for (long i = 0; i < l1.LongLength; i++)
+        {
+            long off = (long)(l1[i] & Qcow2Entry.OffsetMask);
+            if (off == 0) continue;
+            var t = GetL2(off);
+            foreach (ulong e in t.Entries)
+            {
+                if ((e & Qcow2Entry.Compressed) != 0)
+                {
+                    var (first, last) = CompressedClusters(e);
+                    for (long c = first; c <= last; c++) Adjust(c, addend);
+                }
+                else if ((e & Qcow2Entry.OffsetMask) != 0)
+                    Adjust((long)(e & Qcow2Entry.OffsetMask) >> _clusterBits, addend);
+            }
+            Adjust(off >> _clusterBits, addend);
+        }
+    }
+
+    private void Adjust(long cluster, int addend)
+    {
+        if (addend > 0) AddRefcount(cluster, addend);
+        else FreeLater(cluster);
+    }
+
+    /// <summary>Sets the copied flag exactly where the refcount is 1, over the active tree (QEMU's addend-0 pass).</summary>
+    private void RefreshCopiedFlags()
+    {
+        for (long i = 0; i < _l1.LongLength; i++)
+        {
+            long off = (long)(_l1[i] & Qcow2Entry.OffsetMask);
+            if (off == 0) continue;
+            var t = GetL2(off);
+            for (int j = 0; j < t.Entries.Length; j++)
+            {
+                ulong e = t.Entries[j];
+                if ((e & Qcow2Entry.Compressed) != 0 || (e & Qcow2Entry.OffsetMask) == 0) continue;
+                bool one = GetRefcount((long)(e & Qcow2Entry.OffsetMask) >> _clusterBits) == 1;
+                ulong ne = one ? e | Qcow2Entry.Copied : e & ~Qcow2Entry.Copied;
+                if (ne != e) { t.Entries[j] = ne; t.Dirty = true; }
+            }
+        }
+        RefreshL1Copied(_l1);
+    }
+
+    private void RefreshL1Copied(ulong[] l1)
+    {
+        for (long i = 0; i < l1.LongLength; i++)
+        {
+            long off = (long)(l1[i] & Qcow2Entry.OffsetMask);
+            if (off == 0) continue;
+            ulong ne = GetRefcount(off >> _clusterBits) == 1 ? l1[i] | Qcow2Entry.Copied : l1[i] & ~Qcow2Entry.Copied;
+            if (ne != l1[i]) { l1[i] = ne; if (ReferenceEquals(l1, _l1)) _l1Dirty = true; }
+        }
+        if (!ReferenceEquals(l1, _l1)) return;
+        // The L2 entries of a tree whose refcounts just rose must drop their copied flags too.
+        for (long i = 0; i < l1.LongLength; i++)
+        {
+            long off = (long)(l1[i] & Qcow2Entry.OffsetMask);
+            if (off == 0) continue;
+            var t = GetL2(off);
+            for (int j = 0; j < t.Entries.Length; j++)
+            {
+                ulong e = t.Entries[j];
+                if ((e & Qcow2Entry.Copied) == 0) continue;
+                if (GetRefcount((long)(e & Qcow2Entry.OffsetMask) >> _clusterBits) != 1)
+                {
+                    t.Entries[j] = e & ~Qcow2Entry.Copied;
+                    t.Dirty = true;
+                }
+            }
+        }
+    }
+
+    /// <summary>Writes the table to new clusters, switches the header to it, frees the old one.</summary>
+    private void WriteSnapshotTable(List<Qcow2Snapshot> list)
+    {
+        long newOffset = 0, newClusters = 0;
+        if (list.Count > 0)
+        {
+            var bytes = Qcow2Snapshot.WriteTable(list);
+            newClusters = (bytes.LongLength + _cs - 1) >> _clusterBits;
+            newOffset = AllocateClusters(newClusters) << _clusterBits;
+            var padded = new byte[newClusters << _clusterBits];
+            bytes.CopyTo(padded, 0);
+            WriteAt(newOffset, padded);
+        }
+        FlushMetadata();
+        long oldOffset = _h.SnapshotsOffset;
+        long oldBytes = 0;
+        foreach (var s in _snapshots) oldBytes += s.EntryLength;
+        _h.SnapshotsOffset = newOffset;
+        _h.SnapshotCount = (uint)list.Count;
+        WriteHeader();
+        _snapshots = list;
+        if (oldOffset != 0 && oldBytes > 0)
+        {
+            long oldClusters = (oldBytes + _cs - 1) >> _clusterBits;
+            for (long c = 0; c < oldClusters; c++) FreeLater((oldOffset >> _clusterBits) + c);
+        }
+    }
+
+    /// <summary>Unmaps guest clusters fully inside [offset, offset+length) from the active tree (VM state area).</summary>
+    private void DropRange(long offset, long length)
+    {
+        long first = (offset + _cs - 1) >> _clusterBits;
+        long end = (offset + length + _cs - 1) >> _clusterBits; // the VM state owns its last partial cluster too
+        for (long c = first; c < end; c++)
+        {
+            long g = c << _clusterBits;
+            long l1i = g >> (_clusterBits + _l2Bits);
+            if (l1i >= _l1.LongLength || (_l1[l1i] & Qcow2Entry.OffsetMask) == 0) continue;
+            var (t, idx) = GetL2ForWrite(g);
+            ulong e = t.Entries[idx];
+            if (e == 0) continue;
+            t.Entries[idx] = 0;
+            t.Dirty = true;
+            ReleaseEntry(e);
+        }
+    }
+
+    /// <summary>Write-only stream storing the VM state through the active tree, past the end of the disk.</summary>
+    private sealed class VmStateWriter(Qcow2Image image, long start) : Stream
+    {
+        private long _pos;
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => _pos;
+        public override long Position { get => _pos; set => throw new NotSupportedException("the VM state is written sequentially"); }
+        public override void Flush() { }
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException("write-only stream");
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException("the VM state is written sequentially");
+        public override void SetLength(long value) => throw new NotSupportedException("the VM state is written sequentially");
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            image.WriteCore(start + _pos, buffer);
+            _pos += buffer.Length;
+        }
+    }
+
+    /// <summary>Read-only stream over a snapshot's VM state, through the snapshot's own L1 table.</summary>
+    private sealed class VmStateReader(Qcow2Image image, ulong[] l1, long start, long length) : Stream
+    {
+        private long _pos;
+        public override bool CanRead => true;
+        public override bool CanSeek => true;
+        public override bool CanWrite => false;
+        public override long Length => length;
+        public override long Position { get => _pos; set => _pos = Math.Clamp(value, 0, length); }
+        public override void Flush() { }
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+        public override int Read(Span<byte> buffer)
+        {
+            int n = (int)Math.Min(buffer.Length, length - _pos);
+            if (n <= 0) return 0;
+            image.ReadTree(l1, start + _pos, buffer[..n], 0);
+            _pos += n;
+            return n;
+        }
+        public override long Seek(long offset, SeekOrigin origin)
+        {
+            Position = origin switch { SeekOrigin.Begin => offset, SeekOrigin.Current => _pos + offset, _ => length + offset };
+            return _pos;
+        }
+        public override void SetLength(long value) => throw new NotSupportedException("read-only stream");
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException("read-only stream");
+    }
+}
