@@ -16,6 +16,7 @@ public sealed class ImageFormats
         // Each format folder adds itself here as it lands.
         r.Register(new Raw.RawFormat());
         r.Register(new Irow.IrowFormat());
+        r.Register(new Qcow2.Qcow2Format());
         return r;
     }
 
