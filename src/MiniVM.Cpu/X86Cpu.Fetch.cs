@@ -1,0 +1,85 @@
+using System.Runtime.CompilerServices;
+using Iced.Intel;
+
+namespace MiniVM.Cpu;
+
+// Instruction fetch through the decode cache. Instructions are decoded with IP = offset in the physical page,
+// so a cached entry is valid wherever the page is mapped; branch targets are applied relative to NextIP.
+public sealed partial class X86Cpu
+{
+    private readonly ByteCodeReader _codeReader = new();
+    private readonly Decoder _dec16, _dec32;
+    private readonly byte[] _fetchBytes = new byte[16];
+    private uint _fetchPage = uint.MaxValue;
+    private uint _fetchPhysPage;
+    private DecodedPage? _fetchDecoded;
+    private Instruction _scratch;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ref readonly Instruction Fetch()
+    {
+        uint lin = S[1].Base + Eip_;
+        if (lin >> 12 != _fetchPage) ResolveFetchPage(lin);
+        var dp = _fetchDecoded;
+        if (dp is not null)
+        {
+            int slot = dp.Index[lin & 0xFFF] - 1;
+            if (slot >= 0 && dp.Bitness[slot] == CodeBits)
+            {
+                ref Instruction ins = ref dp.Entries[slot];
+                if ((ulong)Eip_ + (uint)ins.Length - 1 > S[1].Limit) throw new GuestFault(13, 0);
+                return ref ins;
+            }
+        }
+        return ref DecodeAt(lin);
+    }
+
+    private void ResolveFetchPage(uint lin)
+    {
+        // Code fetches need read permission at the current privilege (no NX on a P6).
+        uint phys = Translate(lin, false, Cpl == 3);
+        _fetchPhysPage = phys >> 12;
+        _fetchPage = lin >> 12;
+        var kind = _mem.ReadKind[_fetchPhysPage];
+        _fetchDecoded = kind is PageSourceKind.Ram or PageSourceKind.Array ? _mem.Code.GetOrCreate(_fetchPhysPage) : null;
+    }
+
+    private ref Instruction DecodeAt(uint lin)
+    {
+        int off = (int)(lin & 0xFFF);
+        int n = Math.Min(15, 0x1000 - off);
+        uint phys = (_fetchPhysPage << 12) | (uint)off;
+        ReadCodeBytes(phys, _fetchBytes.AsSpan(0, n));
+        var decoder = CodeBits == 32 ? _dec32 : _dec16;
+        _codeReader.Reset(_fetchBytes, n);
+        decoder.IP = (ulong)off;
+        decoder.Decode(out _scratch);
+        bool crosses = false;
+        if (decoder.LastError == DecoderError.NoMoreBytes && n < 15)
+        {
+            // The instruction continues on the next linear page: fetch it through paging (may #PF there).
+            crosses = true;
+            uint nextPhys = Translate((lin & 0xFFFFF000) + 0x1000, false, Cpl == 3);
+            ReadCodeBytes(nextPhys, _fetchBytes.AsSpan(n, 15 - n));
+            _codeReader.Reset(_fetchBytes, 15);
+            decoder.IP = (ulong)off;
+            decoder.Decode(out _scratch);
+        }
+        if ((ulong)Eip_ + (uint)_scratch.Length - 1 > S[1].Limit) throw new GuestFault(13, 0);
+        var dp = _fetchDecoded;
+        if (crosses || dp is null) return ref _scratch;
+        bool wasEmpty = dp.Count == 0;
+        int slot = dp.Add(off, in _scratch, CodeBits);
+        // A page just became code: writes to it must leave the fast path so they can invalidate it.
+        if (wasEmpty) FlushWriteTlb();
+        return ref dp.Entries[slot];
+    }
+
+    private void ReadCodeBytes(uint phys, Span<byte> dst)
+    {
+        int page = (int)(phys >> 12);
+        byte[]? a = _mem.ReadArray[page];
+        if (a is not null) a.AsSpan(_mem.ReadBase[page] + (int)(phys & 0xFFF), dst.Length).CopyTo(dst);
+        else for (int k = 0; k < dst.Length; k++) dst[k] = (byte)ReadPhysicalIo(phys + (uint)k, 1);
+    }
+}

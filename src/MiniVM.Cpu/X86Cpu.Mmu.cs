@@ -1,0 +1,355 @@
+using System.Runtime.CompilerServices;
+
+namespace MiniVM.Cpu;
+
+// Linear and physical memory access: segment checks, paging (SDM vol. 3 §4.3, 32-bit paging with PSE),
+// and a direct-mapped TLB holding array references so hits cost a compare and an array access.
+public sealed partial class X86Cpu
+{
+    private const int TlbEntries = 512;
+    private const int TlbMask = TlbEntries - 1;
+
+    // Two halves: [0, TlbEntries) for supervisor accesses, [TlbEntries, 2*TlbEntries) for CPL 3.
+    private uint[] _tlbRTag = null!, _tlbWTag = null!;
+    private byte[]?[] _tlbRArr = null!, _tlbWArr = null!;
+    private int[] _tlbRBase = null!, _tlbWBase = null!;
+    private int _tlbUser;
+    private int _mapGeneration;
+
+    /// <summary>Per segment register: 1 readable, 2 writable, 4 expand-down. 0 = null selector (any use is #GP).</summary>
+    internal readonly byte[] SegAccess = new byte[6];
+    internal const byte SegRead = 1, SegWrite = 2, SegExpandDown = 4;
+
+    private void AllocateTlb()
+    {
+        _tlbRTag = new uint[2 * TlbEntries];
+        _tlbWTag = new uint[2 * TlbEntries];
+        _tlbRArr = new byte[]?[2 * TlbEntries];
+        _tlbWArr = new byte[]?[2 * TlbEntries];
+        _tlbRBase = new int[2 * TlbEntries];
+        _tlbWBase = new int[2 * TlbEntries];
+    }
+
+    internal void FlushTlb()
+    {
+        Array.Fill(_tlbRTag, uint.MaxValue);
+        Array.Fill(_tlbWTag, uint.MaxValue);
+        _fetchPage = uint.MaxValue;
+        _mapGeneration = _mem.MapGeneration;
+    }
+
+    private void FlushWriteTlb() => Array.Fill(_tlbWTag, uint.MaxValue);
+
+    internal void InvalidatePage(uint linear)
+    {
+        uint p = linear >> 12;
+        int i = (int)(p & TlbMask);
+        for (int h = 0; h <= TlbEntries; h += TlbEntries)
+        {
+            if (_tlbRTag[i + h] == p) _tlbRTag[i + h] = uint.MaxValue;
+            if (_tlbWTag[i + h] == p) _tlbWTag[i + h] = uint.MaxValue;
+        }
+        _fetchPage = uint.MaxValue;
+    }
+
+    /// <summary>A device may have re-mapped memory (PAM, BARs) or DMA may have made a new code page: resync.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void CheckMapGeneration()
+    {
+        if (_mapGeneration != _mem.MapGeneration) FlushTlb();
+    }
+
+    // ---------------- segment-relative access ----------------
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal uint LinearForRead(int seg, uint off, uint size)
+    {
+        ref SegmentCache s = ref S[seg];
+        if ((SegAccess[seg] & (SegRead | SegExpandDown)) == SegRead && (ulong)off + size - 1 <= s.Limit) return s.Base + off;
+        return CheckSegmentSlow(seg, off, size, SegRead);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal uint LinearForWrite(int seg, uint off, uint size)
+    {
+        ref SegmentCache s = ref S[seg];
+        if ((SegAccess[seg] & (SegWrite | SegExpandDown)) == SegWrite && (ulong)off + size - 1 <= s.Limit) return s.Base + off;
+        return CheckSegmentSlow(seg, off, size, SegWrite);
+    }
+
+    private uint CheckSegmentSlow(int seg, uint off, uint size, byte need)
+    {
+        ref SegmentCache s = ref S[seg];
+        int fault = seg == 2 ? 12 : 13;
+        byte a = SegAccess[seg];
+        if ((a & need) == 0) throw new GuestFault(13, 0);
+        if ((a & SegExpandDown) != 0)
+        {
+            uint upper = s.Big ? 0xFFFFFFFF : 0xFFFF;
+            if (off <= s.Limit || (ulong)off + size - 1 > upper) throw new GuestFault(fault, 0);
+        }
+        else if ((ulong)off + size - 1 > s.Limit) throw new GuestFault(fault, 0);
+        return s.Base + off;
+    }
+
+    internal byte Read8(int seg, uint off) => ReadLin8(LinearForRead(seg, off, 1));
+    internal ushort Read16(int seg, uint off) => ReadLin16(LinearForRead(seg, off, 2));
+    internal uint Read32(int seg, uint off) => ReadLin32(LinearForRead(seg, off, 4));
+    internal void Write8(int seg, uint off, byte v) => WriteLin8(LinearForWrite(seg, off, 1), v);
+    internal void Write16(int seg, uint off, ushort v) => WriteLin16(LinearForWrite(seg, off, 2), v);
+    internal void Write32(int seg, uint off, uint v) => WriteLin32(LinearForWrite(seg, off, 4), v);
+
+    internal uint ReadSized(int seg, uint off, int size) => size switch
+    {
+        1 => Read8(seg, off),
+        2 => Read16(seg, off),
+        _ => Read32(seg, off),
+    };
+
+    internal void WriteSized(int seg, uint off, int size, uint v)
+    {
+        switch (size)
+        {
+            case 1: Write8(seg, off, (byte)v); break;
+            case 2: Write16(seg, off, (ushort)v); break;
+            default: Write32(seg, off, v); break;
+        }
+    }
+
+    // ---------------- linear access (current privilege) ----------------
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal byte ReadLin8(uint lin)
+    {
+        uint p = lin >> 12;
+        int i = (int)(p & TlbMask) + _tlbUser;
+        if (_tlbRTag[i] == p) return _tlbRArr[i]![_tlbRBase[i] + (int)(lin & 0xFFF)];
+        return (byte)ReadLinSlow(lin, 1);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal ushort ReadLin16(uint lin)
+    {
+        uint p = lin >> 12;
+        int i = (int)(p & TlbMask) + _tlbUser;
+        if (_tlbRTag[i] == p && (lin & 0xFFF) <= 0xFFE)
+            return Unsafe.ReadUnaligned<ushort>(ref _tlbRArr[i]![_tlbRBase[i] + (int)(lin & 0xFFF)]);
+        return (ushort)ReadLinSlow(lin, 2);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal uint ReadLin32(uint lin)
+    {
+        uint p = lin >> 12;
+        int i = (int)(p & TlbMask) + _tlbUser;
+        if (_tlbRTag[i] == p && (lin & 0xFFF) <= 0xFFC)
+            return Unsafe.ReadUnaligned<uint>(ref _tlbRArr[i]![_tlbRBase[i] + (int)(lin & 0xFFF)]);
+        return ReadLinSlow(lin, 4);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void WriteLin8(uint lin, byte v)
+    {
+        uint p = lin >> 12;
+        int i = (int)(p & TlbMask) + _tlbUser;
+        if (_tlbWTag[i] == p) { _tlbWArr[i]![_tlbWBase[i] + (int)(lin & 0xFFF)] = v; return; }
+        WriteLinSlow(lin, 1, v);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void WriteLin16(uint lin, ushort v)
+    {
+        uint p = lin >> 12;
+        int i = (int)(p & TlbMask) + _tlbUser;
+        if (_tlbWTag[i] == p && (lin & 0xFFF) <= 0xFFE)
+        {
+            Unsafe.WriteUnaligned(ref _tlbWArr[i]![_tlbWBase[i] + (int)(lin & 0xFFF)], v);
+            return;
+        }
+        WriteLinSlow(lin, 2, v);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void WriteLin32(uint lin, uint v)
+    {
+        uint p = lin >> 12;
+        int i = (int)(p & TlbMask) + _tlbUser;
+        if (_tlbWTag[i] == p && (lin & 0xFFF) <= 0xFFC)
+        {
+            Unsafe.WriteUnaligned(ref _tlbWArr[i]![_tlbWBase[i] + (int)(lin & 0xFFF)], v);
+            return;
+        }
+        WriteLinSlow(lin, 4, v);
+    }
+
+    private uint ReadLinSlow(uint lin, int size) => ReadLinear(lin, size, Cpl == 3, fillTlb: true);
+
+    private void WriteLinSlow(uint lin, int size, uint v) => WriteLinear(lin, size, v, Cpl == 3, fillTlb: true);
+
+    /// <summary>Reads with an explicit privilege: descriptor tables and the TSS are supervisor accesses even at CPL 3.</summary>
+    internal uint ReadLinear(uint lin, int size, bool user, bool fillTlb)
+    {
+        if ((lin & 0xFFF) + (uint)size > 0x1000)
+        {
+            uint v = 0;
+            for (int k = 0; k < size; k++) v |= ReadLinear(lin + (uint)k, 1, user, false) << (8 * k);
+            return v;
+        }
+        uint phys = Translate(lin, false, user);
+        int page = (int)(phys >> 12);
+        byte[]? a = _mem.ReadArray[page];
+        if (a is not null)
+        {
+            int idx = _mem.ReadBase[page] + (int)(phys & 0xFFF);
+            if (fillTlb)
+            {
+                int i = (int)((lin >> 12) & TlbMask) + (user ? TlbEntries : 0);
+                _tlbRTag[i] = lin >> 12;
+                _tlbRArr[i] = a;
+                _tlbRBase[i] = _mem.ReadBase[page];
+            }
+            return size switch
+            {
+                1 => a[idx],
+                2 => Unsafe.ReadUnaligned<ushort>(ref a[idx]),
+                _ => Unsafe.ReadUnaligned<uint>(ref a[idx]),
+            };
+        }
+        return ReadPhysicalIo(phys, size);
+    }
+
+    internal void WriteLinear(uint lin, int size, uint v, bool user, bool fillTlb)
+    {
+        if ((lin & 0xFFF) + (uint)size > 0x1000)
+        {
+            // Both pages must be writable before any byte lands (no partial writes on a fault).
+            Translate(lin, true, user);
+            Translate(lin + (uint)size - 1, true, user);
+            for (int k = 0; k < size; k++) WriteLinear(lin + (uint)k, 1, v >> (8 * k), user, false);
+            return;
+        }
+        uint phys = Translate(lin, true, user);
+        WritePhysicalAt(phys, size, v, fillTlb ? lin : uint.MaxValue, user);
+    }
+
+    private void WritePhysicalAt(uint phys, int size, uint v, uint linForTlb, bool user)
+    {
+        int page = (int)(phys >> 12);
+        byte[]? a = _mem.WriteArray[page];
+        if (a is not null)
+        {
+            int off = (int)(phys & 0xFFF);
+            int idx = _mem.WriteBase[page] + off;
+            switch (size)
+            {
+                case 1: a[idx] = (byte)v; break;
+                case 2: Unsafe.WriteUnaligned(ref a[idx], (ushort)v); break;
+                default: Unsafe.WriteUnaligned(ref a[idx], v); break;
+            }
+            if (_mem.Code.HasCode((uint)page)) _mem.Code.NotifyWrite((uint)page, off, size);
+            else if (linForTlb != uint.MaxValue)
+            {
+                int i = (int)((linForTlb >> 12) & TlbMask) + (user ? TlbEntries : 0);
+                _tlbWTag[i] = linForTlb >> 12;
+                _tlbWArr[i] = a;
+                _tlbWBase[i] = _mem.WriteBase[page];
+            }
+            return;
+        }
+        if (_mem.WriteKind[page] == PageSourceKind.Io)
+        {
+            _bus.WriteMmio(phys, size, size == 4 ? v : v & ((1u << (8 * size)) - 1));
+            CheckMapGeneration();
+        }
+    }
+
+    private uint ReadPhysicalIo(uint phys, int size)
+    {
+        int page = (int)(phys >> 12);
+        if (_mem.ReadKind[page] == PageSourceKind.Io) return _bus.ReadMmio(phys, size);
+        return size == 4 ? 0xFFFFFFFF : (1u << (8 * size)) - 1;
+    }
+
+    internal uint ReadPhysical32(uint phys)
+    {
+        int page = (int)(phys >> 12);
+        byte[]? a = _mem.ReadArray[page];
+        if (a is not null && (phys & 0xFFF) <= 0xFFC) return Unsafe.ReadUnaligned<uint>(ref a[_mem.ReadBase[page] + (int)(phys & 0xFFF)]);
+        return ReadPhysicalIo(phys, 4);
+    }
+
+    internal void WritePhysical32(uint phys, uint v) => WritePhysicalAt(phys, 4, v, uint.MaxValue, false);
+
+    /// <summary>32-bit paging walk with PSE, setting accessed/dirty bits; throws #PF with CR2 set.</summary>
+    internal uint Translate(uint lin, bool write, bool user)
+    {
+        if ((Cr0_ & CR0_PG) == 0) return lin & _a20Mask;
+        uint pdeAddr = ((Cr3_ & 0xFFFFF000) | ((lin >> 20) & 0xFFC)) & _a20Mask;
+        uint pde = ReadPhysical32(pdeAddr);
+        if ((pde & 1) == 0) throw PageFault(lin, false, write, user);
+        if ((pde & 0x80) != 0 && (Cr4_ & CR4_PSE) != 0)
+        {
+            CheckPagePermission(pde, lin, write, user);
+            uint upd = pde | 0x20 | (write ? 0x40u : 0);
+            if (upd != pde) WritePhysical32(pdeAddr, upd);
+            return ((pde & 0xFFC00000) | (lin & 0x3FFFFF)) & _a20Mask;
+        }
+        uint pteAddr = ((pde & 0xFFFFF000) | ((lin >> 10) & 0xFFC)) & _a20Mask;
+        uint pte = ReadPhysical32(pteAddr);
+        if ((pte & 1) == 0) throw PageFault(lin, false, write, user);
+        CheckPagePermission(pde & pte, lin, write, user);
+        if ((pde & 0x20) == 0) WritePhysical32(pdeAddr, pde | 0x20);
+        uint nte = pte | 0x20 | (write ? 0x40u : 0);
+        if (nte != pte) WritePhysical32(pteAddr, nte);
+        return ((pte & 0xFFFFF000) | (lin & 0xFFF)) & _a20Mask;
+    }
+
+    private void CheckPagePermission(uint bits, uint lin, bool write, bool user)
+    {
+        if (user && (bits & 4) == 0) throw PageFault(lin, true, write, user);
+        // CR0.WP makes read-only pages read-only for the supervisor too (SDM vol. 3 §4.6).
+        if (write && (bits & 2) == 0 && (user || (Cr0_ & CR0_WP) != 0)) throw PageFault(lin, true, write, user);
+    }
+
+    private GuestFault PageFault(uint lin, bool present, bool write, bool user)
+    {
+        Cr2_ = lin;
+        return new GuestFault(14, (present ? 1 : 0) | (write ? 2 : 0) | (user ? 4 : 0));
+    }
+
+    // ---------------- supervisor (system) accesses: GDT, LDT, IDT, TSS ----------------
+
+    internal uint ReadSys32(uint lin) => ReadLinear(lin, 4, false, false);
+    internal ushort ReadSys16(uint lin) => (ushort)ReadLinear(lin, 2, false, false);
+    internal byte ReadSys8(uint lin) => (byte)ReadLinear(lin, 1, false, false);
+    internal void WriteSys32(uint lin, uint v) => WriteLinear(lin, 4, v, false, false);
+    internal void WriteSys16(uint lin, ushort v) => WriteLinear(lin, 2, v, false, false);
+    internal void WriteSys8(uint lin, byte v) => WriteLinear(lin, 1, v, false, false);
+
+    /// <summary>Debugger/monitor read at a linear address, through paging, without faulting (unmapped bytes read 0xFF).</summary>
+    public void ReadLinearMemory(uint linear, Span<byte> destination)
+    {
+        Span<byte> one = stackalloc byte[1];
+        for (int k = 0; k < destination.Length; k++)
+        {
+            uint lin = linear + (uint)k;
+            if (!TryTranslateQuiet(lin, out uint phys)) { destination[k] = 0xFF; continue; }
+            _mem.Read(phys, one);
+            destination[k] = one[0];
+        }
+    }
+
+    /// <summary>Page walk with no side effects (no A/D bits, no faults), for the monitor.</summary>
+    public bool TryTranslateQuiet(uint lin, out uint phys)
+    {
+        phys = 0;
+        if ((Cr0_ & CR0_PG) == 0) { phys = lin & _a20Mask; return true; }
+        uint pde = ReadPhysical32(((Cr3_ & 0xFFFFF000) | ((lin >> 20) & 0xFFC)) & _a20Mask);
+        if ((pde & 1) == 0) return false;
+        if ((pde & 0x80) != 0 && (Cr4_ & CR4_PSE) != 0) { phys = ((pde & 0xFFC00000) | (lin & 0x3FFFFF)) & _a20Mask; return true; }
+        uint pte = ReadPhysical32(((pde & 0xFFFFF000) | ((lin >> 10) & 0xFFC)) & _a20Mask);
+        if ((pte & 1) == 0) return false;
+        phys = ((pte & 0xFFFFF000) | (lin & 0xFFF)) & _a20Mask;
+        return true;
+    }
+}
