@@ -1,0 +1,109 @@
+namespace MiniVM.Block.Tests.Qcow2;
+
+/// <summary>Internal snapshots and VM state, both directions with real qemu-img.</summary>
+[Trait("Category", "Interop")]
+public sealed class Qcow2InteropSnapshotTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    [Theory]
+    [InlineData("0.10")]
+    [InlineData("1.1")]
+    public void QemuSnapshotsAreListedAndAppliedByUs(string compat)
+    {
+        string img = _dir.File("q.qcow2");
+        QemuTools.Img("create", "-q", "-f", "qcow2", "-o", $"compat={compat},cluster_size=4K", img, "2M");
+        QemuTools.Io(img, "write -P 0x10 0 200k");
+        var atFirst = Qcow2Fixture.QemuView(img, _dir);
+        QemuTools.Img("snapshot", "-c", "first", img);
+        QemuTools.Io(img, "write -P 0x20 100k 300k", "write -z 0 8k");
+        var atSecond = Qcow2Fixture.QemuView(img, _dir);
+        QemuTools.Img("snapshot", "-c", "second", img);
+        QemuTools.Io(img, "write -P 0x30 0 1m");
+
+        using (var q = Qcow2Fixture.Open(img))
+        {
+            var list = q.ListSnapshots();
+            Assert.Equal(["first", "second"], list.Select(s => s.Name).ToArray());
+            Assert.Equal(["1", "2"], list.Select(s => s.Id).ToArray());
+            q.RevertToSnapshot("first");
+            Qcow2Fixture.SameBytes(atFirst, Qcow2Fixture.ReadAll(q));
+            q.Write(0, new byte[] { 9 });
+            atFirst[0] = 9;
+        }
+        Qcow2Fixture.AssertQemuCheckClean(img);
+        Qcow2Fixture.SameBytes(atFirst, Qcow2Fixture.QemuView(img, _dir));
+        using (var q = Qcow2Fixture.Open(img))
+        {
+            q.DeleteSnapshot("first");
+            q.RevertToSnapshot("2");
+            Qcow2Fixture.SameBytes(atSecond, Qcow2Fixture.ReadAll(q));
+        }
+        Qcow2Fixture.AssertQemuCheckClean(img);
+        var listing = QemuTools.Img("snapshot", "-l", img).Stdout;
+        Assert.DoesNotContain("first", listing);
+        Assert.Contains("second", listing);
+    }
+
+    [Theory]
+    [InlineData("0.10")]
+    [InlineData("1.1")]
+    public void OurSnapshotsAreListedAndAppliedByQemu(string compat)
+    {
+        string img = _dir.File("ours.qcow2");
+        var a = new byte[500_000];
+        Qcow2Fixture.Fill(a, 5);
+        byte[] atSnap;
+        var vmState = new byte[200_000];
+        Qcow2Fixture.Fill(vmState, 6);
+        using (var q = Qcow2Fixture.Create(img, 1L << 20, $"compat={compat},cluster_size=4K"))
+        {
+            q.Write(1000, a);
+            atSnap = Qcow2Fixture.ReadAll(q);
+            var info = q.CreateSnapshot("mine", 123_456_789, s => s.Write(vmState));
+            Assert.Equal(vmState.Length, info.VmStateSize);
+            q.Write(0, new byte[300_000]);
+            using var vs = q.OpenVmState("mine");
+            var back = new byte[vmState.Length];
+            vs.ReadExactly(back);
+            Qcow2Fixture.SameBytes(vmState, back);
+        }
+        Qcow2Fixture.AssertQemuCheckClean(img);
+        var listing = QemuTools.Img("snapshot", "-l", img).Stdout;
+        Assert.Contains("mine", listing);
+        Assert.Contains("195 KiB", listing); // VM SIZE column: 200000 bytes
+        QemuTools.Img("snapshot", "-a", "mine", img);
+        Qcow2Fixture.SameBytes(atSnap, Qcow2Fixture.QemuView(img, _dir));
+        Qcow2Fixture.AssertQemuCheckClean(img);
+        QemuTools.Img("snapshot", "-d", "mine", img);
+        Qcow2Fixture.AssertQemuCheckClean(img);
+        using var again = Qcow2Fixture.Open(img, readOnly: true);
+        Assert.Empty(again.ListSnapshots());
+        Assert.True(again.Check().IsClean);
+    }
+
+    [Fact]
+    public void VmStateLivesWhereQemuLooksForIt()
+    {
+        // QEMU's loadvm reads the VM state through the active tree after goto, at qcow2_vm_state_offset:
+        // the disk size rounded up to one L2 table's reach. After qemu-img applies our snapshot, that range holds it.
+        string img = _dir.File("vm.qcow2");
+        var vmState = new byte[70_000];
+        Qcow2Fixture.Fill(vmState, 8);
+        long vmOffset;
+        using (var q = Qcow2Fixture.Create(img, 1_000_000, "cluster_size=4K"))
+        {
+            vmOffset = q.VmStateOffset;
+            Assert.Equal(2L << 20, vmOffset); // 4K clusters: one L2 table maps 2 MiB
+            q.CreateSnapshot("s", 0, s => s.Write(vmState));
+        }
+        QemuTools.Img("snapshot", "-a", "s", img);
+        using var after = Qcow2Fixture.Open(img, readOnly: true);
+        using var st = after.OpenVmState("s");
+        var back = new byte[vmState.Length];
+        st.ReadExactly(back);
+        Qcow2Fixture.SameBytes(vmState, back);
+    }
+}
