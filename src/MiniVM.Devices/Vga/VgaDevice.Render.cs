@@ -130,12 +130,18 @@ public sealed partial class VgaDevice
 
         int start = StartAddress, pitch = RowPitch;
         int cgaBit = (mode17 & 0x40) != 0 ? 13 : 12;
+        // Line compare (CR18, CR7 bit 4, CR9 bit 6) restarts the display at address 0 after that scan line:
+        // the split screen of status bars and some games. Counted in output lines here.
+        int lineCompare = _crtc[0x18] | ((_crtc[7] & 0x10) << 4) | ((_crtc[9] & 0x40) << 3);
+        int scansPerLine = ((_crtc[9] & 0x80) != 0 ? 2 : 1) * (interleaved ? 1 : scansPerRow);
+        int split = lineCompare / scansPerLine + 1;
         var vram = _vram;
         for (int y = 0; y < height; y++)
         {
-            int row = interleaved ? y / scansPerRow : y;
-            int scan = interleaved ? y % scansPerRow : 0;
-            int addr = start + row * pitch;
+            int ly = y < split ? y : y - split;
+            int row = interleaved ? ly / scansPerRow : ly;
+            int scan = interleaved ? ly % scansPerRow : 0;
+            int addr = (y < split ? start : 0) + row * pitch;
             if ((mode17 & 1) == 0) addr = (addr & ~(1 << cgaBit)) | ((scan & 1) << cgaBit);
             if ((mode17 & 2) == 0) addr = (addr & ~(1 << 13)) | (((scan >> 1) & 1) << 13);
             var dst = px.Slice(y * width, width);

@@ -58,10 +58,17 @@ public sealed partial class VgaDevice : IPortDevice, IMmioDevice
     /// <summary>The whole video memory as the LFB BAR exposes it; map it at the address the guest gives BAR0.</summary>
     public IMmioDevice LinearFramebuffer { get; }
 
-    /// <summary>Registers the VGA and DISPI ports and the 0xA0000 window on the machine's buses.</summary>
+    /// <summary>
+    /// Registers the VGA and DISPI ports and the 0xA0000 window on the machine's buses. Only the ports a VGA
+    /// decodes are taken (as QEMU's vga_ports), so 0x3BC–0x3BE stay free for a parallel port.
+    /// </summary>
     public void Attach(PortBus ports, MmioBus mmio)
     {
-        ports.Register(0x3B0, 0x30, this);
+        ports.Register(0x3B4, 2, this);
+        ports.Register(0x3BA, 1, this);
+        ports.Register(0x3C0, 16, this);
+        ports.Register(0x3D4, 2, this);
+        ports.Register(0x3DA, 1, this);
         ports.Register(VbeIndexPort, 3, this);
         mmio.Register(WindowBase, WindowSize, this);
     }

@@ -167,6 +167,23 @@ public class VgaGraphicsModeTests
     }
 
     [Fact]
+    public void Line_compare_splits_the_screen_back_to_address_0()
+    {
+        var vga = InMode(0x12);
+        PutPixel(vga, 0, 0, 12);
+        PutPixel(vga, 0, 100, 9);
+        vga.WritePort(0x3D4, 2, (80 * 100 >> 8) << 8 | 0x0C);
+        vga.WritePort(0x3D4, 2, (80 * 100 & 0xFF) << 8 | 0x0D);
+        vga.WritePort(0x3D4, 2, 199 << 8 | 0x18);
+        vga.Out(0x3D4, 0x07); vga.Out(0x3D5, (byte)(vga.In(0x3D5) & ~0x10)); // allowed despite CR11 protection
+        vga.WritePort(0x3D4, 2, 0x0009);
+        var fb = vga.Render();
+        Assert.Equal(Ega(0x39), fb[0, 0]);
+        Assert.Equal(Black, fb[0, 199]);
+        Assert.Equal(Ega(0x3C), fb[0, 200]);
+    }
+
+    [Fact]
     public void Screen_is_black_while_the_attribute_palette_is_being_loaded()
     {
         var vga = InMode(0x13);
