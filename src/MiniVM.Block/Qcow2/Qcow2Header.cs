@@ -132,6 +132,9 @@ public sealed class Qcow2Header
             if (order > 6) throw ImageFormatException.BadField(fileName, "refcount_order", order, "must be 0..6");
             h.RefcountOrder = (int)order;
             uint hl = BinaryPrimitives.ReadUInt32BigEndian(cluster0[100..]);
+            if ((hl < V3MinLength || hl % 8 != 0 || hl > cs) && LooksLike2008Qcow3(cluster0, backingOffset, backingSize))
+                throw new ImageFormatException(fileName,
+                    $"this is the 2008 'qcow3' patch layout (key:value metadata at offset {backingOffset}), which is not supported; only QEMU qcow2 versions 2 and 3 are");
             if (hl < V3MinLength || hl % 8 != 0 || hl > cs)
                 throw ImageFormatException.BadField(fileName, "header_length", hl, $"must be a multiple of 8 in {V3MinLength}..{cs}");
             if (hl > cluster0.Length)
@@ -184,6 +187,18 @@ public sealed class Qcow2Header
 
         ParseExtensions(h, cluster0, headerLength, area, fileName);
         return h;
+    }
+
+    /// <summary>
+    /// McCallum's 2008 patch stored version 3 with a "key:value\0" area where qcow2 keeps the backing name
+    /// (qcow3.md §1, §4.1): recognise it to say so instead of reporting a random header_length.
+    /// </summary>
+    private static bool LooksLike2008Qcow3(ReadOnlySpan<byte> cluster0, ulong offset, uint size)
+    {
+        if (offset < V2Length || size == 0 || offset + size > (ulong)cluster0.Length) return false;
+        var area = cluster0.Slice((int)offset, (int)size);
+        int colon = area.IndexOf((byte)':'), nul = area.IndexOf((byte)0);
+        return colon > 0 && (nul < 0 || colon < nul);
     }
 
     private static long CheckTable(string? fileName, string field, ulong offset, long bytes, int cs, long fileLength, bool required)
