@@ -13,6 +13,12 @@ public sealed partial class VgaDevice
     private readonly uint[] _palette = new uint[256];
     private readonly uint[] _palette16 = new uint[16];
 
+    /// <summary>
+    /// The blink phase for text modes: when false, the cursor and characters with the blink attribute are hidden.
+    /// A window toggles it about twice a second; it stays true for screendumps so they are reproducible.
+    /// </summary>
+    public bool BlinkVisible { get; set; } = true;
+
     /// <summary>True when the standard VGA is in an alphanumeric mode (GR6 bit 0 clear) and VBE is off.</summary>
     public bool IsTextMode => !VbeEnabled && (_gc[6] & 1) == 0;
 
@@ -82,7 +88,7 @@ public sealed partial class VgaDevice
         bool blinkAttr = (_attr[0x10] & 0x08) != 0;
         bool lineGraphics = (_attr[0x10] & 0x04) != 0;
         int cursor = (_crtc[0x0E] << 8) | _crtc[0x0F];
-        bool cursorOn = (_crtc[0x0A] & 0x20) == 0;
+        bool cursorOn = (_crtc[0x0A] & 0x20) == 0 && BlinkVisible;
         int cursorFirst = _crtc[0x0A] & 0x1F, cursorLast = _crtc[0x0B] & 0x1F;
         var vram = _vram;
 
@@ -94,6 +100,7 @@ public sealed partial class VgaDevice
                 int c = vram[cell << 2], a = vram[(cell << 2) + 1];
                 uint fg = _palette16[a & 0x0F];
                 uint bg = _palette16[blinkAttr ? (a >> 4) & 7 : a >> 4];
+                if (blinkAttr && (a & 0x80) != 0 && !BlinkVisible) fg = bg;
                 int glyph = ((a & 8) != 0 ? fontA : fontB) + c * 128;
                 bool cursorCell = cursorOn && cell == cursor;
                 bool extend = lineGraphics && c is >= 0xC0 and <= 0xDF;

@@ -84,6 +84,41 @@ public class VgaTextModeTests
     }
 
     [Fact]
+    public void Blink_phase_hides_the_cursor_and_blinking_characters_only()
+    {
+        var vga = Mode3();
+        PutCode(vga, 0, 0, 0xDB, 0x87);  // blinking full block
+        PutCode(vga, 1, 0, 0xDB, 0x07);
+        vga.Out(0x3D4, 0x0F); vga.Out(0x3D5, 2);
+        PutCode(vga, 2, 0, 0x20, 0x07);
+        vga.BlinkVisible = false;
+        var fb = vga.Render();
+        Assert.Equal(Black, fb[3, 3]);
+        Assert.Equal(LightGrey, fb[9 + 3, 3]);
+        Assert.Equal(Black, fb[18 + 3, 13]);
+        vga.BlinkVisible = true;
+        fb = vga.Render();
+        Assert.Equal(LightGrey, fb[3, 3]);
+        Assert.Equal(LightGrey, fb[18 + 3, 13]);
+    }
+
+    [Fact]
+    public void Mode1_is_40_columns_of_9_dots()
+    {
+        var vga = new VgaDevice();
+        Setup(vga);
+        SetMode(vga, 1);
+        LoadEgaPalette(vga);
+        LoadFont(vga, TestFont(), 16);
+        vga.WriteMmio(TextWindow + 39 * 2, 2, 0x07DB);
+        vga.WriteMmio(TextWindow + 40 * 2, 2, 0x0741); // first cell of the second row
+        var fb = vga.Render();
+        Assert.Equal((360, 400), (fb.Width, fb.Height));
+        Assert.Equal(LightGrey, fb[39 * 9, 0]);
+        Assert.Equal("" + new string(' ', 39) + "█\nA\n", string.Join("", vga.DumpText().Split('\n').Take(2).Select(l => l + "\n")));
+    }
+
+    [Fact]
     public void Cursor_covers_its_scan_lines_in_the_cell_foreground()
     {
         var vga = Mode3();

@@ -153,6 +153,34 @@ public class VgaVbeTests
     }
 
     [Fact]
+    public void Planar_4bpp_vbe_mode_renders_through_the_attribute_palette()
+    {
+        // bochsvga_set_mode for MM_PLANAR: VGA mode 6Ah first, then DISPI at 4 bpp.
+        var vga = new VgaDevice();
+        Setup(vga);
+        SetMode(vga, 0x6A);
+        LoadEgaPalette(vga);
+        Dispi(vga, Enable, 0);
+        Dispi(vga, Bpp, 4);
+        Dispi(vga, Xres, 1024);
+        Dispi(vga, Yres, 768);
+        Dispi(vga, Enable, VgaDevice.VbeEnabledFlag);
+        vga.Out(0x3CE, 0x00); vga.Out(0x3CF, 12);   // set/reset colour 12 on all planes
+        vga.Out(0x3CE, 0x01); vga.Out(0x3CF, 0x0F);
+        vga.WriteMmio(300 * 128 + 10, 1, 0);        // 8 pixels at x = 80..87, y = 300 (128 plane bytes a line)
+        Dispi(vga, Bank, 1);                         // a planar bank is 64 Ki plane addresses
+        vga.WriteMmio(700 * 128 + 10 - 0x10000, 1, 0);
+        var fb = vga.Render();
+        Assert.Equal((1024, 768), (fb.Width, fb.Height));
+        var (r, g, b) = EgaColour(0x3C);
+        Assert.Equal(Argb(r, g, b), fb[80, 300]);
+        Assert.Equal(Argb(r, g, b), fb[87, 300]);
+        Assert.Equal(0xFF000000u, fb[88, 300]);
+        Assert.Equal(Argb(r, g, b), fb[80, 700]);
+        Assert.Equal(0xFF000000u, fb[79, 700]);
+    }
+
+    [Fact]
     public void Disabling_vbe_returns_to_the_vga_modes()
     {
         var vga = SetVbeMode(640, 480, 32, VgaDevice.VbeLfbFlag);
