@@ -35,11 +35,7 @@ public sealed partial class Qcow2Image : IImageCheck
             after.CorruptionsFixed = Math.Max(0, corruptions - after.Corruptions);
             after.LeaksFixed = Math.Max(0, leaks - after.Leaks);
             after.Messages.InsertRange(0, result.Messages);
-            if (after.Corruptions == 0 && (_h.IncompatibleFeatures & (Qcow2Header.IncompatCorrupt | Qcow2Header.IncompatDirty)) != 0)
-            {
-                _h.IncompatibleFeatures &= ~(Qcow2Header.IncompatCorrupt | Qcow2Header.IncompatDirty);
-                WriteHeader();
-            }
+            ClearCorruptBitIfRepaired(repair, after);
             after.AllocatedClusters = result.AllocatedClusters;
             after.TotalClusters = result.TotalClusters;
             return after;
@@ -49,7 +45,17 @@ public sealed partial class Qcow2Image : IImageCheck
             if (computed < stored) { SetRefcount(cluster, computed); result.LeaksFixed++; }
         FlushMetadata();
         result.Leaks -= result.LeaksFixed;
+        ClearCorruptBitIfRepaired(repair, result);
         return result;
+    }
+
+    /// <summary>After -r all leaves no corruption, the corrupt and dirty bits have served their purpose (as in QEMU).</summary>
+    private void ClearCorruptBitIfRepaired(RepairMode repair, CheckResult result)
+    {
+        const ulong bits = Qcow2Header.IncompatCorrupt | Qcow2Header.IncompatDirty;
+        if (repair != RepairMode.All || result.Corruptions != 0 || (_h.IncompatibleFeatures & bits) == 0) return;
+        _h.IncompatibleFeatures &= ~bits;
+        WriteHeader();
     }
 
     /// <summary>Recomputes every cluster's refcount from the metadata that references it.</summary>
