@@ -139,8 +139,8 @@ public sealed class Dma8237 : IPortDevice, ISnapshottable
         CheckChannel(channel);
         ref var c = ref _controllers[channel >> 2];
         if ((c.Command & 0x04) != 0) return false;
-        // DMA2 channel 0 (channel 4) is the cascade from DMA1: DMA1 runs only while it is unmasked.
-        if (channel < 4 && ((_controllers[1].Mask & 1) != 0 || (_controllers[1].Command & 0x04) != 0)) return false;
+        // The cascade (channel 4) is not modelled as a gate on DMA1, as in QEMU's i8257: a BIOS that never
+        // unmasks channel 4 still gets floppy DMA.
         return (c.Mask & (1 << (channel & 3))) == 0;
     }
 
