@@ -29,6 +29,21 @@ internal static class ImageAccess
         }
     }
 
+    /// <summary>Creates an image through the registry; like <see cref="Open"/>, every error names the file.</summary>
+    public static IBlockDriver Create(CliContext context, IImageFormat format, string file, long size, ImageCreateOptions options,
+        bool allowUnsafePaths)
+    {
+        var open = new ImageOpenContext { AllowUnsafePaths = allowUnsafePaths, Registry = context.Registry };
+        try
+        {
+            return context.Registry.Create(format.Name, file, size, options, open);
+        }
+        catch (ImageFormatException e) when (e.FileName is null && !e.Message.StartsWith(file, StringComparison.Ordinal))
+        {
+            throw new ImageFormatException($"{file}: {e.Message}", e);
+        }
+    }
+
     /// <summary>The registered format called <paramref name="name"/>; an unknown name is a usage error.</summary>
     public static IImageFormat Format(CliContext context, string name)
     {

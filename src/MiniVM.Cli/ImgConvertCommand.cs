@@ -32,8 +32,7 @@ internal static class ImgConvertCommand
             throw CommandFailure.Usage($"{output}: OUT is the same file as IN");
         using var source = ImageAccess.Open(context, input, format, readOnly: true, allowUnsafe);
         var chain = new ImageChain(source);
-        var open = new ImageOpenContext { AllowUnsafePaths = allowUnsafe, Registry = context.Registry };
-        using var target = context.Registry.Create(outFormat.Name, output, source.Size, options, open);
+        using var target = ImageAccess.Create(context, outFormat, output, source.Size, options, allowUnsafe);
         var copy = new ImageCopy(chain);
         if (!showProgress) copy.CopyTo(target, null);
         else if (context.IsTerminal) CopyWithBar(context, copy, target, source.Size);

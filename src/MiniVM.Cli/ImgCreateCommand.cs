@@ -51,8 +51,7 @@ internal static class ImgCreateCommand
         if (size is null) throw CommandFailure.Usage("SIZE is required when there is no backing file (-b)");
 
         context.Out.WriteLine(Describe(file, format.Name, size.Value, options));
-        var open = new ImageOpenContext { AllowUnsafePaths = allowUnsafe, Registry = context.Registry };
-        using var image = context.Registry.Create(format.Name, file, size.Value, options, open);
+        using var image = ImageAccess.Create(context, format, file, size.Value, options, allowUnsafe);
         image.Flush();
         return ExitCodes.Success;
     }

@@ -226,4 +226,34 @@ public sealed class IrowCommandTests : IDisposable
         Io(f, "read -P 0x5c 0 4M");
         Assert.Equal(0, CliResult.Run("img", "check", f).ExitCode);
     }
+
+    [Fact]
+    public void Info_backing_chain_prints_every_layer()
+    {
+        string baseRaw = _dir.File("base.raw");
+        CliResult.Run("img", "create", "-f", "raw", baseRaw, "2M").AssertSuccess();
+        string mid = Create("mid.irow", "2M", "-b", "base.raw");
+        string top = Create("top.irow", "2M", "-b", "mid.irow");
+        var r = CliResult.Run("img", "info", "--backing-chain", top);
+        r.AssertSuccess();
+        var images = r.OutLines.Where(l => l.StartsWith("image: ")).ToArray();
+        Assert.Equal([$"image: {top}", $"image: {mid}", $"image: {baseRaw}"], images);
+        Assert.Contains("backing file: mid.irow (actual path: " + mid + ")", r.OutLines);
+        Assert.Equal(["file format: irow", "file format: irow", "file format: raw"], r.OutLines.Where(l => l.StartsWith("file format")).ToArray());
+        // The chain reads through both layers.
+        Io(baseRaw, "write -P 1 0 64k");
+        Io(mid, "write -P 2 64k 64k");
+        Io(top, "read -P 1 0 64k", "read -P 2 64k 64k", "read -P 0 128k 64k");
+        var map = CliResult.Run("img", "map", "--output", "json", top);
+        var depths = JsonDocument.Parse(map.Out).RootElement.EnumerateArray().Take(2).Select(x => x.GetProperty("depth").GetInt32()).ToArray();
+        Assert.Equal([2, 1], depths);
+    }
+
+    [Fact]
+    public void Snapshot_list_of_an_image_without_snapshots_is_just_the_title()
+    {
+        var r = CliResult.Run("img", "snapshot", "-l", Create("a.irow"));
+        r.AssertSuccess();
+        Assert.Equal(["Snapshot list:"], r.OutLines);
+    }
 }

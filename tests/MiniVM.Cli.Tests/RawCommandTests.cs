@@ -276,4 +276,19 @@ public sealed class RawCommandTests : IDisposable
         string f = NewRaw("a.raw", "1M");
         CliResult.Run("img", "bench", option, value, f).AssertOneError(code, message);
     }
+
+    [Fact]
+    public void Bench_allocates_nothing_per_request()
+    {
+        string f = NewRaw("a.raw", "4M");
+        CliResult.Run("img", "bench", "-w", "-c", "16", f).AssertSuccess(); // JIT and first-use costs
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        CliResult.Run("img", "bench", "-w", "-c", "16", f).AssertSuccess();
+        long small = GC.GetAllocatedBytesForCurrentThread() - before;
+        before = GC.GetAllocatedBytesForCurrentThread();
+        CliResult.Run("img", "bench", "-w", "-c", "20000", f).AssertSuccess();
+        long large = GC.GetAllocatedBytesForCurrentThread() - before;
+        // 19984 more requests may not cost even one byte each.
+        Assert.True(large - small < 19984, $"bench allocated {large - small} more bytes for 19984 more requests");
+    }
 }
