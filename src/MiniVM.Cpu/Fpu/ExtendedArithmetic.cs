@@ -86,8 +86,14 @@ internal static class ExtendedArithmetic
             if (ctx.OverflowUnmasked)
             {
                 // Register destination: deliver the result with the exponent scaled down; memory
-                // destinations are not written at all (the caller sees Overflow unmasked).
+                // destinations are not written at all (the caller sees Overflow unmasked). A result too
+                // large even for the scaled range (only FSCALE can produce one) becomes an infinity.
                 biased -= format.WrapAdjust;
+                if (biased >= format.MaxBiased)
+                {
+                    biased = format.MaxBiased;
+                    sig = Top;
+                }
             }
             else
             {

@@ -370,6 +370,72 @@ public sealed class X87ArithmeticTests
         Assert.True(m.Flag(PE));
     }
 
+    [Fact]
+    public void MaskedUnderflowDenormalizesTheRegisterResult()
+    {
+        var m = new X87TestMachine();
+        // 2^-16382 (smallest normal) × 0.75 = a denormal with an exact significand: no UE, no PE.
+        new Float80(0x8000_0000_0000_0000, 0x0001).Write(m.Memory.Bytes.AsSpan(0x100));
+        m.PutDouble(0x110, 0.75);
+        m.Run(a =>
+        {
+            a.fld(__tword_ptr[0x100]);
+            a.fmul(__qword_ptr[0x110]);
+        });
+        Assert.Equal(new Float80(0x6000_0000_0000_0000, 0x0000), m.Fpu.GetStack(0));
+        Assert.Equal(0, m.Status & (UE | PE));
+        // × 2^-70 loses bits: UE and PE together, result rounded to nearest.
+        m.PutDouble(0x118, Math.ScaleB(1.0, -70));
+        m.Run(a => a.fmul(__qword_ptr[0x118]));
+        Assert.Equal(UE | PE, m.Status & (UE | PE));
+        Assert.True(m.Fpu.GetStack(0).IsZero);
+    }
+
+    [Fact]
+    public void UnmaskedUnderflowDeliversTheResultWithTheExponentBiasedUp()
+    {
+        var m = new X87TestMachine();
+        m.LoadControlWord(0x036F);
+        new Float80(0x8000_0000_0000_0000, 0x0001).Write(m.Memory.Bytes.AsSpan(0x100));
+        m.PutDouble(0x110, 0.5);
+        m.Run(a =>
+        {
+            a.fld(__tword_ptr[0x100]);
+            a.fmul(__qword_ptr[0x110]);
+        });
+        // True exponent −16383 (biased 0) + 24576 = 6000h (SDM vol. 1 §4.9.1.5).
+        Assert.Equal(new Float80(0x8000_0000_0000_0000, 0x6000), m.Fpu.GetStack(0));
+        Assert.True(m.Flag(UE));
+        Assert.True(m.Fpu.ErrorPending);
+    }
+
+    [Fact]
+    public void UnmaskedPrecisionStillDeliversTheResult()
+    {
+        var m = new X87TestMachine();
+        m.LoadControlWord(0x035F);
+        m.PutSingle(0x100, 3.0f);
+        m.Run(a =>
+        {
+            a.fld1();
+            a.fdiv(__dword_ptr[0x100]);
+        });
+        Assert.Equal(new Float80(0xAAAA_AAAA_AAAA_AAAB, 0x3FFD), m.Fpu.GetStack(0));
+        Assert.True(m.Fpu.ErrorPending);
+    }
+
+    [Fact]
+    public void UnmaskedInvalidOnLoadingSignallingNaNPushesNothing()
+    {
+        var m = new X87TestMachine();
+        m.LoadControlWord(0x037E);
+        m.PutUInt32(0x100, 0x7F80_0001);
+        m.Run(a => a.fld(__dword_ptr[0x100]));
+        Assert.Equal(0, m.Fpu.Top);
+        Assert.True(m.Fpu.IsStackEmpty(0));
+        Assert.True(m.Fpu.ErrorPending);
+    }
+
     private static int QuotientBits(ushort status) =>
         ((status & C0) != 0 ? 4 : 0) | ((status & C3) != 0 ? 2 : 0) | ((status & C1) != 0 ? 1 : 0);
 }
