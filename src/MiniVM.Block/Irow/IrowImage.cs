@@ -70,6 +70,12 @@ public sealed partial class IrowImage : IBlockDriver, ISnapshotStore, IImageChec
         _curBtmpPath = _curIrvdPath = "";
         try
         {
+            // Every stored name must be safe before anything is opened, not only the current chain's (§9 W30).
+            foreach (var r in tree.Records)
+            {
+                Resolve(r.BtmpFile, "btmp file");
+                Resolve(r.IrvdFile, "irvd file");
+            }
             OpenCurrent();
             BuildChain();
             if (h.BackingFile.Length != 0 && !context.NoBacking)

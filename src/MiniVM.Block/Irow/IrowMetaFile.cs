@@ -7,8 +7,10 @@ namespace MiniVM.Block.Irow;
 /// </summary>
 public static class IrowMetaFile
 {
-    /// <summary>Meta files larger than this are not iROW images we can trust (≈ 900k records).</summary>
-    public const long MaxLength = IrowMetaHeader.Size + 900_000L * IrowSnapshotRecord.Size;
+    /// <summary>More states than any real use (QEMU users keep tens); bounds what a hostile meta file makes us read.</summary>
+    public const int MaxRecords = 65536;
+
+    public const long MaxLength = IrowMetaHeader.Size + (long)MaxRecords * IrowSnapshotRecord.Size;
 
     public static string TempPathFor(string metaPath) => metaPath + ".irow-new";
 
@@ -22,7 +24,7 @@ public static class IrowMetaFile
             if (len < IrowMetaHeader.Size)
                 throw new ImageFormatException(metaPath, $"meta file is {len} bytes, shorter than the {IrowMetaHeader.Size}-byte header");
             if (len > MaxLength)
-                throw new ImageFormatException(metaPath, $"meta file is {len} bytes, too long for an iROW meta file");
+                throw new ImageFormatException(metaPath, $"meta file is {len} bytes, more than {MaxRecords} state records");
             bytes = new byte[len];
             int done = 0;
             while (done < bytes.Length)

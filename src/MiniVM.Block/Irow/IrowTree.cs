@@ -87,9 +87,12 @@ public sealed class IrowTree
     public uint[] ComputeChildCounts()
     {
         int n = Records.Count;
+        var byBtmp = new Dictionary<string, int>(n, StringComparer.Ordinal);
+        for (int i = 0; i < n; i++) byBtmp.TryAdd(Records[i].BtmpFile, i);
         var fatherIndex = new int[n];
         var depth = new int[n];
-        for (int i = 0; i < n; i++) fatherIndex[i] = Records[i].IsRoot ? -1 : IndexOfBtmp(Records[i].FatherBtmpFile);
+        for (int i = 0; i < n; i++)
+            fatherIndex[i] = Records[i].IsRoot ? -1 : byBtmp.TryGetValue(Records[i].FatherBtmpFile, out int f) ? f : -1;
         for (int i = 0; i < n; i++)
         {
             int d = 0;

@@ -187,6 +187,18 @@ public class IrowCorruptionTests
     }
 
     [Fact]
+    public void A_traversal_name_in_a_snapshot_off_the_current_chain_is_refused_at_open()
+    {
+        using var dir = new TempDir();
+        WriteStateFiles(dir);
+        var m = IrowBytes.Meta(4096, 9, "c.btmp", "", false,
+            new IrowBytes.Rec("1", "a", "r.btmp", "r.irvd", "", Children: 2),
+            new IrowBytes.Rec("2", "side", "s.btmp", "../../victim", "r.btmp"),
+            new IrowBytes.Rec("0", "current state", "c.btmp", "c.irvd", "r.btmp"));
+        OpenFails(dir, m, "'../../victim' is not a plain file name");
+    }
+
+    [Fact]
     public void Short_and_trailing_meta_files_are_refused()
     {
         using var dir = new TempDir();
