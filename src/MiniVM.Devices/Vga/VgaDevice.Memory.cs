@@ -54,6 +54,23 @@ public sealed partial class VgaDevice
 
     public void WriteMmio(ulong offset, int size, uint value)
     {
+        // Fast path for the commonest guest write there is: a character+attribute word in text mode.
+        if (size == 2 && _writeKind == WriteKind.OddEven && (offset & 1) == 0)
+        {
+            ulong rel = offset - _windowStart;
+            if (rel < _windowLength)
+            {
+                int page = _gc[4] & 2, mask = _seq[2];
+                uint i = ((((uint)rel + _bankOffset) >> 1) << 2) | (uint)page;
+                var vram = _vram;
+                if (i + 1 < (uint)vram.Length)
+                {
+                    if ((mask & (1 << page)) != 0) vram[i] = (byte)value;
+                    if ((mask & (2 << page)) != 0) vram[i + 1] = (byte)(value >> 8);
+                }
+            }
+            return;
+        }
         WriteByte(offset, (byte)value);
         if (size == 1) return;
         WriteByte(offset + 1, (byte)(value >> 8));
