@@ -29,10 +29,15 @@ public sealed partial class IrowImage
             for (int i = 0; i < stored.Records.Count; i++)
                 CheckStateFiles(stored, i, i == cur, repair, result, referenced);
             CheckOrphans(repair, result, referenced);
+            bool dropFree = CheckFreeRecords(stored, repair, result);
             if (rewriteMeta)
             {
                 _tree = stored;
                 CommitMeta();
+            }
+            if (dropFree)
+            {
+                Transact(() => { Reclaim(mergeDown: false); BuildChain(); return 0; });
             }
             long allocated = 0;
             for (long c = 0; c < _totalClusters; c++) if (SourceOf(c) != 0) allocated++;
@@ -140,6 +145,29 @@ public sealed partial class IrowImage
             else using (var h = HostFile.OpenHandle(btmp, write: true)) RandomAccess.Write(h, last, _bitmapSize - 1);
             result.LeaksFixed++;
         }
+    }
+
+    /// <summary>
+    /// Deleted states nothing live reads (the original's "free records", §4) keep their files until a later create
+    /// reuses them: space in use for nothing, so a leak; repair drops them.
+    /// </summary>
+    private static bool CheckFreeRecords(IrowTree stored, RepairMode repair, CheckResult result)
+    {
+        bool drop = false;
+        var counts = stored.ComputeChildCounts();
+        for (int i = 0; i < stored.Records.Count; i++)
+        {
+            var r = stored.Records[i];
+            if (!r.IsDeleted || counts[i] != 0) continue;
+            result.Leaks++;
+            result.Messages.Add($"{Label(r, i)}: deleted state that nothing reads still holds {r.BtmpFile} and {r.IrvdFile}");
+            if (repair != RepairMode.None)
+            {
+                drop = true;
+                result.LeaksFixed++;
+            }
+        }
+        return drop;
     }
 
     /// <summary>State files named like this image's (&lt;meta&gt;-*.btmp/.irvd) that no record uses, and temp metas.</summary>

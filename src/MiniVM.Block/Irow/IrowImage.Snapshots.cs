@@ -275,7 +275,7 @@ public sealed partial class IrowImage
     /// live reads is dropped with its files; a deleted state with exactly one child is merged into that child
     /// (§6.4 merge-down). Deleted states with several live children stay, as in the original.
     /// </summary>
-    private void Reclaim()
+    private void Reclaim(bool mergeDown = true)
     {
         while (true)
         {
@@ -297,6 +297,7 @@ public sealed partial class IrowImage
                 DeleteFiles(files);
                 continue;
             }
+            if (!mergeDown) return;
             int merge = -1, child = -1;
             for (int i = 0; i < _tree.Records.Count && merge < 0; i++)
             {
