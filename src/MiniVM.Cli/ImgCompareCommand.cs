@@ -26,6 +26,7 @@ internal static class ImgCompareCommand
                     context.Out.WriteLine($"Strict mode: Image size mismatch! ({imageA.Size} and {imageB.Size} bytes)");
                     return ExitCodes.Failure;
                 }
+                if (imageA.Size != imageB.Size) context.Out.WriteLine("Warning: Image size mismatch!");
                 long diff = new ImageComparison(new ImageChain(imageA), new ImageChain(imageB)).FirstDifference();
                 if (diff < 0)
                 {

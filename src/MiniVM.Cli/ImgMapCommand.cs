@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.Globalization;
+using System.Text.Encodings.Web;
 using System.Text;
 using System.Text.Json;
 using MiniVM.Block;
@@ -61,13 +63,16 @@ internal static class ImgMapCommand
         foreach (var r in runs)
         {
             if (r.Kind != ExtentKind.Data) continue;
-            table.AddRow(new Text(CliNumbers.Hex(r.Offset)), new Text(CliNumbers.Hex(r.Length)),
-                new Text(r.HostOffset >= 0 ? CliNumbers.Hex(r.HostOffset) : "-"), new Text(r.File ?? "-"));
+            table.AddRow(new Text(Hex(r.Offset)), new Text(Hex(r.Length)),
+                new Text(r.HostOffset >= 0 ? Hex(r.HostOffset) : "-"), new Text(r.File ?? "-"));
         }
         context.CreateConsole().Write(table);
     }
 
-    /// <summary>qemu-img's JSON map: an array with one object per line.</summary>
+    /// <summary>printf's "%#x": 0 stays "0", as in qemu-img's map.</summary>
+    private static string Hex(long v) => v == 0 ? "0" : CliNumbers.Hex(v);
+
+    /// <summary>qemu-img's JSON map, byte for byte in its layout (one object per line), plus "file" for data.</summary>
     private static string Json(List<ChainExtent> runs)
     {
         var sb = new StringBuilder("[");
@@ -75,20 +80,15 @@ internal static class ImgMapCommand
         {
             var r = runs[i];
             if (i > 0) sb.Append(",\n");
-            sb.Append(JsonText.WriteCompact(w =>
-            {
-                w.WriteStartObject();
-                w.WriteNumber("start", r.Offset);
-                w.WriteNumber("length", r.Length);
-                w.WriteNumber("depth", r.Depth);
-                w.WriteBoolean("present", r.Present);
-                w.WriteBoolean("zero", r.Zero);
-                w.WriteBoolean("data", r.Kind == ExtentKind.Data);
-                if (r.HostOffset >= 0) w.WriteNumber("offset", r.HostOffset);
-                if (r.Kind == ExtentKind.Data && r.File is not null) w.WriteString("file", r.File);
-                w.WriteEndObject();
-            }));
+            sb.Append(CultureInfo.InvariantCulture,
+                $"{{ \"start\": {r.Offset}, \"length\": {r.Length}, \"depth\": {r.Depth}, \"present\": {Bool(r.Present)}, \"zero\": {Bool(r.Zero)}, \"data\": {Bool(r.Kind == ExtentKind.Data)}");
+            if (r.HostOffset >= 0) sb.Append(CultureInfo.InvariantCulture, $", \"offset\": {r.HostOffset}");
+            if (r.Kind == ExtentKind.Data && r.File is not null)
+                sb.Append(", \"file\": \"").Append(JsonEncodedText.Encode(r.File, JavaScriptEncoder.UnsafeRelaxedJsonEscaping).Value).Append('"');
+            sb.Append('}');
         }
         return sb.Append(']').ToString();
     }
+
+    private static string Bool(bool b) => b ? "true" : "false";
 }

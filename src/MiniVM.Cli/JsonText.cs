@@ -7,15 +7,10 @@ namespace MiniVM.Cli;
 /// <summary>Indented JSON for `--output json`, with file names left readable (no \u escaping of '+' or '/').</summary>
 internal static class JsonText
 {
-    public static string Write(Action<Utf8JsonWriter> body) => Write(body, indented: true);
-
-    /// <summary>One line, for qemu-img map's one-object-per-line layout.</summary>
-    public static string WriteCompact(Action<Utf8JsonWriter> body) => Write(body, indented: false);
-
-    private static string Write(Action<Utf8JsonWriter> body, bool indented)
+    public static string Write(Action<Utf8JsonWriter> body)
     {
         using var stream = new MemoryStream();
-        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = indented, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
             body(w);
         return Encoding.UTF8.GetString(stream.GetBuffer(), 0, (int)stream.Length);
     }
