@@ -1,4 +1,4 @@
-using System.Buffers.Binary;
+using MiniVM.Devices.Pci;
 
 namespace MiniVM.Devices.Storage;
 
@@ -7,14 +7,13 @@ namespace MiniVM.Devices.Storage;
 /// compatibility mode at the legacy ports (0x1F0-0x1F7 + 0x3F6 on IRQ 14, 0x170-0x177 + 0x376 on IRQ 15)
 /// and the bus-master register block behind BAR4. The disks here speak PIO only (IDENTIFY offers no DMA
 /// mode and DMA commands abort), so the bus-master registers hold what the host writes and report the
-/// channel interrupt, but never move data. The 256-byte configuration space is kept here (Intel 82371SB
-/// datasheet §2.3) because no shared PCI config-space helper exists yet.
+/// channel interrupt, but never move data. Configuration registers follow the Intel 82371SB datasheet §2.3.
 /// </summary>
 public sealed class PiixIde : IPciFunction, ISnapshottable
 {
-    private const int Bar4 = 0x20, BusMasterSize = 16;
+    private const int BusMasterBar = 4, BusMasterSize = 16;
 
-    private readonly byte[] _config = new byte[256];
+    private readonly PciConfigSpace _config;
     private readonly BusMasterRegisters _busMaster;
     private PortBus? _ports;
     private ushort _mappedBusMaster; // 0 = not mapped
@@ -27,8 +26,15 @@ public sealed class PiixIde : IPciFunction, ISnapshottable
         _busMaster = new BusMasterRegisters();
         Primary.InterruptRaised = () => _busMaster.LatchInterrupt(0);
         Secondary.InterruptRaised = () => _busMaster.LatchInterrupt(1);
+        // prog-if 80h: bus-master capable, both channels fixed in compatibility mode.
+        _config = new PciConfigSpace(0x8086, 0x7010, classCode: 0x01, subclass: 0x01, progIf: 0x80);
+        _config.DefineBar(BusMasterBar, PciBarKind.Io, BusMasterSize);
+        _config.SetWritable(0x40, 5); // IDETIM primary/secondary, SIDETIM
+        _config.Written += (_, _) => RemapBusMaster();
         ResetConfig();
     }
+
+    public PciConfigSpace Config => _config;
 
     public IdeChannel Primary { get; }
     public IdeChannel Secondary { get; }
@@ -60,51 +66,24 @@ public sealed class PiixIde : IPciFunction, ISnapshottable
 
     private void ResetConfig()
     {
-        Array.Clear(_config);
-        BinaryPrimitives.WriteUInt16LittleEndian(_config.AsSpan(0x00), 0x8086);
-        BinaryPrimitives.WriteUInt16LittleEndian(_config.AsSpan(0x02), 0x7010);
-        BinaryPrimitives.WriteUInt16LittleEndian(_config.AsSpan(0x06), 0x0280); // fast back-to-back, medium DEVSEL
-        _config[0x09] = 0x80;  // prog-if: bus master capable, both channels in compatibility mode (not switchable)
-        _config[0x0A] = 0x01;  // IDE
-        _config[0x0B] = 0x01;  // mass storage
-        _config[Bar4] = 0x01;  // I/O space BAR
+        var c = _config.Bytes;
+        c[0x04] = 0x00; c[0x05] = 0x00;
+        c[0x06] = 0x80; c[0x07] = 0x02;                      // fast back-to-back, medium DEVSEL
+        c[0x0C] = 0x00; c[0x0D] = 0x00;
+        c[0x20] = 0x01; c[0x21] = 0x00; c[0x22] = 0x00; c[0x23] = 0x00; // BAR4: I/O, unassigned
+        c[PciConfigSpace.InterruptLine] = 0x00;
+        c.Slice(0x40, 5).Clear();
     }
 
-    public uint ReadConfig(int offset, int size)
-    {
-        if (offset < 0 || offset + size > 256 || size is not (1 or 2 or 4)) return 0xFFFF_FFFF;
-        uint value = 0;
-        for (int i = 0; i < size; i++) value |= (uint)_config[offset + i] << (8 * i);
-        return value;
-    }
+    public uint ReadConfig(int offset, int size) => _config.Read(offset, size);
 
-    public void WriteConfig(int offset, int size, uint value)
-    {
-        if (offset < 0 || offset + size > 256 || size is not (1 or 2 or 4)) return;
-        for (int i = 0; i < size; i++) WriteConfigByte(offset + i, (byte)(value >> (8 * i)));
-        RemapBusMaster();
-    }
-
-    private void WriteConfigByte(int offset, byte value)
-    {
-        switch (offset)
-        {
-            case 0x04: _config[0x04] = (byte)(value & 0x05); break;        // I/O space, bus master
-            case 0x07: _config[0x07] &= (byte)~(value & 0x38); break;       // status: write 1 to clear the abort bits
-            case 0x0D: _config[0x0D] = (byte)(value & 0xF0); break;        // latency timer
-            case Bar4: _config[Bar4] = (byte)((value & 0xF0) | 0x01); break; // 16-byte I/O BAR
-            case Bar4 + 1: _config[Bar4 + 1] = value; break;
-            case 0x3C: _config[0x3C] = value; break;                       // interrupt line (scratch for software)
-            case >= 0x40 and <= 0x44: _config[offset] = value; break;      // IDETIM primary/secondary, SIDETIM
-        }
-    }
-
-    private ushort BusMasterBase => (ushort)(BinaryPrimitives.ReadUInt16LittleEndian(_config.AsSpan(Bar4)) & 0xFFF0);
+    public void WriteConfig(int offset, int size, uint value) => _config.Write(offset, size, value);
 
     private void RemapBusMaster()
     {
         if (_ports is null) return;
-        ushort wanted = (_config[0x04] & 0x01) != 0 ? BusMasterBase : (ushort)0;
+        ulong bar = _config.GetBarAddress(BusMasterBar);
+        ushort wanted = _config.IoEnabled && bar is > 0 and <= 0xFFF0 ? (ushort)bar : (ushort)0;
         if (wanted == _mappedBusMaster) return;
         if (_mappedBusMaster != 0) _ports.Unregister(_mappedBusMaster, BusMasterSize, _busMaster);
         _mappedBusMaster = 0;
@@ -123,7 +102,7 @@ public sealed class PiixIde : IPciFunction, ISnapshottable
 
     public void SaveState(StateWriter w)
     {
-        w.WriteBytes(_config);
+        _config.Save(w);
         _busMaster.SaveState(w);
         Primary.SaveState(w);
         Secondary.SaveState(w);
@@ -132,14 +111,20 @@ public sealed class PiixIde : IPciFunction, ISnapshottable
     public void LoadState(StateReader r, int version)
     {
         if (version != SectionVersion) throw new StateFormatException($"section {SectionId}: version {version} is not supported (expected {SectionVersion})");
-        var config = new byte[256];
-        r.ReadBytes(config);
-        if (BinaryPrimitives.ReadUInt32LittleEndian(config) != 0x7010_8086)
-            throw new StateFormatException($"section {SectionId}: configuration space is not a PIIX3 IDE function");
-        var busMaster = _busMaster.ReadState(r);
-        var primary = Primary.ReadState(r);
-        var secondary = Secondary.ReadState(r);
-        config.CopyTo(_config, 0);
+        var before = _config.Bytes.ToArray();
+        Action busMaster, primary, secondary;
+        try
+        {
+            _config.Load(r); // refuses a section of another PCI device
+            busMaster = _busMaster.ReadState(r);
+            primary = Primary.ReadState(r);
+            secondary = Secondary.ReadState(r);
+        }
+        catch (StateFormatException)
+        {
+            before.CopyTo(_config.Bytes);
+            throw;
+        }
         busMaster();
         primary();
         secondary();

@@ -329,7 +329,7 @@ public class PiixIdeTests
         Assert.Equal(0x7010_8086u, _ide.ReadConfig(0, 4));
         Assert.Equal(0x0101_8000u, _ide.ReadConfig(8, 4));
         _ide.WriteConfig(0x20, 4, 0xFFFF_FFFF);
-        Assert.Equal(0xFFF1u, _ide.ReadConfig(0x20, 4)); // 16 bytes of I/O space
+        Assert.Equal(0xFFFF_FFF1u, _ide.ReadConfig(0x20, 4)); // 16 bytes of I/O space
         _ide.WriteConfig(0x20, 4, 0xC000);
         Assert.Null(_ports.DeviceAt(0xC000));
         _ide.WriteConfig(0x04, 2, 0x0005);
