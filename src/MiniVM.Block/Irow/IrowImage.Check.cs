@@ -10,7 +10,7 @@ public sealed partial class IrowImage
     {
         lock (_sync)
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
+            CheckUsable();
             if (repair != RepairMode.None) CheckWritable();
             var result = new CheckResult { TotalClusters = _totalClusters };
             IrowTree stored;

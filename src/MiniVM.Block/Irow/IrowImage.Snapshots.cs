@@ -11,7 +11,7 @@ public sealed partial class IrowImage
     {
         lock (_sync)
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
+            CheckUsable();
             // Deleted records and the current state are not snapshots a user can name (§6.6 lists the current
             // state too; the block-layer contract lists snapshots only).
             var list = new List<SnapshotInfo>();
@@ -51,7 +51,7 @@ public sealed partial class IrowImage
     {
         lock (_sync)
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
+            CheckUsable();
             CheckWritable();
             if (string.IsNullOrEmpty(name)) throw new ImageFormatException(_metaPath, "a snapshot needs a name");
             IrowText.CheckFits(name, IrowSnapshotRecord.NameFieldLength, "snapshot name");
@@ -205,7 +205,7 @@ public sealed partial class IrowImage
     {
         lock (_sync)
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
+            CheckUsable();
             CheckWritable();
             int t = _tree.Find(idOrName);
             if (t == -2) return; // goto the current state is a no-op (§6.3)
@@ -240,7 +240,7 @@ public sealed partial class IrowImage
     {
         lock (_sync)
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
+            CheckUsable();
             CheckWritable();
             int t = _tree.Find(idOrName);
             if (t == -2) throw new ImageFormatException(_metaPath, "the current state cannot be deleted");
@@ -391,7 +391,7 @@ public sealed partial class IrowImage
     {
         lock (_sync)
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
+            CheckUsable();
             int t = _tree.Find(idOrName);
             if (t == -2) throw new ImageFormatException(_metaPath, "the current state has no saved VM state");
             if (t < 0) throw new ImageFormatException(_metaPath, $"no snapshot '{idOrName}'");
@@ -426,7 +426,10 @@ public sealed partial class IrowImage
                 OpenCurrent();
                 BuildChain();
             }
-            catch (Exception inner) when (inner is IOException or UnauthorizedAccessException or ImageFormatException) { }
+            catch (Exception inner) when (inner is IOException or UnauthorizedAccessException or ImageFormatException)
+            {
+                _unusable = inner.Message;
+            }
             if (e is ImageFormatException) throw;
             throw new ImageFormatException(_metaPath, $"snapshot operation failed: {e.Message}");
         }

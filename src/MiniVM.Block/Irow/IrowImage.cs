@@ -176,9 +176,20 @@ public sealed partial class IrowImage : IBlockDriver, ISnapshotStore, IImageChec
 
     // ---- I/O -------------------------------------------------------------------------------------------------
 
-    private void CheckRange(long offset, long length)
+    /// <summary>Set when a failed snapshot operation could not even restore the last committed state.</summary>
+    private string? _unusable;
+
+    private void CheckUsable()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_unusable is not null) throw new ImageFormatException(_metaPath, $"image is unusable until reopened: {_unusable}");
+    }
+
+    private ImageFormatException HostError(string what, IOException e) => new($"{_metaPath}: {what} failed: {e.Message}", e);
+
+    private void CheckRange(long offset, long length)
+    {
+        CheckUsable();
         if (offset < 0 || length < 0 || offset > Size - length)
             throw new ImageFormatException(_metaPath, $"range {offset}+{length} is outside the disk (size {Size})");
     }
@@ -199,8 +210,12 @@ public sealed partial class IrowImage : IBlockDriver, ISnapshotStore, IImageChec
         lock (_sync)
         {
             CheckRange(offset, buffer.Length);
-            ReadResolved(offset, buffer);
-            if (_tree.Header.CopyOnDemand && !IsReadOnly && buffer.Length > 0) CopyOnRead(offset, buffer.Length);
+            try
+            {
+                ReadResolved(offset, buffer);
+                if (_tree.Header.CopyOnDemand && !IsReadOnly && buffer.Length > 0) CopyOnRead(offset, buffer.Length);
+            }
+            catch (IOException e) { throw HostError("read", e); }
         }
     }
 
@@ -259,7 +274,11 @@ public sealed partial class IrowImage : IBlockDriver, ISnapshotStore, IImageChec
         {
             CheckRange(offset, data.Length);
             CheckWritable();
-            if (data.Length > 0) WriteCore(offset, data);
+            try
+            {
+                if (data.Length > 0) WriteCore(offset, data);
+            }
+            catch (IOException e) { throw HostError("write", e); }
         }
     }
 
@@ -348,8 +367,12 @@ public sealed partial class IrowImage : IBlockDriver, ISnapshotStore, IImageChec
     {
         lock (_sync)
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            if (!IsReadOnly) FlushCore();
+            CheckUsable();
+            try
+            {
+                if (!IsReadOnly) FlushCore();
+            }
+            catch (IOException e) { throw HostError("flush", e); }
         }
     }
 
@@ -389,7 +412,11 @@ public sealed partial class IrowImage : IBlockDriver, ISnapshotStore, IImageChec
         {
             CheckRange(offset, length);
             CheckWritable();
-            if (length > 0) ZeroRange(offset, offset + length);
+            try
+            {
+                if (length > 0) ZeroRange(offset, offset + length);
+            }
+            catch (IOException e) { throw HostError("write zeroes", e); }
         }
     }
 

@@ -49,6 +49,8 @@ public sealed class RawImage : IBlockDriver, IImageInfo
             throw new ImageFormatException(FileName, $"range {offset}+{length} is outside the disk (size {Size})");
     }
 
+    private ImageFormatException HostError(string what, IOException e) => new($"{FileName}: {what} failed: {e.Message}", e);
+
     private void CheckWritable()
     {
         if (IsReadOnly) throw new ImageFormatException(FileName, "image is open read-only");
@@ -57,20 +59,25 @@ public sealed class RawImage : IBlockDriver, IImageInfo
     public void Read(long offset, Span<byte> buffer)
     {
         CheckRange(offset, buffer.Length);
-        int done = 0;
-        while (done < buffer.Length)
+        try
         {
-            int n = RandomAccess.Read(_file, buffer[done..], offset + done);
-            if (n <= 0) { buffer[done..].Clear(); break; }
-            done += n;
+            int done = 0;
+            while (done < buffer.Length)
+            {
+                int n = RandomAccess.Read(_file, buffer[done..], offset + done);
+                if (n <= 0) { buffer[done..].Clear(); break; }
+                done += n;
+            }
         }
+        catch (IOException e) { throw HostError("read", e); }
     }
 
     public void Write(long offset, ReadOnlySpan<byte> data)
     {
         CheckRange(offset, data.Length);
         CheckWritable();
-        RandomAccess.Write(_file, data, offset);
+        try { RandomAccess.Write(_file, data, offset); }
+        catch (IOException e) { throw HostError("write", e); }
     }
 
     public void Flush()
@@ -95,7 +102,8 @@ public sealed class RawImage : IBlockDriver, IImageInfo
         CheckRange(offset, length);
         CheckWritable();
         if (HostFile.TryPunchHole(_file, offset, length)) return;
-        WriteZeroBytes(offset, length);
+        try { WriteZeroBytes(offset, length); }
+        catch (IOException e) { throw HostError("write zeroes", e); }
     }
 
     public void Discard(long offset, long length) => WriteZeroes(offset, length);
