@@ -87,27 +87,4 @@ internal static class RealFormats
         ulong fraction = (ulong)(rounded >> (127 - fractionBits)) & ((1UL << fractionBits) - 1);
         return sign | ((ulong)biased << fractionBits) | fraction;
     }
-
-    /// <summary>Host double of a finite value, for the transcendental functions computed with System.Math.</summary>
-    public static double ToHost(Float80 value)
-    {
-        if (value.IsZero)
-        {
-            return value.IsNegative ? -0.0 : 0.0;
-        }
-        if (value.IsInfinity)
-        {
-            return value.IsNegative ? double.NegativeInfinity : double.PositiveInfinity;
-        }
-        value.Unpack(out bool negative, out int exponent, out ulong sig);
-        double magnitude = Math.ScaleB((double)sig, exponent - 63);
-        return negative ? -magnitude : magnitude;
-    }
-
-    /// <summary>Exact extended value of a host double (every double is representable).</summary>
-    public static Float80 FromHost(double value)
-    {
-        X87Exceptions ignored = X87Exceptions.None;
-        return FromDouble((ulong)BitConverter.DoubleToInt64Bits(value), ref ignored);
-    }
 }

@@ -3,17 +3,16 @@ using Iced.Intel;
 namespace MiniVM.Cpu.Fpu;
 
 /// <summary>
-/// Transcendental instructions. Their core is host double arithmetic (see the precision note on X87): the
-/// exponent is handled exactly in extended form, tiny arguments use exact first-order results, and only the
-/// remaining function value passes through a 53-bit double.
+/// Transcendental instructions, evaluated with 128-bit-significand series (WideFloat) and rounded once per RC
+/// into the destination, so results are accurate to the last bit or so of the 64-bit significand. Argument
+/// reduction for FSIN/FCOS/FSINCOS/FPTAN uses a 192-bit π/2 (Cody–Waite), more than the 66-bit π of real
+/// x87 hardware: for huge arguments the results are closer to the true function than a real FPU's.
 /// </summary>
 public sealed partial class X87
 {
-    private static readonly Float80 Ln2 = new(0xB17217F7D1CF79AC, Float80.Bias - 1);
-    private static readonly Float80 Log2E = new(0xB8AA3B295C17F0BC, Float80.Bias);
-
-    /// <summary>Arguments with an exponent below this give sin x = tan x = x and cos x = 1 to 64 bits.</summary>
-    private const int TinyArgumentExponent = -40;
+    /// <summary>Series that have not converged after this many terms are arguments outside the documented
+    /// domain (SDM: results undefined); the partial sum is returned.</summary>
+    private const int MaxSeriesTerms = 400;
 
     /// <summary>FSIN, FCOS, FSINCOS, FPTAN. |x| ≥ 2^63 sets C2 and leaves the stack unchanged (SDM vol. 2 FSIN).</summary>
     private void Trigonometric(Code code)
@@ -63,26 +62,13 @@ public sealed partial class X87
             {
                 ctx.Raised |= X87Exceptions.Denormal;
             }
-            ctx.Raised |= X87Exceptions.Precision;
-            Float80 sine, cosine, tangent;
-            if (exponent < TinyArgumentExponent)
-            {
-                sine = tangent = x;
-                cosine = Float80.One;
-            }
-            else
-            {
-                double argument = RealFormats.ToHost(x);
-                sine = FromHostResult(Math.Sin(argument), ref ctx);
-                cosine = FromHostResult(Math.Cos(argument), ref ctx);
-                tangent = FromHostResult(Math.Tan(argument), ref ctx);
-            }
+            SineCosine(WideFloat.FromFloat80(x), out WideFloat sine, out WideFloat cosine);
             (first, second) = code switch
             {
-                Code.Fsin => (sine, default),
-                Code.Fcos => (cosine, default),
-                Code.Fsincos => (sine, cosine),
-                _ => (tangent, Float80.One),
+                Code.Fsin => (sine.Round(ref ctx), default),
+                Code.Fcos => (cosine.Round(ref ctx), default),
+                Code.Fsincos => (sine.Round(ref ctx), cosine.Round(ref ctx)),
+                _ => ((sine / cosine).Round(ref ctx), Float80.One),
             };
         }
         if (SuppressesResult(ctx.Raised))
@@ -92,7 +78,7 @@ public sealed partial class X87
         }
         statusWord &= unchecked((ushort)~C2);
         SetSt(0, first);
-        SetC1(false);
+        SetC1(ctx.RoundedUp);
         if (pushes)
         {
             Push(second, X87Exceptions.None);
@@ -100,22 +86,40 @@ public sealed partial class X87
         Signal(ctx.Raised);
     }
 
-    private static Float80 FromHostResult(double value, ref RoundingContext ctx) =>
-        ExtendedArithmetic.RoundValue(RealFormats.FromHost(value), 0, ref ctx);
-
-    /// <summary>Host double of value × 2^−shift, so that two operands can be brought into double range together.</summary>
-    private static double ToHostScaled(Float80 value, int shift)
+    /// <summary>sin and cos of |x| &lt; 2^63: x = k·π/2 + r with |r| ≲ π/4, Taylor series on r, quadrant from k.</summary>
+    private static void SineCosine(WideFloat x, out WideFloat sine, out WideFloat cosine)
     {
-        if (value.IsZero || value.IsInfinity)
+        long k = (x * WideFloat.TwoOverPi).RoundToInteger();
+        WideFloat r = x;
+        if (k != 0)
         {
-            return RealFormats.ToHost(value);
+            WideFloat multiple = WideFloat.FromInteger(k);
+            r = r - multiple * WideFloat.HalfPiPart1 - multiple * WideFloat.HalfPiPart2 - multiple * WideFloat.HalfPiPart3;
         }
-        value.Unpack(out bool negative, out int exponent, out ulong significand);
-        double magnitude = Math.ScaleB((double)significand, exponent - 63 - shift);
-        return negative ? -magnitude : magnitude;
+        WideFloat square = r * r;
+        WideFloat sinSum = r, cosSum = WideFloat.One;
+        WideFloat sinTerm = r, cosTerm = WideFloat.One;
+        for (int n = 1; n < MaxSeriesTerms; n++)
+        {
+            sinTerm = -(sinTerm * square) / ((2 * n) * (2 * n + 1));
+            cosTerm = -(cosTerm * square) / ((2 * n - 1) * (2 * n));
+            sinSum += sinTerm;
+            cosSum += cosTerm;
+            if (sinTerm.IsNegligibleAgainst(sinSum) && cosTerm.IsNegligibleAgainst(cosSum))
+            {
+                break;
+            }
+        }
+        (sine, cosine) = (k & 3) switch
+        {
+            0 => (sinSum, cosSum),
+            1 => (cosSum, -sinSum),
+            2 => (-sinSum, -cosSum),
+            _ => (-cosSum, sinSum),
+        };
     }
 
-    /// <summary>FPATAN: ST(1) = arctan(ST(1) / ST(0)) with the quadrant of atan2, then pop.</summary>
+    /// <summary>FPATAN: ST(1) = arctan(ST(1) / ST(0)) in the quadrant of (ST(0), ST(1)), then pop.</summary>
     private void ArcTangent()
     {
         if (IsEmpty(0) || IsEmpty(1))
@@ -136,33 +140,80 @@ public sealed partial class X87
             {
                 ctx.Raised |= X87Exceptions.Denormal;
             }
-            int shift = 0;
-            bool finite = !x.IsZero && !y.IsZero && !x.IsInfinity && !y.IsInfinity;
-            if (finite)
+            result = ArcTangent2(y, x).Round(ref ctx);
+            // atan2(±0, +x) = ±0 keeps the sign of y even though the wide zero is unsigned.
+            if (result.IsZero)
             {
-                x.Unpack(out _, out int xExponent, out _);
-                y.Unpack(out _, out int yExponent, out _);
-                shift = Math.Max(xExponent, yExponent);
-                if (!x.IsNegative && yExponent - xExponent < TinyArgumentExponent)
-                {
-                    // arctan(y/x) = y/x to 64 bits; the double path would lose it to underflow.
-                    result = ExtendedArithmetic.Divide(y, x, ref ctx);
-                    ctx.Raised |= X87Exceptions.Precision;
-                    Commit(1, result, ctx, pop: true);
-                    return;
-                }
-            }
-            double angle = Math.Atan2(ToHostScaled(y, shift), ToHostScaled(x, shift));
-            result = FromHostResult(angle, ref ctx);
-            if (!(y.IsZero && !x.IsNegative))
-            {
-                ctx.Raised |= X87Exceptions.Precision;
+                result = Float80.Zero(y.IsNegative);
             }
         }
         Commit(1, result, ctx, pop: true);
     }
 
-    /// <summary>F2XM1: 2^x − 1 for −1 ≤ x ≤ 1 (other arguments give a double-range result, undefined on hardware).</summary>
+    /// <summary>atan2 for non-NaN operands, infinities and zeros included (SDM vol. 2 FPATAN Table 3-29).</summary>
+    private static WideFloat ArcTangent2(Float80 y, Float80 x)
+    {
+        // Reduce to atan(t), 0 ≤ t ≤ 1, then undo the swap (π/2 − a) and the left half-plane (π − a).
+        bool swapped;
+        WideFloat a;
+        if (y.IsInfinity && x.IsInfinity)
+        {
+            swapped = false;
+            a = WideFloat.QuarterPi;
+        }
+        else if (y.IsZero || x.IsInfinity)
+        {
+            // atan2(±0, x) is ±0 or ±π; atan2(finite, ±∞) likewise.
+            swapped = false;
+            a = WideFloat.Zero;
+        }
+        else if (y.IsInfinity || x.IsZero)
+        {
+            // ±π/2.
+            swapped = true;
+            a = WideFloat.Zero;
+        }
+        else
+        {
+            WideFloat wy = WideFloat.FromFloat80(y).Abs(), wx = WideFloat.FromFloat80(x).Abs();
+            swapped = WideFloat.CompareMagnitude(wy, wx) > 0;
+            a = ArcTangentOfRatio(swapped ? wx / wy : wy / wx);
+        }
+        if (swapped)
+        {
+            a = WideFloat.HalfPi - a;
+        }
+        if (x.IsNegative)
+        {
+            a = WideFloat.Pi - a;
+        }
+        return y.IsNegative ? -a : a;
+    }
+
+    /// <summary>atan(t) for 0 ≤ t ≤ 1: above tan(π/8) use atan t = π/4 + atan((t − 1)/(t + 1)); then the series.</summary>
+    private static WideFloat ArcTangentOfRatio(WideFloat t)
+    {
+        WideFloat offset = WideFloat.Zero;
+        if (WideFloat.CompareMagnitude(t, WideFloat.Sqrt2 - WideFloat.One) > 0)
+        {
+            offset = WideFloat.QuarterPi;
+            t = (t - WideFloat.One) / (t + WideFloat.One);
+        }
+        WideFloat square = t * t, power = t, sum = t;
+        for (int n = 1; n < MaxSeriesTerms; n++)
+        {
+            power = -(power * square);
+            WideFloat term = power / (2 * n + 1);
+            sum += term;
+            if (term.IsNegligibleAgainst(sum))
+            {
+                break;
+            }
+        }
+        return offset + sum;
+    }
+
+    /// <summary>F2XM1: 2^x − 1, defined for −1 ≤ x ≤ 1 (outside, a best-effort value clamped to ±20000).</summary>
     private void TwoToXMinusOne()
     {
         if (IsEmpty(0))
@@ -191,22 +242,38 @@ public sealed partial class X87
             {
                 ctx.Raised |= X87Exceptions.Denormal;
             }
-            x.Unpack(out _, out int exponent, out _);
-            if (exponent < TinyArgumentExponent)
+            WideFloat wide = WideFloat.FromFloat80(x);
+            if (wide.Exponent >= 0)
             {
-                result = ExtendedArithmetic.Multiply(x, Ln2, ref ctx);
+                // |x| ≥ 1: 2^x − 1 = 2^n · 2^f − 1 with n = round(x), |f| ≤ 1/2.
+                x.Unpack(out _, out int exponent, out _);
+                long n = exponent > 15 ? (x.IsNegative ? -20000 : 20000) : wide.RoundToInteger();
+                WideFloat fraction = exponent > 15 ? WideFloat.Zero : wide - WideFloat.FromInteger(n);
+                WideFloat power = (ExpMinusOne(fraction * WideFloat.Ln2) + WideFloat.One).Scale((int)n);
+                result = (power - WideFloat.One).Round(ref ctx);
             }
             else
             {
-                double argument = Math.Clamp(RealFormats.ToHost(x), -2048.0, 2048.0);
-                double power = Math.Pow(2.0, argument);
-                // Kahan's expm1 trick: the rounding error of pow cancels in (u − 1) / log2(u).
-                double value = power == 1.0 ? argument * Math.Log(2.0) : (power - 1.0) * argument / Math.Log2(power);
-                result = FromHostResult(value, ref ctx);
+                result = ExpMinusOne(wide * WideFloat.Ln2).Round(ref ctx);
             }
-            ctx.Raised |= X87Exceptions.Precision;
         }
         Commit(0, result, ctx, pop: false);
+    }
+
+    /// <summary>e^t − 1 by its Taylor series, without the cancellation of computing e^t first.</summary>
+    private static WideFloat ExpMinusOne(WideFloat t)
+    {
+        WideFloat term = t, sum = t;
+        for (int n = 2; n < MaxSeriesTerms; n++)
+        {
+            term = term * t / n;
+            sum += term;
+            if (term.IsNegligibleAgainst(sum))
+            {
+                break;
+            }
+        }
+        return sum;
     }
 
     /// <summary>FYL2X: ST(1) × log2(ST(0)); FYL2XP1: ST(1) × log2(ST(0) + 1). Pops once.</summary>
@@ -259,30 +326,7 @@ public sealed partial class X87
             }
             return Float80.Infinity(y.IsNegative);
         }
-        x.Unpack(out _, out int exponent, out ulong significand);
-        Float80 logarithm;
-        if (significand == Float80.IntegerBit)
-        {
-            logarithm = ExtendedArithmetic.FromInt64(exponent);
-        }
-        else
-        {
-            double fraction = Math.Log2(Math.ScaleB((double)significand, -63));
-            // The exponent is added in extended precision so that huge and tiny x keep their accuracy.
-            RoundingContext inner = new(64, RoundingMode.Nearest, false, false);
-            logarithm = ExtendedArithmetic.Add(ExtendedArithmetic.FromInt64(exponent), RealFormats.FromHost(fraction), ref inner);
-            ctx.Raised |= X87Exceptions.Precision;
-        }
-        if (logarithm.IsZero)
-        {
-            if (y.IsInfinity)
-            {
-                ctx.Raised |= X87Exceptions.Invalid;
-                return Float80.Indefinite;
-            }
-            return Float80.Zero(y.IsNegative);
-        }
-        return ExtendedArithmetic.Multiply(y, logarithm, ref ctx);
+        return ScaleByLogarithm(y, Log2(WideFloat.FromFloat80(x)), ref ctx);
     }
 
     private static Float80 YLog2XPlusOne(Float80 x, Float80 y, ref RoundingContext ctx)
@@ -309,30 +353,77 @@ public sealed partial class X87
             }
             return Float80.Zero(x.IsNegative != y.IsNegative);
         }
-        x.Unpack(out _, out int exponent, out _);
-        Float80 logarithm;
-        if (exponent < TinyArgumentExponent)
+        WideFloat wide = WideFloat.FromFloat80(x);
+        WideFloat sum = wide + WideFloat.One;
+        if (sum.Negative || sum.IsZero)
         {
-            logarithm = ExtendedArithmetic.Multiply(x, Log2E, ref ctx);
+            // log2 of a non-positive number (x ≤ −1): outside the domain.
+            ctx.Raised |= X87Exceptions.Invalid;
+            return Float80.Indefinite;
         }
-        else
+        // Inside FYL2XP1's domain use x / (2 + x) directly, which keeps every bit of a tiny x.
+        WideFloat logarithm = wide.Exponent < -2
+            ? TwiceArtanh(wide / (wide + WideFloat.One.Scale(1))) * WideFloat.Log2E
+            : Log2(sum);
+        return ScaleByLogarithm(y, logarithm, ref ctx);
+    }
+
+    /// <summary>y × log, rounded once; a zero logarithm makes ∞ × 0 invalid.</summary>
+    private static Float80 ScaleByLogarithm(Float80 y, WideFloat logarithm, ref RoundingContext ctx)
+    {
+        if (logarithm.IsZero)
         {
-            double argument = RealFormats.ToHost(x);
-            double sum = 1.0 + argument;
-            if (sum <= 0.0)
+            if (y.IsInfinity)
             {
                 ctx.Raised |= X87Exceptions.Invalid;
                 return Float80.Indefinite;
             }
-            // log1p by Kahan's trick, scaled to base 2.
-            double value = sum == 1.0 ? argument * (1.0 / Math.Log(2.0)) : Math.Log2(sum) * argument / (sum - 1.0);
-            logarithm = RealFormats.FromHost(value);
+            return Float80.Zero(y.IsNegative);
         }
-        ctx.Raised |= X87Exceptions.Precision;
         if (y.IsInfinity)
         {
-            return Float80.Infinity(y.IsNegative != logarithm.IsNegative);
+            return Float80.Infinity(y.IsNegative != logarithm.Negative);
         }
-        return ExtendedArithmetic.Multiply(y, logarithm, ref ctx);
+        if (y.IsZero)
+        {
+            return Float80.Zero(y.IsNegative != logarithm.Negative);
+        }
+        return (WideFloat.FromFloat80(y) * logarithm).Round(ref ctx);
+    }
+
+    /// <summary>log2 of a positive value: the binary exponent plus log2 of a significand in [√½, √2).</summary>
+    private static WideFloat Log2(WideFloat value)
+    {
+        int exponent = value.Exponent;
+        WideFloat significand = value.Scale(-exponent);
+        if (WideFloat.CompareMagnitude(significand, WideFloat.Sqrt2) > 0)
+        {
+            significand = significand.Scale(-1);
+            exponent++;
+        }
+        WideFloat fraction = WideFloat.Zero;
+        if (WideFloat.CompareMagnitude(significand, WideFloat.One) != 0)
+        {
+            WideFloat s = (significand - WideFloat.One) / (significand + WideFloat.One);
+            fraction = TwiceArtanh(s) * WideFloat.Log2E;
+        }
+        return WideFloat.FromInteger(exponent) + fraction;
+    }
+
+    /// <summary>2·artanh(s) = ln((1 + s)/(1 − s)) = 2(s + s³/3 + s⁵/5 + …), |s| ≤ 0.18 here.</summary>
+    private static WideFloat TwiceArtanh(WideFloat s)
+    {
+        WideFloat square = s * s, power = s, sum = s;
+        for (int n = 1; n < MaxSeriesTerms; n++)
+        {
+            power *= square;
+            WideFloat term = power / (2 * n + 1);
+            sum += term;
+            if (term.IsNegligibleAgainst(sum))
+            {
+                break;
+            }
+        }
+        return sum.Scale(1);
     }
 }

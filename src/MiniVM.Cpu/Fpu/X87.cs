@@ -9,15 +9,15 @@ namespace MiniVM.Cpu.Fpu;
 /// forms), every load/store conversion, FRNDINT, FSCALE, FXTRACT, FPREM/FPREM1 and all compares are computed
 /// in software on the 64-bit significand with one correct rounding per RC and PC (ExtendedArithmetic), so
 /// FLD/FSTP m80 and FILD/FISTP m64 round trips and the basic operations are bit-exact with real hardware.
-/// The transcendental instructions (FSIN, FCOS, FSINCOS, FPTAN, FPATAN, F2XM1, FYL2X, FYL2XP1) are computed
-/// with host double arithmetic (System.Math), after exact range reduction of the exponent where it matters,
-/// and then widened: their results carry about 53 significant bits instead of the 64 of a real x87, and they
-/// always report PE (inexact) for non-trivial arguments.
+/// The transcendental instructions (FSIN, FCOS, FSINCOS, FPTAN, FPATAN, F2XM1, FYL2X, FYL2XP1) are evaluated
+/// as series in a 128-bit-significand intermediate (WideFloat) and rounded once per RC, so they are accurate
+/// to about the last bit of the 64-bit significand (not guaranteed correctly rounded, as on real hardware);
+/// PC does not apply to them (SDM vol. 1 §8.1.5.2).
 ///
 /// The CPU owns CR0.EM/TS/MP (#NM), WAIT and #MF delivery: it checks <see cref="ErrorPending"/> before every
-/// waiting x87 instruction (the FSTSW/FINIT/... forms that Iced decodes as one instruction with their 9B prefix
-/// included), stores <see cref="StatusWord"/> into AX for FNSTSW AX, and for the instructions where
-/// <see cref="UsesEflags"/> is true copies its EFLAGS into <see cref="Eflags"/> before and back after Execute.
+/// waiting x87 instruction (all but FNINIT/FNCLEX/FNSTCW/FNSTSW/FNSTENV/FNSAVE and the 8087 no-ops), stores
+/// <see cref="StatusWord"/> into AX for FNSTSW AX, and for the instructions where <see cref="UsesEflags"/> is
+/// true copies its EFLAGS into <see cref="Eflags"/> before Execute and ZF/PF/CF/OF/SF/AF back afterwards.
 /// </summary>
 public sealed partial class X87
 {

@@ -148,4 +148,81 @@ public sealed class X87TranscendentalTests
         AssertClose(Math.Sqrt(2.0) - 1.0, m.GetDouble(0x110));
         AssertClose(3 * Math.PI / 4, m.GetDouble(0x118));
     }
+
+    [Fact]
+    public void SineOfExtendedPiIsTheRoundingErrorOfPi()
+    {
+        // sin(RN64(π)) = −(RN64(π) − π) to far beyond 64 bits; a 66-bit-π FPU would give −2^−64 instead.
+        var m = new X87TestMachine();
+        m.Run(a =>
+        {
+            a.fldpi();
+            a.fsin();
+        });
+        Assert.Equal(new Float80(0xECE6_75D1_FC8F_8CBB, 0xBFBE), m.Fpu.GetStack(0));
+    }
+
+    [Fact]
+    public void TranscendentalResultsCarryTheFullExtendedSignificand()
+    {
+        // Expected values: exact rationals (Taylor series to 400 bits) rounded to nearest 64-bit significand.
+        var m = new X87TestMachine();
+        m.PutDouble(0x100, 0.5);
+        m.Run(a =>
+        {
+            a.fld1();
+            a.fsincos();                // ST0 = cos 1, ST1 = sin 1
+            a.fld(__qword_ptr[0x100]);
+            a.fptan();                  // ST0 = 1, ST1 = tan 0.5
+            a.fstp(st0);
+            a.fld(__qword_ptr[0x100]);
+            a.f2xm1();                  // √2 − 1
+        });
+        Assert.Equal(new Float80(0xD413_CCCF_E779_9211, 0x3FFD), m.Fpu.GetStack(0));
+        Assert.Equal(new Float80(0x8BDA_7ADF_9A3A_5219, 0x3FFE), m.Fpu.GetStack(1));
+        Assert.Equal(new Float80(0x8A51_407D_A834_5C92, 0x3FFE), m.Fpu.GetStack(2));
+        Assert.Equal(new Float80(0xD76A_A478_4867_7021, 0x3FFE), m.Fpu.GetStack(3));
+    }
+
+    [Fact]
+    public void LogarithmAndArctangentMatchTheConstants()
+    {
+        var m = new X87TestMachine();
+        m.PutDouble(0x100, 10.0);
+        m.Run(a =>
+        {
+            a.fld1();
+            a.fld(__qword_ptr[0x100]);
+            a.fyl2x();      // log2 10 = FLDL2T
+            a.fld1();
+            a.fld1();
+            a.fpatan();     // atan2(1, 1) = π/4
+            a.fld1();
+            a.fchs();
+            a.fldz();
+            a.fpatan();     // atan2(−1, +0) = −π/2
+        });
+        Assert.Equal(new Float80(0xC90F_DAA2_2168_C235, 0xBFFF), m.Fpu.GetStack(0));
+        Assert.Equal(new Float80(0xC90F_DAA2_2168_C235, 0x3FFE), m.Fpu.GetStack(1));
+        Assert.Equal(new Float80(0xD49A_784B_CD1B_8AFE, 0x4000), m.Fpu.GetStack(2));
+    }
+
+    [Theory]
+    [InlineData(0x077F)]
+    [InlineData(0x0B7F)]
+    public void CosineOfTinyArgumentRoundsPerRoundingControl(int controlWord)
+    {
+        var m = new X87TestMachine();
+        m.LoadControlWord((ushort)controlWord);
+        m.PutDouble(0x100, 1e-12);
+        m.Run(a =>
+        {
+            a.fld(__qword_ptr[0x100]);
+            a.fcos();
+        });
+        // cos x = 1 − 5e−25: rounding down gives the largest value below 1, rounding up gives 1.
+        Float80 expected = controlWord == 0x077F ? new Float80(0xFFFF_FFFF_FFFF_FFFF, 0x3FFE) : Float80.One;
+        Assert.Equal(expected, m.Fpu.GetStack(0));
+        Assert.True(m.Flag(PE));
+    }
 }
