@@ -8,8 +8,8 @@ namespace MiniVM.Block.Qcow2;
 /// </summary>
 public sealed partial class Qcow2Image : IImageCheck
 {
-    /// <summary>Bound on the clusters a check tracks (a 2 TiB file of 512-byte clusters), against hostile sizes.</summary>
-    private const long MaxCheckClusters = 1L << 32;
+    /// <summary>Bound on the clusters a check tracks (512 MiB of counters: 64 GiB at 512-byte clusters, 8 TiB at 64 KiB).</summary>
+    private const long MaxCheckClusters = 1L << 27;
 
     public CheckResult Check(RepairMode repair = RepairMode.None)
     {
@@ -59,13 +59,13 @@ public sealed partial class Qcow2Image : IImageCheck
     }
 
     /// <summary>Recomputes every cluster's refcount from the metadata that references it.</summary>
-    private ulong[] Recount(CheckResult result, bool includeRefcountStructures)
+    private uint[] Recount(CheckResult result, bool includeRefcountStructures)
     {
         long fileClusters = (_file.Length + _cs - 1) >> _clusterBits;
         long n = Math.Max(fileClusters, _highWater);
         if (n > MaxCheckClusters)
             throw new ImageFormatException(FileName, $"image has {n} clusters, more than a check can track");
-        var counts = new ulong[n];
+        var counts = new uint[n];
         void Inc(long offset, long length, string what)
         {
             if (length <= 0) return;
@@ -76,7 +76,7 @@ public sealed partial class Qcow2Image : IImageCheck
                 result.Messages.Add($"ERROR {what} at offset 0x{offset:X} lies past the end of the image");
                 return;
             }
-            for (long c = first; c <= last; c++) counts[c]++;
+            for (long c = first; c <= last; c++) if (counts[c] != uint.MaxValue) counts[c]++;
         }
 
         Inc(0, _cs, "header");
@@ -118,7 +118,7 @@ public sealed partial class Qcow2Image : IImageCheck
         return counts;
     }
 
-    private void CountTree(ulong[] l1, string tree, ulong[] counts, long n, CheckResult result, Action<long, long, string> inc)
+    private void CountTree(ulong[] l1, string tree, uint[] counts, long n, CheckResult result, Action<long, long, string> inc)
     {
         for (long i = 0; i < l1.LongLength; i++)
         {
@@ -173,7 +173,7 @@ public sealed partial class Qcow2Image : IImageCheck
     }
 
     /// <summary>Stored against recomputed refcounts; returns the clusters that differ.</summary>
-    private List<(long Cluster, ulong Stored, ulong Computed)> Compare(ulong[] counts, CheckResult result)
+    private List<(long Cluster, ulong Stored, ulong Computed)> Compare(uint[] counts, CheckResult result)
     {
         var diff = new List<(long, ulong, ulong)>();
         void One(long c, ulong computed)
@@ -192,16 +192,17 @@ public sealed partial class Qcow2Image : IImageCheck
             }
             diff.Add((c, stored, computed));
         }
-        for (long t = 0; t < Math.Max(_rt.LongLength, (counts.LongLength + _refBlockEntries - 1) >> _refBlockBits); t++)
+        // Like qemu-img, only clusters inside the image (file or allocation high-water mark) are compared:
+        // a count for a cluster past the end references nothing and is never allocated from.
+        for (long t = 0; t < (counts.LongLength + _refBlockEntries - 1) >> _refBlockBits; t++)
         {
-            long first = t << _refBlockBits, end = first + _refBlockEntries;
-            if (first >= counts.LongLength && (t >= _rt.LongLength || _rt[t] == 0)) continue;
+            long first = t << _refBlockBits, end = Math.Min(first + _refBlockEntries, counts.LongLength);
             try
             {
                 if (GetRefBlock(t) is null)
                 {
                     // No block: every stored count is 0, so only referenced clusters differ.
-                    for (long c = first; c < Math.Min(end, counts.LongLength); c++) if (counts[c] != 0) One(c, counts[c]);
+                    for (long c = first; c < end; c++) if (counts[c] != 0) One(c, counts[c]);
                     continue;
                 }
             }
@@ -211,7 +212,7 @@ public sealed partial class Qcow2Image : IImageCheck
                 result.Messages.Add($"ERROR {e.Message}");
                 continue;
             }
-            for (long c = first; c < end; c++) One(c, c < counts.LongLength ? counts[c] : 0);
+            for (long c = first; c < end; c++) One(c, counts[c]);
         }
         return diff;
     }

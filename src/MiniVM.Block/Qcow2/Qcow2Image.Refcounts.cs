@@ -68,7 +68,8 @@ public sealed partial class Qcow2Image
         ulong entry = _rt[t];
         if (entry == 0) return null;
         long off = (long)(entry & Qcow2Entry.RefTableOffsetMask);
-        if ((entry & Qcow2Entry.RefTableReserved) != 0 || (off & (_cs - 1)) != 0 || off == 0 || off + _cs > _file.Length)
+        if ((entry & Qcow2Entry.RefTableReserved) != 0 || entry >= (ulong)Qcow2Header.MaxOffset || (off & (_cs - 1)) != 0 ||
+            off == 0 || off + _cs > _file.Length)
             throw new ImageFormatException(FileName, $"refcount table entry {t} = 0x{entry:X} is not a cluster inside the file (image is corrupt)");
         b = new RefBlock(off, ReadBytes(off, _cs));
         _refBlocks[t] = b;
