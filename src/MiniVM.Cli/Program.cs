@@ -56,6 +56,7 @@ public static class MiniVmCli
         var root = new RootCommand("MiniVM: a small x86 PC emulator and its disk image tools");
         root.Add(ImgCommand.Create(context));
         root.Add(IoCommand.Create(context));
+        root.Add(RunCommand.Create(context));
         return root;
     }
 

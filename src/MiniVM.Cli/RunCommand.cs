@@ -1,0 +1,166 @@
+using System.Collections.Concurrent;
+using System.CommandLine;
+using System.Text;
+using MiniVM.Block;
+using MiniVM.Devices;
+using MiniVM.Machine;
+using MiniVM.Machine.Configuration;
+
+namespace MiniVM.Cli;
+
+/// <summary>
+/// `minivm run`: builds the PC from vm.json (+ environment + command-line overrides) and runs it headless.
+/// Exit codes: 0 the `--until` text appeared, the guest halted or was stopped; 3 `--timeout` reached first;
+/// 78 a configuration error; 65/66/74 image and file errors as for `img`.
+/// </summary>
+internal static class RunCommand
+{
+    public const int TimedOut = 3;
+    public const int ConfigError = 78;
+
+    public static Command Create(CliContext context)
+    {
+        var config = new Option<string?>("--config", "-c") { Description = "VM configuration file (default: ./vm.json when present)", HelpName = "FILE" };
+        var set = new Option<string[]>("--set") { Description = "override a configuration key, e.g. machine.memory=256 (repeatable)", HelpName = "KEY=VALUE", AllowMultipleArgumentsPerToken = false };
+        var memory = new Option<string?>("--memory", "-m") { Description = "guest RAM in MiB (machine.memory)", HelpName = "MIB" };
+        var drive = new Option<string[]>("--drive") { Description = "add a disk: if=ide|floppy|virtio,index=N,file=PATH[,format=FMT][,readonly=on] (replaces the configuration's drives)", HelpName = "SPEC" };
+        var fda = new Option<string?>("--fda") { Description = "floppy A image (same as --drive if=floppy,index=0,file=FILE)", HelpName = "FILE" };
+        var hda = new Option<string?>("--hda") { Description = "first IDE disk (same as --drive if=ide,index=0,file=FILE)", HelpName = "FILE" };
+        var hdb = new Option<string?>("--hdb") { Description = "second IDE disk (if=ide,index=1)", HelpName = "FILE" };
+        var boot = new Option<string?>("--boot") { Description = "boot order letters: a floppy, c hard disk (boot)", HelpName = "ORDER" };
+        var serial = new Option<string?>("--serial") { Description = "COM1: stdio, none or file:PATH (serial)", HelpName = "DEV" };
+        var monitor = new Option<string?>("--monitor") { Description = "monitor: none, stdio or tcp:127.0.0.1:PORT (monitor)", HelpName = "DEV" };
+        var display = new Option<string?>("--display") { Description = "headless or sdl (display)", HelpName = "KIND" };
+        var clock = new Option<string?>("--clock") { Description = "virtual (deterministic, default) or realtime (clock)", HelpName = "KIND" };
+        var until = new Option<string?>("--until") { Description = "stop with exit 0 when TEXT appears on the serial port or the text screen", HelpName = "TEXT" };
+        var timeout = new Option<double?>("--timeout") { Description = "stop with exit 3 after SECONDS of host time", HelpName = "SECONDS" };
+        var screenshot = new Option<string?>("--screenshot") { Description = "save the screen as PNG at exit", HelpName = "PATH.png" };
+        var screenDump = new Option<string?>("--screen-dump") { Description = "save the text screen as text at exit", HelpName = "PATH.txt" };
+        var sendKeys = new Option<string?>("--sendkeys") { Description = "type TEXT once the guest waits for input (\\n is Enter)", HelpName = "TEXT" };
+        var debugLog = new Option<string?>("--debug-log") { Description = "write SeaBIOS's debug port (0x402) log to FILE", HelpName = "FILE" };
+
+        var cmd = new Command("run", "boot the virtual machine")
+        {
+            config, set, memory, drive, fda, hda, hdb, boot, serial, monitor, display, clock,
+            until, timeout, screenshot, screenDump, sendKeys, debugLog,
+        };
+        cmd.SetAction(parse =>
+        {
+            VmOptions options;
+            try
+            {
+                string cwd = Directory.GetCurrentDirectory();
+                var drives = new List<DriveOptions>();
+                foreach (var spec in parse.GetValue(drive) ?? []) drives.Add(VmConfigLoader.ParseDrive(spec, cwd));
+                if (parse.GetValue(fda) is { } a) drives.Add(VmConfigLoader.ParseDrive($"if=floppy,index=0,file={a}", cwd));
+                if (parse.GetValue(hda) is { } h) drives.Add(VmConfigLoader.ParseDrive($"if=ide,index=0,file={h}", cwd));
+                if (parse.GetValue(hdb) is { } h2) drives.Add(VmConfigLoader.ParseDrive($"if=ide,index=1,file={h2}", cwd));
+                var shorthands = new List<(string, string)>();
+                void Alias(Option<string?> o, string name) { if (parse.GetValue(o) is { } v) shorthands.Add((name, v)); }
+                Alias(memory, "--memory"); Alias(boot, "--boot"); Alias(serial, "--serial"); Alias(monitor, "--monitor");
+                Alias(display, "--display"); Alias(clock, "--clock");
+                options = VmConfigLoader.Load(parse.GetValue(config), parse.GetValue(set) ?? [], shorthands, drives);
+            }
+            catch (VmConfigException e)
+            {
+                context.Err.WriteLine("minivm: " + e.Message);
+                return ConfigError;
+            }
+
+            var serialText = new SerialText();
+            using var serialFile = OpenSerialSink(options.Serial);
+            Stream? stdout = options.Serial.Equals("stdio", StringComparison.OrdinalIgnoreCase) ? Console.OpenStandardOutput() : null;
+            using var debugFile = parse.GetValue(debugLog) is { } dl ? new FileStream(dl, FileMode.Create, FileAccess.Write) : null;
+            var outputs = new MachineOutputs
+            {
+                Serial = b =>
+                {
+                    serialText.Append(b);
+                    stdout?.WriteByte(b);
+                    serialFile?.WriteByte(b);
+                },
+                DebugLog = b => debugFile?.WriteByte(b),
+            };
+
+            PcMachine machine;
+            try { machine = new PcMachine(options, outputs); }
+            catch (VmConfigException e)
+            {
+                context.Err.WriteLine("minivm: " + e.Message);
+                return ConfigError;
+            }
+            using (machine)
+            {
+                ConcurrentQueue<byte>? input = null;
+                if (stdout is not null && !Console.IsInputRedirected) input = StartStdinPump();
+                var runner = new MachineRunner(machine, serialText)
+                {
+                    Until = parse.GetValue(until),
+                    Timeout = parse.GetValue(timeout) is { } s ? TimeSpan.FromSeconds(s) : null,
+                    SendKeys = parse.GetValue(sendKeys) is { } k ? Unescape(k) : null,
+                    SerialInput = input,
+                };
+                ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; runner.RequestStop(); };
+                Console.CancelKeyPress += onCancel;
+                RunOutcome outcome;
+                try { outcome = runner.Run(); }
+                finally { Console.CancelKeyPress -= onCancel; stdout?.Flush(); }
+
+                if (parse.GetValue(screenshot) is { } png)
+                {
+                    using var f = File.Create(png);
+                    machine.Vga.Render().WritePng(f);
+                }
+                if (parse.GetValue(screenDump) is { } txt) File.WriteAllText(txt, machine.Vga.DumpText());
+                machine.FlushDisks();
+
+                string summary = $"{runner.Instructions} instructions, {machine.Clock.Clock.Now / 1e9:0.000} s virtual";
+                switch (outcome)
+                {
+                    case RunOutcome.TimedOut:
+                        context.Err.WriteLine($"minivm: timeout after {parse.GetValue(timeout)} s ({summary})" + (runner.Until is { } u ? $"; '{u}' did not appear" : ""));
+                        return TimedOut;
+                    case RunOutcome.GuestHalted:
+                        context.Err.WriteLine($"minivm: the guest halted the CPU with interrupts disabled ({summary})");
+                        return ExitCodes.Success;
+                    default:
+                        if (outcome == RunOutcome.UntilMatched) context.Err.WriteLine($"minivm: '{runner.Until}' appeared ({summary})");
+                        return ExitCodes.Success;
+                }
+            }
+        });
+        return cmd;
+    }
+
+    private static FileStream? OpenSerialSink(string serial) =>
+        serial.StartsWith("file:", StringComparison.Ordinal) ? new FileStream(serial[5..], FileMode.Create, FileAccess.Write, FileShare.Read, 1) : null;
+
+    /// <summary>Host keyboard → COM1 when the serial port is on stdio (a background reader; the machine drains it).</summary>
+    private static ConcurrentQueue<byte> StartStdinPump()
+    {
+        var q = new ConcurrentQueue<byte>();
+        var t = new Thread(() =>
+        {
+            using var stdin = Console.OpenStandardInput();
+            var buf = new byte[256];
+            int n;
+            while ((n = stdin.Read(buf, 0, buf.Length)) > 0)
+                for (int i = 0; i < n; i++) q.Enqueue(buf[i] == (byte)'\n' ? (byte)'\r' : buf[i]);
+        }) { IsBackground = true, Name = "stdin" };
+        t.Start();
+        return q;
+    }
+
+    /// <summary>`--sendkeys` text: \n Enter, \t Tab, \b Backspace, \e Escape, \\ backslash.</summary>
+    internal static string Unescape(string s)
+    {
+        var sb = new StringBuilder();
+        for (int i = 0; i < s.Length; i++)
+        {
+            if (s[i] != '\\' || i + 1 == s.Length) { sb.Append(s[i]); continue; }
+            char c = s[++i];
+            sb.Append(c switch { 'n' => '\n', 'r' => '\n', 't' => '\t', 'b' => '\b', 'e' => '\x1b', _ => c });
+        }
+        return sb.ToString();
+    }
+}

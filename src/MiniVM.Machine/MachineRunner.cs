@@ -1,0 +1,130 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace MiniVM.Machine;
+
+/// <summary>What ended a run.</summary>
+public enum RunOutcome
+{
+    /// <summary>The `--until` text appeared on the serial port or the text screen.</summary>
+    UntilMatched,
+    /// <summary>`--timeout` seconds of host time passed first.</summary>
+    TimedOut,
+    /// <summary>The guest stopped the CPU for good (HLT with interrupts disabled), as a power-off without ACPI does.</summary>
+    GuestHalted,
+    /// <summary>Stopped from outside (monitor `quit`, Ctrl+C).</summary>
+    Stopped,
+}
+
+/// <summary>
+/// The policy of one run: slices of execution, watching the serial port and the text screen for a trigger
+/// text, typing `--sendkeys` once the guest waits for input, and the wall-clock timeout.
+/// </summary>
+public sealed class MachineRunner
+{
+    /// <summary>Instructions per slice: short enough that stop requests and screen checks are prompt.</summary>
+    private const int SliceInstructions = 200_000;
+    /// <summary>Virtual time the guest must sit idle (halted, no new output) before we type for it.</summary>
+    private const long IdleBeforeTypingNs = 300_000_000;
+
+    private readonly PcMachine _machine;
+    private readonly SerialText _serial;
+    private volatile bool _stop;
+
+    public MachineRunner(PcMachine machine, SerialText serial)
+    {
+        _machine = machine;
+        _serial = serial;
+    }
+
+    public string? Until { get; init; }
+    public TimeSpan? Timeout { get; init; }
+    public string? SendKeys { get; init; }
+
+    /// <summary>Bytes typed on the host for COM1 (serial stdio); drained into the UART between slices.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<byte>? SerialInput { get; init; }
+
+    /// <summary>Instructions executed by this runner.</summary>
+    public long Instructions { get; private set; }
+
+    public void RequestStop() => _stop = true;
+
+    private void DrainSerialInput()
+    {
+        if (SerialInput is null || SerialInput.IsEmpty || _machine.Serial.PendingInput > 16) return;
+        Span<byte> chunk = stackalloc byte[16];
+        int n = 0;
+        while (n < chunk.Length && SerialInput.TryDequeue(out byte b)) chunk[n++] = b;
+        _machine.Serial.Receive(chunk[..n]);
+    }
+
+    public RunOutcome Run()
+    {
+        var wall = Stopwatch.StartNew();
+        string? pendingKeys = string.IsNullOrEmpty(SendKeys) ? null : SendKeys;
+        int lastSerialLength = _serial.Length;
+        string lastScreen = "";
+        long quietSince = _machine.Clock.Clock.Now;
+        long nextScreenCheck = 0;
+        while (true)
+        {
+            if (_stop) return RunOutcome.Stopped;
+            if (Timeout is { } t && wall.Elapsed >= t) return RunOutcome.TimedOut;
+
+            DrainSerialInput();
+            long before = (long)_machine.Cpu.InstructionCount;
+            _machine.RunSlice(SliceInstructions);
+            Instructions += (long)_machine.Cpu.InstructionCount - before;
+
+            var cpu = _machine.Cpu;
+            if (cpu.Halted && (cpu.Eflags & 0x200) == 0 && !_machine.ResetPending) return RunOutcome.GuestHalted;
+
+            long now = _machine.Clock.Clock.Now;
+            if (_serial.Length != lastSerialLength)
+            {
+                if (Until is { } u && _serial.ContainsAfter(u, lastSerialLength)) return RunOutcome.UntilMatched;
+                lastSerialLength = _serial.Length;
+                quietSince = now;
+            }
+            if (Instructions >= nextScreenCheck || cpu.Halted)
+            {
+                nextScreenCheck = Instructions + 2_000_000;
+                if (_machine.Vga.IsTextMode)
+                {
+                    string screen = _machine.Vga.DumpText();
+                    if (screen != lastScreen) { lastScreen = screen; quietSince = now; }
+                    if (Until is { } u2 && screen.Contains(u2, StringComparison.Ordinal)) return RunOutcome.UntilMatched;
+                }
+            }
+            if (pendingKeys is not null && cpu.Halted && now - quietSince >= IdleBeforeTypingNs)
+            {
+                _machine.Keyboard.TypeText(pendingKeys);
+                pendingKeys = null;
+            }
+        }
+    }
+}
+
+/// <summary>Everything the guest wrote to COM1, kept for `--until` matching (and echoed by the caller).</summary>
+public sealed class SerialText
+{
+    private readonly StringBuilder _text = new();
+    private const int Keep = 1 << 20;
+
+    public int Length => _text.Length;
+
+    public void Append(byte b)
+    {
+        if (_text.Length >= Keep) _text.Remove(0, Keep / 2);
+        _text.Append((char)b);
+    }
+
+    /// <summary>Whether <paramref name="s"/> occurs in text that ends after <paramref name="oldLength"/> (only new text is searched).</summary>
+    public bool ContainsAfter(string s, int oldLength)
+    {
+        int start = Math.Max(0, Math.Min(oldLength, _text.Length) - s.Length + 1);
+        return _text.ToString(start, _text.Length - start).Contains(s, StringComparison.Ordinal);
+    }
+
+    public override string ToString() => _text.ToString();
+}

@@ -1,0 +1,222 @@
+using MiniVM.Block;
+using MiniVM.Cpu;
+using MiniVM.Devices;
+using MiniVM.Devices.Pci;
+using MiniVM.Devices.Storage;
+using MiniVM.Devices.Vga;
+using MiniVM.Machine.Configuration;
+
+namespace MiniVM.Machine;
+
+/// <summary>
+/// The PC: an i440FX/PIIX3 machine like QEMU's `pc`, built from a validated <see cref="VmOptions"/>.
+/// Owns the RAM, the CPU, both buses, every device and the opened disk images. It executes; the policy of a run
+/// (when to stop, what to print) is <see cref="MachineRunner"/>'s.
+/// </summary>
+public sealed partial class PcMachine : IDisposable
+{
+    private readonly List<IBlockDriver> _disks = new();
+    private readonly List<ISnapshottable> _sections = new();
+    private readonly ShadowRom _shadow;
+    private readonly byte[] _bios;
+
+    public PcMachine(VmOptions options, MachineOutputs outputs, ImageFormats? formats = null)
+    {
+        Options = options;
+        formats ??= ImageFormats.Default;
+        long ram = (long)options.Machine.Memory << 20;
+
+        _bios = Firmware.LoadBios(options.Firmware.Bios);
+        byte[] vgaBios = Firmware.LoadVgaBios(options.Firmware.VgaBios);
+
+        Clock = new MachineClock(options.Clock.Equals("realtime", StringComparison.OrdinalIgnoreCase));
+        Memory = new PhysicalMemory(ram);
+        Ports = new PortBus();
+        Mmio = new MmioBus();
+        Pic = new DualPic();
+        Cpu = new X86Cpu(Memory, new MachineBus(Ports, Mmio, Clock), new PicInterrupts(Pic));
+        Clock.Attach(Cpu);
+        var guestMemory = new GuestMemory(Memory);
+
+        // Firmware: the whole image just below 4 GiB (the reset vector), its last 128 KiB at 0xE0000 behind PAM.
+        Memory.MapRom(0x1_0000_0000UL - (ulong)_bios.Length, (ulong)_bios.Length, _bios);
+        _shadow = new ShadowRom(Memory, _bios);
+        Memory.MapIo(VgaDevice.WindowBase, VgaDevice.WindowSize);
+
+        Pic.Attach(Ports);
+        Pit = new Pit8254(Clock.Clock, Pic.GetLine(0));
+        Pit.Attach(Ports);
+        var port61 = new SystemControlPortB(Pit, Clock.Clock);
+        port61.Attach(Ports);
+        Cmos = new CmosRtc(Clock.Clock, Pic.GetLine(8), DateTime.UtcNow);
+        Cmos.Attach(Ports);
+        Keyboard = new Ps2Keyboard(Clock.Clock);
+        var mouse = new Ps2Mouse();
+        Kbc = new I8042(Keyboard, mouse, Pic.GetLine(1), Pic.GetLine(12));
+        Kbc.Attach(Ports);
+        Serial = new Uart16550(Clock.Clock, Pic.GetLine(4), outputs.Serial);
+        Serial.Attach(Ports);
+        new DebugConsole(outputs.DebugLog).Attach(Ports);
+        var post = new PostCode();
+        post.Attach(Ports);
+        var fastA20 = new FastA20Reset();
+        fastA20.Attach(Ports);
+        var resetControl = new ResetControl();
+        resetControl.Attach(Ports);
+        Kbc.A20Changed += on => Cpu.A20Enabled = on;
+        fastA20.A20Changed += on => Cpu.A20Enabled = on;
+        Kbc.ResetRequested += RequestReset;
+        fastA20.ResetRequested += RequestReset;
+        resetControl.ResetRequested += _ => RequestReset();
+        Cpu.ShutdownRequested += RequestReset;
+
+        // PCI: 00.0 host bridge, 01.0 ISA bridge, 01.1 IDE, 02.0 VGA, then virtio disks.
+        PciHost = new PciHostBridge();
+        PciHost.Attach(Ports);
+        PciHost.PamChanged += _shadow.Set;
+        var isa = new Piix3IsaBridge(Pic);
+        PciHost.AddFunction(isa);
+
+        Vga = new VgaDevice();
+        Vga.Attach(Ports, Mmio);
+        var vgaPci = new VgaPci(Vga, vgaBios);
+        PciHost.AddFunction(vgaPci);
+        vgaPci.LfbMoved += address => MoveMmio(ref _lfbAt, address, Vga.LinearFramebuffer, vgaPci.LfbSize);
+        vgaPci.RomMoved += address => MoveMmio(ref _vgaRomAt, address, vgaPci.Rom, vgaPci.RomSize);
+
+        var ata = new AtaDrive?[4];
+        var floppies = new FloppyDrive?[2];
+        foreach (var d in options.Drives)
+        {
+            var disk = OpenDisk(formats, d);
+            switch (d.ParsedInterface)
+            {
+                case DriveInterface.Ide: ata[d.Index] = new AtaDrive(disk, serial: $"MVM{d.Index:D5}"); break;
+                case DriveInterface.Floppy: floppies[d.Index] = FloppyDrive.ForImage(disk); break;
+                case DriveInterface.Virtio:
+                    throw new VmConfigException($"config: drives: interface virtio is not available yet in this build");
+            }
+        }
+        Ide = new PiixIde(Pic.GetLine(14), Pic.GetLine(15), ata[0], ata[1], ata[2], ata[3]);
+        Ide.Attach(Ports);
+        PciHost.AddFunction(Ide);
+        var dma = new Dma8237(guestMemory);
+        dma.Attach(Ports);
+        Floppy = new FloppyController(Pic.GetLine(6), dma, floppies[0], floppies[1]);
+        Floppy.Attach(Ports);
+
+        // What SeaBIOS learns about the machine: CMOS (QEMU's layout) and fw_cfg.
+        long below4G = Math.Min(ram, 0xE000_0000L);
+        Cmos.SetMemorySize(below4G, ram - below4G);
+        Cmos.SetFloppyTypes((CmosFloppyType)(floppies[0]?.CmosType ?? 0), (CmosFloppyType)(floppies[1]?.CmosType ?? 0));
+        Cmos.SetBootOrder(options.Boot);
+        FwCfg = new FwCfg(guestMemory);
+        FwCfg.Attach(Ports);
+        FwCfg.SetRamSize((ulong)ram);
+        FwCfg.SetCpuCount(1, 1);
+        FwCfg.SetE820([new E820Entry(0, (ulong)below4G, E820Entry.Ram)]);
+        FwCfg.SetBootFailWait(1000);
+
+        _sections.AddRange([Pic, Pit, port61, Cmos, Keyboard, mouse, Kbc, Serial, post, fastA20, PciHost, isa, Vga, vgaPci, Ide, dma, Floppy]);
+        Reset();
+    }
+
+    public VmOptions Options { get; }
+    public MachineClock Clock { get; }
+    public PhysicalMemory Memory { get; }
+    public PortBus Ports { get; }
+    public MmioBus Mmio { get; }
+    public X86Cpu Cpu { get; }
+    public DualPic Pic { get; }
+    public Pit8254 Pit { get; }
+    public CmosRtc Cmos { get; }
+    public Ps2Keyboard Keyboard { get; }
+    public I8042 Kbc { get; }
+    public Uart16550 Serial { get; }
+    public PciHostBridge PciHost { get; }
+    public VgaDevice Vga { get; }
+    public PiixIde Ide { get; }
+    public FloppyController Floppy { get; }
+    public FwCfg FwCfg { get; }
+    public IReadOnlyList<IBlockDriver> Disks => _disks;
+
+    /// <summary>Set by a reset source (0xCF9, 8042 pulse, port 0x92, triple fault); the runner performs it between slices.</summary>
+    public bool ResetPending { get; private set; }
+
+    private ulong? _lfbAt, _vgaRomAt;
+
+    private void RequestReset() => ResetPending = true;
+
+    /// <summary>Power-on state of every part that the guest can change; RAM keeps its contents as on a warm reset.</summary>
+    public void Reset()
+    {
+        ResetPending = false;
+        PciHost.Reset();    // PAM back to ROM, which re-maps the shadow area through PamChanged
+        for (int i = 0; i < PciHostBridge.PamRegionCount; i++) _shadow.Set(i, false, false);
+        Pic.Reset();
+        Pit.Reset();
+        Kbc.Reset();
+        Serial.Reset();
+        Ide.Reset();
+        Floppy.Reset();
+        Cpu.Reset();
+        Cpu.A20Enabled = true;
+    }
+
+    /// <summary>Runs at most <paramref name="maxInstructions"/>; returns how many ran. Keeps the clock in step.</summary>
+    public int RunSlice(int maxInstructions)
+    {
+        if (ResetPending) Reset();
+        Clock.BeginSlice();
+        int budget = Clock.InstructionBudget(maxInstructions);
+        int n = Cpu.Run(budget);
+        Clock.Sync();
+        if (Cpu.Halted && !Pic.InterruptPending) Clock.SkipToNextTimer(TimeSpan.FromMilliseconds(10));
+        return n;
+    }
+
+    /// <summary>Flushes every writable disk (savevm, quit, and the guest's own FLUSH CACHE already do this per disk).</summary>
+    public void FlushDisks()
+    {
+        foreach (var d in _disks) if (!d.IsReadOnly) d.Flush();
+    }
+
+    private IBlockDriver OpenDisk(ImageFormats formats, DriveOptions d)
+    {
+        if (!File.Exists(d.File)) throw new VmConfigException($"config: drive {d.Interface}{d.Index}: file '{d.File}' not found");
+        var disk = formats.Open(d.File, string.IsNullOrEmpty(d.Format) ? null : d.Format, new ImageOpenContext { ReadOnly = d.ReadOnly, Registry = formats });
+        _disks.Add(disk);
+        return disk;
+    }
+
+    private void MoveMmio(ref ulong? current, ulong? address, IMmioDevice device, uint size)
+    {
+        if (current is { } old)
+        {
+            Mmio.Unregister(device, old);
+            Memory.Map(old, size, PageSource.Io, PageSource.Io); // stays I/O: the bus answers all-ones when nothing is there
+        }
+        current = address;
+        if (address is { } a && a + size <= 0x1_0000_0000UL)
+        {
+            Mmio.Register(a, size, device);
+            Memory.MapIo(a, size);
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var d in _disks)
+        {
+            try { if (!d.IsReadOnly) d.Flush(); } finally { d.Dispose(); }
+        }
+        _disks.Clear();
+    }
+
+    /// <summary>The CPU's view of the 8259 pair.</summary>
+    private sealed class PicInterrupts(DualPic pic) : IInterruptController
+    {
+        public bool InterruptPending => pic.InterruptPending;
+        public byte AcknowledgeInterrupt() => pic.Acknowledge();
+    }
+}

@@ -1,0 +1,204 @@
+using System.Security.Cryptography;
+using System.Text;
+using MiniVM.Devices;
+
+namespace MiniVM.Machine.Snapshots;
+
+/// <summary>
+/// The VM state that savevm stores inside a disk image (iROW: in the snapshot's btmp file after the bitmap).
+/// Layout, all integers little-endian:
+/// <code>
+///   "MINIVMST" u32 formatVersion  string machineFingerprint
+///   { u8 1  string sectionId  i32 sectionVersion  i64 length  body[length] }*   one per device, CPU, clock, RAM
+///   u8 0  SHA-256 of every byte before it (32 bytes)
+/// </code>
+/// The RAM section stores only pages that are not all zero, as (u32 page number, 4096 bytes).
+/// Loading verifies the whole stream (checksum, fingerprint, every section present with a known version)
+/// before touching the machine, so a bad stream leaves the running VM as it was.
+/// </summary>
+public static class VmStateStream
+{
+    private static readonly byte[] Magic = "MINIVMST"u8.ToArray();
+    public const uint FormatVersion = 1;
+    public const string RamSectionId = "ram";
+    private const int PageSize = 4096;
+    /// <summary>Upper bound for one non-RAM section, against hostile streams.</summary>
+    private const long MaxSectionLength = 64L << 20;
+
+    public static void Save(Stream output, string fingerprint, IReadOnlyList<ISnapshottable> sections, byte[] ram)
+    {
+        using var hashing = new HashingStream(output);
+        var w = new BinaryWriter(hashing, Encoding.UTF8, leaveOpen: true);
+        w.Write(Magic);
+        w.Write(FormatVersion);
+        w.Write(fingerprint);
+        foreach (var s in sections)
+        {
+            var body = new MemoryStream();
+            s.SaveState(new StateWriter(body));
+            w.Write((byte)1);
+            w.Write(s.SectionId);
+            w.Write(s.SectionVersion);
+            w.Write(body.Length);
+            w.Flush();
+            body.Position = 0;
+            body.CopyTo(hashing);
+        }
+        WriteRam(w, hashing, ram);
+        w.Write((byte)0);
+        w.Flush();
+        output.Write(hashing.Finish());
+    }
+
+    private static void WriteRam(BinaryWriter w, Stream hashing, byte[] ram)
+    {
+        int pages = ram.Length / PageSize;
+        var nonZero = new List<int>();
+        for (int p = 0; p < pages; p++)
+            if (ram.AsSpan(p * PageSize, PageSize).IndexOfAnyExcept((byte)0) >= 0) nonZero.Add(p);
+        w.Write((byte)1);
+        w.Write(RamSectionId);
+        w.Write(1);
+        w.Write(8L + nonZero.Count * (4L + PageSize));
+        w.Write((long)ram.Length);
+        foreach (int p in nonZero)
+        {
+            w.Write(p);
+            w.Flush();
+            hashing.Write(ram, p * PageSize, PageSize);
+        }
+    }
+
+    /// <summary>
+    /// Verifies <paramref name="open"/>'s stream and, only if it is sound, restores it into the sections and RAM.
+    /// <paramref name="open"/> is called twice (verify pass, then apply pass) so nothing is buffered whole.
+    /// </summary>
+    public static void Load(Func<Stream> open, string fingerprint, IReadOnlyList<ISnapshottable> sections, byte[] ram)
+    {
+        var byId = sections.ToDictionary(s => s.SectionId);
+        using (var verify = open()) Walk(verify, fingerprint, byId, ram, apply: false);
+        using var apply = open();
+        Walk(apply, fingerprint, byId, ram, apply: true);
+    }
+
+    private static void Walk(Stream input, string fingerprint, Dictionary<string, ISnapshottable> byId, byte[] ram, bool apply)
+    {
+        using var hashing = new HashingStream(input);
+        var r = new BinaryReader(hashing, Encoding.UTF8, leaveOpen: true);
+        try
+        {
+            Span<byte> magic = stackalloc byte[8];
+            hashing.ReadExactly(magic);
+            if (!magic.SequenceEqual(Magic)) throw new StateFormatException("VM state: not a MiniVM state stream (bad magic)");
+            uint version = r.ReadUInt32();
+            if (version != FormatVersion) throw new StateFormatException($"VM state: format version {version} is not supported (expected {FormatVersion})");
+            string fp = ReadShortString(r, "machine fingerprint");
+            if (fp != fingerprint)
+                throw new StateFormatException($"VM state: saved from a different machine configuration ({fp}; this machine is {fingerprint})");
+            var seen = new HashSet<string>();
+            while (true)
+            {
+                byte tag = r.ReadByte();
+                if (tag == 0) break;
+                if (tag != 1) throw new StateFormatException($"VM state: bad section tag {tag}");
+                string id = ReadShortString(r, "section id");
+                int sectionVersion = r.ReadInt32();
+                long length = r.ReadInt64();
+                if (!seen.Add(id)) throw new StateFormatException($"VM state: section {id} appears twice");
+                if (id == RamSectionId) { ReadRam(r, hashing, length, ram, apply); continue; }
+                if (!byId.TryGetValue(id, out var section))
+                    throw new StateFormatException($"VM state: section {id} is not a device of this machine");
+                if (sectionVersion < 1 || sectionVersion > section.SectionVersion)
+                    throw new StateFormatException($"VM state: section {id} version {sectionVersion} is not supported (this build reads 1..{section.SectionVersion})");
+                if (length < 0 || length > MaxSectionLength)
+                    throw new StateFormatException($"VM state: section {id} length {length} is out of range");
+                byte[] body = new byte[length];
+                hashing.ReadExactly(body);
+                if (apply)
+                {
+                    var ms = new MemoryStream(body, writable: false);
+                    section.LoadState(new StateReader(ms, id), sectionVersion);
+                    if (ms.Position != ms.Length) throw new StateFormatException($"VM state: section {id} has {ms.Length - ms.Position} unread bytes");
+                }
+            }
+            byte[] expected = hashing.Finish();
+            Span<byte> stored = stackalloc byte[32];
+            input.ReadExactly(stored);
+            if (!stored.SequenceEqual(expected)) throw new StateFormatException("VM state: checksum mismatch (the stream is corrupted)");
+            foreach (var id in byId.Keys.Append(RamSectionId))
+                if (!seen.Contains(id)) throw new StateFormatException($"VM state: section {id} is missing");
+        }
+        catch (EndOfStreamException) { throw new StateFormatException("VM state: truncated"); }
+    }
+
+    private static void ReadRam(BinaryReader r, Stream hashing, long length, byte[] ram, bool apply)
+    {
+        long ramSize = r.ReadInt64();
+        if (ramSize != ram.Length) throw new StateFormatException($"VM state: RAM is {ramSize} bytes, this machine has {ram.Length}");
+        long body = length - 8;
+        if (body < 0 || body % (4 + PageSize) != 0) throw new StateFormatException($"VM state: section ram length {length} is malformed");
+        long count = body / (4 + PageSize);
+        if (count > ram.Length / PageSize) throw new StateFormatException($"VM state: section ram holds {count} pages, more than the machine has");
+        if (apply) Array.Clear(ram);
+        byte[] scratch = apply ? [] : new byte[PageSize];
+        int last = -1;
+        for (long i = 0; i < count; i++)
+        {
+            int page = r.ReadInt32();
+            if (page <= last || (long)page * PageSize >= ram.Length)
+                throw new StateFormatException($"VM state: section ram page {page} is out of order or out of range");
+            last = page;
+            if (apply) hashing.ReadExactly(ram, page * PageSize, PageSize);
+            else hashing.ReadExactly(scratch);
+        }
+    }
+
+    private static string ReadShortString(BinaryReader r, string what)
+    {
+        // BinaryReader.ReadString trusts a 7-bit-encoded length; bound it before it allocates.
+        int len = Read7BitLength(r);
+        if (len > 4096) throw new StateFormatException($"VM state: {what} of {len} bytes is too long");
+        return Encoding.UTF8.GetString(r.ReadBytes(len) is { } b && b.Length == len ? b : throw new EndOfStreamException());
+    }
+
+    private static int Read7BitLength(BinaryReader r)
+    {
+        int result = 0;
+        for (int shift = 0; shift < 35; shift += 7)
+        {
+            byte b = r.ReadByte();
+            result |= (b & 0x7F) << shift;
+            if ((b & 0x80) == 0) return result;
+        }
+        throw new StateFormatException("VM state: bad string length");
+    }
+
+    /// <summary>Passes bytes through while hashing them (SHA-256), in either direction.</summary>
+    private sealed class HashingStream(Stream inner) : Stream
+    {
+        private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        public byte[] Finish() => _hash.GetHashAndReset();
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+        public override int Read(Span<byte> buffer)
+        {
+            int n = inner.Read(buffer);
+            _hash.AppendData(buffer[..n]);
+            return n;
+        }
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            _hash.AppendData(buffer);
+            inner.Write(buffer);
+        }
+        public override void Flush() => inner.Flush();
+        public override bool CanRead => inner.CanRead;
+        public override bool CanWrite => inner.CanWrite;
+        public override bool CanSeek => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        protected override void Dispose(bool disposing) { if (disposing) _hash.Dispose(); base.Dispose(disposing); }
+    }
+}
