@@ -34,6 +34,19 @@ internal sealed class MemoryDisk(long size, bool readOnly = false, string name =
     private const int Chunk = 65536;
     private readonly Dictionary<long, byte[]> _chunks = new();
 
+    /// <summary>A disk holding <paramref name="content"/> (a guest image read into memory).</summary>
+    public static MemoryDisk FromBytes(byte[] content, string name, bool readOnly = false)
+    {
+        var disk = new MemoryDisk(content.Length, readOnly, name);
+        for (long start = 0; start < content.Length; start += Chunk)
+        {
+            var c = new byte[Chunk];
+            content.AsSpan((int)start, (int)Math.Min(Chunk, content.Length - start)).CopyTo(c);
+            disk._chunks[start / Chunk] = c;
+        }
+        return disk;
+    }
+
     public string FormatName => "memory";
     public string FileName => name;
     public long Size => size;
@@ -53,10 +66,14 @@ internal sealed class MemoryDisk(long size, bool readOnly = false, string name =
     {
         Check(offset, buffer.Length);
         ReadCalls++;
-        for (int i = 0; i < buffer.Length; i++)
+        int done = 0;
+        while (done < buffer.Length)
         {
-            long o = offset + i;
-            buffer[i] = _chunks.TryGetValue(o / Chunk, out var c) ? c[o % Chunk] : Pattern(o);
+            long o = offset + done;
+            int inChunk = (int)(o % Chunk), n = Math.Min(buffer.Length - done, Chunk - inChunk);
+            if (_chunks.TryGetValue(o / Chunk, out var c)) c.AsSpan(inChunk, n).CopyTo(buffer[done..]);
+            else for (int i = 0; i < n; i++) buffer[done + i] = Pattern(o + i);
+            done += n;
         }
     }
 
@@ -64,9 +81,11 @@ internal sealed class MemoryDisk(long size, bool readOnly = false, string name =
     {
         Check(offset, data.Length);
         if (readOnly) throw new InvalidOperationException("write to a read-only test disk");
-        for (int i = 0; i < data.Length; i++)
+        int done = 0;
+        while (done < data.Length)
         {
-            long o = offset + i;
+            long o = offset + done;
+            int inChunk = (int)(o % Chunk), n = Math.Min(data.Length - done, Chunk - inChunk);
             if (!_chunks.TryGetValue(o / Chunk, out var c))
             {
                 c = new byte[Chunk];
@@ -74,7 +93,8 @@ internal sealed class MemoryDisk(long size, bool readOnly = false, string name =
                 for (int j = 0; j < Chunk; j++) c[j] = Pattern(start + j);
                 _chunks[o / Chunk] = c;
             }
-            c[o % Chunk] = data[i];
+            data.Slice(done, n).CopyTo(c.AsSpan(inChunk));
+            done += n;
         }
     }
 
