@@ -35,6 +35,32 @@ public class IrowLayoutTests
     }
 
     [Fact]
+    public void Hand_built_worked_example_opens_with_its_geometry_and_takes_writes()
+    {
+        using var dir = new TempDir();
+        File.WriteAllBytes(dir.File("disk.irow"), IrowBytes.WorkedExample());
+        File.WriteAllBytes(dir.File("disk.irow-5103932a5b8d8.btmp"), new byte[2048]);
+        using (var irvd = File.Create(dir.File("disk.irow-5103932a5b8d8.irvd"))) irvd.SetLength(1L << 30);
+        using (var img = (IrowImage)ImageFormats.Default.Open(dir.File("disk.irow")))
+        {
+            Assert.Equal(1L << 30, img.Size);
+            Assert.Equal(65536, img.ClusterSize);
+            Assert.False(img.CopyOnDemand);
+            Assert.Null(img.BackingFileName);
+            Assert.Empty(img.ListSnapshots());
+            Assert.Equal(ExtentKind.Unallocated, img.GetBlockStatus(0, img.Size).Kind);
+            Assert.Equal(1L << 30, img.GetBlockStatus(0, img.Size).Length);
+            img.Write((1L << 30) - 512, [0xEE]);
+            Assert.True(img.Check().IsClean);
+        }
+        // The last cluster (16383) is bit 0x80 of byte 2047; the meta file is untouched by plain writes.
+        var btmp = File.ReadAllBytes(dir.File("disk.irow-5103932a5b8d8.btmp"));
+        Assert.Equal(0x80, btmp[2047]);
+        Assert.Equal(2048, btmp.Length);
+        Assert.Equal(IrowBytes.WorkedExample(), File.ReadAllBytes(dir.File("disk.irow")));
+    }
+
+    [Fact]
     public void Hand_built_image_reads_through_bitmap_lsb_first()
     {
         using var dir = new TempDir();
