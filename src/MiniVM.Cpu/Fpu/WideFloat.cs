@@ -142,7 +142,10 @@ internal readonly struct WideFloat
         return new WideFloat(a.Negative != b.Negative, a.Exponent - b.Exponent, quotient);
     }
 
-    public static WideFloat operator /(WideFloat a, int divisor) => a / FromInteger(divisor);
+    /// <summary>Division by a small positive integer (series coefficients): one hardware-sized division that
+    /// keeps at least 113 significant bits, instead of the bit-by-bit general division.</summary>
+    public static WideFloat operator /(WideFloat a, int divisor) =>
+        divisor > 0 ? new WideFloat(a.Negative, a.Exponent, a.Significand / (uint)divisor) : a / FromInteger(divisor);
 
     /// <summary>|a| compared with |b|.</summary>
     public static int CompareMagnitude(WideFloat a, WideFloat b)

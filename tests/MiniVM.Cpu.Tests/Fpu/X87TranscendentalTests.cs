@@ -225,4 +225,21 @@ public sealed class X87TranscendentalTests
         Assert.Equal(expected, m.Fpu.GetStack(0));
         Assert.True(m.Flag(PE));
     }
+
+    [Theory]
+    [InlineData(1_000_000_000_000_000_000UL, 0xFE33_3CC6_82E9_6D39UL, 0xBFFE)]
+    [InlineData(0x7FFF_FFFF_FFFF_FC00UL, 0xFD39_4CD8_BAB9_E9BAUL, 0x3FFE)]
+    public void SineOfHugeArgumentIsReducedAccurately(ulong argument, ulong significand, int signExponent)
+    {
+        // Expected: 800-bit π (Machin) reduction and Taylor series, rounded to nearest.
+        var m = new X87TestMachine();
+        m.PutUInt64(0x100, argument);
+        m.Run(a =>
+        {
+            a.fild(__qword_ptr[0x100]);
+            a.fsin();
+        });
+        Assert.Equal(new Float80(significand, (ushort)signExponent), m.Fpu.GetStack(0));
+        Assert.False(m.Flag(C2));
+    }
 }
