@@ -656,9 +656,10 @@ public sealed partial class Qcow2Image : IBlockDriver, IImageInfo, IBackingImage
                 continue;
             }
             long l1i = pos >> (_clusterBits + _l2Bits);
-            if (unallocate && (l1i >= _l1.LongLength || (_l1[l1i] & Qcow2Entry.OffsetMask) == 0))
+            bool noTable = l1i >= _l1.LongLength || (_l1[l1i] & Qcow2Entry.OffsetMask) == 0;
+            if (noTable && (unallocate || _backing is null))
             {
-                pos += n; // nothing allocated here already
+                pos += n; // no L2 table: already unallocated, and with no backing that reads as zeroes
                 continue;
             }
             var (table, idx) = GetL2ForWrite(pos);

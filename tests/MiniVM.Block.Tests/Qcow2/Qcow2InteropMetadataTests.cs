@@ -42,6 +42,11 @@ public sealed class Qcow2InteropMetadataTests : IDisposable
     [InlineData("1.1", "check", "-r all")]
     [InlineData("1.1", "qemu-io", "write")]
     [InlineData("1.1", "rebase", "-u")]
+    [InlineData("1.1", "snapshot", "-a")]
+    [InlineData("1.1", "snapshot", "-d")]
+    [InlineData("1.1", "resize", "--shrink")]
+    [InlineData("1.1", "commit", "")]
+    [InlineData("1.1", "bitmap", "--add")]
     public void ExtensionSurvivesQemuImg(string compat, string operation, string arg)
     {
         string img = Tagged(compat);
@@ -49,8 +54,24 @@ public sealed class Qcow2InteropMetadataTests : IDisposable
         var view = Qcow2Fixture.QemuView(img, _dir);
         switch (operation)
         {
+            case "resize" when arg == "--shrink": QemuTools.Img("resize", "-q", "-f", "qcow2", "--shrink", img, "3M"); break;
             case "resize": QemuTools.Img("resize", "-q", "-f", "qcow2", img, arg); break;
-            case "snapshot": QemuTools.Img("snapshot", "-c", "s1", img); break;
+            case "snapshot" when arg == "-c": QemuTools.Img("snapshot", "-c", "s1", img); break;
+            case "snapshot":
+                QemuTools.Img("snapshot", "-c", "s1", img);
+                QemuTools.Io(img, "write -P 0x13 0 4k");
+                QemuTools.Img("snapshot", arg, "s1", img);
+                break;
+            case "commit":
+            {
+                // The tagged image is the base: commit rewrites it from an overlay.
+                string top = _dir.File("top.qcow2");
+                QemuTools.Img("create", "-q", "-f", "qcow2", "-b", Path.GetFileName(img), "-F", "qcow2", top);
+                QemuTools.Io(top, "write -P 0x14 2m 64k");
+                QemuTools.Img("commit", "-q", "-f", "qcow2", top);
+                break;
+            }
+            case "bitmap": QemuTools.Img("bitmap", "--add", "-f", "qcow2", img, "b0"); break;
             case "amend": QemuTools.Img("amend", "-f", "qcow2", "-o", arg, img); break;
             case "check": QemuTools.Img("check", "-r", "all", img); break;
             case "qemu-io": QemuTools.Io(img, "write -P 0x12 1m 64k"); break;
@@ -61,7 +82,7 @@ public sealed class Qcow2InteropMetadataTests : IDisposable
         }
         AssertTagged(img);
         Qcow2Fixture.AssertQemuCheckClean(img);
-        if (operation is "amend" or "check")
+        if (operation is "amend" or "check" or "bitmap")
             Qcow2Fixture.SameBytes(view, Qcow2Fixture.QemuView(img, _dir));
     }
 
