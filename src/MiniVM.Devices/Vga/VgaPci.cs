@@ -1,4 +1,5 @@
-using System.Buffers.Binary;
+using System.Numerics;
+using MiniVM.Devices.Pci;
 
 namespace MiniVM.Devices.Vga;
 
@@ -7,16 +8,13 @@ namespace MiniVM.Devices.Vga;
 /// over all of video memory, the expansion ROM BAR serves the VGA BIOS (vgabios-stdvga.bin) that SeaBIOS copies
 /// to 0xC0000. The machine maps <see cref="VgaDevice.LinearFramebuffer"/> and <see cref="Rom"/> where
 /// <see cref="LfbMoved"/> / <see cref="RomMoved"/> say, and unmaps them on null.
+/// Configuration space is the shared <see cref="PciConfigSpace"/>.
 /// </summary>
-/// <remarks>Keeps its own small configuration space (header type 0) with per-byte write masks.</remarks>
 public sealed class VgaPci : IPciFunction, ISnapshottable
 {
     public const ushort VendorId = 0x1234, DeviceId = 0x1111;
-    private const int Bar0 = 0x10, RomBar = 0x30, Command = 0x04;
 
-    private readonly byte[] _config = new byte[256];
-    private readonly byte[] _writeMask = new byte[256];
-    private readonly byte[] _rom;
+    private readonly PciConfigSpace _config;
 
     public VgaPci(VgaDevice vga, ReadOnlySpan<byte> vgaBios, int device = 2)
     {
@@ -24,27 +22,17 @@ public sealed class VgaPci : IPciFunction, ISnapshottable
         if (vgaBios.Length > 16 << 20) throw new ArgumentException($"VGA BIOS of {vgaBios.Length} bytes is larger than a 16 MiB expansion ROM", nameof(vgaBios));
         Vga = vga;
         Device = device;
-        _rom = vgaBios.ToArray();
-        Rom = new ExpansionRom(_rom);
-        RomSize = _rom.Length == 0 ? 0 : Math.Max(2048u, System.Numerics.BitOperations.RoundUpToPowerOf2((uint)_rom.Length));
-        LfbSize = (uint)vga.VramSize;
+        byte[] rom = vgaBios.ToArray();
+        Rom = new ExpansionRom(rom);
+        RomSize = rom.Length == 0 ? 0 : Math.Max(2048u, BitOperations.RoundUpToPowerOf2((uint)rom.Length));
+        // A BAR is a power of two; video memory that is not leaves the top of the BAR floating high.
+        LfbSize = BitOperations.RoundUpToPowerOf2((uint)vga.VramSize);
 
-        BinaryPrimitives.WriteUInt16LittleEndian(_config, VendorId);
-        BinaryPrimitives.WriteUInt16LittleEndian(_config.AsSpan(2), DeviceId);
-        _config[0x08] = 0x02;             // revision, as QEMU's stdvga
-        _config[0x0B] = 0x03;             // class: display controller, subclass VGA-compatible (0x00), prog-if 0
-        BinaryPrimitives.WriteUInt16LittleEndian(_config.AsSpan(0x2C), 0x1AF4); // subsystem vendor (QEMU)
-        BinaryPrimitives.WriteUInt16LittleEndian(_config.AsSpan(0x2E), 0x1100);
-        _config[Bar0] = 0x08;             // 32-bit memory BAR, prefetchable
-
-        _writeMask[Command] = 0x07;       // I/O space, memory space, bus master
-        _writeMask[0x0C] = 0xFF;          // cache line size
-        _writeMask[0x0D] = 0xFF;          // latency timer
-        _writeMask[0x3C] = 0xFF;          // interrupt line
-        // A BAR's writable bits are the address bits above its size: writing all ones reads back the size.
-        BinaryPrimitives.WriteUInt32LittleEndian(_writeMask.AsSpan(Bar0), ~(LfbSize - 1) & 0xFFFF_FFF0u);
-        if (RomSize != 0)
-            BinaryPrimitives.WriteUInt32LittleEndian(_writeMask.AsSpan(RomBar), (~(RomSize - 1) & 0xFFFF_F800u) | 1u);
+        // Display controller, VGA-compatible, revision 2 and subsystem 1AF4:1100 as QEMU's stdvga.
+        _config = new PciConfigSpace(VendorId, DeviceId, classCode: 0x03, subclass: 0x00, progIf: 0, revision: 0x02);
+        _config.DefineBar(0, PciBarKind.Memory32Prefetchable, LfbSize);
+        if (RomSize != 0) _config.DefineRomBar(RomSize);
+        _config.Written += (_, _) => UpdateMappings();
     }
 
     public VgaDevice Vga { get; }
@@ -64,35 +52,14 @@ public sealed class VgaPci : IPciFunction, ISnapshottable
     public event Action<ulong?>? LfbMoved;
     public event Action<ulong?>? RomMoved;
 
-    public uint ReadConfig(int offset, int size)
-    {
-        if (!ValidAccess(offset, size)) return 0xFFFF_FFFFu;
-        uint v = 0;
-        for (int i = size - 1; i >= 0; i--) v = (v << 8) | _config[offset + i];
-        return v;
-    }
+    public uint ReadConfig(int offset, int size) => _config.Read(offset, size);
 
-    public void WriteConfig(int offset, int size, uint value)
-    {
-        if (!ValidAccess(offset, size)) return;
-        for (int i = 0; i < size; i++, value >>= 8)
-        {
-            int o = offset + i;
-            _config[o] = (byte)((_config[o] & ~_writeMask[o]) | ((byte)value & _writeMask[o]));
-        }
-        UpdateMappings();
-    }
-
-    private static bool ValidAccess(int offset, int size) =>
-        size is 1 or 2 or 4 && offset >= 0 && offset + size <= 256 && (offset & (size - 1)) == 0;
+    public void WriteConfig(int offset, int size, uint value) => _config.Write(offset, size, value);
 
     private void UpdateMappings()
     {
-        bool memory = (_config[Command] & 0x02) != 0;
-        uint bar0 = BinaryPrimitives.ReadUInt32LittleEndian(_config.AsSpan(Bar0)) & 0xFFFF_FFF0u;
-        ulong? lfb = memory ? Decoded(bar0, LfbSize) : null;
-        uint rom = BinaryPrimitives.ReadUInt32LittleEndian(_config.AsSpan(RomBar));
-        ulong? romAt = memory && RomSize != 0 && (rom & 1) != 0 ? Decoded(rom & 0xFFFF_F800u, RomSize) : null;
+        ulong? lfb = _config.MemoryEnabled ? Decoded((uint)_config.GetBarAddress(0), LfbSize) : null;
+        ulong? romAt = RomSize != 0 && _config.RomAddress is { } r ? Decoded(r, RomSize) : null;
         if (lfb != LfbAddress) { LfbAddress = lfb; LfbMoved?.Invoke(lfb); }
         if (romAt != RomAddress) { RomAddress = romAt; RomMoved?.Invoke(romAt); }
     }
@@ -107,15 +74,12 @@ public sealed class VgaPci : IPciFunction, ISnapshottable
     public string SectionId => "vga-pci";
     public int SectionVersion => 1;
 
-    public void SaveState(StateWriter writer) => writer.WriteBytes(_config);
+    public void SaveState(StateWriter writer) => _config.Save(writer);
 
     public void LoadState(StateReader reader, int version)
     {
         if (version != SectionVersion) throw new StateFormatException($"section {SectionId}: version {version} is not supported (expected {SectionVersion})");
-        var saved = new byte[256];
-        reader.ReadBytes(saved);
-        // Only guest-writable bits come from the file; identity registers stay this device's.
-        for (int i = 0; i < 256; i++) _config[i] = (byte)((_config[i] & ~_writeMask[i]) | (saved[i] & _writeMask[i]));
+        _config.Load(reader);
         UpdateMappings();
     }
 
