@@ -70,6 +70,19 @@ public sealed class CmosRtc : IPortDevice, ISnapshottable
 
     public void Attach(PortBus ports) => ports.Register(0x70, 2, this);
 
+    /// <summary>
+    /// The chip's RESET pin, driven by a machine reset (MC146818 datasheet, "RESET"): interrupt enables and flags
+    /// are cleared and IRQ8 drops; time, date and CMOS RAM survive, as they are battery-backed.
+    /// </summary>
+    public void Reset()
+    {
+        _ram[RegB] &= unchecked((byte)~(BPie | BAie | BUie | 0x08));
+        _ram[RegC] = 0;
+        _periodicTimer.Cancel();
+        _secondTimer.Cancel();
+        _irq.SetLevel(false);
+    }
+
     /// <summary>Reads a CMOS byte as the guest would see it (time registers formatted now).</summary>
     public byte GetByte(int index)
     {

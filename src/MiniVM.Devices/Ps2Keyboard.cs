@@ -43,6 +43,18 @@ public sealed class Ps2Keyboard : ISnapshottable
     /// <summary>Number of typed key events not yet sent.</summary>
     public int PendingTypedEvents => _typing.Count;
 
+    /// <summary>
+    /// Machine reset: power-on defaults, scanning on, unread bytes dropped. Text still waiting to be typed stays
+    /// queued, so keys sent before a reboot reach the guest after it.
+    /// </summary>
+    public void Reset()
+    {
+        _output.Clear();
+        _pendingCommand = 0;
+        SetDefaults();
+        ScanningEnabled = true;
+    }
+
     /// <summary>Raised when bytes for the host were queued (the 8042 pulls them).</summary>
     internal event Action? DataAvailable;
 

@@ -26,6 +26,15 @@ public sealed class Ps2Mouse : ISnapshottable
 
     internal event Action? DataAvailable;
 
+    /// <summary>Machine reset: power-on defaults (reporting off, stream mode), unread bytes dropped.</summary>
+    public void Reset()
+    {
+        _output.Clear();
+        _pendingCommand = 0;
+        _buttons = 0;
+        SetDefaults();
+    }
+
     internal bool HasData => _output.Count > 0;
 
     internal bool TryRead(out byte value)

@@ -17,6 +17,8 @@ public sealed class ResetControl : IPortDevice, ISnapshottable
 
     public void Attach(PortBus ports) => ports.Register(0xCF9, 1, this);
 
+    public void Reset() => _value = 0;
+
     public uint ReadPort(ushort port, int size) => _value;
 
     public void WritePort(ushort port, int size, uint value)

@@ -139,6 +139,23 @@ public class CmosRtcTests
     }
 
     [Fact]
+    public void Reset_pin_clears_interrupts_but_keeps_time_and_ram()
+    {
+        _rtc.SetByte(0x40, 0x77);
+        Write(0x0B, 0x42);
+        _clock.AdvanceTo(1_000_000);
+        Assert.True(_irq8.Level);
+        _rtc.Reset();
+        Assert.False(_irq8.Level);
+        Assert.Equal(0x02, Read(0x0B));
+        Assert.Equal(0x00, Read(0x0C));
+        _clock.AdvanceTo(50_000_000);
+        Assert.False(_irq8.Level); // periodic timer stopped
+        Assert.Equal(0x77, Read(0x40));
+        Assert.Equal(0x58, Read(0));
+    }
+
+    [Fact]
     public void State_round_trip_preserves_time_ram_and_periodic_timer()
     {
         _rtc.SetByte(0x50, 0xAB);

@@ -177,6 +177,24 @@ public class I8042Tests
     }
 
     [Fact]
+    public void Keyboard_reset_drops_unread_bytes_but_keeps_text_to_type()
+    {
+        Command(0x60); Data(0x61);
+        Data(0xF0); Data(0x01); // switch to set 1
+        Drain();
+        _kbd.KeyDown(PcKey.A);
+        _kbd.TypeText("b");
+        _kbd.Reset();
+        _kbc.Reset();
+        Assert.Equal(2, _kbd.ScanCodeSet);
+        Assert.Equal(2, _kbd.PendingTypedEvents);
+        Command(0x60); Data(0x61);
+        var got = new List<byte>();
+        for (int step = 1; step <= 10; step++) { _clock.AdvanceTo(step * 20_000_000L); got.AddRange(Drain()); }
+        Assert.Equal(new byte[] { 0x30, 0xB0 }, got); // only the typed 'b', in set 2 translated
+    }
+
+    [Fact]
     public void Mouse_answers_through_aux_with_irq12()
     {
         Command(0xD4); Data(0xF2);
