@@ -653,9 +653,9 @@ public sealed partial class X86Cpu
         uint f;
         if ((ax & 0xF) > 9 || (Flags_ & AF) != 0)
         {
-            uint al = ((ax & 0xFF) - 6) & 0xFF;
-            uint ah = ((ax >> 8) - 1) & 0xFF;
-            ax = (ah << 8) | al;
+            // SDM "AAS": AX ← AX − 6 (the borrow reaches AH), then AH ← AH − 1.
+            ax = (ax - 6) & 0xFFFF;
+            ax = (ax - 0x100) & 0xFFFF;
             f = AF | CF;
         }
         else f = 0;

@@ -30,7 +30,8 @@ public sealed partial class X86Cpu
         foreach (Code c in Enum.GetValues<Code>())
         {
             var info = c.ToOpCode();
-            if (info.Encoding == EncodingKind.Legacy && info.Table == OpCodeTableKind.Normal && info.OpCode is >= 0xD8 and <= 0xDF)
+            uint first = info.OpCodeLength == 2 ? info.OpCode >> 8 : info.OpCode;
+            if (info.Encoding == EncodingKind.Legacy && info.Table == OpCodeTableKind.Normal && first is >= 0xD8 and <= 0xDF)
                 t[(int)c] = true;
         }
         return t;

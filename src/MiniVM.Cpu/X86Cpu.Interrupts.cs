@@ -45,12 +45,16 @@ public sealed partial class X86Cpu
         return (ReadSys8(Tr.Base + redir) & (1 << (vector & 7))) == 0;
     }
 
+    /// <summary>The most recent CPU exception delivered (or -1), for tests and the monitor.</summary>
+    public int LastExceptionVector { get; private set; } = -1;
+
     private static bool IsContributory(int v) => v is 0 or 10 or 11 or 12 or 13;
 
     /// <summary>Delivers an exception, escalating to #DF and then shutdown (triple fault) as SDM Table 6-5 says.</summary>
     internal void RaiseException(int vector, int errorCode)
     {
         Halted_ = false;
+        LastExceptionVector = vector;
         try { DeliverInterrupt(vector, InterruptSource.Exception, errorCode); }
         catch (GuestFault second)
         {

@@ -113,6 +113,7 @@ public sealed partial class X86Cpu
         ref var c = ref S[(int)s];
         c.Selector = selector;
         c.Base = (uint)selector << 4;
+        SegAccess[(int)s] = SegRead | SegWrite;
         if (s == SegmentRegister.Cs) UpdateCodeBits();
     }
 
@@ -120,6 +121,7 @@ public sealed partial class X86Cpu
     public void SetSegment(SegmentRegister s, SegmentCache cache)
     {
         S[(int)s] = cache;
+        SegAccess[(int)s] = ProtectedMode && !Virtual8086Mode ? AccessOf(in cache) : (byte)(SegRead | SegWrite);
         if (s == SegmentRegister.Cs) UpdateCodeBits();
         if (s == SegmentRegister.Ss || s == SegmentRegister.Cs) UpdateCplFromSegments();
     }
@@ -134,6 +136,7 @@ public sealed partial class X86Cpu
         for (int i = 0; i < 6; i++)
             S[i] = new SegmentCache { Selector = 0, Base = 0, Limit = 0xFFFF, Attributes = 0x93 };
         S[1] = new SegmentCache { Selector = 0xF000, Base = 0xFFFF0000, Limit = 0xFFFF, Attributes = 0x9B };
+        Array.Fill(SegAccess, (byte)(SegRead | SegWrite));
         Cr0_ = 0x60000010;
         Cr2_ = Cr3_ = Cr4_ = 0;
         GdtBase = IdtBase = 0;
@@ -148,6 +151,7 @@ public sealed partial class X86Cpu
         Shadow = false;
         TscOffset = 0;
         ShutdownPending = false;
+        LastExceptionVector = -1;
         _ferr = false;
         _fpu.Reset();
         UpdateCodeBits();

@@ -1,0 +1,28 @@
+namespace MiniVM.Cpu.Tests.Support;
+
+/// <summary>A bus with nothing on it: port reads return all ones, writes are recorded, TSC counts reads.</summary>
+public sealed class TestBus : ICpuBus
+{
+    public readonly List<(ushort Port, int Size, uint Value)> Outs = [];
+    public ulong Tsc;
+
+    public uint ReadMmio(ulong address, int size) => size == 4 ? 0xFFFFFFFF : (1u << (8 * size)) - 1;
+    public void WriteMmio(ulong address, int size, uint value) { }
+    public uint In(ushort port, int size) => size == 4 ? 0xFFFFFFFF : (1u << (8 * size)) - 1;
+    public void Out(ushort port, int size, uint value) => Outs.Add((port, size, value));
+    public ulong ReadTimestampCounter() => Tsc;
+}
+
+/// <summary>An interrupt controller the tests drive by hand.</summary>
+public sealed class TestInterrupts : IInterruptController
+{
+    public byte? Pending;
+    public bool InterruptPending => Pending.HasValue;
+
+    public byte AcknowledgeInterrupt()
+    {
+        byte v = Pending ?? 0xFF;
+        Pending = null;
+        return v;
+    }
+}
