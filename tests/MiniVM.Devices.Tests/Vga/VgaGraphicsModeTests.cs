@@ -49,6 +49,22 @@ public class VgaGraphicsModeTests
     }
 
     [Fact]
+    public void Unchained_mode_x_puts_pixel_x_in_plane_x_mod_4()
+    {
+        var vga = InMode(0x13);
+        Seq(vga, 4, 0x06);                                           // chain-4 off
+        vga.WritePort(0x3D4, 2, 0x0014);                             // CR14: no doubleword addressing
+        vga.WritePort(0x3D4, 2, 0xE317);                             // CR17: byte mode
+        SetDac(vga, 9, 0x3F, 0x3F, 0x00);
+        Seq(vga, 2, 0x02);                                           // plane 1 = pixels 1, 5, 9, ...
+        vga.WriteMmio(80 * 3 + 2, 1, 9);                             // row 3, x = 4 * 2 + 1
+        var fb = vga.Render();
+        Assert.Equal(Argb(0x3F, 0x3F, 0x00), fb[9, 3]);
+        Assert.Equal(Black, fb[8, 3]);
+        Assert.Equal(Black, fb[10, 3]);
+    }
+
+    [Fact]
     public void Mode13h_pel_mask_filters_the_colour_index()
     {
         var vga = InMode(0x13);
