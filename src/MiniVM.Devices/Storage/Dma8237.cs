@@ -49,6 +49,14 @@ public sealed class Dma8237 : IPortDevice, ISnapshottable
     public Dma8237(IGuestMemory memory)
     {
         _memory = memory;
+        Reset();
+    }
+
+    /// <summary>Machine reset: both controllers master-cleared (all channels masked), registers and pages zeroed.</summary>
+    public void Reset()
+    {
+        Array.Clear(_channels);
+        Array.Clear(_extraPages);
         MasterClear(0);
         MasterClear(1);
     }

@@ -259,7 +259,7 @@ public sealed class FloppyController : IPortDevice, IDmaClient, ISnapshottable
             case 0x06: StartTransfer(Transfer.Read); return;
             case 0x05: StartTransfer(Transfer.Write); return;
             case 0x16: StartTransfer(Transfer.Verify); return;
-            case 0x02: StartTransfer(Transfer.Read); return; // READ TRACK: sectors from R to EOT, same data path
+            case 0x02: StartTransfer(Transfer.Read, wholeTrack: true); return;
             case 0x0C: case 0x09:
                 // Deleted-data marks do not exist on an image: reads find no deleted sector, writes are refused.
                 FinishTransferAt((byte)(St0Abnormal | DriveBits()), St1NoData, 0x00, _fifo[2], _fifo[3], _fifo[4], _fifo[5]);
@@ -405,7 +405,7 @@ public sealed class FloppyController : IPortDevice, IDmaClient, ISnapshottable
 
     // ----- data transfers -----
 
-    private void StartTransfer(Transfer kind)
+    private void StartTransfer(Transfer kind, bool wholeTrack = false)
     {
         int ds = CommandDrive;
         var d = _drives[ds];
@@ -433,7 +433,8 @@ public sealed class FloppyController : IPortDevice, IDmaClient, ISnapshottable
         }
         d.Head = h;
         _xferDrive = ds;
-        _xferC = c; _xferH = h; _xferR = r;
+        // READ TRACK starts at the index hole, with the first sector of the track, whatever R says.
+        _xferC = c; _xferH = h; _xferR = wholeTrack ? (byte)1 : r;
         _status0 = st0;
         _transfer = kind;
         _sectorPos = 0;

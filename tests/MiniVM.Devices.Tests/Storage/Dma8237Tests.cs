@@ -154,6 +154,19 @@ public class Dma8237Tests
         Assert.Throws<StateFormatException>(() => other.LoadState(new StateReader(new MemoryStream(stream.ToArray()[..30]), "dma"), 1));
     }
 
+    [Fact]
+    public void ResetMasksEveryChannelAndClearsTheRegisters()
+    {
+        Program8(2, 0x4000, 0x1FF, 0x46, 0x01, 0x81);
+        Out(0x84, 0x77);
+        _dma.Reset();
+        Assert.False(_dma.IsActive(2));
+        Assert.Equal(0x0F, In(0x0F) & 0x0F);
+        Assert.Equal(0x00, In(0x81));
+        Assert.Equal(0x00, In(0x84));
+        Assert.Equal(0, _dma.WriteMemory(2, new byte[4], out _));
+    }
+
     private sealed class CountingClient : IDmaClient
     {
         public int Calls;

@@ -285,6 +285,52 @@ public class FloppyControllerTests
         Assert.Throws<StateFormatException>(() => other._fdc.LoadState(new StateReader(new MemoryStream(stream.ToArray()), "fdc"), 2));
     }
 
+    [Fact]
+    public void ImpliedSeekMovesTheHeadWhenConfigureEnablesIt()
+    {
+        _bios.DoRecalibrate(0);
+        Command(0x13, 0x00, 0x60, 0x00);   // EIS on, FIFO off
+        _bios.DmaFloppy(0x8000, 512, isWrite: false);
+        var r = _bios.DrivePio(0, [0xE6, 0x00, 5, 0, 1, 2, 1, 0x1B, 0xFF], 7, waitIrq: true);
+        Assert.Equal(0x20, r[0] & 0xE0);   // normal termination, seek end
+        Assert.Equal(5, Command(0x0E)[0]); // PCN of drive 0
+        Assert.Equal(_disk.Bytes(5 * 36 * 512L, 512), _memory.Bytes.AsSpan(0x8000, 512).ToArray());
+    }
+
+    [Fact]
+    public void ReadIdReportsSuccessiveSectorsAsTheDiskTurns()
+    {
+        _bios.DoRecalibrate(0);
+        _bios.DoSeek(0, 3);
+        var first = _bios.DoReadId(0, 0, head: 1);
+        var second = _bios.DoReadId(0, 0, head: 1);
+        Assert.Equal(new byte[] { 3, 1, 2 }, first[3..6]);
+        Assert.Equal(new byte[] { 3, 1, 3 }, second[3..6]);
+        Assert.Equal(0x04, first[0] & 0x04); // head bit in ST0
+    }
+
+    [Fact]
+    public void RelativeSeekStepsInAndOutFromThePresentCylinder()
+    {
+        _bios.DoSeek(0, 3);
+        Assert.Equal(new byte[] { 0x20, 7 }, _bios.DrivePio(0, [0xCF, 0x00, 4], 0, waitIrq: true));
+        Assert.Equal(new byte[] { 0x20, 0 }, _bios.DrivePio(0, [0x8F, 0x00, 10], 0, waitIrq: true));
+        var st3 = Command(0x04, 0x04);
+        Assert.Equal(0x10, st3[0] & 0x10); // track 0 signal
+        Assert.Equal(0x04, st3[0] & 0x04); // head 1 as asked
+    }
+
+    [Fact]
+    public void ReadTrackStartsAtTheFirstSectorOfTheTrack()
+    {
+        _bios.DoRecalibrate(0);
+        _bios.DoSeek(0, 1);
+        _bios.DmaFloppy(0x4000, 3 * 512, isWrite: false);
+        var r = _bios.DrivePio(0, [0x42, 0x00, 1, 0, 9, 2, 18, 0x1B, 0xFF], 7, waitIrq: true);
+        Assert.Equal(0, r[0] & 0xC0);
+        Assert.Equal(_disk.Bytes(36 * 512, 3 * 512), _memory.Bytes.AsSpan(0x4000, 3 * 512).ToArray());
+    }
+
     [Theory]
     [InlineData(1474560, 80, 2, 18, 4)]
     [InlineData(737280, 80, 2, 9, 3)]

@@ -374,6 +374,25 @@ public class PiixIdeTests
     }
 
     [Fact]
+    public void VerifyPowerModeDiagnosticAndNativeMaxAnswerWithoutData()
+    {
+        Out(6, 0xE0); Out(2, 4); Out(3, 10); Out(4, 0); Out(5, 0);
+        Out(7, 0x40);                      // READ VERIFY SECTORS
+        Assert.Equal(0x50, In(7));
+        Assert.Equal(0, _disk.ReadCalls);  // nothing to transfer
+        Out(7, 0xE5);                      // CHECK POWER MODE
+        Assert.Equal(0x50, In(7));
+        Assert.Equal(0xFF, In(2));         // active or idle
+        Out(6, 0xE0);
+        Out(7, 0xF8);                      // READ NATIVE MAX ADDRESS
+        Assert.Equal(0x50, In(7));
+        Assert.Equal(new byte[] { 0xFF, 0xFF, 0x01 }, new[] { In(3), In(4), In(5) }); // 131071
+        Out(7, 0x90);                      // EXECUTE DEVICE DIAGNOSTIC
+        Assert.Equal(0x50, In(7));
+        Assert.Equal(new byte[] { 0x01, 0x01, 0x01, 0x00, 0x00 }, new[] { In(1), In(2), In(3), In(4), In(5) });
+    }
+
+    [Fact]
     public void TinyDiskIsRefusedWithItsName()
     {
         var e = Assert.Throws<StorageDeviceException>(() => new AtaDrive(new MemoryDisk(100, name: "tiny.img")));
