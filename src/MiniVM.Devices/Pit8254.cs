@@ -250,7 +250,17 @@ public sealed class Pit8254 : IPortDevice, ISnapshottable
         {
             case 1: LoadCount(index, v); break;
             case 2: LoadCount(index, v << 8); break;
-            case 3: c.WriteLatch = v; c.WriteState = 4; break;
+            case 3:
+                c.WriteLatch = v;
+                c.WriteState = 4;
+                // Mode 0: writing the first byte of a new count stops the counter until the second arrives.
+                if (c.Mode == 0 && c.Loaded)
+                {
+                    c.Count = CurrentCount(c, _clock.Now) is var held && held != 0 ? held : 0x10000;
+                    c.Loaded = false;
+                    if (index == 0) UpdateIrq(_clock.Now);
+                }
+                break;
             default: c.WriteState = 3; LoadCount(index, c.WriteLatch | (v << 8)); break;
         }
     }

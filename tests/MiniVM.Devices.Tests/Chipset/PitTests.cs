@@ -135,6 +135,22 @@ public class PitTests
     }
 
     [Fact]
+    public void Mode0_first_byte_of_a_new_count_stops_the_counter()
+    {
+        Program(0, 0, 1000);
+        _clock.AdvanceTo(At(100));
+        _ports.Write(0x40, 1, 0x20); // LSB of the next count
+        Assert.False(_irq0.Level);
+        _clock.AdvanceTo(At(5000));
+        Assert.False(_irq0.Level);   // held: the old count never reached zero
+        Assert.Equal(900, _pit.GetCount(0));
+        _ports.Write(0x40, 1, 0x00); // MSB: count 0x20 starts now
+        long start = _clock.Now;
+        _clock.AdvanceTo(start + At(0x20));
+        Assert.True(_irq0.Level);
+    }
+
+    [Fact]
     public void Lsb_only_access_mode()
     {
         _ports.Write(0x43, 1, 0x10); // ch0, lsb only, mode 0
