@@ -142,6 +142,11 @@ public sealed partial class VgaDevice
         int lineCompare = _crtc[0x18] | ((_crtc[7] & 0x10) << 4) | ((_crtc[9] & 0x40) << 3);
         int scansPerLine = ((_crtc[9] & 0x80) != 0 ? 2 : 1) * (interleaved ? 1 : scansPerRow);
         int split = lineCompare / scansPerLine + 1;
+        // AR13 pixel panning (smooth horizontal scrolling): 0-7 dots, and 256-colour pixels are two dots wide.
+        // AR10 bit 5 keeps the split-screen part below line compare unpanned.
+        int pan = _attr[0x13] & 7;
+        if (shift >= 2) pan >>= 1;
+        bool splitUnpanned = (_attr[0x10] & 0x20) != 0;
         var vram = _vram;
         for (int y = 0; y < height; y++)
         {
@@ -152,13 +157,14 @@ public sealed partial class VgaDevice
             if ((mode17 & 1) == 0) addr = (addr & ~(1 << cgaBit)) | ((scan & 1) << cgaBit);
             if ((mode17 & 2) == 0) addr = (addr & ~(1 << 13)) | (((scan >> 1) & 1) << 13);
             var dst = px.Slice(y * width, width);
+            int linePan = y >= split && splitUnpanned ? 0 : pan;
             switch (shift)
             {
-                case 0: DrawPlanarLine(dst, addr, 0xFFFF); break;
+                case 0: DrawPlanarLine(dst, addr, 0xFFFF, linePan); break;
                 case 1: DrawCgaLine(dst, addr); break;
                 default:
                     {
-                        int b = addr << 2;
+                        int b = (addr << 2) + linePan;
                         for (int x = 0; x < width; x++) dst[x] = _palette[vram[(b + x) & (PlanesSize - 1)]];
                         break;
                     }
@@ -166,21 +172,27 @@ public sealed partial class VgaDevice
         }
     }
 
-    /// <summary>16 colours, one bit per plane per pixel, 8 pixels per plane address.</summary>
-    private void DrawPlanarLine(Span<uint> dst, int addr, int addressMask)
+    /// <summary>
+    /// 16 colours, one bit per plane per pixel, 8 pixels per plane address, starting <paramref name="skip"/>
+    /// pixels into the first address (panning).
+    /// </summary>
+    private void DrawPlanarLine(Span<uint> dst, int addr, int addressMask, int skip)
     {
         var vram = _vram;
-        for (int x = 0; x + 8 <= dst.Length; x += 8, addr++)
+        int x = 0, k = skip;
+        while (x < dst.Length)
         {
             int o = (addr & addressMask) << 2;
-            if (o > vram.Length - 4) { dst[x..].Fill(0xFF000000u); return; }
+            if (o < 0 || o > vram.Length - 4) { dst[x..].Fill(0xFF000000u); return; }
             int p0 = vram[o], p1 = vram[o + 1], p2 = vram[o + 2], p3 = vram[o + 3];
-            for (int k = 0; k < 8; k++)
+            for (; k < 8 && x < dst.Length; k++, x++)
             {
                 int bit = 7 - k;
                 int v = ((p0 >> bit) & 1) | (((p1 >> bit) & 1) << 1) | (((p2 >> bit) & 1) << 2) | (((p3 >> bit) & 1) << 3);
-                dst[x + k] = _palette16[v];
+                dst[x] = _palette16[v];
             }
+            k = 0;
+            addr++;
         }
     }
 
@@ -216,7 +228,7 @@ public sealed partial class VgaDevice
             var src = vram.AsSpan(o, rowBytes);
             switch (bpp)
             {
-                case 4: DrawPlanarLine(dst, o >> 2, int.MaxValue); break;
+                case 4: DrawPlanarLine(dst, o >> 2, int.MaxValue, (_vbe[VbeXOffset] & 7)); break;
                 case 8:
                     for (int x = 0; x < width; x++) dst[x] = _palette[src[x]];
                     break;

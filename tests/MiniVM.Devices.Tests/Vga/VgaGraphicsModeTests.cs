@@ -183,6 +183,25 @@ public class VgaGraphicsModeTests
     }
 
     [Fact]
+    public void Pixel_panning_shifts_planar_and_256_colour_lines_left()
+    {
+        var vga = InMode(0x0D);
+        PutPixel(vga, 8, 3, 14, bytesPerLine: 40);
+        vga.In(0x3DA);
+        vga.Out(0x3C0, 0x33); vga.Out(0x3C0, 3);  // AR13 = 3
+        Assert.Equal(Ega(0x16), vga.Render()[5, 3]);
+
+        vga = InMode(0x13);
+        SetDac(vga, 40, 0x3F, 0x20, 0x00);
+        vga.WriteMmio(20 * 320 + 10, 1, 40);
+        vga.In(0x3DA);
+        vga.Out(0x3C0, 0x33); vga.Out(0x3C0, 2);  // two dots = one 256-colour pixel
+        var fb = vga.Render();
+        Assert.Equal(Argb(0x3F, 0x20, 0x00), fb[9, 20]);
+        Assert.Equal(Black, fb[10, 20]);
+    }
+
+    [Fact]
     public void Line_compare_splits_the_screen_back_to_address_0()
     {
         var vga = InMode(0x12);
