@@ -83,11 +83,14 @@ public sealed class CmosRtc : IPortDevice, ISnapshottable
         _irq.SetLevel(false);
     }
 
-    /// <summary>Reads a CMOS byte as the guest would see it (time registers formatted now).</summary>
+    /// <summary>
+    /// Reads a CMOS byte as the guest would see it (time registers formatted now), without the guest's side
+    /// effects: register C keeps its flags, so inspecting it does not acknowledge an interrupt.
+    /// </summary>
     public byte GetByte(int index)
     {
         CheckIndex(index);
-        return ReadRegister(index);
+        return index == RegC ? _ram[RegC] : ReadRegister(index);
     }
 
     /// <summary>

@@ -58,7 +58,7 @@ public sealed class FwCfg : IPortDevice, ISnapshottable
     /// <summary>Sets a numbered item (legacy keys below 0x20, or arch-local 0x8000+).</summary>
     public void SetItem(ushort key, byte[] data)
     {
-        if ((key & WriteFlag) != 0 || (key & 0x3FFF) >= KeyFileFirst && key < KeyArchLocal)
+        if ((key & WriteFlag) != 0 || ((key & 0x3FFF) >= KeyFileFirst && key < KeyArchLocal))
             throw new ArgumentOutOfRangeException(nameof(key), $"fw_cfg key 0x{key:X4} is not a legacy or arch-local item");
         if (key == KeyFileDir) throw new ArgumentOutOfRangeException(nameof(key), "the file directory is built from AddFile");
         _items[key] = data;

@@ -80,6 +80,8 @@ public class CmosRtcTests
         Assert.False(_irq8.Level);
         _clock.AdvanceTo(976_563);
         Assert.True(_irq8.Level);
+        Assert.Equal(0xC0, _rtc.GetByte(0x0C)); // inspecting does not acknowledge
+        Assert.True(_irq8.Level);
         Assert.Equal(0xC0, Read(0x0C));
         Assert.False(_irq8.Level);
         Assert.Equal(0x00, Read(0x0C));

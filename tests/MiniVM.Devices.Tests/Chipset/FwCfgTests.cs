@@ -113,6 +113,10 @@ public class FwCfgTests
         _cfg.AddFile("etc/a", [1]);
         var ex = Assert.Throws<ArgumentException>(() => _cfg.AddFile("etc/a", [2]));
         Assert.Contains("etc/a", ex.Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => _cfg.SetItem(0x25, [1]));     // file range
+        Assert.Throws<ArgumentOutOfRangeException>(() => _cfg.SetItem(FwCfg.KeyFileDir, [1]));
+        _cfg.SetItem(0x8002, [1, 0, 0, 0]);                                             // arch-local IRQ0 override
+        Assert.Equal(new byte[] { 1, 0, 0, 0 }, ReadItem(0x8002, 4));
     }
 
     [Fact]
