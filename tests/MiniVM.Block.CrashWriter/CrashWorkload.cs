@@ -1,6 +1,7 @@
 namespace MiniVM.Block.CrashWriter;
 
-public enum CrashOpKind { Write, Zero, Flush }
+/// <summary>Snapshot: create a snapshot, then delete the oldest while more than three exist (content never changes).</summary>
+public enum CrashOpKind { Write, Zero, Flush, Snapshot }
 
 /// <param name="Index">Position in the workload; the writer prints it after a flush completes.</param>
 /// <param name="DataSeed">For writes: the seed of the bytes (see <see cref="CrashWorkload.Data"/>).</param>
@@ -12,13 +13,14 @@ public readonly record struct CrashOp(int Index, CrashOpKind Kind, long Offset, 
 /// </summary>
 public static class CrashWorkload
 {
-    public static IEnumerable<CrashOp> Ops(int seed, long diskSize, int maxOps)
+    public static IEnumerable<CrashOp> Ops(int seed, long diskSize, int maxOps, bool withSnapshots = false)
     {
         var rng = new Random(seed);
         for (int i = 0; i < maxOps; i++)
         {
             int roll = rng.Next(100);
             if (roll < 12) { yield return new CrashOp(i, CrashOpKind.Flush, 0, 0, 0); continue; }
+            if (withSnapshots && roll < 16) { yield return new CrashOp(i, CrashOpKind.Snapshot, 0, 0, 0); continue; }
             int length = rng.Next(4) switch
             {
                 0 => rng.Next(1, 600),

@@ -3,18 +3,24 @@ using MiniVM.Block.CrashWriter;
 
 // Child process of the crash test: runs the workload on an image until it is killed, printing
 // "FLUSHED <index>" after each flush that completed, so the parent knows what must be durable.
-if (args.Length != 3 || !int.TryParse(args[1], out int seed) || !int.TryParse(args[2], out int maxOps))
+// With "snapshots" it also creates snapshots and deletes the oldest ones (merge-down) as it goes.
+if (args.Length is < 3 or > 4 || !int.TryParse(args[1], out int seed) || !int.TryParse(args[2], out int maxOps)
+    || (args.Length == 4 && args[3] != "snapshots"))
 {
-    Console.Error.WriteLine("usage: MiniVM.Block.CrashWriter IMAGE SEED MAX_OPS");
+    Console.Error.WriteLine("usage: MiniVM.Block.CrashWriter IMAGE SEED MAX_OPS [snapshots]");
     return 2;
 }
+bool withSnapshots = args.Length == 4;
 try
 {
     using var img = ImageFormats.Default.Open(args[0]);
     var buffer = new byte[70_000];
+    var snapshots = new Queue<string>();
+    if (img is ISnapshotStore existing)
+        foreach (var s in existing.ListSnapshots()) snapshots.Enqueue(s.Name);
     Console.WriteLine("READY");
     Console.Out.Flush();
-    foreach (var op in CrashWorkload.Ops(seed, img.Size, maxOps))
+    foreach (var op in CrashWorkload.Ops(seed, img.Size, maxOps, withSnapshots))
     {
         switch (op.Kind)
         {
@@ -24,6 +30,13 @@ try
                 break;
             case CrashOpKind.Zero:
                 img.WriteZeroes(op.Offset, op.Length);
+                break;
+            case CrashOpKind.Snapshot:
+                var store = (ISnapshotStore)img;
+                string name = $"s{seed}-{op.Index}";
+                store.CreateSnapshot(name);
+                snapshots.Enqueue(name);
+                while (snapshots.Count > 3) store.DeleteSnapshot(snapshots.Dequeue());
                 break;
             case CrashOpKind.Flush:
                 img.Flush();
