@@ -24,8 +24,11 @@ public sealed class MachineRunner
 {
     /// <summary>Instructions per slice: short enough that stop requests and screen checks are prompt.</summary>
     private const int SliceInstructions = 200_000;
-    /// <summary>Virtual time the guest must sit idle (halted, no new output) before we type for it.</summary>
-    private const long IdleBeforeTypingNs = 300_000_000;
+    /// <summary>
+    /// Virtual time the screen and serial port must stay unchanged before we type for the guest. Output stops when a
+    /// guest sits at a prompt, whether it halts (Linux, SeaBIOS's INT 16h) or polls the keyboard (FreeCOM).
+    /// </summary>
+    private const long IdleBeforeTypingNs = 500_000_000;
 
     private readonly PcMachine _machine;
     private readonly SerialText _serial;
@@ -88,7 +91,7 @@ public sealed class MachineRunner
             }
             if (Instructions >= nextScreenCheck || cpu.Halted)
             {
-                nextScreenCheck = Instructions + 2_000_000;
+                nextScreenCheck = Instructions + 500_000;
                 if (_machine.Vga.IsTextMode)
                 {
                     string screen = _machine.Vga.DumpText();
@@ -96,7 +99,7 @@ public sealed class MachineRunner
                     if (Until is { } u2 && screen.Contains(u2, StringComparison.Ordinal)) return RunOutcome.UntilMatched;
                 }
             }
-            if (pendingKeys is not null && cpu.Halted && now - quietSince >= IdleBeforeTypingNs)
+            if (pendingKeys is not null && now - quietSince >= IdleBeforeTypingNs)
             {
                 _machine.Keyboard.TypeText(pendingKeys);
                 pendingKeys = null;

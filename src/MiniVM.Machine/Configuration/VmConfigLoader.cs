@@ -34,15 +34,18 @@ public static partial class VmConfigLoader
         IReadOnlyList<DriveOptions> drives, IDictionary<string, string?>? environment = null)
     {
         string baseDir = Directory.GetCurrentDirectory();
+        // Without a configuration file the default firmware paths name MiniVM's own firmware/ folder.
+        string firmwareBase = InstallationRoot() ?? baseDir;
         var builder = new ConfigurationBuilder();
         if (configFile is not null)
         {
             if (!File.Exists(configFile)) throw new VmConfigException($"config: file '{configFile}' not found");
-            baseDir = Path.GetDirectoryName(Path.GetFullPath(configFile))!;
+            baseDir = firmwareBase = Path.GetDirectoryName(Path.GetFullPath(configFile))!;
             builder.AddJsonFile(Path.GetFullPath(configFile), optional: false);
         }
         else if (File.Exists("vm.json"))
         {
+            firmwareBase = baseDir;
             builder.AddJsonFile(Path.GetFullPath("vm.json"), optional: false);
         }
 
@@ -75,8 +78,8 @@ public static partial class VmConfigLoader
         VmOptions options = Bind(root);
         if (drives.Count > 0) { options.Drives = drives.ToList(); AssignIndexes(options.Drives); }
         else foreach (var d in options.Drives) d.File = Resolve(baseDir, d.File);
-        options.Firmware.Bios = Resolve(baseDir, options.Firmware.Bios);
-        options.Firmware.VgaBios = Resolve(baseDir, options.Firmware.VgaBios);
+        options.Firmware.Bios = Resolve(firmwareBase, options.Firmware.Bios);
+        options.Firmware.VgaBios = Resolve(firmwareBase, options.Firmware.VgaBios);
         Validate(options);
         return options;
     }
@@ -188,6 +191,14 @@ public static partial class VmConfigLoader
             while (drives.Any(o => o != d && o.Index == i && string.Equals(o.Interface, d.Interface, StringComparison.OrdinalIgnoreCase))) i++;
             d.Index = i;
         }
+    }
+
+    /// <summary>The source tree or install folder MiniVM runs from: the nearest ancestor with firmware/fetch-seabios.sh.</summary>
+    public static string? InstallationRoot()
+    {
+        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
+            if (File.Exists(Path.Combine(d.FullName, "firmware", "fetch-seabios.sh"))) return d.FullName;
+        return null;
     }
 
     private static void CheckSerial(string s)
