@@ -256,4 +256,22 @@ public sealed class IrowCommandTests : IDisposable
         r.AssertSuccess();
         Assert.Equal(["Snapshot list:"], r.OutLines);
     }
+
+    [Fact]
+    public void A_backing_cycle_is_refused_by_every_command_in_one_line()
+    {
+        // b <- a <- c, then c's meta file takes b's name: b -> a -> b.
+        Create("b.irow", "1M");
+        string a = Create("a.irow", "1M", "-b", "b.irow");
+        Create("c.irow", "1M", "-b", "a.irow");
+        File.Delete(_dir.File("b.irow"));
+        File.Move(_dir.File("c.irow"), _dir.File("b.irow"));
+        CliResult.Run("img", "info", "--backing-chain", a).AssertOneError(ExitCodes.ImageFormat, "cycle");
+        CliResult.Run("io", "-c", "read 0 1", a).AssertOneError(ExitCodes.ImageFormat, "cycle");
+        CliResult.Run("img", "map", a).AssertOneError(ExitCodes.ImageFormat, "cycle");
+        CliResult.Run("img", "convert", a, _dir.File("out.raw")).AssertOneError(ExitCodes.ImageFormat, "cycle");
+        CliResult.Run("img", "compare", a, a).AssertOneError(2, "cycle");
+        // One layer alone is fine: info without --backing-chain does not follow the name.
+        CliResult.Run("img", "info", a).AssertSuccess();
+    }
 }
