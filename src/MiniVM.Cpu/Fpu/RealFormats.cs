@@ -77,10 +77,8 @@ internal static class RealFormats
         {
             return sign;
         }
-        if (value.IsDenormal)
-        {
-            ctx.Raised |= X87Exceptions.Denormal;
-        }
+        // No denormal-operand exception here: FST/FSTP to m32/m64 do not raise #D (SDM vol. 2 FST), an extended
+        // denormal simply underflows.
         ctx.Precision = precision;
         value.Unpack(out bool negative, out int exponent, out ulong sig);
         ExtendedArithmetic.Round(negative, exponent + 1, (UInt128)sig << 63, format, ref ctx, out int biased, out UInt128 rounded);

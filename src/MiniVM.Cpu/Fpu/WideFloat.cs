@@ -37,10 +37,13 @@ internal readonly struct WideFloat
     public static readonly WideFloat TwoOverPi = Constant(0xA2F9836E4E441529, 0xFC2757D1F534DDC0, -1);
     public static readonly WideFloat Sqrt2 = Constant(0xB504F333F9DE6484, 0x597D89B3754ABE9F, 0);
 
-    /// <summary>π/2 split in three 64-bit pieces (Cody–Waite): k × piece is exact in 128 bits for k below 2^63.</summary>
+    /// <summary>
+    /// π/2 as the x87 knows it for FSIN/FCOS/FSINCOS/FPTAN argument reduction: 66 significant bits (Intel and AMD
+    /// alike, SDM vol. 1 §8.3.10), which is why fsin(fldpi) gives −2^−64 rather than −(π_ext − π). Split in two
+    /// pieces so that k × piece is exact in 128 bits for every k below 2^63.
+    /// </summary>
     public static readonly WideFloat HalfPiPart1 = Constant(0xC90FDAA22168C234, 0, 0);
-    public static readonly WideFloat HalfPiPart2 = Constant(0xC4C6628B80DC1CD1, 0, -64);
-    public static readonly WideFloat HalfPiPart3 = Constant(0x29024E088A67CC74, 0, -128);
+    public static readonly WideFloat HalfPiPart2 = Constant(0xC000000000000000, 0, -64);
 
     private static WideFloat Constant(ulong high, ulong low, int exponent) => new(false, exponent, ((UInt128)high << 64) | low);
 
@@ -84,14 +87,10 @@ internal readonly struct WideFloat
         {
             (a, b) = (b, a);
         }
-        int shift = a.Exponent - b.Exponent;
-        if (shift >= 128)
-        {
-            return a;
-        }
-        // One bit of headroom for the carry; the bits shifted out are below the 127th and do not matter here.
+        // One bit of headroom for the carry. Bits shifted out of the smaller operand are jammed into a sticky
+        // lowest bit, so a term far below the last place (sin x − x³/6 for tiny x) still steers directed rounding.
         UInt128 big = a.Significand >> 1;
-        UInt128 small = (b.Significand >> 1) >> shift;
+        UInt128 small = ExtendedArithmetic.ShiftRightJam(b.Significand >> 1, a.Exponent - b.Exponent);
         return a.Negative == b.Negative
             ? new WideFloat(a.Negative, a.Exponent + 1, big + small)
             : new WideFloat(a.Negative, a.Exponent + 1, big - small);
@@ -111,7 +110,8 @@ internal readonly struct WideFloat
         UInt128 lowLow = (UInt128)aLow * bLow;
         UInt128 middle = (UInt128)(ulong)highLow + (ulong)lowHigh + (ulong)(lowLow >> 64);
         UInt128 top = highHigh + (highLow >> 64) + (lowHigh >> 64) + (middle >> 64);
-        return new WideFloat(a.Negative != b.Negative, a.Exponent + b.Exponent + 1, top);
+        bool sticky = (ulong)middle != 0 || (ulong)lowLow != 0;
+        return new WideFloat(a.Negative != b.Negative, a.Exponent + b.Exponent + 1, sticky ? top | 1 : top);
     }
 
     public static WideFloat operator /(WideFloat a, WideFloat b)
@@ -139,13 +139,20 @@ internal readonly struct WideFloat
             carry = (remainder >> 127) != 0;
             remainder <<= 1;
         }
-        return new WideFloat(a.Negative != b.Negative, a.Exponent - b.Exponent, quotient);
+        // A non-zero remainder becomes a sticky lowest bit (see operator +).
+        return new WideFloat(a.Negative != b.Negative, a.Exponent - b.Exponent, remainder != 0 || carry ? quotient | 1 : quotient);
     }
 
     /// <summary>Division by a small positive integer (series coefficients): one hardware-sized division that
     /// keeps at least 113 significant bits, instead of the bit-by-bit general division.</summary>
     public static WideFloat operator /(WideFloat a, int divisor) =>
-        divisor > 0 ? new WideFloat(a.Negative, a.Exponent, a.Significand / (uint)divisor) : a / FromInteger(divisor);
+        divisor > 0 ? new WideFloat(a.Negative, a.Exponent, DivideJam(a.Significand, (uint)divisor)) : a / FromInteger(divisor);
+
+    private static UInt128 DivideJam(UInt128 dividend, uint divisor)
+    {
+        UInt128 quotient = dividend / divisor;
+        return quotient * divisor != dividend ? quotient | 1 : quotient;
+    }
 
     /// <summary>|a| compared with |b|.</summary>
     public static int CompareMagnitude(WideFloat a, WideFloat b)

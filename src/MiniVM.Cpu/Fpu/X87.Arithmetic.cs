@@ -345,9 +345,9 @@ public sealed partial class X87
 
     /// <summary>
     /// FPREM (truncating quotient, 8087-compatible) and FPREM1 (IEEE round-to-nearest quotient). The remainder
-    /// is exact. When the exponent difference is 64 or more only a partial reduction by ST(1) × 2^(D−63) is done
-    /// and C2 is set so the program loops (SDM vol. 2 FPREM: N = 63 here); otherwise C2 = 0 and the low three
-    /// quotient bits go to C0, C3, C1.
+    /// is exact. When the exponent difference D is 64 or more only a partial reduction by ST(1) × 2^(D−N) is
+    /// done and C2 is set so the program loops (SDM vol. 2 FPREM, N = 32 + D mod 32); otherwise C2 = 0 and the
+    /// low three quotient bits go to C0, C3, C1.
     /// </summary>
     private void PartialRemainder(bool nearest)
     {
@@ -402,7 +402,8 @@ public sealed partial class X87
         int difference = dividendExponent - divisorExponent;
         if (difference >= 64)
         {
-            const int n = 63;
+            // N = 32 + (D mod 32), between 32 and 63 as the SDM allows; this is the choice hardware makes.
+            int n = 32 + (difference & 31);
             UInt128 partial = ((UInt128)dividendSignificand << n) % divisorSignificand;
             conditions = C2;
             return ExtendedArithmetic.RoundToExtended(negative, dividendExponent - n + 64, partial, ref ctx);

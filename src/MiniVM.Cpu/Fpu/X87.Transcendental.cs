@@ -5,8 +5,8 @@ namespace MiniVM.Cpu.Fpu;
 /// <summary>
 /// Transcendental instructions, evaluated with 128-bit-significand series (WideFloat) and rounded once per RC
 /// into the destination, so results are accurate to the last bit or so of the 64-bit significand. Argument
-/// reduction for FSIN/FCOS/FSINCOS/FPTAN uses a 192-bit π/2 (Cody–Waite), more than the 66-bit π of real
-/// x87 hardware: for huge arguments the results are closer to the true function than a real FPU's.
+/// reduction for FSIN/FCOS/FSINCOS/FPTAN is done exactly, but against the 66-bit π/2 the hardware uses, so
+/// results for large arguments (and fsin(fldpi)) agree with real x87s rather than with the true function.
 /// </summary>
 public sealed partial class X87
 {
@@ -78,15 +78,16 @@ public sealed partial class X87
         }
         statusWord &= unchecked((ushort)~C2);
         SetSt(0, first);
-        SetC1(ctx.RoundedUp);
         if (pushes)
         {
             Push(second, X87Exceptions.None);
         }
+        // C1 reports rounding of the results, not the push (which cleared it).
+        SetC1(ctx.RoundedUp);
         Signal(ctx.Raised);
     }
 
-    /// <summary>sin and cos of |x| &lt; 2^63: x = k·π/2 + r with |r| ≲ π/4, Taylor series on r, quadrant from k.</summary>
+    /// <summary>sin and cos of |x| &lt; 2^63: x = k·π₆₆/2 + r with |r| ≲ π/4, Taylor series on r, quadrant from k.</summary>
     private static void SineCosine(WideFloat x, out WideFloat sine, out WideFloat cosine)
     {
         long k = (x * WideFloat.TwoOverPi).RoundToInteger();
@@ -94,20 +95,27 @@ public sealed partial class X87
         if (k != 0)
         {
             WideFloat multiple = WideFloat.FromInteger(k);
-            r = r - multiple * WideFloat.HalfPiPart1 - multiple * WideFloat.HalfPiPart2 - multiple * WideFloat.HalfPiPart3;
+            r = r - multiple * WideFloat.HalfPiPart1 - multiple * WideFloat.HalfPiPart2;
         }
         WideFloat square = r * r;
         WideFloat sinSum = r, cosSum = WideFloat.One;
         WideFloat sinTerm = r, cosTerm = WideFloat.One;
-        for (int n = 1; n < MaxSeriesTerms; n++)
+        // Each series stops after its first term below the sum's last place: that term's sticky bit carries
+        // the sign of the whole (alternating, decreasing) tail; adding further tiny terms could cancel it.
+        bool sinDone = false, cosDone = false;
+        for (int n = 1; n < MaxSeriesTerms && !(sinDone && cosDone); n++)
         {
-            sinTerm = -(sinTerm * square) / ((2 * n) * (2 * n + 1));
-            cosTerm = -(cosTerm * square) / ((2 * n - 1) * (2 * n));
-            sinSum += sinTerm;
-            cosSum += cosTerm;
-            if (sinTerm.IsNegligibleAgainst(sinSum) && cosTerm.IsNegligibleAgainst(cosSum))
+            if (!sinDone)
             {
-                break;
+                sinTerm = -(sinTerm * square) / ((2 * n) * (2 * n + 1));
+                sinSum += sinTerm;
+                sinDone = sinTerm.IsNegligibleAgainst(sinSum);
+            }
+            if (!cosDone)
+            {
+                cosTerm = -(cosTerm * square) / ((2 * n - 1) * (2 * n));
+                cosSum += cosTerm;
+                cosDone = cosTerm.IsNegligibleAgainst(cosSum);
             }
         }
         (sine, cosine) = (k & 3) switch
