@@ -48,6 +48,9 @@ public sealed partial class X86Cpu
     /// <summary>The most recent CPU exception delivered (or -1), for tests and the monitor.</summary>
     public int LastExceptionVector { get; private set; } = -1;
 
+    /// <summary>Every CPU exception as it is delivered (vector, error code or -1): for the monitor and tests.</summary>
+    public event Action<int, int>? ExceptionRaised;
+
     private static bool IsContributory(int v) => v is 0 or 10 or 11 or 12 or 13;
 
     /// <summary>Delivers an exception, escalating to #DF and then shutdown (triple fault) as SDM Table 6-5 says.</summary>
@@ -55,6 +58,7 @@ public sealed partial class X86Cpu
     {
         Halted_ = false;
         LastExceptionVector = vector;
+        ExceptionRaised?.Invoke(vector, errorCode);
         try { DeliverInterrupt(vector, InterruptSource.Exception, errorCode); }
         catch (GuestFault second)
         {

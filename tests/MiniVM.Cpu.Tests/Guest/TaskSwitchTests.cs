@@ -1,0 +1,105 @@
+using MiniVM.Cpu.Tests.Support;
+using static Iced.Intel.AssemblerRegisters;
+
+namespace MiniVM.Cpu.Tests.Guest;
+
+public sealed class TaskSwitchTests
+{
+    private static void WriteTask2(TestMachine m, uint eip)
+    {
+        uint t = TestMachine.Tss2;
+        m.WriteU32(t + 0x20, eip);
+        m.WriteU32(t + 0x24, 0x2);
+        m.WriteU32(t + 0x38, 0xA0000); // ESP
+        m.WriteU32(t + 0x48, TestMachine.Data32);
+        m.WriteU32(t + 0x4C, TestMachine.Code32);
+        m.WriteU32(t + 0x50, TestMachine.Data32);
+        m.WriteU32(t + 0x54, TestMachine.Data32);
+        m.WriteU32(t + 0x58, TestMachine.Data32);
+        m.WriteU32(t + 0x5C, TestMachine.Data32);
+    }
+
+    [Fact]
+    public void CallToTssNestsAndIretReturns()
+    {
+        var m = new TestMachine();
+        m.LoadBootTo32(a =>
+        {
+            a.mov(ax, TestMachine.Tss1Sel);
+            a.ltr(ax);
+            a.mov(ebx, 0x55);
+            a.call(TestMachine.Tss2Sel, 0);
+            a.mov(__[0x3004], ebx);     // EBX restored from task 1's TSS
+            a.str(ax);
+            a.mov(__[0x3008], eax);
+            a.hlt();
+        });
+        WriteTask2(m, 0x2A00);
+        m.Load(32, 0x2A00, a =>
+        {
+            a.mov(__dword_ptr[0x3000], 0x7A5C);
+            a.mov(ebx, 0x99);
+            a.pushfd();
+            a.pop(eax);
+            a.mov(__[0x300C], eax); // NT must be set in the nested task
+            a.iretd();
+        });
+        m.RunToHalt();
+        Assert.Equal(0x7A5Cu, m.ReadU32(0x3000));
+        Assert.Equal(0x55u, m.ReadU32(0x3004));
+        Assert.Equal(TestMachine.Tss1Sel, m.ReadU32(0x3008) & 0xFFFF);
+        Assert.Equal(0x4000u, m.ReadU32(0x300C) & 0x4000);
+        Assert.Equal(TestMachine.Tss1Sel, m.ReadU32(TestMachine.Tss2) & 0xFFFF); // back link
+        Assert.Equal(0x89u, (m.ReadU32(TestMachine.GdtBase + 6 * 8 + 4) >> 8) & 0xFF); // task 2 no longer busy
+        Assert.Equal(0x8u, m.Cpu.Cr0 & 0x8);                                     // CR0.TS set by the switch
+    }
+
+    [Fact]
+    public void DoubleFaultThroughTaskGateRunsTheHandlerTask()
+    {
+        var m = new TestMachine();
+        m.LoadBootTo32(a =>
+        {
+            a.mov(ax, TestMachine.Tss1Sel);
+            a.ltr(ax);
+            a.mov(ax, 0x1234);
+            a.mov(ds, ax);               // #GP ... whose IDT entry is not present -> #NP -> #DF
+            a.hlt();
+        });
+        m.SetIdt(13, TestMachine.Gate(TestMachine.Code32, 0x2400, 0xE, 0) & ~(1UL << 47));
+        m.SetIdt(8, TestMachine.Gate(TestMachine.Tss2Sel, 0, 0x5, 0));
+        WriteTask2(m, 0x2A00);
+        m.Load(32, 0x2A00, a =>
+        {
+            a.pop(eax);                  // #DF error code (0) on the new task's stack
+            a.mov(__[0x3000], eax);
+            a.mov(__dword_ptr[0x3004], 0xDF);
+            a.hlt();
+        });
+        m.RunToHalt();
+        Assert.Equal(0xDFu, m.ReadU32(0x3004));
+        Assert.Equal(0u, m.ReadU32(0x3000));
+        Assert.Equal(TestMachine.Tss2Sel, m.Cpu.TaskRegister.Selector);
+        Assert.False(m.Cpu.ShutdownPending);
+    }
+
+    [Fact]
+    public void TripleFaultRequestsShutdown()
+    {
+        var m = new TestMachine();
+        m.LoadBootTo32(a =>
+        {
+            a.lidt(__[0x4E0]);   // IDT limit 0: every exception faults again
+            a.int3();
+            a.hlt();
+        });
+        m.WriteU32(0x4E0, 0);
+        m.WriteU32(0x4E4, 0);
+        bool raised = false;
+        m.Cpu.ShutdownRequested += () => raised = true;
+        m.Cpu.Run(1000);
+        Assert.True(raised);
+        Assert.True(m.Cpu.ShutdownPending);
+        Assert.Equal(0, m.Cpu.Run(10));
+    }
+}
