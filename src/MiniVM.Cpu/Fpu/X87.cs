@@ -8,7 +8,8 @@ namespace MiniVM.Cpu.Fpu;
 /// Precision: registers hold genuine 80-bit extended values. FADD/FSUB/FMUL/FDIV/FSQRT (and their integer
 /// forms), every load/store conversion, FRNDINT, FSCALE, FXTRACT, FPREM/FPREM1 and all compares are computed
 /// in software on the 64-bit significand with one correct rounding per RC and PC (ExtendedArithmetic), so
-/// FLD/FSTP m80 and FILD/FISTP m64 round trips and the basic operations are bit-exact with real hardware.
+/// FLD/FSTP m80 and FILD/FISTP m64 round trips and the basic operations are bit-exact with real hardware
+/// (tests replay results recorded on a host x87, HostX87Vectors).
 /// The transcendental instructions (FSIN, FCOS, FSINCOS, FPTAN, FPATAN, F2XM1, FYL2X, FYL2XP1) are evaluated
 /// as series in a 128-bit-significand intermediate (WideFloat) and rounded once per RC, so they are accurate
 /// to about the last bit of the 64-bit significand (not guaranteed correctly rounded, as on real hardware);
