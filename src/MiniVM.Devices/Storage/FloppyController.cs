@@ -78,7 +78,8 @@ public sealed class FloppyController : IPortDevice, IDmaClient, ISnapshottable
         ports.Register(0x3F7, 1, this);
     }
 
-    /// <summary>Machine reset: controller out of reset with DMA and interrupts gated on (as QEMU leaves it), no interrupt.</summary>
+    /// <summary>Machine (hardware) reset: every register at its power-on value, the controller out of reset with DMA and
+    /// interrupts gated on (as QEMU leaves it), no interrupt pending. SPECIFY and LOCK survive only software resets.</summary>
     public void Reset()
     {
         _dor = DorNotReset | DorDmaGate;
@@ -87,6 +88,8 @@ public sealed class FloppyController : IPortDevice, IDmaClient, ISnapshottable
         _dsrExtra = 0;
         _lock = false;
         _perpendicular = 0;
+        _specify1 = _specify2 = 0; // DMA mode: the BIOS never sends SPECIFY (SeaBIOS floppy.c)
+        _eot = 0;
         SoftReset(raiseInterrupt: false);
     }
 

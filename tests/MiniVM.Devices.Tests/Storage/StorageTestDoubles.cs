@@ -16,13 +16,27 @@ internal sealed class EdgeCountingIrq : IIrqLine
     }
 }
 
-/// <summary>Flat guest RAM for bus-master devices.</summary>
+/// <summary>Flat guest RAM for bus-master devices; beyond its end reads float high and writes are dropped, as on a bus.</summary>
 internal sealed class FlatGuestMemory(int size) : IGuestMemory
 {
     public byte[] Bytes { get; } = new byte[size];
     public long RamSize => Bytes.Length;
-    public void ReadPhysical(ulong address, Span<byte> destination) => Bytes.AsSpan((int)address, destination.Length).CopyTo(destination);
-    public void WritePhysical(ulong address, ReadOnlySpan<byte> source) => source.CopyTo(Bytes.AsSpan((int)address));
+
+    public void ReadPhysical(ulong address, Span<byte> destination)
+    {
+        for (int i = 0; i < destination.Length; i++)
+        {
+            ulong a = address + (ulong)i;
+            destination[i] = a < (ulong)Bytes.Length ? Bytes[a] : (byte)0xFF;
+        }
+    }
+
+    public void WritePhysical(ulong address, ReadOnlySpan<byte> source)
+    {
+        if (address >= (ulong)Bytes.Length) return;
+        int n = (int)Math.Min((ulong)source.Length, (ulong)Bytes.Length - address);
+        source[..n].CopyTo(Bytes.AsSpan((int)address));
+    }
 }
 
 /// <summary>
