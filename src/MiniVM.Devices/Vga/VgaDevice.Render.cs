@@ -87,6 +87,9 @@ public sealed partial class VgaDevice
         int fontB = ((((sr3 >> 4) & 1) | ((sr3 << 1) & 6)) * 8192 * 4) + 2;
         bool blinkAttr = (_attr[0x10] & 0x08) != 0;
         bool lineGraphics = (_attr[0x10] & 0x04) != 0;
+        // Monochrome attributes (AR10 bit 1, mode 7): foreground 1 with background 0 is underlined at CR14's scan line.
+        bool monoAttributes = (_attr[0x10] & 0x02) != 0;
+        int underline = _crtc[0x14] & 0x1F;
         int cursor = (_crtc[0x0E] << 8) | _crtc[0x0F];
         bool cursorOn = (_crtc[0x0A] & 0x20) == 0 && BlinkVisible;
         int cursorFirst = _crtc[0x0A] & 0x1F, cursorLast = _crtc[0x0B] & 0x1F;
@@ -104,11 +107,12 @@ public sealed partial class VgaDevice
                 int glyph = ((a & 8) != 0 ? fontA : fontB) + c * 128;
                 bool cursorCell = cursorOn && cell == cursor;
                 bool extend = lineGraphics && c is >= 0xC0 and <= 0xDF;
+                int underlineAt = monoAttributes && (a & 0x77) == 0x01 ? underline : -1;
                 int dst = row * ch * width + col * cw;
                 for (int line = 0; line < ch; line++, dst += width)
                 {
                     int bits = vram[glyph + line * 4];
-                    if (cursorCell && line >= cursorFirst && line <= cursorLast) bits = 0x1FF;
+                    if ((cursorCell && line >= cursorFirst && line <= cursorLast) || line == underlineAt) bits = 0x1FF;
                     else if (cw == 9 && extend) bits = (bits << 1) | (bits & 1);
                     else bits <<= 1;
                     // bits now holds 9 dots, most significant first; 8-dot fonts ignore the last one.

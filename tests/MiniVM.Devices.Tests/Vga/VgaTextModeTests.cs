@@ -119,6 +119,33 @@ public class VgaTextModeTests
     }
 
     [Fact]
+    public void Mode7_is_monochrome_text_at_B0000_with_underline()
+    {
+        var vga = new VgaDevice();
+        Setup(vga);
+        SetMode(vga, 7);
+        vga.Out(0x3C8, 0);
+        for (int i = 0; i < 64; i++)
+        {
+            byte v = (i & 0x18) switch { 0x08 or 0x18 => 0x2a, _ => 0 }; // palette0: 0x2A grey at 0x08-0x0F and 0x18-0x1F
+            if (i >= 0x10 && (i & 0x0F) >= 0x08) v = 0x3f;
+            vga.Out(0x3C9, v); vga.Out(0x3C9, v); vga.Out(0x3C9, v);
+        }
+        LoadFont(vga, TestFont(), 16);
+        vga.Out(0x3B4, 0x0A); vga.Out(0x3B5, 0x20);           // no cursor
+        const ulong mono = 0xB0000 - VgaDevice.WindowBase;
+        vga.WriteMmio(mono, 2, 0x0120);                       // underlined space
+        vga.WriteMmio(mono + 2, 2, 0x0720);                   // plain space
+        var fb = vga.Render();
+        Assert.True(vga.IsTextMode);
+        Assert.Equal((720, 400), (fb.Width, fb.Height));
+        Assert.Equal(0xFFAAAAAAu, fb[4, 15]);                 // CR14 = 0x0F: underline on the last scan line
+        Assert.Equal(Black, fb[4, 14]);
+        Assert.Equal(Black, fb[9 + 4, 15]);
+        Assert.Equal(0xFFu, vga.ReadMmio(TextWindow, 1));     // 0xB8000 is closed in mode 7
+    }
+
+    [Fact]
     public void Cursor_covers_its_scan_lines_in_the_cell_foreground()
     {
         var vga = Mode3();
