@@ -401,7 +401,16 @@ public sealed partial class IrowImage : IBlockDriver, ISnapshotStore, IImageChec
             while (runEnd < end && SourceOf(runEnd >> _clusterBits) == src)
                 runEnd = Math.Min(((runEnd >> _clusterBits) + 1) << _clusterBits, end);
             if (src == 0) return new Extent(offset, runEnd - offset, ExtentKind.Unallocated);
-            string file = src == CurrentSource ? _curIrvdPath : _chain[src - 1].IrvdPath;
+            var (handle, file) = src == CurrentSource ? (_curIrvd, _curIrvdPath) : (_chain[src - 1].Irvd, _chain[src - 1].IrvdPath);
+            // Allocated clusters over an irvd hole (zeroed or discarded ranges) read as zeroes.
+            long fileLength = src == CurrentSource ? _curIrvdLength : RandomAccess.GetLength(handle);
+            if (offset >= fileLength) return new Extent(offset, runEnd - offset, ExtentKind.Zero);
+            if (HostFile.TryGetAllocation(handle, offset, fileLength, out bool isData, out long hostRunEnd) && hostRunEnd > offset)
+            {
+                long zeroEnd = hostRunEnd >= fileLength ? runEnd : hostRunEnd; // a hole up to EOF covers the rest too
+                long n = Math.Min(runEnd, isData ? hostRunEnd : zeroEnd) - offset;
+                return isData ? new Extent(offset, n, ExtentKind.Data, file, offset) : new Extent(offset, n, ExtentKind.Zero);
+            }
             return new Extent(offset, runEnd - offset, ExtentKind.Data, file, offset);
         }
     }

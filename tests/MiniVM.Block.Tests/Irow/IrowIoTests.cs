@@ -127,6 +127,9 @@ public class IrowIoTests
         Assert.All(all[(10 * 4096)..(11 * 4096)], b => Assert.Equal(0, b));
         Assert.NotEqual(0, all[99]);
         Assert.NotEqual(0, all[11 * 4096]);
+        var zeroed = img.GetBlockStatus(4096, 4096);
+        Assert.Equal(ExtentKind.Zero, zeroed.Kind); // whole zeroed clusters are holes in the current irvd
+        Assert.Equal(ExtentKind.Data, img.GetBlockStatus(0, 4096).Kind);
         img.RevertToSnapshot("s");
         Assert.Equal(Pattern(16 * 4096, 3), ReadAll(img));
     }
