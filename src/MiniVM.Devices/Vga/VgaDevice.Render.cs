@@ -41,7 +41,12 @@ public sealed partial class VgaDevice
     {
         int o = index * 3;
         int r = _dac[o], g = _dac[o + 1], b = _dac[o + 2];
-        if (!_dac8Bit) { r = (r << 2) | (r >> 4); g = (g << 2) | (g >> 4); b = (b << 2) | (b >> 4); }
+        if (!_dac8Bit)
+        {
+            // 6-bit components (entries written while the 8-bit DAC was on keep only their low 6 bits here).
+            r &= 0x3F; g &= 0x3F; b &= 0x3F;
+            r = (r << 2) | (r >> 4); g = (g << 2) | (g >> 4); b = (b << 2) | (b >> 4);
+        }
         return 0xFF000000u | (uint)(r << 16) | (uint)(g << 8) | (uint)b;
     }
 
