@@ -43,6 +43,12 @@ public sealed class Pic8259
     /// <summary>True while this chip asserts its INT output.</summary>
     public bool Output { get; private set; }
 
+    /// <summary>Interrupt request, in-service and mask registers and the vector base, for the monitor.</summary>
+    public byte RequestRegister => Irr;
+    public byte InServiceRegister => Isr;
+    public byte MaskRegister => Imr;
+    public byte VectorBase => IrqBase;
+
     internal byte ElcrMask => _elcrMask;
 
     internal void SetInput(int irq, bool level)

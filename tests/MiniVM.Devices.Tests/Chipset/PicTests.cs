@@ -70,6 +70,22 @@ public class PicTests
     }
 
     [Fact]
+    public void Output_changes_are_announced_and_registers_are_visible()
+    {
+        InitLikeBios();
+        int changes = 0;
+        _pic.OutputChanged += () => changes++;
+        _pic.SetIrq(10, true);
+        Assert.Equal(1, changes);
+        Assert.Equal(0x04, _pic.Slave.RequestRegister);
+        Assert.Equal(0x70, _pic.Slave.VectorBase);
+        _pic.Acknowledge();
+        Assert.Equal(2, changes);
+        Assert.Equal(0x04, _pic.Master.InServiceRegister);
+        Assert.Throws<ArgumentOutOfRangeException>(() => _pic.GetLine(16));
+    }
+
+    [Fact]
     public void Irq2_line_is_delivered_as_irq9()
     {
         InitLikeBios();
