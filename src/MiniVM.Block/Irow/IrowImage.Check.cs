@@ -24,6 +24,7 @@ public sealed partial class IrowImage
             bool rewriteMeta = false;
             CheckCounters(stored, repair, result, ref rewriteMeta);
             CheckNames(stored, result);
+            CheckSingleRoot(stored, result);
             var referenced = new HashSet<string>(StringComparer.Ordinal);
             int cur = stored.CurrentIndex;
             for (int i = 0; i < stored.Records.Count; i++)
@@ -64,6 +65,16 @@ public sealed partial class IrowImage
                 rewriteMeta = true;
             }
         }
+    }
+
+    /// <summary>Every state descends from the one made at create (irow.md §10.4: "there is one root").</summary>
+    private static void CheckSingleRoot(IrowTree stored, CheckResult result)
+    {
+        var roots = new List<string>();
+        foreach (var r in stored.Records) if (r.IsRoot) roots.Add($"'{r.Id}'");
+        if (roots.Count <= 1) return;
+        result.Corruptions++;
+        result.Messages.Add($"the state tree has {roots.Count} roots (records {string.Join(", ", roots)}), expected one");
     }
 
     private static void CheckNames(IrowTree stored, CheckResult result)

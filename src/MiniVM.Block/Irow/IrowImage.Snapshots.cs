@@ -26,12 +26,20 @@ public sealed partial class IrowImage
         }
     }
 
-    private SnapshotInfo ToInfo(IrowSnapshotRecord r)
+    private SnapshotInfo ToInfo(IrowSnapshotRecord r) =>
+        new(r.Id, r.Name, r.VmStateSize, r.Date, (long)r.VmClockNanoseconds, VisibleParentId(r));
+
+    /// <summary>The nearest ancestor a user can see: deleted records kept for their children are skipped.</summary>
+    private string? VisibleParentId(IrowSnapshotRecord r)
     {
-        string? parent = null;
-        int f = r.IsRoot ? -1 : _tree.IndexOfBtmp(r.FatherBtmpFile);
-        if (f >= 0) parent = _tree.Records[f].Id;
-        return new SnapshotInfo(r.Id, r.Name, r.VmStateSize, r.Date, (long)r.VmClockNanoseconds, parent);
+        for (int depth = 0; !r.IsRoot && depth <= IrowTree.MaxDepth + _tree.Records.Count; depth++)
+        {
+            int f = _tree.IndexOfBtmp(r.FatherBtmpFile);
+            if (f < 0) return null;
+            r = _tree.Records[f];
+            if (!r.IsDeleted) return r.Id;
+        }
+        return null;
     }
 
     /// <summary>Id of the snapshot the current state was taken from or reverted to (null when it is the root).</summary>
@@ -41,8 +49,7 @@ public sealed partial class IrowImage
         {
             lock (_sync)
             {
-                var cur = _tree.Current;
-                return cur.IsRoot ? null : _tree.Records[_tree.IndexOfBtmp(cur.FatherBtmpFile)].Id;
+                return VisibleParentId(_tree.Current);
             }
         }
     }

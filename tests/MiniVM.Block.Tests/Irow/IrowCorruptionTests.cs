@@ -199,6 +199,23 @@ public class IrowCorruptionTests
     }
 
     [Fact]
+    public void Check_reports_a_second_root_as_corruption()
+    {
+        using var dir = new TempDir();
+        WriteStateFiles(dir);
+        File.WriteAllBytes(dir.File("s.btmp"), [0]);
+        File.WriteAllBytes(dir.File("s.irvd"), []);
+        File.WriteAllBytes(dir.File("m.irow"), IrowBytes.Meta(4096, 9, "c.btmp", "", false,
+            new IrowBytes.Rec("1", "a", "r.btmp", "r.irvd", "", Children: 1),
+            new IrowBytes.Rec("2", "stray", "s.btmp", "s.irvd", ""),
+            new IrowBytes.Rec("0", "current state", "c.btmp", "c.irvd", "r.btmp")));
+        using var img = (IrowImage)ImageFormats.Default.Open(dir.File("m.irow"));
+        var r = img.Check();
+        Assert.Equal(1, r.Corruptions);
+        Assert.Contains(r.Messages, m => m.Contains("2 roots", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Short_and_trailing_meta_files_are_refused()
     {
         using var dir = new TempDir();

@@ -83,6 +83,8 @@ public class IrowSnapshotTests
             Assert.Equal([.. Fill(4096, 2), .. Fill(4096, 1)], ReadAll(img)[..8192]);
             img.DeleteSnapshot("a");           // two live children: stays as a deleted record
             Assert.Equal([.. Fill(4096, 2), .. Fill(4096, 1)], ReadAll(img)[..8192]);
+            Assert.All(img.ListSnapshots(), s => Assert.Null(s.ParentId)); // the hidden "a" is no visible parent
+            Assert.Equal(img.ListSnapshots().Single(s => s.Name == "b").Id, img.CurrentParentId);
         }
         using var again = (IrowImage)ImageFormats.Default.Open(dir.File("d.irow"));
         Assert.Equal(["b", "c"], again.ListSnapshots().Select(s => s.Name).OrderBy(n => n));
