@@ -112,35 +112,35 @@ internal sealed class IoSession
             $"{Amount(r.Length)}, 1 ops; {seconds:00.0000} sec ({Amount(rate)}/sec and {ops:0.0000} ops/sec)"));
     }
 
-    /// <summary>qemu-io map: allocated (data or zero in any layer) versus not, over the whole chain.</summary>
+    /// <summary>qemu-io map: whether the image's own layer holds each run (data or zero), backing layers not counted.</summary>
     private void Map()
     {
-        var chain = new ImageChain(_image);
         long off = 0, size = _image.Size;
         while (off < size)
         {
-            var first = chain.Status(off, size - off);
-            long len = first.Length;
+            bool allocated = _image.GetBlockStatus(off, size - off) is var first && first.Kind != ExtentKind.Unallocated;
+            long len = Math.Max(1, Math.Min(first.Length, size - off));
             while (off + len < size)
             {
-                var next = chain.Status(off + len, size - off - len);
-                if (next.Present != first.Present) break;
-                len += next.Length;
+                var next = _image.GetBlockStatus(off + len, size - off - len);
+                if ((next.Kind != ExtentKind.Unallocated) != allocated) break;
+                len += Math.Max(1, Math.Min(next.Length, size - off - len));
             }
             _context.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{Amount(len)} ({CliNumbers.Hex(len)}) bytes {(first.Present ? "    allocated" : "not allocated")} at offset {Amount(off)} ({CliNumbers.Hex(off)})"));
+                $"{Amount(len)} ({CliNumbers.Hex(len)}) bytes {(allocated ? "    allocated" : "not allocated")} at offset {Amount(off)} ({CliNumbers.Hex(off)})"));
             off += len;
         }
     }
 
-    /// <summary>qemu-io's cvtstr: "512 bytes", "64 KiB", "1.500000 MiB".</summary>
+    /// <summary>qemu-io's cvtstr: "512 bytes", "64 KiB", "3.375 MiB" (three decimals, ".000" dropped).</summary>
     private static string Amount(double value)
     {
         string[] units = [" bytes", " KiB", " MiB", " GiB", " TiB", " PiB", " EiB"];
         int u = 0;
         while (value >= 1024 && u < units.Length - 1) { value /= 1024; u++; }
-        string number = value.ToString("0.000000", CultureInfo.InvariantCulture);
-        if (number.EndsWith(".000000", StringComparison.Ordinal)) number = number[..^7];
+        // printf's %.3f rounds an exact tie to even (4.0625 -> 4.062); .NET's format would round it up.
+        string number = Math.Round(value, 3, MidpointRounding.ToEven).ToString("0.000", CultureInfo.InvariantCulture);
+        if (number.EndsWith(".000", StringComparison.Ordinal)) number = number[..^4];
         return number + units[u];
     }
 }

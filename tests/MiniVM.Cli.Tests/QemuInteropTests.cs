@@ -101,5 +101,29 @@ public sealed class QemuInteropTests : IDisposable
         Assert.Equal(File.ReadAllBytes(theirs), File.ReadAllBytes(ours));
     }
 
+    [Fact]
+    public void Io_map_and_report_lines_match_qemu_io()
+    {
+        string b = _dir.File("base.qcow2"), o = _dir.File("ov.qcow2");
+        QemuImg.Img("create", "-q", "-f", "qcow2", b, "8M");
+        QemuImg.Run("qemu-io", "-f", "qcow2", "-c", "write -P 1 0 1M", "-c", "write -z 3M 64k", b);
+        QemuImg.Img("create", "-q", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", o);
+        QemuImg.Run("qemu-io", "-f", "qcow2", "-c", "write -P 2 512k 128k", "-c", "write -P 3 4M 64k", "-c", "discard 6M 64k", o);
+        var theirs = QemuImg.Run("qemu-io", "-f", "qcow2", "-c", "map", o);
+        var ours = CliResult.Run("io", "-c", "map", o);
+        ours.AssertSuccess();
+        Assert.Equal(theirs.Out, ours.Out);
+
+        string[] commands = ["read -P 2 512k 128k", "write -P 4 7M 4k"];
+        foreach (var c in commands)
+        {
+            var q = QemuImg.Run("qemu-io", "-f", "qcow2", "-c", c, o);
+            var m = CliResult.Run("io", "-c", c, o);
+            m.AssertSuccess();
+            Assert.Equal(q.OutLines[0], m.OutLines[0]);
+            Assert.Matches(@"^\d+ KiB, 1 ops; ", m.OutLines[1]);
+        }
+    }
+
     private static void Io(string file, string command) => CliResult.Run("io", "-c", command, file).AssertSuccess();
 }
