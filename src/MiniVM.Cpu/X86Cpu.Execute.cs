@@ -11,7 +11,17 @@ public sealed partial class X86Cpu
     private void Execute(in Instruction ins)
     {
         uint next = Eip_ + (uint)ins.Length;
-        Eip_ = CodeBits == 32 ? next : next & 0xFFFF;
+        if (CodeBits == 32)
+        {
+            Eip_ = next;
+            if (ExecuteFast(in ins)) return;
+        }
+        else Eip_ = next & 0xFFFF;
+        ExecuteGeneral(in ins);
+    }
+
+    private void ExecuteGeneral(in Instruction ins)
+    {
         switch (ins.Mnemonic)
         {
             case Mnemonic.Add: AluOp(in ins, 0); break;
