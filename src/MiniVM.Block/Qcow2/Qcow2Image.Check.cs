@@ -20,33 +20,43 @@ public sealed partial class Qcow2Image : IImageCheck
         var result = new CheckResult();
         var counts = Recount(result, includeRefcountStructures: true);
         var mismatches = Compare(counts, result);
-        CheckCopiedFlags(result);
+        CheckCopiedFlags(result, counts);
         if (repair == RepairMode.None) return result;
 
         int corruptions = result.Corruptions, leaks = result.Leaks;
-        if (repair == RepairMode.All && corruptions > 0)
+        int refcountErrors = corruptions - result.Messages.Count(m => m.StartsWith("ERROR OFLAG_COPIED", StringComparison.Ordinal));
+        if (repair == RepairMode.All && refcountErrors > 0)
+            RebuildRefcounts(); // counts too low or structures unreadable: start the refcounts afresh
+        else
         {
-            RebuildRefcounts();
-            RefreshCopiedFlags();
-            FlushMetadata();
-            var after = new CheckResult();
-            Compare(Recount(after, includeRefcountStructures: true), after);
-            CheckCopiedFlags(after);
-            after.CorruptionsFixed = Math.Max(0, corruptions - after.Corruptions);
-            after.LeaksFixed = Math.Max(0, leaks - after.Leaks);
-            after.Messages.InsertRange(0, result.Messages);
-            ClearCorruptBitIfRepaired(repair, after);
-            after.AllocatedClusters = result.AllocatedClusters;
-            after.TotalClusters = result.TotalClusters;
-            return after;
+            // Counts that are only too high are lowered in place.
+            foreach (var (cluster, stored, computed) in mismatches)
+                if (computed < stored) SetRefcount(cluster, computed);
+            if (repair == RepairMode.Leaks)
+            {
+                FlushMetadata();
+                result.LeaksFixed = leaks - CountAgain().Leaks;
+                result.Leaks -= result.LeaksFixed;
+                return result;
+            }
         }
-        // Leaks only (or -r leaks): lower the stored counts in place.
-        foreach (var (cluster, stored, computed) in mismatches)
-            if (computed < stored) { SetRefcount(cluster, computed); result.LeaksFixed++; }
+        RefreshCopiedFlags();
         FlushMetadata();
-        result.Leaks -= result.LeaksFixed;
-        ClearCorruptBitIfRepaired(repair, result);
-        return result;
+        var after = CountAgain();
+        after.CorruptionsFixed = Math.Max(0, corruptions - after.Corruptions);
+        after.LeaksFixed = Math.Max(0, leaks - after.Leaks);
+        after.Messages.InsertRange(0, result.Messages);
+        ClearCorruptBitIfRepaired(repair, after);
+        return after;
+    }
+
+    private CheckResult CountAgain()
+    {
+        var r = new CheckResult();
+        var counts = Recount(r, includeRefcountStructures: true);
+        Compare(counts, r);
+        CheckCopiedFlags(r, counts);
+        return r;
     }
 
     /// <summary>After -r all leaves no corruption, the corrupt and dirty bits have served their purpose (as in QEMU).</summary>
@@ -217,19 +227,23 @@ public sealed partial class Qcow2Image : IImageCheck
         return diff;
     }
 
-    /// <summary>The copied flag must be set exactly on active-tree clusters whose refcount is 1.</summary>
-    private void CheckCopiedFlags(CheckResult result)
+    /// <summary>
+    /// The copied flag must be set exactly on active-tree clusters referenced once. Judged against the recomputed
+    /// counts: a stored count that is merely too high is a leak (repairable by -r leaks), as a crash during a snapshot
+    /// operation leaves it. qemu-img judges against the stored count and reports such flags until the leak is fixed.
+    /// </summary>
+    private void CheckCopiedFlags(CheckResult result, uint[] counts)
     {
         for (long i = 0; i < _l1.LongLength; i++)
         {
             long off = (long)(_l1[i] & Qcow2Entry.OffsetMask);
             if (off == 0 || (off & (_cs - 1)) != 0 || off + _cs > _file.Length) continue;
             bool l1Copied = (_l1[i] & Qcow2Entry.Copied) != 0;
-            ulong rc = SafeRefcount(off >> _clusterBits);
+            ulong rc = Counted(counts, off >> _clusterBits);
             if ((rc == 1) != l1Copied)
             {
                 result.Corruptions++;
-                result.Messages.Add($"ERROR OFLAG_COPIED L2 cluster: l1_index={i} l1_entry=0x{_l1[i]:X} refcount={rc}");
+                result.Messages.Add($"ERROR OFLAG_COPIED L2 cluster: l1_index={i} l1_entry=0x{_l1[i]:X} refcount={rc}{CopiedNote(l1Copied)}");
             }
             var t = GetL2(off);
             for (int j = 0; j < t.Entries.Length; j++)
@@ -238,21 +252,24 @@ public sealed partial class Qcow2Image : IImageCheck
                 if ((e & (Qcow2Entry.Compressed | Qcow2Entry.L2Reserved)) != 0) continue;
                 long data = (long)(e & Qcow2Entry.OffsetMask);
                 if (data == 0 || (data & (_cs - 1)) != 0) continue;
-                ulong drc = SafeRefcount(data >> _clusterBits);
+                ulong drc = Counted(counts, data >> _clusterBits);
                 if ((drc == 1) != ((e & Qcow2Entry.Copied) != 0))
                 {
                     result.Corruptions++;
-                    result.Messages.Add($"ERROR OFLAG_COPIED data cluster: l2_entry=0x{e:X} refcount={drc}");
+                    result.Messages.Add($"ERROR OFLAG_COPIED data cluster: l2_entry=0x{e:X} refcount={drc}{CopiedNote((e & Qcow2Entry.Copied) != 0)}");
                 }
             }
         }
     }
 
-    private ulong SafeRefcount(long cluster)
-    {
-        try { return GetRefcount(cluster); }
-        catch (ImageFormatException) { return 0; }
-    }
+    /// <summary>
+    /// A missing flag only costs a needless copy; a flag on a shared cluster would let a write change a snapshot.
+    /// A crash inside snapshot create or delete can leave the first kind, as it can in QEMU (qcow2 has no journal).
+    /// </summary>
+    private static string CopiedNote(bool flagSet) =>
+        flagSet ? " (flag set on a shared cluster)" : " (flag missing: harmless, repaired by -r all)";
+
+    private static ulong Counted(uint[] counts, long cluster) => cluster < counts.LongLength ? counts[cluster] : 0;
 
     /// <summary>
     /// Writes a fresh refcount table and blocks after everything in use, counting themselves, and switches the header

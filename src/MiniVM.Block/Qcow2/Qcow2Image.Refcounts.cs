@@ -119,6 +119,13 @@ public sealed partial class Qcow2Image
         _pendingFree.Clear();
     }
 
+    /// <summary>The refcount once the deferred decrements are applied.</summary>
+    private ulong EffectiveRefcount(long cluster)
+    {
+        ulong v = GetRefcount(cluster);
+        return _pendingFree.TryGetValue(cluster, out int n) ? v - Math.Min(v, (ulong)n) : v;
+    }
+
     private bool IsFree(long cluster) => cluster > 0 && GetRefcount(cluster) == 0 && !_pendingFree.ContainsKey(cluster);
 
     /// <summary>First-fit allocation of <paramref name="count"/> contiguous host clusters, counted at once.</summary>

@@ -79,7 +79,6 @@ public sealed partial class Qcow2Image : ISnapshotStore
 
         // QEMU drops the VM state from the active tree after the copy: it only costs copy-on-write later.
         if (vmSize > 0) DropRange(vmOffset, vmSize);
-        FlushMetadata();
         RefreshCopiedFlags();
         FlushMetadata();
         return ListSnapshots()[^1];
@@ -103,14 +102,13 @@ public sealed partial class Qcow2Image : ISnapshotStore
         _l1 = nl1;
         _l1Dirty = true;
         UpdateTreeRefcounts(old, -1);
+        RefreshCopiedFlags();
         FlushMetadata();
         if (size != _h.Size)
         {
             _h.Size = size;
             WriteHeader();
         }
-        RefreshCopiedFlags();
-        FlushMetadata();
         _compressedKey = ulong.MaxValue;
     }
 
@@ -130,7 +128,6 @@ public sealed partial class Qcow2Image : ISnapshotStore
             long clusters = (sn.L1Size * 8L + _cs - 1) >> _clusterBits;
             for (long c = 0; c < clusters; c++) FreeLater((sn.L1TableOffset >> _clusterBits) + c);
         }
-        FlushMetadata();
         RefreshCopiedFlags();
         FlushMetadata();
     }
@@ -178,7 +175,12 @@ public sealed partial class Qcow2Image : ISnapshotStore
         else FreeLater(cluster);
     }
 
-    /// <summary>Sets the copied flag exactly where the refcount is 1, over the active tree (QEMU's addend-0 pass).</summary>
+    /// <summary>
+    /// Sets the copied flag exactly where the refcount is 1, over the active tree (QEMU's addend-0 pass). Counts are
+    /// taken after the deferred decrements, and the flags reach the disk before those decrements do (see
+    /// <see cref="FlushMetadata"/>): a crash in between leaves refcounts too high — a leak — never a copied flag on a
+    /// cluster that something else still references.
+    /// </summary>
     private void RefreshCopiedFlags()
     {
         for (long i = 0; i < _l1.LongLength; i++)
@@ -190,7 +192,7 @@ public sealed partial class Qcow2Image : ISnapshotStore
             {
                 ulong e = t.Entries[j];
                 if ((e & Qcow2Entry.Compressed) != 0 || (e & Qcow2Entry.OffsetMask) == 0) continue;
-                bool one = GetRefcount((long)(e & Qcow2Entry.OffsetMask) >> _clusterBits) == 1;
+                bool one = EffectiveRefcount((long)(e & Qcow2Entry.OffsetMask) >> _clusterBits) == 1;
                 ulong ne = one ? e | Qcow2Entry.Copied : e & ~Qcow2Entry.Copied;
                 if (ne != e) { t.Entries[j] = ne; t.Dirty = true; }
             }
@@ -204,7 +206,7 @@ public sealed partial class Qcow2Image : ISnapshotStore
         {
             long off = (long)(l1[i] & Qcow2Entry.OffsetMask);
             if (off == 0) continue;
-            ulong ne = GetRefcount(off >> _clusterBits) == 1 ? l1[i] | Qcow2Entry.Copied : l1[i] & ~Qcow2Entry.Copied;
+            ulong ne = EffectiveRefcount(off >> _clusterBits) == 1 ? l1[i] | Qcow2Entry.Copied : l1[i] & ~Qcow2Entry.Copied;
             if (ne != l1[i]) { l1[i] = ne; if (ReferenceEquals(l1, _l1)) _l1Dirty = true; }
         }
         if (!ReferenceEquals(l1, _l1)) return;
@@ -218,7 +220,7 @@ public sealed partial class Qcow2Image : ISnapshotStore
             {
                 ulong e = t.Entries[j];
                 if ((e & Qcow2Entry.Copied) == 0) continue;
-                if (GetRefcount((long)(e & Qcow2Entry.OffsetMask) >> _clusterBits) != 1)
+                if (EffectiveRefcount((long)(e & Qcow2Entry.OffsetMask) >> _clusterBits) != 1)
                 {
                     t.Entries[j] = e & ~Qcow2Entry.Copied;
                     t.Dirty = true;
