@@ -115,49 +115,58 @@ public sealed partial class X86Cpu
         ushort oldCs = S[1].Selector;
         uint oldEip = Eip_;
         bool fromV86 = (Flags_ & VM) != 0;
-        if (!conforming && c.Dpl < Cpl)
+        var snapshot = Snapshot();
+        try
         {
-            if (fromV86 && c.Dpl != 0) throw new GuestFault(13, cerr);
-            int newCpl = c.Dpl;
-            var (nss, nesp) = StackFromTss(newCpl);
-            var ssCache = CheckStackForPrivilege(nss, newCpl, 10);
-            ushort oldSs = S[2].Selector;
-            uint oldEsp = R[4];
-            SetAccessed(sel, d);
-            Flags_ &= ~VM;
-            S[2] = ssCache;
-            SegAccess[2] = AccessOf(in ssCache);
-            R[4] = ssCache.Big ? nesp : (R[4] & 0xFFFF0000) | (nesp & 0xFFFF);
-            SetCpl(newCpl);
-            if (fromV86)
+            if (!conforming && c.Dpl < Cpl)
             {
-                Push(S[5].Selector, gsize);
-                Push(S[4].Selector, gsize);
-                Push(S[3].Selector, gsize);
-                Push(S[0].Selector, gsize);
-                foreach (int seg in stackalloc int[] { 0, 3, 4, 5 })
+                if (fromV86 && c.Dpl != 0) throw new GuestFault(13, cerr);
+                int newCpl = c.Dpl;
+                var (nss, nesp) = StackFromTss(newCpl);
+                var ssCache = CheckStackForPrivilege(nss, newCpl, 10);
+                ushort oldSs = S[2].Selector;
+                uint oldEsp = R[4];
+                SetAccessed(sel, d);
+                Flags_ &= ~VM;
+                S[2] = ssCache;
+                SegAccess[2] = AccessOf(in ssCache);
+                R[4] = ssCache.Big ? nesp : (R[4] & 0xFFFF0000) | (nesp & 0xFFFF);
+                SetCpl(newCpl);
+                if (fromV86)
                 {
-                    S[seg] = new SegmentCache { Selector = 0 };
-                    SegAccess[seg] = 0;
+                    Push(S[5].Selector, gsize);
+                    Push(S[4].Selector, gsize);
+                    Push(S[3].Selector, gsize);
+                    Push(S[0].Selector, gsize);
+                    foreach (int seg in stackalloc int[] { 0, 3, 4, 5 })
+                    {
+                        S[seg] = new SegmentCache { Selector = 0 };
+                        SegAccess[seg] = 0;
+                    }
                 }
+                Push(oldSs, gsize);
+                Push(oldEsp, gsize);
+                Push(oldFlags, gsize);
+                Push(oldCs, gsize);
+                Push(oldEip, gsize);
+                if (errorCode >= 0) Push((uint)errorCode, gsize);
+                LoadCs(in c, sel, newCpl);
             }
-            Push(oldSs, gsize);
-            Push(oldEsp, gsize);
-            Push(oldFlags, gsize);
-            Push(oldCs, gsize);
-            Push(oldEip, gsize);
-            if (errorCode >= 0) Push((uint)errorCode, gsize);
-            LoadCs(in c, sel, newCpl);
+            else
+            {
+                if (fromV86) throw new GuestFault(13, cerr);
+                Push(oldFlags, gsize);
+                Push(oldCs, gsize);
+                Push(oldEip, gsize);
+                if (errorCode >= 0) Push((uint)errorCode, gsize);
+                SetAccessed(sel, d);
+                LoadCs(in c, sel, Cpl);
+            }
         }
-        else
+        catch (GuestFault)
         {
-            if (fromV86) throw new GuestFault(13, cerr);
-            Push(oldFlags, gsize);
-            Push(oldCs, gsize);
-            Push(oldEip, gsize);
-            if (errorCode >= 0) Push((uint)errorCode, gsize);
-            SetAccessed(sel, d);
-            LoadCs(in c, sel, Cpl);
+            Restore(in snapshot);
+            throw;
         }
         Eip_ = offset;
         Flags_ &= ~(TF | NT | RF | VM);

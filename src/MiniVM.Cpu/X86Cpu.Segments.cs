@@ -248,15 +248,24 @@ public sealed partial class X86Cpu
                         uint sp = oldBig ? oldEsp + (uint)(k * gsize) : (oldEsp + (uint)(k * gsize)) & 0xFFFF;
                         parms[k] = ReadSized(2, sp, gsize);
                     }
-                    S[2] = ssCache;
-                    SegAccess[2] = AccessOf(in ssCache);
-                    R[4] = nesp;
-                    SetCpl(newCpl);
-                    Push(oldSs, gsize);
-                    Push(oldEsp, gsize);
-                    for (int k = paramCount - 1; k >= 0; k--) Push(parms[k], gsize);
-                    Push(S[1].Selector, gsize);
-                    Push(Eip_, gsize);
+                    var snapshot = Snapshot();
+                    try
+                    {
+                        S[2] = ssCache;
+                        SegAccess[2] = AccessOf(in ssCache);
+                        R[4] = nesp;
+                        SetCpl(newCpl);
+                        Push(oldSs, gsize);
+                        Push(oldEsp, gsize);
+                        for (int k = paramCount - 1; k >= 0; k--) Push(parms[k], gsize);
+                        Push(S[1].Selector, gsize);
+                        Push(Eip_, gsize);
+                    }
+                    catch (GuestFault)
+                    {
+                        Restore(in snapshot);
+                        throw;
+                    }
                     SetAccessed(tsel, td);
                     LoadCs(in c, tsel, newCpl);
                     Eip_ = toff;
