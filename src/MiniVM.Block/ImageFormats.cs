@@ -17,6 +17,7 @@ public sealed class ImageFormats
         r.Register(new Raw.RawFormat());
         r.Register(new Irow.IrowFormat());
         r.Register(new Qcow2.Qcow2Format());
+        r.Register(new Qcow2.Qcow2Format("qcow3"));
         return r;
     }
 

@@ -9,7 +9,17 @@ namespace MiniVM.Block.Qcow2;
 /// </summary>
 public sealed class Qcow2Format : IImageFormat
 {
-    public string Name => "qcow2";
+    /// <summary>"qcow2", or "qcow3": the same driver under the alias qcow3.md §4.1 asks for, creating compat=1.1 only
+    /// and never winning a probe (files are qcow2 files).</summary>
+    public Qcow2Format(string name = "qcow2")
+    {
+        if (name is not ("qcow2" or "qcow3")) throw new ArgumentException($"unknown qcow2 alias {name}", nameof(name));
+        Name = name;
+    }
+
+    public string Name { get; }
+
+    private bool IsAlias => Name == "qcow3";
 
     public IReadOnlyList<CreateOptionSpec> CreateOptions { get; } =
     [
@@ -25,7 +35,7 @@ public sealed class Qcow2Format : IImageFormat
     {
         if (head.Length < 8 || BinaryPrimitives.ReadUInt32BigEndian(head) != Qcow2Header.Magic) return 0;
         uint v = BinaryPrimitives.ReadUInt32BigEndian(head[4..]);
-        return v is 2 or 3 ? 100 : 0;
+        return v is 2 or 3 && !IsAlias ? 100 : 0;
     }
 
     public IBlockDriver Open(string fileName, ImageOpenContext context) => Qcow2Image.Open(fileName, context);
@@ -38,6 +48,8 @@ public sealed class Qcow2Format : IImageFormat
             "0.10" or "v2" => 2,
             var c => throw new ImageFormatException($"compat={c}: expected 0.10 or 1.1"),
         };
+        if (IsAlias && version != 3)
+            throw new ImageFormatException("qcow3 means qcow2 compat=1.1 with user metadata; use -f qcow2 for compat=0.10");
         long cs = options.GetSize("cluster_size", 64 * 1024);
         if (cs < 512 || cs > 2 * 1024 * 1024 || !BitOperations.IsPow2(cs))
             throw new ImageFormatException($"cluster_size={cs}: must be a power of two from 512 to 2M");

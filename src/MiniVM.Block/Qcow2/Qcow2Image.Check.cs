@@ -13,6 +13,7 @@ public sealed partial class Qcow2Image : IImageCheck
 
     public CheckResult Check(RepairMode repair = RepairMode.None)
     {
+        using var gate = _gate.EnterScope();
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (repair != RepairMode.None && !_writable)
             throw new ImageFormatException(FileName, "repair needs the image open read-write");
@@ -132,6 +133,7 @@ public sealed partial class Qcow2Image : IImageCheck
     {
         for (long i = 0; i < l1.LongLength; i++)
         {
+            TrimCaches(); // a walk of a large image must not keep every L2 table
             ulong le = l1[i];
             long off = (long)(le & Qcow2Entry.OffsetMask);
             if ((le & Qcow2Entry.L1Reserved) != 0)
@@ -236,6 +238,7 @@ public sealed partial class Qcow2Image : IImageCheck
     {
         for (long i = 0; i < _l1.LongLength; i++)
         {
+            TrimCaches();
             long off = (long)(_l1[i] & Qcow2Entry.OffsetMask);
             if (off == 0 || (off & (_cs - 1)) != 0 || off + _cs > _file.Length) continue;
             bool l1Copied = (_l1[i] & Qcow2Entry.Copied) != 0;

@@ -111,12 +111,15 @@ public sealed partial class Qcow2Image
 
     private void ApplyPendingFrees()
     {
-        foreach (var (cluster, n) in _pendingFree)
+        // Taken out first: if the image turns out corrupt, a later flush (or Dispose) must not fail on them again.
+        var frees = _pendingFree.ToArray();
+        _pendingFree.Clear();
+        _compressedKey = ulong.MaxValue; // a freed compressed cluster's bytes may be reused
+        foreach (var (cluster, n) in frees)
         {
             AddRefcount(cluster, -n);
             if (GetRefcount(cluster) == 0 && cluster < _freeHint) _freeHint = cluster;
         }
-        _pendingFree.Clear();
     }
 
     /// <summary>The refcount once the deferred decrements are applied.</summary>

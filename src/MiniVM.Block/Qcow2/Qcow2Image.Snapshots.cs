@@ -11,6 +11,7 @@ public sealed partial class Qcow2Image : ISnapshotStore
 {
     public IReadOnlyList<SnapshotInfo> ListSnapshots()
     {
+        using var gate = _gate.EnterScope();
         var list = new List<SnapshotInfo>(_snapshots.Count);
         foreach (var s in _snapshots)
         {
@@ -29,6 +30,7 @@ public sealed partial class Qcow2Image : ISnapshotStore
 
     public SnapshotInfo CreateSnapshot(string name, long vmClockNanoseconds = 0, Action<Stream>? writeVmState = null)
     {
+        using var gate = _gate.EnterScope();
         CheckWritable();
         if (string.IsNullOrEmpty(name)) throw new ImageFormatException(FileName, "snapshot name is empty");
         if (_snapshots.Count >= Qcow2Header.MaxSnapshots)
@@ -86,6 +88,7 @@ public sealed partial class Qcow2Image : ISnapshotStore
 
     public void RevertToSnapshot(string idOrName)
     {
+        using var gate = _gate.EnterScope();
         CheckWritable();
         var sn = Find(idOrName);
         TrimCaches();
@@ -114,6 +117,7 @@ public sealed partial class Qcow2Image : ISnapshotStore
 
     public void DeleteSnapshot(string idOrName)
     {
+        using var gate = _gate.EnterScope();
         CheckWritable();
         var sn = Find(idOrName);
         TrimCaches();
@@ -134,6 +138,7 @@ public sealed partial class Qcow2Image : ISnapshotStore
 
     public Stream OpenVmState(string idOrName)
     {
+        using var gate = _gate.EnterScope();
         ObjectDisposedException.ThrowIf(_disposed, this);
         var sn = Find(idOrName);
         if (sn.VmStateSize == 0) throw new ImageFormatException(FileName, $"snapshot '{sn.Name}' has no VM state");
@@ -312,7 +317,7 @@ public sealed partial class Qcow2Image : ISnapshotStore
         {
             int n = (int)Math.Min(buffer.Length, length - _pos);
             if (n <= 0) return 0;
-            image.ReadTree(l1, start + _pos, buffer[..n], 0);
+            using (image._gate.EnterScope()) image.ReadTree(l1, start + _pos, buffer[..n], 0);
             _pos += n;
             return n;
         }

@@ -15,6 +15,8 @@ public sealed partial class Qcow2Image : IBlockDriver, IImageInfo, IBackingImage
     /// <summary>Cached metadata above this many bytes is written back and dropped between requests.</summary>
     private const long CacheLimitBytes = 32L * 1024 * 1024;
 
+    /// <summary>Serialises requests: a device thread and the monitor may share one image.</summary>
+    private readonly Lock _gate = new();
     private readonly FileStream _file;
     private readonly SafeFileHandle _handle;
     private readonly Qcow2Header _h;
@@ -334,6 +336,7 @@ public sealed partial class Qcow2Image : IBlockDriver, IImageInfo, IBackingImage
 
     public void Read(long offset, Span<byte> buffer)
     {
+        using var gate = _gate.EnterScope();
         CheckRange(offset, buffer.Length);
         TrimCaches();
         ReadTree(_l1, offset, buffer, _h.Size);
@@ -450,6 +453,7 @@ public sealed partial class Qcow2Image : IBlockDriver, IImageInfo, IBackingImage
 
     public Extent GetBlockStatus(long offset, long maxLength)
     {
+        using var gate = _gate.EnterScope();
         CheckRange(offset, 0);
         if (offset >= _h.Size) throw new ImageFormatException(FileName, $"offset {offset} is at or past the end of the {_h.Size}-byte disk");
         TrimCaches();
@@ -487,6 +491,7 @@ public sealed partial class Qcow2Image : IBlockDriver, IImageInfo, IBackingImage
 
     public void Write(long offset, ReadOnlySpan<byte> data)
     {
+        using var gate = _gate.EnterScope();
         CheckWritable();
         CheckRange(offset, data.Length);
         TrimCaches();
@@ -616,6 +621,7 @@ public sealed partial class Qcow2Image : IBlockDriver, IImageInfo, IBackingImage
 
     public void WriteZeroes(long offset, long length)
     {
+        using var gate = _gate.EnterScope();
         CheckWritable();
         CheckRange(offset, length);
         TrimCaches();
@@ -624,6 +630,7 @@ public sealed partial class Qcow2Image : IBlockDriver, IImageInfo, IBackingImage
 
     public void Discard(long offset, long length)
     {
+        using var gate = _gate.EnterScope();
         CheckWritable();
         CheckRange(offset, length);
         TrimCaches();
@@ -688,6 +695,7 @@ public sealed partial class Qcow2Image : IBlockDriver, IImageInfo, IBackingImage
 
     public void Flush()
     {
+        using var gate = _gate.EnterScope();
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (!_writable) return;
         FlushMetadata();
@@ -727,6 +735,7 @@ public sealed partial class Qcow2Image : IBlockDriver, IImageInfo, IBackingImage
 
     public void SetUserMetadata(string key, ReadOnlySpan<byte> value)
     {
+        using var gate = _gate.EnterScope();
         CheckWritable();
         Qcow2UserMetadata.ValidateKey(key);
         var list = new List<KeyValuePair<string, byte[]>>(_metadata);
@@ -738,6 +747,7 @@ public sealed partial class Qcow2Image : IBlockDriver, IImageInfo, IBackingImage
 
     public bool RemoveUserMetadata(string key)
     {
+        using var gate = _gate.EnterScope();
         CheckWritable();
         var list = new List<KeyValuePair<string, byte[]>>(_metadata);
         int i = list.FindIndex(kv => kv.Key == key);
@@ -763,6 +773,7 @@ public sealed partial class Qcow2Image : IBlockDriver, IImageInfo, IBackingImage
 
     public void Dispose()
     {
+        using var gate = _gate.EnterScope();
         if (_disposed) return;
         try
         {

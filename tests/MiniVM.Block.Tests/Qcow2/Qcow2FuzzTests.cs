@@ -16,10 +16,19 @@ public sealed class Qcow2FuzzTests : IDisposable
     [Theory]
     [InlineData("compat=1.1,cluster_size=512", 1)]
     [InlineData("compat=0.10,cluster_size=4K", 2)]
+    [InlineData("qemu-compressed", 3)]
     public async Task MutatedImagesFailOnlyWithTheFormatError(string options, int seed)
     {
         string path = _dir.File("fuzz.qcow2");
-        using (var q = Qcow2Fixture.Create(path, 256 << 10, options))
+        if (options == "qemu-compressed")
+        {
+            // Compressed descriptors and qemu-img's own layout as the starting point.
+            var raw = new byte[256 << 10];
+            for (int i = 0; i < raw.Length; i++) raw[i] = (byte)(i % 251 < 100 ? i % 7 : 0);
+            File.WriteAllBytes(_dir.File("src.raw"), raw);
+            QemuTools.Img("convert", "-c", "-f", "raw", "-O", "qcow2", "-o", "cluster_size=4K", _dir.File("src.raw"), path);
+        }
+        else using (var q = Qcow2Fixture.Create(path, 256 << 10, options))
         {
             var d = new byte[100_000];
             Qcow2Fixture.Fill(d, seed);

@@ -93,6 +93,22 @@ public sealed class Qcow2WriteTests : IDisposable
     }
 
     [Fact]
+    public void Qcow3AliasCreatesVersion3QcowTwoFiles()
+    {
+        string img = _dir.File("alias.qcow3");
+        using (var d = ImageFormats.Default.Create("qcow3", img, 1 << 20, ImageCreateOptions.Parse(null)))
+        {
+            Assert.Equal("qcow2", d.FormatName);
+            ((IUserMetadata)d).SetUserMetadata("title", "x");
+        }
+        Assert.Equal("qcow2", ImageFormats.Default.Probe(img).Name);
+        using var q = Qcow2Fixture.Open(img, readOnly: true);
+        Assert.Equal(3, q.Version);
+        Assert.Contains("compat=0.10", Assert.Throws<ImageFormatException>(() =>
+            ImageFormats.Default.Create("qcow3", _dir.File("v2.qcow3"), 1 << 20, ImageCreateOptions.Parse("compat=0.10"))).Message);
+    }
+
+    [Fact]
     public void UserMetadataRoundTripsAndTooLargeIsRefused()
     {
         string img = _dir.File("meta.qcow2");
