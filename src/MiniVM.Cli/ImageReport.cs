@@ -16,17 +16,12 @@ internal sealed record ImageReport(
     IReadOnlyList<KeyValuePair<string, string>> FormatSpecific,
     IReadOnlyList<string> Files)
 {
-    public static ImageReport Of(IBlockDriver image, string displayName, bool allowUnsafePaths)
+    public static ImageReport Of(IBlockDriver image, string displayName)
     {
         var info = image as IImageInfo;
         var backing = image as IBackingImage;
         string? backingName = backing?.BackingFileName;
-        string? fullBacking = null;
-        if (backingName is not null)
-        {
-            try { fullBacking = ImagePaths.ResolveStoredName(image.FileName, backingName, allowUnsafePaths, "backing file"); }
-            catch (ImageFormatException) { fullBacking = null; } // shown as stored; opening it reports the error
-        }
+        string? fullBacking = backingName is null ? null : BackingPath(displayName, backingName);
         return new ImageReport(
             displayName,
             image.FormatName,
@@ -40,6 +35,13 @@ internal sealed record ImageReport(
             info?.FormatSpecific ?? [],
             info?.Files ?? [image.FileName]);
     }
+
+    /// <summary>
+    /// The backing file's name as qemu-img shows it: a relative stored name joined to the directory of the image
+    /// as it was named on the command line (no normalisation), an absolute one as is.
+    /// </summary>
+    public static string BackingPath(string imageName, string storedName) =>
+        Path.IsPathRooted(storedName) ? storedName : Path.Combine(Path.GetDirectoryName(imageName) ?? "", storedName);
 
     /// <summary>For formats without <see cref="IImageInfo"/>: the file's apparent length is the best portable answer.</summary>
     private static long FileUsage(string file)

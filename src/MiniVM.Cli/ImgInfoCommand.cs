@@ -51,11 +51,11 @@ internal static class ImgInfoCommand
             if (!seen.Add(Path.GetFullPath(path)) || reports.Count > ImageOpenContext.MaxChainDepth)
                 throw new ImageFormatException(file, $"backing chain through '{path}' is a cycle or deeper than {ImageOpenContext.MaxChainDepth}");
             using var image = ImageAccess.Open(context, path, fmt, readOnly: true, allowUnsafe, noBacking: true);
-            var report = ImageReport.Of(image, display!, allowUnsafe);
+            var report = ImageReport.Of(image, display!);
             reports.Add(report);
             if (!backingChain || report.BackingFileName is null) break;
             path = ImagePaths.ResolveStoredName(image.FileName, report.BackingFileName, allowUnsafe, "backing file");
-            display = path;
+            display = report.FullBackingFileName;
             fmt = report.BackingFormat;
         }
         return reports;
@@ -66,8 +66,8 @@ internal static class ImgInfoCommand
         var o = context.Out;
         o.WriteLine($"image: {r.FileName}");
         o.WriteLine($"file format: {r.Format}");
-        o.WriteLine($"virtual size: {SizeParser.Format(r.VirtualSize)} ({r.VirtualSize} bytes)");
-        o.WriteLine($"disk size: {SizeParser.Format(r.ActualSize)}");
+        o.WriteLine($"virtual size: {QemuSize.Format(r.VirtualSize)} ({r.VirtualSize} bytes)");
+        o.WriteLine($"disk size: {QemuSize.Format(r.ActualSize)}");
         if (r.ClusterSize > 0) o.WriteLine($"cluster_size: {r.ClusterSize}");
         if (r.BackingFileName is not null)
         {

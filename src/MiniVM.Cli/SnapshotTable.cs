@@ -10,13 +10,30 @@ internal static class SnapshotTable
 {
     public static void Write(CliContext context, IReadOnlyList<SnapshotInfo> snapshots)
     {
+        if (!context.IsTerminal)
+        {
+            WritePlain(context.Out, snapshots);
+            return;
+        }
         var table = context.CreateTable("ID", "TAG", "VM SIZE", "DATE", "VM CLOCK");
         table.Columns[2].RightAligned();
         foreach (var s in snapshots)
-            table.AddRow(new Text(s.Id), new Text(s.Name), new Text(SizeParser.Format(s.VmStateSize)),
+            table.AddRow(new Text(s.Id), new Text(s.Name), new Text(QemuSize.Format(s.VmStateSize)),
                 new Text(s.Date.ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture)),
                 new Text(Clock(s.VmClockNanoseconds)));
         context.CreateConsole().Write(table);
+    }
+
+    /// <summary>
+    /// Piped output keeps qemu-img's fixed columns (bdrv_snapshot_dump) so scripts written for it work;
+    /// there is no ICOUNT column because no format here records an instruction count.
+    /// </summary>
+    private static void WritePlain(TextWriter o, IReadOnlyList<SnapshotInfo> snapshots)
+    {
+        o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"ID",-10}{"TAG",-17}{"VM SIZE",8}{"DATE",20}{"VM CLOCK",13}"));
+        foreach (var s in snapshots)
+            o.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{s.Id,-9} {s.Name,-16} {QemuSize.Format(s.VmStateSize),8}{s.Date.ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture),20}{Clock(s.VmClockNanoseconds),13}"));
     }
 
     /// <summary>Guest clock as hours:minutes:seconds.milliseconds (hours may exceed 24).</summary>
