@@ -85,6 +85,34 @@ public sealed class Qcow2InteropSnapshotTests : IDisposable
     }
 
     [Fact]
+    public void RevertingToASnapshotTakenAtAnotherSizeRestoresThatSize()
+    {
+        string img = _dir.File("rs.qcow2");
+        QemuTools.Img("create", "-q", "-f", "qcow2", "-o", "cluster_size=4K", img, "1M");
+        QemuTools.Io(img, "write -P 0x21 0 1m");
+        var small = Qcow2Fixture.QemuView(img, _dir);
+        QemuTools.Img("snapshot", "-c", "small", img);
+        QemuTools.Img("resize", "-q", img, "3M");
+        QemuTools.Io(img, "write -P 0x22 2m 512k");
+        using (var q = Qcow2Fixture.Open(img))
+        {
+            Assert.Equal(3L << 20, q.Size);
+            q.CreateSnapshot("big");
+            q.RevertToSnapshot("small");
+            Assert.Equal(1L << 20, q.Size);
+            Qcow2Fixture.SameBytes(small, Qcow2Fixture.ReadAll(q));
+        }
+        Qcow2Fixture.AssertQemuCheckClean(img);
+        Assert.Contains("virtual size: 1 MiB", QemuTools.Img("info", img).Stdout);
+        QemuTools.Img("snapshot", "-a", "big", img);
+        using var again = Qcow2Fixture.Open(img, readOnly: true);
+        Assert.Equal(3L << 20, again.Size);
+        var buf = new byte[1];
+        again.Read((2L << 20) + 10, buf);
+        Assert.Equal(0x22, buf[0]);
+    }
+
+    [Fact]
     public void VmStateLivesWhereQemuLooksForIt()
     {
         // QEMU's loadvm reads the VM state through the active tree after goto, at qcow2_vm_state_offset:

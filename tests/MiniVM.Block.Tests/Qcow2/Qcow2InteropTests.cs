@@ -35,6 +35,7 @@ public sealed class Qcow2InteropTests : IDisposable
     [InlineData("0.10", 65536)]
     [InlineData("1.1", 65536)]
     [InlineData("1.1", 512)]
+    [InlineData("1.1", 2 << 20)]
     public void OurWritesPassQemuCheckAndCompare(string compat, int clusterSize)
     {
         string img = _dir.File("ours.qcow2"), reference = _dir.File("ref.raw");
