@@ -9,10 +9,12 @@ namespace MiniVM.Block.Tests.Irow;
 public class IrowModelTests
 {
     [Theory]
-    [InlineData(1, 9)]
-    [InlineData(2, 10)]
-    [InlineData(3, 12)]
-    public void Random_snapshot_operations_match_the_model(int seed, int clusterBits)
+    [InlineData(1, 9, false)]
+    [InlineData(2, 10, false)]
+    [InlineData(3, 12, false)]
+    [InlineData(4, 9, true)]
+    [InlineData(5, 12, true)]
+    public void Random_snapshot_operations_match_the_model(int seed, int clusterBits, bool backingAndCopyOnDemand)
     {
         using var dir = new TempDir();
         string path = dir.File("m.irow");
@@ -20,7 +22,18 @@ public class IrowModelTests
         var rng = new Random(seed);
         var current = new byte[Size];
         var snaps = new Dictionary<string, byte[]>();
-        var img = IrowImage.Create(path, Size, new IrowCreateParameters(ClusterBits: clusterBits), new ImageOpenContext());
+        string? backing = null;
+        if (backingAndCopyOnDemand)
+        {
+            // A backing file that ends inside a cluster, well before the end of the disk.
+            var b = new byte[Size / 2 + 700];
+            rng.NextBytes(b);
+            File.WriteAllBytes(dir.File("base.raw"), b);
+            b.CopyTo(current, 0);
+            backing = "base.raw";
+        }
+        var img = IrowImage.Create(path, Size,
+            new IrowCreateParameters(ClusterBits: clusterBits, CopyOnDemand: backingAndCopyOnDemand, BackingFile: backing), new ImageOpenContext());
         try
         {
             int next = 0;
@@ -91,8 +104,8 @@ public class IrowModelTests
                 Assert.True(actual.AsSpan().SequenceEqual(content), $"snapshot {name} changed");
             }
             Assert.True(img.Check().IsClean);
-            // Files on disk: the meta plus two per state record, nothing left behind.
-            Assert.Equal(img.Files.Count, Directory.GetFiles(dir.Path).Length);
+            // Files on disk: the meta plus two per state record (and the backing file), nothing left behind.
+            Assert.Equal(img.Files.Count + (backing is null ? 0 : 1), Directory.GetFiles(dir.Path).Length);
         }
         finally
         {
