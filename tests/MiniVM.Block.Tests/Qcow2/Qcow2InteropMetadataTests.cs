@@ -87,6 +87,29 @@ public sealed class Qcow2InteropMetadataTests : IDisposable
     }
 
     [Fact]
+    public void OurHeaderRewriteKeepsQemuExtensionsAndFieldsByteForByte()
+    {
+        File.WriteAllBytes(_dir.File("b.raw"), new byte[1 << 20]);
+        string img = _dir.File("ext.qcow2");
+        QemuTools.Img("create", "-q", "-f", "qcow2", "-b", "b.raw", "-F", "raw", img, "1M");
+        byte[] before = File.ReadAllBytes(img);
+        var h0 = MiniVM.Block.Qcow2.Qcow2Header.Parse(before.AsSpan(0, 65536), before.Length, img);
+        using (var q = Qcow2Fixture.Open(img)) q.SetUserMetadata("a", "b"u8);
+        byte[] after = File.ReadAllBytes(img);
+        var h1 = MiniVM.Block.Qcow2.Qcow2Header.Parse(after.AsSpan(0, 65536), after.Length, img);
+        Assert.Equal(h0.HeaderLength, h1.HeaderLength);
+        Assert.Equal(before.AsSpan(0, 8).ToArray(), after.AsSpan(0, 8).ToArray());
+        Assert.Equal(before.AsSpan(20, h0.HeaderLength - 20).ToArray(), after.AsSpan(20, h1.HeaderLength - 20).ToArray());
+        foreach (var e in h0.Extensions)
+            Assert.Equal(e.Data, h1.Find(e.Type)!.Data);
+        Assert.Equal("b.raw", h1.BackingFileName);
+        Assert.Equal(h0.Extensions.Count + 1, h1.Extensions.Count);
+        var info = QemuTools.Img("info", img).Stdout;
+        Assert.Contains("backing file format: raw", info);
+        Qcow2Fixture.AssertQemuCheckClean(img);
+    }
+
+    [Fact]
     public void ConvertDropsTheExtensionAsExpected()
     {
         string img = Tagged("1.1"), copy = _dir.File("copy.qcow2");

@@ -70,6 +70,19 @@ public sealed class Qcow2WriteTests : IDisposable
     }
 
     [Fact]
+    public void InfoDescribesTheImage()
+    {
+        string img = _dir.File("info.qcow2");
+        using var q = Qcow2Fixture.Create(img, 1 << 20, "compat=0.10,cluster_size=4K");
+        IImageInfo info = q;
+        Assert.Equal(4096, info.ClusterSize);
+        Assert.Equal([img], info.Files);
+        Assert.True(info.DiskUsage > 0);
+        Assert.Contains(new KeyValuePair<string, string>("compat", "0.10"), info.FormatSpecific);
+        Assert.Contains(new KeyValuePair<string, string>("refcount bits", "16"), info.FormatSpecific);
+    }
+
+    [Fact]
     public void OutOfRangeAndReadOnlyRequestsAreRefusedClearly()
     {
         string img = _dir.File("ro.qcow2");
