@@ -61,6 +61,28 @@ public sealed class IrowBitmap
         _dirtyCount = _dirtyPages.Length;
     }
 
+    /// <summary>Sets every bit set in <paramref name="other"/> (same geometry), a byte at a time.</summary>
+    public void UnionWith(IrowBitmap other)
+    {
+        var o = other._bits;
+        for (int i = 0; i < _bits.Length; i++)
+        {
+            byte add = (byte)(o[i] & ~_bits[i]);
+            if (add == 0) continue;
+            _bits[i] |= add;
+            MarkDirty(i);
+        }
+    }
+
+    /// <summary>Set bits among clusters [first, first + count) where first and count are multiples of 8.</summary>
+    public long CountSet(long first, long count)
+    {
+        long n = 0;
+        foreach (byte b in _bits.AsSpan((int)(first >> 3), (int)((Math.Min(first + count, ClusterCount) - first + 7) >> 3)))
+            n += BitOperations.PopCount(b);
+        return n;
+    }
+
     public long CountSet()
     {
         long n = 0;

@@ -40,11 +40,22 @@ public sealed partial class IrowImage
             {
                 Transact(() => { Reclaim(mergeDown: false); BuildChain(); return 0; });
             }
-            long allocated = 0;
-            for (long c = 0; c < _totalClusters; c++) if (SourceOf(c) != 0) allocated++;
-            result.AllocatedClusters = allocated;
+            result.AllocatedClusters = CountAllocated();
             return result;
         }
+    }
+
+    /// <summary>Clusters some state of the current chain holds; whole chunks without ancestor data count by popcount.</summary>
+    private long CountAllocated()
+    {
+        long n = 0;
+        for (long chunk = 0; chunk < _totalClusters; chunk += IrowOwnerMap.ChunkClusters)
+        {
+            long count = Math.Min(IrowOwnerMap.ChunkClusters, _totalClusters - chunk);
+            if (_owners.ChunkIsEmpty(chunk)) { n += _curBitmap.CountSet(chunk, count); continue; }
+            for (long c = chunk; c < chunk + count; c++) if (SourceOf(c) != 0) n++;
+        }
+        return n;
     }
 
     private static string Label(IrowSnapshotRecord r, int i) => $"record {i} (id '{r.Id}', name '{r.Name}')";

@@ -355,8 +355,10 @@ public sealed partial class IrowImage
             {
                 var buf = new byte[Math.Max(ClusterSize, 1 << 20)];
                 long c = 0;
+                var dBytes = dBits.Bytes;
                 while (c < _totalClusters)
                 {
+                    if ((c & 7) == 0 && dBytes[(int)(c >> 3)] == 0) { c += 8; continue; } // skip empty bitmap bytes
                     if (!dBits.IsSet(c) || kBits.IsSet(c)) { c++; continue; }
                     long start = c;
                     long maxClusters = buf.Length >> _clusterBits;
@@ -368,8 +370,7 @@ public sealed partial class IrowImage
                 }
             }
             HostFile.SyncData(kIrvd, kIrvdPath);
-            for (long c = 0; c < _totalClusters; c++)
-                if (dBits.IsSet(c)) kBits.Set(c);
+            kBits.UnionWith(dBits);
             kBits.WriteDirtyPages(kBtmp);
             HostFile.SyncData(kBtmp, kBtmpPath);
             if (childIsCurrent) _curIrvdLength = RandomAccess.GetLength(_curIrvd);

@@ -23,6 +23,12 @@ public sealed class IrowOwnerMap
         _chunks = new ushort[(clusterCount + ChunkMask) >> ChunkBits][];
     }
 
+    /// <summary>Clusters per storage chunk; a multiple of 8 so chunks line up with bitmap bytes.</summary>
+    public const int ChunkClusters = 1 << ChunkBits;
+
+    /// <summary>True when no ancestor owns any cluster of the chunk holding <paramref name="cluster"/>.</summary>
+    public bool ChunkIsEmpty(long cluster) => _chunks[cluster >> ChunkBits] is null;
+
     public int Get(long cluster)
     {
         var chunk = _chunks[cluster >> ChunkBits];

@@ -151,6 +151,9 @@ public class IrowSnapshotTests
             img.CreateSnapshot("s" + i);
         }
         Assert.Equal(50, img.ChainDepth);
+        var counted = img.Check();
+        Assert.Equal(50, counted.AllocatedClusters);
+        Assert.Equal(64, counted.TotalClusters);
         var all = ReadAll(img);
         for (int i = 0; i < 64; i++)
             Assert.All(all[(i * 4096)..((i + 1) * 4096)], b => Assert.Equal(i < 50 ? i + 1 : 0, b));
@@ -158,6 +161,8 @@ public class IrowSnapshotTests
         all = ReadAll(img);
         for (int i = 0; i < 64; i++)
             Assert.All(all[(i * 4096)..((i + 1) * 4096)], b => Assert.Equal(i <= 10 ? i + 1 : 0, b));
+        img.Write(63 * 4096, [1]);
+        Assert.Equal(12, img.Check().AllocatedClusters);
     }
 
     [Fact]
