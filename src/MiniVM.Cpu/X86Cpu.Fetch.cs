@@ -18,7 +18,7 @@ public sealed partial class X86Cpu
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private ref readonly Instruction Fetch()
     {
-        uint lin = S[1].Base + Eip_;
+        uint lin = CsBase + Eip_;
         if (lin >> 12 != _fetchPage) ResolveFetchPage(lin);
         var dp = _fetchDecoded;
         if (dp is not null)
@@ -27,7 +27,7 @@ public sealed partial class X86Cpu
             if (slot >= 0 && dp.Bitness[slot] == CodeBits)
             {
                 ref Instruction ins = ref dp.Entries[slot];
-                if ((ulong)Eip_ + (uint)ins.Length - 1 > S[1].Limit) throw new GuestFault(13, 0);
+                if ((ulong)Eip_ + (uint)ins.Length - 1 > CsLimit) throw new GuestFault(13, 0);
                 return ref ins;
             }
         }

@@ -42,6 +42,9 @@ public sealed partial class X86Cpu
     /// <summary>Code size of the current CS (16 or 32); cached because the decoder needs it per instruction.</summary>
     internal int CodeBits = 16;
 
+    /// <summary>Copies of CS base and limit for the fetch path; refreshed by <see cref="UpdateCodeBits"/> on every CS load.</summary>
+    internal uint CsBase, CsLimit;
+
     public X86Cpu(PhysicalMemory memory, ICpuBus bus, IInterruptController interrupts)
     {
         _mem = memory;
@@ -161,6 +164,8 @@ public sealed partial class X86Cpu
     internal void UpdateCodeBits()
     {
         CodeBits = (Cr0_ & CR0_PE) != 0 && (Flags_ & VM) == 0 && S[1].Big ? 32 : 16;
+        CsBase = S[1].Base;
+        CsLimit = S[1].Limit;
     }
 
     private void UpdateCplFromSegments()
@@ -185,6 +190,13 @@ public sealed partial class X86Cpu
     {
         if (ShutdownPending) return 0;
         if (_mapGeneration != _mem.MapGeneration) FlushTlb();
+        int executed = RunSlice(maxInstructions);
+        InstructionCount_ += (ulong)executed;
+        return executed;
+    }
+
+    private int RunSlice(int maxInstructions)
+    {
         int executed = 0;
         while (executed < maxInstructions)
         {
@@ -202,6 +214,14 @@ public sealed partial class X86Cpu
             {
                 while (executed < maxInstructions)
                 {
+                    if ((Flags_ & (IF | TF)) == 0 && !Shadow)
+                    {
+                        // Common case: nothing can interrupt or trap between these instructions.
+                        Step();
+                        executed++;
+                        if (Halted_) break;
+                        continue;
+                    }
                     if ((Flags_ & IF) != 0 && !Shadow && _pic.InterruptPending)
                     {
                         DeliverExternalInterrupt();
@@ -211,11 +231,10 @@ public sealed partial class X86Cpu
                     bool trap = (Flags_ & TF) != 0;
                     Step();
                     executed++;
-                    InstructionCount_++;
                     if (trap && !Halted_ && !Shadow)
                     {
                         Dr[6] |= 0x4000; // BS: single-step trap after the instruction (SDM vol. 3 §17.3.1.4)
-                        DeliverInterrupt(1, InterruptSource.Exception, -1);
+                        RaiseException(1, -1);
                     }
                     if (Halted_ || ShutdownPending) break;
                 }
@@ -223,7 +242,7 @@ public sealed partial class X86Cpu
             catch (GuestFault f)
             {
                 executed++;
-                InstructionCount_++;
+                Shadow = false;
                 Eip_ = _startEip;
                 R[4] = _startEsp;
                 RaiseException(f.Vector, f.ErrorCode);
