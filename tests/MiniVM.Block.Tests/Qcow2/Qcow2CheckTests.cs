@@ -80,6 +80,31 @@ public sealed class Qcow2CheckTests : IDisposable
     }
 
     [Fact]
+    public void DirtyImageLeftByAnAbortedQemuIsRepairedOnWriteOpen()
+    {
+        // lazy_refcounts: qemu-io flushes data and L2 but not the refcounts, then aborts with the dirty bit set.
+        string img = _dir.File("lazy.qcow2");
+        QemuTools.Img("create", "-q", "-f", "qcow2", "-o", "lazy_refcounts=on,cluster_size=4K", img, "1M");
+        QemuTools.Run(QemuTools.QemuIo, "-f", "qcow2", "-c", "write -P 0x5a 0 64k", "-c", "flush", "-c", "abort", img);
+        Assert.Equal(2, QemuTools.Check(img).ExitCode);
+        var expected = new byte[1 << 20];
+        Array.Fill(expected, (byte)0x5a, 0, 65536);
+        using (var ro = Qcow2Fixture.Open(img, readOnly: true))
+        {
+            Assert.Contains(new KeyValuePair<string, string>("dirty", "true"), ro.FormatSpecific);
+            Qcow2Fixture.SameBytes(expected, Qcow2Fixture.ReadAll(ro));
+        }
+        using (var rw = Qcow2Fixture.Open(img))
+        {
+            Assert.True(rw.Check().IsClean);
+            rw.Write(65536, new byte[] { 1 });
+            expected[65536] = 1;
+        }
+        Qcow2Fixture.AssertQemuCheckClean(img);
+        Qcow2Fixture.SameBytes(expected, Qcow2Fixture.QemuView(img, _dir));
+    }
+
+    [Fact]
     public void WrongCopiedFlagIsACorruption()
     {
         var (h, _) = Layout();
