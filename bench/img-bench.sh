@@ -22,7 +22,8 @@ work=${1:-$(mktemp -d /var/tmp/minivm-bench.XXXXXX)}
 mkdir -p "$work"
 if [[ -z "${MINIVM:-}" ]]; then
     echo "building minivm (Release) ..." >&2
-    dotnet build "$repo/src/MiniVM.Cli" -c Release -o "$work/bin" -v quiet -nologo -clp:NoSummary >&2
+    dotnet build "$repo/src/MiniVM.Cli" -c Release -o "$work/bin" -nologo >"$work/build.log" 2>&1 \
+        || { cat "$work/build.log" >&2; exit 1; }
     MINIVM="dotnet $work/bin/minivm.dll"
 fi
 read -r -a minivm <<<"$MINIVM"
@@ -89,8 +90,8 @@ done
 
 # Snapshot create on a 64 GiB iROW image (empty, then holding 1 GiB) and 4 KiB random reads with N ancestor
 # states versus none: timed in-process by bench/IrowTiming, since process start-up would swamp a few milliseconds.
-echo >&2
-dotnet build "$here/IrowTiming" -c Release -o "$work/timing" -v quiet -nologo -clp:NoSummary >&2
+dotnet build "$here/IrowTiming" -c Release -o "$work/timing" -nologo >"$work/build-timing.log" 2>&1 \
+    || { cat "$work/build-timing.log" >&2; exit 1; }
 echo
 dotnet "$work/timing/IrowTiming.dll" "$work" "$ancestors"
 [[ $# -ge 1 ]] || rm -rf "$work"

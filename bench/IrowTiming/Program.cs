@@ -21,29 +21,35 @@ using (var image = registry.Create("irow", big, 64L << 30, new ImageCreateOption
 }
 Remove(work, "timing-64g.irow");
 
-string deep = Path.Combine(work, "timing-deep.irow");
-using (var image = registry.Create("irow", deep, 1L << 30, new ImageCreateOptions()))
+// Two images with the same 1 GiB of data, one with no ancestors and one with ANCESTORS snapshot states above it.
+// Rounds alternate between them and the best of each is kept, so a load change on a shared machine hits both.
+string flatFile = Path.Combine(work, "timing-flat.irow"), deepFile = Path.Combine(work, "timing-deep.irow");
+using (var flat = registry.Create("irow", flatFile, 1L << 30, new ImageCreateOptions()))
+using (var deep = registry.Create("irow", deepFile, 1L << 30, new ImageCreateOptions()))
 {
-    Fill(image, 1L << 30);
-    image.Flush();
-    long[] offsets = RandomOffsets(image.Size, 200_000);
-    RandomReads(image, offsets); // warm-up: page cache and JIT
-    double flat = RandomReads(image, offsets);
-    var store = (ISnapshotStore)image;
+    Fill(flat, 1L << 30);
+    Fill(deep, 1L << 30);
+    var store = (ISnapshotStore)deep;
     byte[] block = new byte[65536];
     for (int n = 1; n <= ancestors; n++)
     {
-        // Each state owns a little data, so the current state is ANCESTORS levels above most clusters.
+        // Each state owns a little data, so most clusters are ANCESTORS levels below the current state.
         block.AsSpan().Fill((byte)n);
-        image.Write(n * 4L * 65536 % image.Size, block);
+        deep.Write(n * 4L * 65536 % deep.Size, block);
         store.CreateSnapshot($"s{n}");
     }
-    image.Flush();
-    RandomReads(image, offsets);
-    double deepRate = RandomReads(image, offsets);
+    deep.Flush();
+    long[] offsets = RandomOffsets(flat.Size, 200_000);
+    double flatBest = 0, deepBest = 0;
+    for (int round = 0; round < 5; round++)
+    {
+        flatBest = Math.Max(flatBest, RandomReads(flat, offsets));
+        deepBest = Math.Max(deepBest, RandomReads(deep, offsets));
+    }
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-        $"4k random reads, iROW: {flat:0} ops/s with no ancestors, {deepRate:0} ops/s with {ancestors} ancestors (speed ratio {deepRate / flat:0.00})"));
+        $"4k random reads, iROW: {flatBest:0} ops/s with no ancestors, {deepBest:0} ops/s with {ancestors} ancestors (speed ratio {deepBest / flatBest:0.00}, best of 5 alternating rounds)"));
 }
+Remove(work, "timing-flat.irow");
 Remove(work, "timing-deep.irow");
 
 static double SnapshotMs(IBlockDriver image, ISnapshotStore store, string prefix)
