@@ -32,7 +32,7 @@ internal static class RunCommand
         var monitor = new Option<string?>("--monitor") { Description = "monitor: none, stdio or tcp:127.0.0.1:PORT (monitor)", HelpName = "DEV" };
         var display = new Option<string?>("--display") { Description = "headless or sdl (display)", HelpName = "KIND" };
         var clock = new Option<string?>("--clock") { Description = "virtual (deterministic, default) or realtime (clock)", HelpName = "KIND" };
-        var until = new Option<string?>("--until") { Description = "stop with exit 0 when TEXT appears on the serial port or the text screen", HelpName = "TEXT" };
+        var until = new Option<string?>("--until") { Description = "stop with exit 0 when TEXT appears on the serial port or the text screen (\\n matches a line break)", HelpName = "TEXT" };
         var timeout = new Option<double?>("--timeout") { Description = "stop with exit 3 after SECONDS of host time", HelpName = "SECONDS" };
         var screenshot = new Option<string?>("--screenshot") { Description = "save the screen as PNG at exit", HelpName = "PATH.png" };
         var screenDump = new Option<string?>("--screen-dump") { Description = "save the text screen as text at exit", HelpName = "PATH.txt" };
@@ -95,7 +95,7 @@ internal static class RunCommand
                 if (stdout is not null && !Console.IsInputRedirected) input = StartStdinPump();
                 var runner = new MachineRunner(machine, serialText)
                 {
-                    Until = parse.GetValue(until),
+                    Until = parse.GetValue(until) is { } ut ? Unescape(ut) : null,
                     Timeout = parse.GetValue(timeout) is { } s ? TimeSpan.FromSeconds(s) : null,
                     SendKeys = parse.GetValue(sendKeys) is { } k ? Unescape(k) : null,
                     SerialInput = input,
@@ -151,7 +151,7 @@ internal static class RunCommand
         return q;
     }
 
-    /// <summary>`--sendkeys` text: \n Enter, \t Tab, \b Backspace, \e Escape, \\ backslash.</summary>
+    /// <summary>`--sendkeys`/`--until` text: \n Enter (line break), \t Tab, \b Backspace, \e Escape, \\ backslash; any other backslash stays as it is (so A:\&gt; means itself).</summary>
     internal static string Unescape(string s)
     {
         var sb = new StringBuilder();
@@ -159,7 +159,15 @@ internal static class RunCommand
         {
             if (s[i] != '\\' || i + 1 == s.Length) { sb.Append(s[i]); continue; }
             char c = s[++i];
-            sb.Append(c switch { 'n' => '\n', 'r' => '\n', 't' => '\t', 'b' => '\b', 'e' => '\x1b', _ => c });
+            switch (c)
+            {
+                case 'n' or 'r': sb.Append('\n'); break;
+                case 't': sb.Append('\t'); break;
+                case 'b': sb.Append('\b'); break;
+                case 'e': sb.Append('\x1b'); break;
+                case '\\': sb.Append('\\'); break;
+                default: sb.Append('\\').Append(c); break;
+            }
         }
         return sb.ToString();
     }

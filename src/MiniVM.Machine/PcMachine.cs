@@ -48,7 +48,7 @@ public sealed partial class PcMachine : IDisposable
         Pit.Attach(Ports);
         var port61 = new SystemControlPortB(Pit, Clock.Clock);
         port61.Attach(Ports);
-        Cmos = new CmosRtc(Clock.Clock, Pic.GetLine(8), DateTime.UtcNow);
+        Cmos = new CmosRtc(Clock.Clock, Pic.GetLine(8), options.Machine.RtcStart());
         Cmos.Attach(Ports);
         Keyboard = new Ps2Keyboard(Clock.Clock);
         var mouse = new Ps2Mouse();
@@ -63,8 +63,9 @@ public sealed partial class PcMachine : IDisposable
         fastA20.Attach(Ports);
         var resetControl = new ResetControl();
         resetControl.Attach(Ports);
-        Kbc.A20Changed += on => Cpu.A20Enabled = on;
-        fastA20.A20Changed += on => Cpu.A20Enabled = on;
+        // A20 is the OR of the 8042 output port and port 0x92, as on the PIIX3.
+        Kbc.A20Changed += _ => Cpu.A20Enabled = Kbc.A20Enabled || fastA20.A20Enabled;
+        fastA20.A20Changed += _ => Cpu.A20Enabled = Kbc.A20Enabled || fastA20.A20Enabled;
         Kbc.ResetRequested += RequestReset;
         fastA20.ResetRequested += RequestReset;
         resetControl.ResetRequested += _ => RequestReset();
@@ -118,6 +119,10 @@ public sealed partial class PcMachine : IDisposable
         FwCfg.SetBootFailWait(1000);
 
         _sections.AddRange([Pic, Pit, port61, Cmos, Keyboard, mouse, Kbc, Serial, post, fastA20, PciHost, isa, Vga, vgaPci, Ide, dma, Floppy]);
+        // A machine reset (0xCF9, 8042 pulse, port 0x92, triple fault) puts every chip back to its power-on state;
+        // RAM and the CMOS contents survive, as on a PC.
+        _resets = [PciHost.Reset, isa.Reset, Pic.Reset, Pit.Reset, Cmos.Reset, Keyboard.Reset, mouse.Reset, Kbc.Reset,
+                   Serial.Reset, fastA20.Reset, resetControl.Reset, dma.Reset, Ide.Reset, Floppy.Reset];
         Reset();
     }
 
@@ -145,20 +150,17 @@ public sealed partial class PcMachine : IDisposable
 
     private ulong? _lfbAt, _vgaRomAt;
 
+    private readonly Action[] _resets;
+
     private void RequestReset() => ResetPending = true;
 
     /// <summary>Power-on state of every part that the guest can change; RAM keeps its contents as on a warm reset.</summary>
     public void Reset()
     {
         ResetPending = false;
-        PciHost.Reset();    // PAM back to ROM, which re-maps the shadow area through PamChanged
+        foreach (var reset in _resets) reset();
+        // PAM back to the ROM side whether or not the host bridge announced each region.
         for (int i = 0; i < PciHostBridge.PamRegionCount; i++) _shadow.Set(i, false, false);
-        Pic.Reset();
-        Pit.Reset();
-        Kbc.Reset();
-        Serial.Reset();
-        Ide.Reset();
-        Floppy.Reset();
         Cpu.Reset();
         Cpu.A20Enabled = true;
     }

@@ -120,6 +120,9 @@ public static partial class VmConfigLoader
             throw new VmConfigException($"config: machine.memory = {o.Machine.Memory}: must be 1..3072 (MiB)");
         if (!string.Equals(o.Machine.Cpu, "p6", StringComparison.OrdinalIgnoreCase))
             throw new VmConfigException($"config: machine.cpu = '{o.Machine.Cpu}': the only CPU model is p6");
+        if (!o.Machine.Rtc.Equals("now", StringComparison.OrdinalIgnoreCase) &&
+            !DateTime.TryParse(o.Machine.Rtc, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out _))
+            throw new VmConfigException($"config: machine.rtc = '{o.Machine.Rtc}': use now or a date like 2026-01-01T00:00:00");
         if (string.IsNullOrWhiteSpace(o.Boot) || o.Boot.Any(c => "acdn".IndexOf(char.ToLowerInvariant(c)) < 0))
             throw new VmConfigException($"config: boot = '{o.Boot}': use the letters a (floppy), c (hard disk), d, n");
         CheckSerial(o.Serial);

@@ -27,6 +27,15 @@ public sealed class MachineSection
     public int Memory { get; set; } = 128;
     /// <summary>CPU model; only the P6-class "p6" exists.</summary>
     public string Cpu { get; set; } = "p6";
+    /// <summary>
+    /// What the RTC reads at power-on: "now" (the host's UTC time) or a fixed UTC time such as "2026-01-01T00:00:00"
+    /// for runs that must be identical from start to end.
+    /// </summary>
+    public string Rtc { get; set; } = "now";
+
+    public DateTime RtcStart() => Rtc.Equals("now", StringComparison.OrdinalIgnoreCase)
+        ? DateTime.UtcNow
+        : DateTime.Parse(Rtc, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AdjustToUniversal | System.Globalization.DateTimeStyles.AssumeUniversal);
 }
 
 public sealed class FirmwareSection
