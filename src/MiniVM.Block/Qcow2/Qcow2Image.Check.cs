@@ -93,12 +93,7 @@ public sealed partial class Qcow2Image : IImageCheck
         Inc(0, _cs, "header");
         Inc(_h.L1TableOffset, _l1.LongLength * 8, "active L1 table");
         CountTree(_l1, "active", counts, n, result, Inc);
-        if (_snapshots.Count > 0)
-        {
-            long bytes = 0;
-            foreach (var s in _snapshots) bytes += s.EntryLength;
-            Inc(_h.SnapshotsOffset, bytes, "snapshot table");
-        }
+        if (_snapshots.Count > 0) Inc(_h.SnapshotsOffset, _snapshotTableBytes, "snapshot table");
         foreach (var s in _snapshots)
         {
             Inc(s.L1TableOffset, s.L1Size * 8L, $"snapshot {s.Id} L1 table");

@@ -237,10 +237,11 @@ public sealed partial class Qcow2Image : ISnapshotStore
     /// <summary>Writes the table to new clusters, switches the header to it, frees the old one.</summary>
     private void WriteSnapshotTable(List<Qcow2Snapshot> list)
     {
-        long newOffset = 0, newClusters = 0;
+        long newOffset = 0, newClusters = 0, newBytes = 0;
         if (list.Count > 0)
         {
             var bytes = Qcow2Snapshot.WriteTable(list);
+            newBytes = bytes.LongLength;
             newClusters = (bytes.LongLength + _cs - 1) >> _clusterBits;
             newOffset = AllocateClusters(newClusters) << _clusterBits;
             var padded = new byte[newClusters << _clusterBits];
@@ -248,13 +249,12 @@ public sealed partial class Qcow2Image : ISnapshotStore
             WriteAt(newOffset, padded);
         }
         FlushMetadata();
-        long oldOffset = _h.SnapshotsOffset;
-        long oldBytes = 0;
-        foreach (var s in _snapshots) oldBytes += s.EntryLength;
+        long oldOffset = _h.SnapshotsOffset, oldBytes = _snapshots.Count > 0 ? _snapshotTableBytes : 0;
         _h.SnapshotsOffset = newOffset;
         _h.SnapshotCount = (uint)list.Count;
         WriteHeader();
         _snapshots = list;
+        _snapshotTableBytes = newBytes;
         if (oldOffset != 0 && oldBytes > 0)
         {
             long oldClusters = (oldBytes + _cs - 1) >> _clusterBits;

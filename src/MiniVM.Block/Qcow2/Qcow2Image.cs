@@ -29,6 +29,8 @@ public sealed partial class Qcow2Image : IBlockDriver, IImageInfo, IBackingImage
     private bool _l1Dirty;
     private readonly Dictionary<long, L2Table> _l2Cache = new();
     private List<Qcow2Snapshot> _snapshots;
+    /// <summary>Size of the snapshot table as stored (what its clusters' refcounts cover).</summary>
+    private long _snapshotTableBytes;
     private List<KeyValuePair<string, byte[]>> _metadata;
     private IBlockDriver? _backing;
     private bool _needSync;
@@ -166,7 +168,8 @@ public sealed partial class Qcow2Image : IBlockDriver, IImageInfo, IBackingImage
         long rtEntries = (long)_h.RefcountTableClusters * _cs / 8;
         _rt = ReadTable(_h.RefcountTableOffset, rtEntries);
         _highWater = (_file.Length + _cs - 1) >> _clusterBits;
-        _snapshots = Qcow2Snapshot.ReadTable(ReadBytes, _h.SnapshotsOffset, _h.SnapshotCount, _cs, _file.Length, FileName);
+        _snapshots = Qcow2Snapshot.ReadTable(ReadBytes, _h.SnapshotsOffset, _h.SnapshotCount, _cs, _file.Length, FileName,
+            out _snapshotTableBytes);
         foreach (var s in _snapshots) s.DiskSize ??= _h.Size;
         if (_h.Find(Qcow2UserMetadata.ExtensionType) is { } meta)
             _metadata = Qcow2UserMetadata.Parse(meta.Data, FileName);

@@ -34,8 +34,9 @@ public sealed class Qcow2Snapshot
     private static int Align8(int n) => (n + 7) & ~7;
 
     /// <summary>Reads and validates <paramref name="count"/> entries at <paramref name="offset"/>.</summary>
+    /// <param name="tableBytes">Bytes the table occupies on disk (entries as stored, which may be shorter than ours).</param>
     public static List<Qcow2Snapshot> ReadTable(Func<long, int, byte[]> read, long offset, uint count, int clusterSize,
-        long fileLength, string? fileName)
+        long fileLength, string? fileName, out long tableBytes)
     {
         var list = new List<Qcow2Snapshot>((int)Math.Min(count, 1024));
         long pos = offset;
@@ -92,6 +93,7 @@ public sealed class Qcow2Snapshot
             list.Add(s);
             pos += Align8(FixedLength + varLen);
         }
+        tableBytes = pos - offset;
         return list;
     }
 
