@@ -32,7 +32,7 @@ public sealed class GuestLoop
         public byte AcknowledgeInterrupt() => 0xFF;
     }
 
-    public GuestLoop(uint iterations)
+    public GuestLoop(uint iterations, bool interruptsEnabled = false)
     {
         Memory = new PhysicalMemory(8 << 20);
         Cpu = new X86Cpu(Memory, new NullBus(), new NoInterrupts());
@@ -66,6 +66,7 @@ public sealed class GuestLoop
             a.mov(eax, cr0);
             a.or(eax, unchecked((int)0x80010000));
             a.mov(cr0, eax);
+            if (interruptsEnabled) a.sti(); // as under an OS: IF=1 makes the CPU poll INTR between instructions
             a.mov(ecx, iterations);
             a.xor(esi, esi);
             a.xor(eax, eax);

@@ -75,6 +75,15 @@ public sealed partial class X86Cpu
     private uint Rm32(in Instruction ins, int n) =>
         ins.GetOpKind(n) == OpKind.Register ? R[R32(ins.GetOpRegister(n))] : Read32(SegOf(in ins), Ea(in ins));
 
+    /// <summary>PUSH of a dword on a 32-bit (B=1) stack.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Push32(uint v)
+    {
+        uint sp = R[4] - 4;
+        Write32(2, sp, v);
+        R[4] = sp;
+    }
+
     /// <summary>Executes the instruction if it is one of the hot 32-bit forms; false sends it to the general switch.</summary>
     private bool ExecuteFast(in Instruction ins)
     {
@@ -144,25 +153,35 @@ public sealed partial class X86Cpu
                 R[R32(ins.Op0Register)] = Ea(in ins);
                 return true;
             case Code.Push_r32:
-                Push(R[R32(ins.Op0Register)], 4);
+                if (!S[2].Big) return false;
+                Push32(R[R32(ins.Op0Register)]);
                 return true;
             case Code.Pop_r32:
             {
-                uint v = Pop(4);
+                if (!S[2].Big) return false;
+                uint v = Read32(2, R[4]);
+                R[4] += 4;
                 R[R32(ins.Op0Register)] = v;
                 return true;
             }
             case Code.Call_rel32_32:
             {
+                if (!S[2].Big) return false;
                 uint target = Eip_ + ((uint)ins.NearBranchTarget - (uint)ins.NextIP);
-                if (target > S[1].Limit) throw new GuestFault(13, 0);
-                Push(Eip_, 4);
+                if (target > CsLimit) throw new GuestFault(13, 0);
+                Push32(Eip_);
                 Eip_ = target;
                 return true;
             }
             case Code.Retnd:
-                SetNearTarget(Pop(4));
+            {
+                if (!S[2].Big) return false;
+                uint target = Read32(2, R[4]);
+                if (target > CsLimit) throw new GuestFault(13, 0);
+                R[4] += 4;
+                Eip_ = target;
                 return true;
+            }
             case Code.Jmp_rel8_32:
             case Code.Jmp_rel32_32:
                 SetNearTarget(Eip_ + ((uint)ins.NearBranchTarget - (uint)ins.NextIP));

@@ -266,7 +266,12 @@ public sealed partial class X86Cpu
     private uint ReadPhysicalIo(uint phys, int size)
     {
         int page = (int)(phys >> 12);
-        if (_mem.ReadKind[page] == PageSourceKind.Io) return _bus.ReadMmio(phys, size);
+        if (_mem.ReadKind[page] == PageSourceKind.Io)
+        {
+            uint v = _bus.ReadMmio(phys, size);
+            CheckMapGeneration(); // a register read can have side effects on the memory map
+            return v;
+        }
         return size == 4 ? 0xFFFFFFFF : (1u << (8 * size)) - 1;
     }
 
