@@ -64,6 +64,7 @@ public sealed partial class Qcow2Image
     private RefBlock? GetRefBlock(long t)
     {
         if (_refBlocks.TryGetValue(t, out var b)) return b;
+        if (t < 0) throw new ImageFormatException(FileName, "host offset outside 0..2^56 (image is corrupt)");
         if (t >= _rt.LongLength) return null;
         ulong entry = _rt[t];
         if (entry == 0) return null;

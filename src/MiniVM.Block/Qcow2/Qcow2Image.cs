@@ -195,10 +195,44 @@ public sealed partial class Qcow2Image : IBlockDriver, IImageInfo, IBackingImage
                 rewrite = true;
             }
             if (rewrite) WriteHeader();
+            if (!MetadataIsCounted())
+            {
+                // An allocation could hand out a metadata cluster and overwrite it (QEMU's overlap checks guard the
+                // same). Writes are refused as for the corrupt bit, in memory only; check -r all repairs and lifts it.
+                _h.IncompatibleFeatures |= Qcow2Header.IncompatCorrupt;
+            }
         }
 
         if (_h.BackingFileName is { } name && !context.NoBacking)
             _backing = context.OpenBacking(FileName, name, _h.BackingFormat);
+    }
+
+    /// <summary>True when every metadata cluster has a non-zero refcount, so that no allocation can land on one.</summary>
+    private bool MetadataIsCounted()
+    {
+        try
+        {
+            bool Counted(long offset, long bytes)
+            {
+                for (long c = offset >> _clusterBits; c <= (offset + Math.Max(bytes, 1) - 1) >> _clusterBits; c++)
+                    if (GetRefcount(c) == 0) return false;
+                return true;
+            }
+            if (!Counted(0, _cs) || !Counted(_h.RefcountTableOffset, (long)_h.RefcountTableClusters * _cs)) return false;
+            if (_l1.LongLength > 0 && !Counted(_h.L1TableOffset, _l1.LongLength * 8)) return false;
+            if (_snapshots.Count > 0 && !Counted(_h.SnapshotsOffset, _snapshotTableBytes)) return false;
+            foreach (var s in _snapshots)
+                if (s.L1Size > 0 && !Counted(s.L1TableOffset, s.L1Size * 8L)) return false;
+            foreach (ulong e in _rt)
+                if (e != 0 && (e >= (ulong)Qcow2Header.MaxOffset || !Counted((long)(e & Qcow2Entry.RefTableOffsetMask), _cs))) return false;
+            foreach (ulong e in _l1)
+                if ((e & Qcow2Entry.OffsetMask) != 0 && !Counted((long)(e & Qcow2Entry.OffsetMask), _cs)) return false;
+            return true;
+        }
+        catch (ImageFormatException)
+        {
+            return false; // an unreadable refcount block: check reports it
+        }
     }
 
     private string FeatureNames(ulong bits)

@@ -123,6 +123,29 @@ public sealed class Qcow2CorruptionTests : IDisposable
     }
 
     [Fact]
+    public void UncountedMetadataRefusesWritesUntilRepaired()
+    {
+        // The L1 table's refcount is 0: an allocation could overwrite it, so writing waits for check -r all.
+        var h = Header;
+        long block = (long)BinaryPrimitives.ReadUInt64BigEndian(_pristine.AsSpan((int)h.RefcountTableOffset));
+        var b = (byte[])_pristine.Clone();
+        BinaryPrimitives.WriteUInt16BigEndian(b.AsSpan((int)(block + h.L1TableOffset / 4096 * 2)), 0);
+        File.WriteAllBytes(_img, b);
+        Assert.Contains("marked corrupt", Fails());
+        using (var q = Qcow2Fixture.Open(_img))
+        {
+            Assert.True(q.IsReadOnly);
+            Assert.True(q.Check(RepairMode.All).IsClean);
+            q.Write(0, new byte[] { 42 });
+        }
+        using var again = Qcow2Fixture.Open(_img);
+        Assert.False(again.IsReadOnly);
+        var one = new byte[1];
+        again.Read(0, one);
+        Assert.Equal(42, one[0]);
+    }
+
+    [Fact]
     public void AutoclearBitsAreClearedOnWriteOpen()
     {
         Put64(88, 1UL << 1);
