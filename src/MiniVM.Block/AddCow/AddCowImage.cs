@@ -1,0 +1,425 @@
+using System.Buffers;
+using Microsoft.Win32.SafeHandles;
+using MiniVM.Block.Raw;
+
+namespace MiniVM.Block.AddCow;
+
+/// <summary>
+/// An add-cow v8 image (add-cow.md): a metadata file (header + COW bitmap), a raw file laid out like the disk, and a
+/// read-only backing image. Bit set → the cluster is in raw; clear → backing (zeroes past its end or without one).
+/// Crash safety rests on one invariant (§3.5): a bit is durable only after its cluster is durable in raw, and bits
+/// are never cleared, so no repair is ever needed after a crash. No guest data is cached (§4.1 item 1).
+/// </summary>
+public sealed partial class AddCowImage : IBlockDriver, IImageCheck, IBackingImage, IImageInfo, IResizable
+{
+    public const int ClusterBits = 16;
+    public const int ClusterSize = 1 << ClusterBits;
+    public const int SectorSize = 512;
+
+    /// <summary>Largest disk accepted (add-cow.md §6.3): 2 TiB, a 4 MiB bitmap.</summary>
+    public const long MaxVirtualSize = 2L << 40;
+
+    private readonly object _lock = new();
+    private readonly SafeFileHandle _meta;
+    private readonly SafeFileHandle _raw;
+    private readonly IBlockDriver? _backing;
+    private readonly AddCowBitmap _bitmap;
+    private readonly AddCowHeader _header;
+    private long _metaLength;
+    private int _strayBitsFound;
+    private bool _disposed;
+
+    private AddCowImage(string fileName, string rawPath, AddCowHeader header, SafeFileHandle meta, long metaLength,
+        SafeFileHandle raw, long size, AddCowBitmap bitmap, IBlockDriver? backing, bool readOnly, int strayBits)
+    {
+        FileName = fileName; RawPath = rawPath; _header = header; _meta = meta; _metaLength = metaLength;
+        _raw = raw; Size = size; _bitmap = bitmap; _backing = backing; IsReadOnly = readOnly; _strayBitsFound = strayBits;
+    }
+
+    public string FormatName => "add-cow";
+    public string FileName { get; }
+
+    /// <summary>Host path of the raw image file the header names.</summary>
+    public string RawPath { get; }
+
+    /// <summary>The raw file's length (add-cow.md §2.3: it defines the disk size).</summary>
+    public long Size { get; private set; }
+    public bool IsReadOnly { get; }
+
+    /// <summary>Stored name of the raw image file, as in the header.</summary>
+    public string ImageFileName => _header.ImageFile;
+
+    public string? BackingFileName => _header.BackingFile.Length == 0 ? null : _header.BackingFile;
+
+    /// <summary>add-cow stores no backing format (§2.1); the backing is opened by probing.</summary>
+    public string? BackingFormat => null;
+
+    public IBlockDriver? Backing => _backing;
+
+    /// <summary>Clusters in the disk (the last one may be partial).</summary>
+    public long Clusters => _bitmap.Clusters;
+
+    /// <summary>Whether cluster <paramref name="cluster"/> is held in the raw file.</summary>
+    public bool IsAllocated(long cluster)
+    {
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if ((ulong)cluster >= (ulong)_bitmap.Clusters)
+                throw new ImageFormatException(FileName, $"cluster {cluster} is outside the disk ({_bitmap.Clusters} clusters)");
+            return _bitmap.IsSet(cluster);
+        }
+    }
+
+    long IImageInfo.ClusterSize => ClusterSize;
+    public long DiskUsage => HostFile.AllocatedBytes(FileName) + HostFile.AllocatedBytes(RawPath);
+    public IReadOnlyList<string> Files => [FileName, RawPath];
+
+    public IReadOnlyList<KeyValuePair<string, string>> FormatSpecific
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return
+                [
+                    new("image file", _header.ImageFile),
+                    new("allocated clusters", $"{_bitmap.CountSet()} of {_bitmap.Clusters}"),
+                ];
+            }
+        }
+    }
+
+    /// <summary>
+    /// Opens an add-cow file, validating in the order of add-cow.md §6.2. The raw and add-cow files are opened
+    /// exclusively when writable (§5.1 item 9); the backing always read-only through the registry.
+    /// </summary>
+    public static AddCowImage Open(string fileName, ImageOpenContext context)
+    {
+        bool write = !context.ReadOnly;
+        SafeFileHandle meta = OpenExclusive(fileName, write);
+        SafeFileHandle? raw = null;
+        IBlockDriver? backing = null;
+        try
+        {
+            long metaLength = RandomAccess.GetLength(meta);
+            var head = new byte[AddCowHeader.Size];
+            int got = ReadFully(meta, head, 0);
+            var header = AddCowHeader.Parse(head.AsSpan(0, got), fileName);
+
+            string rawPath = AddCowStoredName.Resolve(fileName, header.ImageFile, context.AllowUnsafePaths, "image file", mustExist: true);
+            string? backingPath = header.BackingFile.Length == 0 ? null
+                : AddCowStoredName.Resolve(fileName, header.BackingFile, context.AllowUnsafePaths, "backing file", mustExist: !context.NoBacking);
+            AddCowStoredName.CheckDistinct(fileName, rawPath, backingPath);
+            if (context.Chain.Contains(AddCowStoredName.Canonical(rawPath)) || context.Chain.Contains(Path.GetFullPath(rawPath)))
+                throw new ImageFormatException(fileName, $"image file '{header.ImageFile}' is also an image of this backing chain");
+
+            raw = OpenExclusive(rawPath, write);
+            long size = RandomAccess.GetLength(raw);
+            CheckSize(fileName, rawPath, size);
+
+            long clusters = ClustersFor(size);
+            long bitmapBytes = AddCowBitmap.BytesFor(clusters);
+            if (metaLength - AddCowHeader.Size < bitmapBytes)
+                throw new ImageFormatException(fileName,
+                    $"bitmap is {Math.Max(0, metaLength - AddCowHeader.Size)} bytes, the {size}-byte disk needs {bitmapBytes} (file truncated?)");
+            var bytes = new byte[bitmapBytes];
+            if (ReadFully(meta, bytes, AddCowHeader.Size) != bytes.Length)
+                throw new ImageFormatException(fileName, "bitmap is shorter than the file length says");
+            var bitmap = new AddCowBitmap(bytes, clusters);
+            int stray = bitmap.MaskBeyondEnd();
+
+            if (backingPath is not null && !context.NoBacking)
+                backing = context.OpenBacking(fileName, header.BackingFile, null);
+            var image = new AddCowImage(fileName, rawPath, header, meta, metaLength, raw, size, bitmap, backing, !write, stray);
+            if (write && stray > 0) image.Flush(); // §5.2 item 5: persist the cleared bits when writable
+            return image;
+        }
+        catch (IOException e)
+        {
+            backing?.Dispose(); raw?.Dispose(); meta.Dispose();
+            throw new ImageFormatException(fileName, $"cannot read: {e.Message}");
+        }
+        catch
+        {
+            backing?.Dispose(); raw?.Dispose(); meta.Dispose();
+            throw;
+        }
+    }
+
+    internal static long ClustersFor(long size) => (size + ClusterSize - 1) >> ClusterBits;
+
+    internal static void CheckSize(string fileName, string rawPath, long size)
+    {
+        if (size <= 0)
+            throw new ImageFormatException(fileName, $"image file {rawPath} is empty (its length is the disk size)");
+        if (size % SectorSize != 0)
+            throw new ImageFormatException(fileName, $"image file {rawPath} is {size} bytes, not a multiple of {SectorSize}");
+        if (size > MaxVirtualSize)
+            throw new ImageFormatException(fileName, $"image file {rawPath} is {size} bytes, more than the {MaxVirtualSize}-byte limit");
+    }
+
+    /// <summary>Writable files get FileShare.None, so a second writer (or a reader) of the same raw is refused.</summary>
+    internal static SafeFileHandle OpenExclusive(string path, bool write)
+    {
+        try
+        {
+            return File.OpenHandle(path, FileMode.Open, write ? FileAccess.ReadWrite : FileAccess.Read,
+                write ? FileShare.None : FileShare.Read);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
+        {
+            throw new ImageFormatException(path, $"cannot open{(write ? " for writing" : "")}: {e.Message}");
+        }
+    }
+
+    private static int ReadFully(SafeFileHandle h, Span<byte> buffer, long offset)
+    {
+        int done = 0;
+        while (done < buffer.Length)
+        {
+            int n = RandomAccess.Read(h, buffer[done..], offset + done);
+            if (n <= 0) break;
+            done += n;
+        }
+        return done;
+    }
+
+    private void CheckRange(long offset, long length)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (offset < 0 || length < 0 || offset > Size - length)
+            throw new ImageFormatException(FileName, $"range {offset}+{length} is outside the disk (size {Size})");
+    }
+
+    private void CheckWritable()
+    {
+        if (IsReadOnly) throw new ImageFormatException(FileName, "image is open read-only");
+    }
+
+    private ImageFormatException HostError(string what, IOException e) => new($"{FileName}: {what} failed: {e.Message}", e);
+
+    public void Read(long offset, Span<byte> buffer)
+    {
+        lock (_lock)
+        {
+            CheckRange(offset, buffer.Length);
+            try
+            {
+                // One host read per run of clusters that share a state (Stefan's is_allocated point, §3.3).
+                while (buffer.Length > 0)
+                {
+                    long k = offset >> ClusterBits;
+                    long clusters = ((offset + buffer.Length - 1) >> ClusterBits) - k + 1;
+                    long run = _bitmap.Run(k, clusters, out bool set);
+                    long runEnd = Math.Min((k + run) << ClusterBits, offset + buffer.Length);
+                    int n = (int)(runEnd - offset);
+                    if (set) ReadRaw(offset, buffer[..n]);
+                    else ReadBacking(offset, buffer[..n]);
+                    offset += n;
+                    buffer = buffer[n..];
+                }
+            }
+            catch (IOException e) { throw HostError("read", e); }
+        }
+    }
+
+    private void ReadRaw(long offset, Span<byte> buffer)
+    {
+        int got = ReadFully(_raw, buffer, offset);
+        if (got < buffer.Length) buffer[got..].Clear();
+    }
+
+    /// <summary>Unallocated bytes: the backing where it reaches, zeroes beyond its end or without one (§5.2 item 8).</summary>
+    private void ReadBacking(long offset, Span<byte> buffer)
+    {
+        long have = _backing is null ? 0 : Math.Clamp(_backing.Size - offset, 0, buffer.Length);
+        if (have > 0) _backing!.Read(offset, buffer[..(int)have]);
+        buffer[(int)have..].Clear();
+    }
+
+    public void Write(long offset, ReadOnlySpan<byte> data)
+    {
+        lock (_lock)
+        {
+            CheckRange(offset, data.Length);
+            CheckWritable();
+            try { WriteCore(offset, data.Length, data, zeroes: false); }
+            catch (IOException e) { throw HostError("write", e); }
+        }
+    }
+
+    public void WriteZeroes(long offset, long length)
+    {
+        lock (_lock)
+        {
+            CheckRange(offset, length);
+            CheckWritable();
+            try { WriteCore(offset, length, default, zeroes: true); }
+            catch (IOException e) { throw HostError("write zeroes", e); }
+        }
+    }
+
+    /// <summary>
+    /// add-cow.md §3.4: partial unallocated clusters (only the first and the last of a request can be) are filled from
+    /// the backing and written whole; everything between goes to raw in one write. Bits are set in memory only after
+    /// the raw write returned; they reach the file at the next flush, after raw's fsync.
+    /// </summary>
+    private void WriteCore(long offset, long length, ReadOnlySpan<byte> data, bool zeroes)
+    {
+        if (length == 0) return;
+        long end = offset + length;
+        long first = offset >> ClusterBits, last = (end - 1) >> ClusterBits;
+        long midStart = offset, midEnd = end;
+
+        if (NeedsCopyOnWrite(first, offset, end, zeroes))
+        {
+            long cEnd = Math.Min((first + 1) << ClusterBits, end);
+            CopyOnWrite(first, offset, zeroes ? default : data[..(int)(cEnd - offset)], cEnd - offset, zeroes);
+            midStart = cEnd;
+        }
+        if (last > first && midStart < end && NeedsCopyOnWrite(last, Math.Max(midStart, last << ClusterBits), end, zeroes))
+        {
+            long cStart = last << ClusterBits;
+            CopyOnWrite(last, cStart, zeroes ? default : data[(int)(cStart - offset)..], end - cStart, zeroes);
+            midEnd = cStart;
+        }
+        if (midStart >= midEnd) return;
+
+        if (zeroes) ZeroRaw(midStart, midEnd - midStart);
+        else RandomAccess.Write(_raw, data.Slice((int)(midStart - offset), (int)(midEnd - midStart)), midStart);
+        for (long k = midStart >> ClusterBits, kEnd = (midEnd - 1) >> ClusterBits; k <= kEnd; k++)
+        {
+            if (zeroes && !_bitmap.IsSet(k) && !HasBackingData(k)) continue; // already reads as zeroes
+            _bitmap.Set(k);
+        }
+    }
+
+    /// <summary>True when the write covers only part of cluster <paramref name="k"/> and the cluster is not in raw yet.</summary>
+    private bool NeedsCopyOnWrite(long k, long segStart, long reqEnd, bool zeroes)
+    {
+        if (_bitmap.IsSet(k)) return false;
+        long cStart = k << ClusterBits, cEnd = Math.Min(cStart + ClusterSize, Size);
+        if (segStart <= cStart && reqEnd >= cEnd) return false;
+        return !zeroes || HasBackingData(k);
+    }
+
+    private bool HasBackingData(long k) => _backing is not null && (k << ClusterBits) < _backing.Size;
+
+    private void CopyOnWrite(long k, long segStart, ReadOnlySpan<byte> data, long segLength, bool zeroes)
+    {
+        long cStart = k << ClusterBits;
+        int cLen = (int)(Math.Min(cStart + ClusterSize, Size) - cStart);
+        byte[] buf = ArrayPool<byte>.Shared.Rent(ClusterSize);
+        try
+        {
+            var cluster = buf.AsSpan(0, cLen);
+            ReadBacking(cStart, cluster);
+            var into = cluster.Slice((int)(segStart - cStart), (int)segLength);
+            if (zeroes) into.Clear(); else data[..(int)segLength].CopyTo(into);
+            RandomAccess.Write(_raw, cluster, cStart);
+            _bitmap.Set(k);
+        }
+        finally { ArrayPool<byte>.Shared.Return(buf); }
+    }
+
+    private void ZeroRaw(long offset, long length)
+    {
+        if (HostFile.TryPunchHole(_raw, offset, length)) return;
+        byte[] zero = ArrayPool<byte>.Shared.Rent((int)Math.Min(length, 1 << 20));
+        try
+        {
+            Array.Clear(zero);
+            while (length > 0)
+            {
+                int n = (int)Math.Min(length, zero.Length);
+                RandomAccess.Write(_raw, zero.AsSpan(0, n), offset);
+                offset += n; length -= n;
+            }
+        }
+        finally { ArrayPool<byte>.Shared.Return(zero); }
+    }
+
+    /// <summary>
+    /// Never clears a bit (§5.1 item 6: that would expose the backing again and break the monotonic invariant):
+    /// allocated clusters in the range are zeroed in raw, unallocated ones keep reading the backing.
+    /// </summary>
+    public void Discard(long offset, long length)
+    {
+        lock (_lock)
+        {
+            CheckRange(offset, length);
+            CheckWritable();
+            try
+            {
+                long end = offset + length;
+                while (offset < end)
+                {
+                    long k = offset >> ClusterBits;
+                    long run = _bitmap.Run(k, ((end - 1) >> ClusterBits) - k + 1, out bool set);
+                    long runEnd = Math.Min((k + run) << ClusterBits, end);
+                    if (set) ZeroRaw(offset, runEnd - offset);
+                    offset = runEnd;
+                }
+            }
+            catch (IOException e) { throw HostError("discard", e); }
+        }
+    }
+
+    /// <summary>§3.5 write-back order: fsync raw (always, even with a clean bitmap), then the dirty bitmap sectors, then fsync the add-cow file.</summary>
+    public void Flush()
+    {
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (IsReadOnly) return;
+            FlushLocked();
+        }
+    }
+
+    private void FlushLocked()
+    {
+        try
+        {
+            HostFile.SyncData(_raw, RawPath);
+            if (!_bitmap.IsDirty) return;
+            _bitmap.WriteDirty((start, bytes) => RandomAccess.Write(_meta, bytes.Span, AddCowHeader.Size + start));
+            HostFile.SyncData(_meta, FileName);
+        }
+        catch (IOException e) { throw HostError("flush", e); }
+    }
+
+    public Extent GetBlockStatus(long offset, long maxLength)
+    {
+        lock (_lock)
+        {
+            CheckRange(offset, 0);
+            long len = Math.Min(maxLength, Size - offset);
+            if (len <= 0) throw new ImageFormatException(FileName, $"block status at {offset} is at or past the end of the disk");
+            long k = offset >> ClusterBits;
+            long run = _bitmap.Run(k, ((offset + len - 1) >> ClusterBits) - k + 1, out bool set);
+            long n = Math.Min((k + run) << ClusterBits, offset + len) - offset;
+            return set ? new Extent(offset, n, ExtentKind.Data, RawPath, offset) : new Extent(offset, n, ExtentKind.Unallocated);
+        }
+    }
+
+    /// <summary>Flushes under the full ordering (§3.8), closes the files, and reports a flush failure after closing.</summary>
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            try
+            {
+                if (!IsReadOnly) FlushLocked();
+            }
+            finally
+            {
+                _raw.Dispose();
+                _meta.Dispose();
+                _backing?.Dispose();
+            }
+        }
+    }
+}
