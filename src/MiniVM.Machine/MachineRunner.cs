@@ -47,6 +47,12 @@ public sealed class MachineRunner
     /// <summary>Bytes typed on the host for COM1 (serial stdio); drained into the UART between slices.</summary>
     public System.Collections.Concurrent.ConcurrentQueue<byte>? SerialInput { get; init; }
 
+    /// <summary>
+    /// Work other threads hand to the machine thread (a window's key presses): devices are not thread-safe, so it
+    /// runs here, between slices.
+    /// </summary>
+    public System.Collections.Concurrent.ConcurrentQueue<Action> MachineThreadWork { get; } = new();
+
     /// <summary>Instructions executed by this runner.</summary>
     public long Instructions { get; private set; }
 
@@ -75,6 +81,7 @@ public sealed class MachineRunner
             if (Timeout is { } t && wall.Elapsed >= t) return RunOutcome.TimedOut;
 
             DrainSerialInput();
+            while (MachineThreadWork.TryDequeue(out var work)) work();
             long before = (long)_machine.Cpu.InstructionCount;
             _machine.RunSlice(SliceInstructions);
             Instructions += (long)_machine.Cpu.InstructionCount - before;
