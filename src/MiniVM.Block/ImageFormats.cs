@@ -18,6 +18,7 @@ public sealed class ImageFormats
         r.Register(new Irow.IrowFormat());
         r.Register(new Qcow2.Qcow2Format());
         r.Register(new Qcow2.Qcow2Format("qcow3"));
+        r.Register(new Fvd.FvdFormat());
         r.Register(new AddCow.AddCowFormat());
         return r;
     }
