@@ -4,6 +4,7 @@ using MiniVM.Devices;
 using MiniVM.Devices.Pci;
 using MiniVM.Devices.Storage;
 using MiniVM.Devices.Vga;
+using MiniVM.Devices.Virtio;
 using MiniVM.Machine.Configuration;
 
 namespace MiniVM.Machine;
@@ -87,6 +88,7 @@ public sealed partial class PcMachine : IDisposable
 
         var ata = new AtaDrive?[4];
         var floppies = new FloppyDrive?[2];
+        var virtio = new List<VirtioBlkPci>();
         foreach (var d in options.Drives)
         {
             var disk = OpenDisk(formats, d);
@@ -94,8 +96,7 @@ public sealed partial class PcMachine : IDisposable
             {
                 case DriveInterface.Ide: ata[d.Index] = new AtaDrive(disk, serial: $"MVM{d.Index:D5}"); break;
                 case DriveInterface.Floppy: floppies[d.Index] = FloppyDrive.ForImage(disk); break;
-                case DriveInterface.Virtio:
-                    throw new VmConfigException($"config: drives: interface virtio is not available yet in this build");
+                case DriveInterface.Virtio: virtio.Add(AddVirtioBlk(d, disk, isa, guestMemory)); break;
             }
         }
         Ide = new PiixIde(Pic.GetLine(14), Pic.GetLine(15), ata[0], ata[1], ata[2], ata[3]);
@@ -118,11 +119,12 @@ public sealed partial class PcMachine : IDisposable
         FwCfg.SetE820([new E820Entry(0, (ulong)below4G, E820Entry.Ram)]);
         FwCfg.SetBootFailWait(1000);
 
-        _sections.AddRange([Pic, Pit, port61, Cmos, Keyboard, mouse, Kbc, Serial, post, fastA20, PciHost, isa, Vga, vgaPci, Ide, dma, Floppy]);
+        _sections.AddRange([Pic, Pit, port61, Cmos, Keyboard, mouse, Kbc, Serial, post, fastA20, PciHost, isa, Vga, vgaPci, Ide, dma, Floppy, .. virtio]);
         // A machine reset (0xCF9, 8042 pulse, port 0x92, triple fault) puts every chip back to its power-on state;
         // RAM and the CMOS contents survive, as on a PC.
         _resets = [PciHost.Reset, isa.Reset, Pic.Reset, Pit.Reset, Cmos.Reset, Keyboard.Reset, mouse.Reset, Kbc.Reset,
-                   Serial.Reset, fastA20.Reset, resetControl.Reset, dma.Reset, Ide.Reset, Floppy.Reset];
+                   Serial.Reset, fastA20.Reset, resetControl.Reset, dma.Reset, Ide.Reset, Floppy.Reset,
+                   .. virtio.Select(v => (Action)v.Reset)];
         Reset();
     }
 
@@ -189,6 +191,33 @@ public sealed partial class PcMachine : IDisposable
         var disk = formats.Open(d.File, string.IsNullOrEmpty(d.Format) ? null : d.Format, new ImageOpenContext { ReadOnly = d.ReadOnly, Registry = formats });
         _disks.Add(disk);
         return disk;
+    }
+
+    /// <summary>
+    /// virtio-blk disk <c>index</c> at PCI slot 3 + index, INTA# through the PIIX3 PIRQ swizzle; the legacy transport
+    /// decodes I/O BAR0 on the port bus, the modern one has its memory BAR4 mapped here when the guest places it.
+    /// </summary>
+    private VirtioBlkPci AddVirtioBlk(DriveOptions d, IBlockDriver disk, Piix3IsaBridge isa, GuestMemory guestMemory)
+    {
+        int slot = 3 + d.Index;
+        var irq = isa.GetIntxLine(slot, 0);
+        string serial = $"MVMVIRTIO{d.Index}";
+        VirtioBlkPci device;
+        if (d.Transport.Equals("legacy", StringComparison.OrdinalIgnoreCase))
+        {
+            var legacy = new VirtioBlkPciLegacy(disk, guestMemory, irq, slot, serial);
+            legacy.Attach(Ports);
+            device = legacy;
+        }
+        else
+        {
+            var modern = new VirtioBlkPciModern(disk, guestMemory, irq, slot, serial);
+            ulong? mappedAt = null;
+            modern.MmioMoved += address => MoveMmio(ref mappedAt, address, modern, VirtioBlkPciModern.BarSize);
+            device = modern;
+        }
+        PciHost.AddFunction(device);
+        return device;
     }
 
     private void MoveMmio(ref ulong? current, ulong? address, IMmioDevice device, uint size)
