@@ -11,6 +11,8 @@ public sealed partial class Qcow2Image : IImageCheck
     /// <summary>Bound on the clusters a check tracks (512 MiB of counters: 64 GiB at 512-byte clusters, 8 TiB at 64 KiB).</summary>
     private const long MaxCheckClusters = 1L << 27;
 
+    private long _activeDataClusters;
+
     public CheckResult Check(RepairMode repair = RepairMode.None)
     {
         using var gate = _gate.EnterScope();
@@ -92,6 +94,7 @@ public sealed partial class Qcow2Image : IImageCheck
 
         Inc(0, _cs, "header");
         Inc(_h.L1TableOffset, _l1.LongLength * 8, "active L1 table");
+        _activeDataClusters = 0;
         CountTree(_l1, "active", counts, n, result, Inc);
         if (_snapshots.Count > 0) Inc(_h.SnapshotsOffset, _snapshotTableBytes, "snapshot table");
         foreach (var s in _snapshots)
@@ -117,10 +120,9 @@ public sealed partial class Qcow2Image : IImageCheck
         }
         if (_h.Find(Qcow2HeaderExtension.Bitmaps) is not null)
             result.Messages.Add("note: persistent bitmap clusters are not counted by this check");
-        long used = 0;
-        foreach (var c in counts) if (c != 0) used++;
-        result.AllocatedClusters = used;
-        result.TotalClusters = _h.L1EntriesFor(_h.Size) << _l2Bits;
+        // As qemu-img reports it: guest clusters the active tree maps to host data (compressed included).
+        result.AllocatedClusters = _activeDataClusters;
+        result.TotalClusters = (_h.Size + _cs - 1) >> _clusterBits;
         return counts;
     }
 
@@ -158,6 +160,7 @@ public sealed partial class Qcow2Image : IImageCheck
                     }
                     var (first, last) = CompressedClusters(e);
                     inc(first << _clusterBits, (last - first + 1) << _clusterBits, $"{tree} compressed cluster");
+                    if (ReferenceEquals(l1, _l1)) _activeDataClusters++;
                     continue;
                 }
                 if ((e & Qcow2Entry.L2Reserved) != 0)
@@ -175,6 +178,7 @@ public sealed partial class Qcow2Image : IImageCheck
                     continue;
                 }
                 inc(data, _cs, $"{tree} data cluster");
+                if (ReferenceEquals(l1, _l1)) _activeDataClusters++;
             }
         }
     }
