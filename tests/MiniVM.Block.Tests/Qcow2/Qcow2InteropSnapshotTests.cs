@@ -151,8 +151,9 @@ public sealed class Qcow2InteropSnapshotTests : IDisposable
     [Fact]
     public void VmStateLivesWhereQemuLooksForIt()
     {
-        // QEMU's loadvm reads the VM state through the active tree after goto, at qcow2_vm_state_offset:
-        // the disk size rounded up to one L2 table's reach. After qemu-img applies our snapshot, that range holds it.
+        // QEMU's loadvm reads the VM state through the active tree after goto, at qcow2_vm_state_offset: the disk
+        // size rounded up to one L2 table's reach. qemu-img shows that range once it applies our snapshot and the
+        // disk is grown over it (growing does not zero the new area).
         string img = _dir.File("vm.qcow2");
         var vmState = new byte[70_000];
         Qcow2Fixture.Fill(vmState, 8);
@@ -164,10 +165,15 @@ public sealed class Qcow2InteropSnapshotTests : IDisposable
             q.CreateSnapshot("s", 0, s => s.Write(vmState));
         }
         QemuTools.Img("snapshot", "-a", "s", img);
-        using var after = Qcow2Fixture.Open(img, readOnly: true);
-        using var st = after.OpenVmState("s");
-        var back = new byte[vmState.Length];
-        st.ReadExactly(back);
-        Qcow2Fixture.SameBytes(vmState, back);
+        using (var after = Qcow2Fixture.Open(img, readOnly: true))
+        {
+            using var st = after.OpenVmState("s");
+            var back = new byte[vmState.Length];
+            st.ReadExactly(back);
+            Qcow2Fixture.SameBytes(vmState, back);
+        }
+        QemuTools.Img("resize", "-q", "-f", "qcow2", img, "4M");
+        var view = Qcow2Fixture.QemuView(img, _dir);
+        Qcow2Fixture.SameBytes(vmState, view.AsSpan((int)vmOffset, vmState.Length).ToArray());
     }
 }
