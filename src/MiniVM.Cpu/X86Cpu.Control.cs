@@ -285,6 +285,7 @@ public sealed partial class X86Cpu
         uint count = a32 ? R[1] : R[1] & 0xFFFF;
         if (rep && count == 0) return;
         Register acc = size == 1 ? Register.AL : size == 2 ? Register.AX : Register.EAX;
+        int budget = RepChunk;
         while (true)
         {
             uint si = R[6] & amask, di = R[7] & amask;
@@ -341,6 +342,16 @@ public sealed partial class X86Cpu
                 if (ins.HasRepnePrefix && zf) return;
             }
             if (count == 0) return;
+            if (--budget == 0)
+            {
+                // REP instructions are interruptible between iterations (SDM vol. 1 §7.3.9.4): re-execute the
+                // instruction so a huge ECX cannot stall interrupts and the virtual clock inside one step.
+                Eip_ = _startEip;
+                return;
+            }
         }
     }
+
+    /// <summary>Iterations of a REP string instruction per execution step.</summary>
+    private const int RepChunk = 4096;
 }

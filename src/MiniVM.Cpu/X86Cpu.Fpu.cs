@@ -65,13 +65,21 @@ public sealed partial class X86Cpu
         else
         {
             _fpuMemory.Setup(in ins);
-            if (X87.UsesEflags(in ins))
+            try
             {
-                _fpu.Eflags = Flags_;
-                _fpu.Execute(in ins, _fpuMemory);
-                Flags_ = (Flags_ & ~ArithFlags) | (_fpu.Eflags & ArithFlags);
+                if (X87.UsesEflags(in ins))
+                {
+                    _fpu.Eflags = Flags_;
+                    _fpu.Execute(in ins, _fpuMemory);
+                    Flags_ = (Flags_ & ~ArithFlags) | (_fpu.Eflags & ArithFlags);
+                }
+                else _fpu.Execute(in ins, _fpuMemory);
             }
-            else _fpu.Execute(in ins, _fpuMemory);
+            catch (ArgumentException)
+            {
+                // X87 rejects ESC encodings a P6 does not have (287XL/387SL forms): those are #UD.
+                throw new GuestFault(6);
+            }
         }
         if (!_fpu.ErrorPending) SetFerr(false);
     }
