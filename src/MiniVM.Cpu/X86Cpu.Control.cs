@@ -321,12 +321,14 @@ public sealed partial class X86Cpu
                     // Probe the destination first so a fault does not swallow the port read.
                     LinearForWrite(0, di, (uint)size);
                     uint v = _bus.In((ushort)R[2], size);
+                    CheckMapGeneration();
                     WriteSized(0, di, size, v);
                     advDi = true;
                     break;
                 }
                 default:
                     _bus.Out((ushort)R[2], size, ReadSized(srcSeg, si, size));
+                    CheckMapGeneration();
                     advSi = true;
                     break;
             }

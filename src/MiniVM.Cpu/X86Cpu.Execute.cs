@@ -316,6 +316,7 @@ public sealed partial class X86Cpu
                 ushort port = ins.Op1Kind == OpKind.Register ? (ushort)R[2] : ins.Immediate8;
                 CheckIoPermission(port, size);
                 SetReg(ins.Op0Register, _bus.In(port, size));
+                CheckMapGeneration();
                 break;
             }
             case Mnemonic.Out:
