@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text;
+using MiniVM.Machine.Monitor;
 
 namespace MiniVM.Machine;
 
@@ -38,7 +39,24 @@ public sealed class MachineRunner
     {
         _machine = machine;
         _serial = serial;
+        Commands = new HumanMonitor(machine);
     }
+
+    /// <summary>The monitor's commands, executed on this thread between slices (stop/cont/quit act on this runner).</summary>
+    public HumanMonitor Commands { get; }
+
+    /// <summary>Command lines from the stdio or TCP monitor.</summary>
+    public MonitorChannel? MonitorInput { get; init; }
+
+    /// <summary>`--monitor-script`: commands fired by guest text, virtual time or instruction counts.</summary>
+    public MonitorScript? Script { get; init; }
+
+    /// <summary>Where script commands and their answers are echoed (the CLI: stdout).</summary>
+    public Action<string>? ScriptOutput { get; init; }
+
+    private int _scriptIndex;
+    private long _stepInstructions, _stepVirtualNs, _virtualNs, _nextScriptScreenCheck;
+    private int _stepSerialLength;
 
     public string? Until { get; init; }
     public TimeSpan? Timeout { get; init; }
@@ -67,6 +85,49 @@ public sealed class MachineRunner
         _machine.Serial.Receive(chunk[..n]);
     }
 
+    private void DrainMonitor()
+    {
+        if (MonitorInput is null) return;
+        while (MonitorInput.TryTake(out string line, out var reply)) reply(Commands.Execute(line));
+    }
+
+    /// <summary>
+    /// Fires every script line whose trigger holds, in order. Counts run from the previous line's firing and only over
+    /// executed guest time, so a loadvm's jump of the virtual clock does not fire or delay the next line.
+    /// </summary>
+    private void RunScript()
+    {
+        if (Script is null) return;
+        while (_scriptIndex < Script.Steps.Count && !Commands.QuitRequested)
+        {
+            var step = Script.Steps[_scriptIndex];
+            bool due = step.Trigger switch
+            {
+                ScriptTrigger.Immediately => true,
+                ScriptTrigger.Instructions => Instructions - _stepInstructions >= step.Amount,
+                ScriptTrigger.VirtualTime => _virtualNs - _stepVirtualNs >= step.Amount,
+                _ => TextAppeared(step.Text),
+            };
+            if (!due) return;
+            ScriptOutput?.Invoke(HumanMonitor.Prompt + step.Command);
+            string answer = Commands.Execute(step.Command);
+            if (answer.Length > 0) ScriptOutput?.Invoke(answer);
+            _scriptIndex++;
+            _stepInstructions = Instructions;
+            _stepVirtualNs = _virtualNs;
+            _stepSerialLength = _serial.Length;
+            _nextScriptScreenCheck = 0;
+        }
+    }
+
+    private bool TextAppeared(string text)
+    {
+        if (_serial.Length != _stepSerialLength && _serial.ContainsAfter(text, _stepSerialLength)) return true;
+        if (Instructions < _nextScriptScreenCheck) return false;
+        _nextScriptScreenCheck = Instructions + 500_000;
+        return _machine.Vga.IsTextMode && _machine.Vga.DumpText().Contains(text, StringComparison.Ordinal);
+    }
+
     public RunOutcome Run()
     {
         var wall = Stopwatch.StartNew();
@@ -80,11 +141,24 @@ public sealed class MachineRunner
             if (_stop) return RunOutcome.Stopped;
             if (Timeout is { } t && wall.Elapsed >= t) return RunOutcome.TimedOut;
 
+            DrainMonitor();
+            RunScript();
+            if (Commands.QuitRequested) return RunOutcome.Stopped;
+            if (Commands.Paused)
+            {
+                while (MachineThreadWork.TryDequeue(out var pausedWork)) pausedWork();
+                if (MonitorInput is { } m) m.WaitForCommand(TimeSpan.FromMilliseconds(50));
+                else Thread.Sleep(50);
+                continue;
+            }
+
             DrainSerialInput();
             while (MachineThreadWork.TryDequeue(out var work)) work();
             long before = (long)_machine.Cpu.InstructionCount;
+            long timeBefore = _machine.Clock.Clock.Now;
             _machine.RunSlice(SliceInstructions);
             Instructions += (long)_machine.Cpu.InstructionCount - before;
+            _virtualNs += Math.Max(0, _machine.Clock.Clock.Now - timeBefore);
 
             var cpu = _machine.Cpu;
             if (cpu.Halted && (cpu.Eflags & 0x200) == 0 && !_machine.ResetPending) return RunOutcome.GuestHalted;

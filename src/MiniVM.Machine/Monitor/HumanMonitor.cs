@@ -1,0 +1,188 @@
+using System.Globalization;
+using System.Text;
+using MiniVM.Block;
+using MiniVM.Devices;
+using MiniVM.Machine.Snapshots;
+
+namespace MiniVM.Machine.Monitor;
+
+/// <summary>
+/// The monitor's commands in the style of QEMU's HMP (docs/monitor.md). <see cref="Execute"/> runs one command line
+/// on the machine thread and returns its answer (empty for commands that answer nothing, like QEMU). Errors never
+/// escape: they come back as one line naming the cause.
+/// </summary>
+public sealed class HumanMonitor(PcMachine machine)
+{
+    public const string Banner = "MiniVM monitor - type 'help' for more information";
+    public const string Prompt = "(minivm) ";
+
+    private static readonly (string Usage, string Text)[] Help =
+    [
+        ("help", "list the commands"),
+        ("info status|block|snapshots|statehash", "VM state, disks, snapshots, SHA-256 of the whole machine state"),
+        ("savevm [NAME]", "save the VM (CPU, RAM, devices, clock) and snapshot every writable disk"),
+        ("loadvm NAME", "revert every disk and the VM to a snapshot"),
+        ("delvm NAME", "delete a snapshot from every disk"),
+        ("stop", "pause the VM"),
+        ("cont", "resume the VM"),
+        ("system_reset", "reset the machine"),
+        ("sendkey KEYS", "press a key combination, QEMU names: ctrl-alt-delete, ret, shift-a"),
+        ("screendump FILE.png", "save the screen as PNG"),
+        ("quit", "end the run"),
+    ];
+
+    private static readonly HashSet<string> Commands =
+        ["help", "?", "info", "savevm", "loadvm", "delvm", "stop", "cont", "c", "system_reset", "sendkey", "screendump", "quit", "q"];
+
+    /// <summary>Whether <paramref name="word"/> names a monitor command (scripts are checked before the run starts).</summary>
+    public static bool IsCommand(string word) => Commands.Contains(word);
+
+    /// <summary>Set by `stop`, cleared by `cont`; the runner executes nothing while it is set.</summary>
+    public bool Paused { get; set; }
+
+    /// <summary>Set by `quit`; the runner ends the run.</summary>
+    public bool QuitRequested { get; private set; }
+
+    public string Execute(string line)
+    {
+        string trimmed = line.Trim();
+        if (trimmed.Length == 0) return "";
+        int space = trimmed.IndexOf(' ');
+        string command = space < 0 ? trimmed : trimmed[..space];
+        string args = space < 0 ? "" : trimmed[(space + 1)..].Trim();
+        try
+        {
+            return command switch
+            {
+                "help" or "?" => HelpText(),
+                "info" => Info(args),
+                "savevm" => SaveVm(args),
+                "loadvm" => LoadVm(RequireArgument(command, args, "NAME")),
+                "delvm" => DeleteVm(RequireArgument(command, args, "NAME")),
+                "stop" => Stop(),
+                "cont" or "c" => Continue(),
+                "system_reset" => SystemReset(),
+                "sendkey" => SendKey(RequireArgument(command, args, "KEYS")),
+                "screendump" => ScreenDump(RequireArgument(command, args, "FILE.png")),
+                "quit" or "q" => Quit(),
+                _ => $"unknown command: '{command}' (type 'help')",
+            };
+        }
+        catch (Exception e) when (e is MonitorException or SnapshotException or StateFormatException or ImageFormatException or IOException or UnauthorizedAccessException)
+        {
+            return "Error: " + e.Message;
+        }
+    }
+
+    private static string RequireArgument(string command, string args, string what) =>
+        args.Length > 0 ? args : throw new MonitorException($"{command}: missing {what}");
+
+    private static string HelpText()
+    {
+        var sb = new StringBuilder();
+        foreach (var (usage, text) in Help) sb.Append(CultureInfo.InvariantCulture, $"{usage,-40} -- {text}\n");
+        return sb.ToString().TrimEnd('\n');
+    }
+
+    private string Info(string what) => what switch
+    {
+        "status" => Paused ? "VM status: paused" : "VM status: running",
+        "block" => InfoBlock(),
+        "snapshots" => InfoSnapshots(),
+        "statehash" => Convert.ToHexStringLower(machine.StateHash()),
+        "" => throw new MonitorException("info: missing item (status, block, snapshots, statehash)"),
+        _ => throw new MonitorException($"info: unknown item '{what}' (status, block, snapshots, statehash)"),
+    };
+
+    private string InfoBlock()
+    {
+        var sb = new StringBuilder();
+        for (int i = 0; i < machine.Disks.Count; i++)
+        {
+            var d = machine.Options.Drives[i];
+            var disk = machine.Disks[i];
+            string format = string.IsNullOrEmpty(d.Format) ? disk.GetType().Name.Replace("Image", "").ToLowerInvariant() : d.Format;
+            sb.Append(CultureInfo.InvariantCulture, $"{machine.DiskLabel(i)}: {d.File} ({format}{(disk.IsReadOnly ? ", read-only" : "")})\n");
+            sb.Append(CultureInfo.InvariantCulture, $"    Size: {disk.Size} bytes, snapshots: {(disk is ISnapshotStore ? "yes" : "no")}\n");
+        }
+        return sb.Length == 0 ? "no disks" : sb.ToString().TrimEnd('\n');
+    }
+
+    private string InfoSnapshots()
+    {
+        var list = machine.ListVmSnapshots();
+        if (list.Count == 0) return "There is no snapshot available.";
+        var sb = new StringBuilder("List of snapshots present on all disks:\n");
+        sb.Append(CultureInfo.InvariantCulture, $"{"ID",-10}{"TAG",-17}{"VM SIZE",8}{"DATE",20}{"VM CLOCK",13}\n");
+        foreach (var s in list)
+            sb.Append(CultureInfo.InvariantCulture,
+                $"{s.Id,-9} {s.Name,-16} {FormatSize(s.VmStateSize),8}{s.Date.ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture),20}{FormatClock(s.VmClockNanoseconds),13}\n");
+        return sb.ToString().TrimEnd('\n');
+    }
+
+    private string SaveVm(string name)
+    {
+        var s = machine.SaveVm(name.Length == 0 ? null : name);
+        return $"saved '{s.Name}' (id {s.Id}, VM state {FormatSize(s.VmStateSize)})";
+    }
+
+    private string LoadVm(string name)
+    {
+        machine.LoadVm(name);
+        return "";
+    }
+
+    private string DeleteVm(string name)
+    {
+        machine.DeleteVm(name);
+        return "";
+    }
+
+    private string Stop() { Paused = true; return ""; }
+    private string Continue() { Paused = false; return ""; }
+    private string Quit() { QuitRequested = true; return ""; }
+
+    private string SystemReset()
+    {
+        machine.Reset();
+        return "";
+    }
+
+    private string SendKey(string keys)
+    {
+        var combo = QemuKeyNames.ParseCombination(keys);
+        try
+        {
+            foreach (var k in combo) machine.Keyboard.QueueKey(k, up: false);
+            for (int i = combo.Count - 1; i >= 0; i--) machine.Keyboard.QueueKey(combo[i], up: true);
+        }
+        catch (InvalidOperationException e) { throw new MonitorException("sendkey: " + e.Message); }
+        return "";
+    }
+
+    private string ScreenDump(string file)
+    {
+        using (var f = File.Create(file)) machine.Vga.Render().WritePng(f);
+        return "";
+    }
+
+    /// <summary>qemu's size_to_str: three significant digits, binary units.</summary>
+    public static string FormatSize(long bytes)
+    {
+        string[] units = ["B", "KiB", "MiB", "GiB", "TiB"];
+        if (bytes <= 0) return "0 B";
+        int unit = 0;
+        double v = bytes;
+        while (v >= 1000 && unit < units.Length - 1) { v /= 1024; unit++; }
+        string s = v.ToString(v >= 100 ? "F0" : v >= 10 ? "F1" : "F2", CultureInfo.InvariantCulture);
+        if (s.Contains('.')) s = s.TrimEnd('0').TrimEnd('.');
+        return s + " " + units[unit];
+    }
+
+    /// <summary>Guest clock as hours:minutes:seconds.milliseconds, as `info snapshots` shows it in QEMU.</summary>
+    public static string FormatClock(long nanoseconds)
+    {
+        long ms = nanoseconds / 1_000_000;
+        return string.Create(CultureInfo.InvariantCulture, $"{ms / 3_600_000:00}:{ms / 60_000 % 60:00}:{ms / 1000 % 60:00}.{ms % 1000:000}");
+    }
+}
