@@ -495,9 +495,10 @@ public sealed partial class FvdImage : IBlockDriver, IImageCheck, IBackingImage,
             Store(off, data, len, zero);
             for (long b = firstBlock; b <= lastBlock; b++)
             {
-                if (!Bit(_fresh, b)) { SetBit(_fresh, b); _bitmapPageDirty[(b >> 3) / FvdHeader.Page] = true; }
                 // Journal whenever the durable bit is 0, even if copy-on-read already set the fresh one (fvd.md §3.3).
+                // Tested first: without copy-on-read the two bitmaps are one array.
                 if (!Bit(_stale, b)) { SetBit(_stale, b); bitmapChanged = true; }
+                if (!Bit(_fresh, b) || bitmapChanged) { SetBit(_fresh, b); _bitmapPageDirty[(b >> 3) / FvdHeader.Page] = true; }
             }
         }
         else Store(off, data, len, zero);
