@@ -178,16 +178,18 @@ public sealed class VirtioBlk
         switch (r.Type)
         {
             case VirtioBlkRequestType.In:
-                if (!RangeValid(r.Sector, r.WritableData)) return 0;
+                // Data flows one way per type: a readable data buffer on a read is a malformed request (§5.2.6.1).
+                if (r.ReadableData != 0 || !RangeValid(r.Sector, r.WritableData)) return 0;
                 return Transfer(r, chain, toGuest: true, ref status);
             case VirtioBlkRequestType.Out:
-                if (_disk.IsReadOnly || !RangeValid(r.Sector, r.ReadableData)) return 0;
+                if (r.WritableData != 0 || _disk.IsReadOnly || !RangeValid(r.Sector, r.ReadableData)) return 0;
                 return Transfer(r, chain, toGuest: false, ref status);
             case VirtioBlkRequestType.Flush:
                 if (!Negotiated(VirtioBlkFeatures.Flush) && _modern) { status = VirtioBlkStatus.Unsupp; return 0; }
                 return Guard(() => { if (!_disk.IsReadOnly) _disk.Flush(); }, ref status);
             case VirtioBlkRequestType.GetId:
             {
+                if (r.ReadableData != 0) return 0;
                 int n = (int)Math.Min(r.WritableData, SerialBytes);
                 GuestScatter.Write(_memory, chain, 0, _serial.AsSpan(0, n));
                 status = VirtioBlkStatus.Ok;
@@ -249,7 +251,7 @@ public sealed class VirtioBlk
     private uint DiscardOrZero(in VirtioBlkRequest r, ReadOnlySpan<GuestBuffer> chain, ref byte status)
     {
         bool discard = r.Type == VirtioBlkRequestType.Discard;
-        if (r.ReadableData != 16) return 0;
+        if (r.ReadableData != 16 || r.WritableData != 0) return 0;
         Span<byte> seg = stackalloc byte[16];
         GuestScatter.Read(_memory, chain, writable: false, VirtioBlkRequest.HeaderBytes, seg);
         ulong sector = BinaryPrimitives.ReadUInt64LittleEndian(seg);
