@@ -148,6 +148,54 @@ public sealed class Qcow2InteropSnapshotTests : IDisposable
         Qcow2Fixture.AssertQemuCheckClean(img);
     }
 
+    [Theory]
+    [InlineData("1.1", "4K")]
+    [InlineData("0.10", "512")]
+    public void OurResizeShrinksAndGrowsAsQemuSeesIt(string compat, string clusterSize)
+    {
+        string img = _dir.File("rz.qcow2");
+        var data = new byte[3 << 20];
+        Qcow2Fixture.Fill(data, 9);
+        using (var q = Qcow2Fixture.Create(img, 3 << 20, $"compat={compat},cluster_size={clusterSize}"))
+        {
+            q.Write(0, data);
+            q.Resize(1_000_448);          // not cluster-aligned: the tail of the last cluster must not come back
+            q.Resize(5 << 20);
+            Assert.Equal(5L << 20, q.Size);
+            Assert.True(q.Check().IsClean);
+            Assert.Contains("multiple of 512", Assert.Throws<ImageFormatException>(() => q.Resize(1000)).Message);
+        }
+        Qcow2Fixture.AssertQemuCheckClean(img);
+        var expected = new byte[5 << 20];
+        Array.Copy(data, expected, 1_000_448);
+        Qcow2Fixture.SameBytes(expected, Qcow2Fixture.QemuView(img, _dir));
+        Assert.Contains("virtual size: 5 MiB", QemuTools.Img("info", img).Stdout);
+    }
+
+    [Fact]
+    public void ResizeWithSnapshotsFollowsQemu()
+    {
+        string v2 = _dir.File("v2.qcow2"), v3 = _dir.File("v3.qcow2");
+        using (var q = Qcow2Fixture.Create(v2, 1 << 20, "compat=0.10"))
+        {
+            q.CreateSnapshot("s");
+            Assert.Contains("version 2", Assert.Throws<ImageFormatException>(() => q.Resize(2 << 20)).Message);
+        }
+        var data = new byte[1 << 20];
+        Qcow2Fixture.Fill(data, 10);
+        using (var q = Qcow2Fixture.Create(v3, 1 << 20, "cluster_size=4K"))
+        {
+            q.Write(0, data);
+            q.CreateSnapshot("s");
+            q.Resize(512 << 10);
+            q.Resize(2 << 20);
+            q.RevertToSnapshot("s");
+            Assert.Equal(1L << 20, q.Size);
+            Qcow2Fixture.SameBytes(data, Qcow2Fixture.ReadAll(q));
+        }
+        Qcow2Fixture.AssertQemuCheckClean(v3);
+    }
+
     [Fact]
     public void VmStateLivesWhereQemuLooksForIt()
     {
