@@ -39,11 +39,13 @@ internal sealed class DecodeCache
 /// <summary>The decoded instructions of one physical page.</summary>
 internal sealed class DecodedPage
 {
-    /// <summary>Slot + 1 of the instruction starting at each byte offset; 0 = not decoded.</summary>
+    /// <summary>
+    /// Per byte offset: slot + 1 of the instruction starting there (0 = not decoded), with bit 15 set when it was
+    /// decoded as 32-bit code — the same bytes decode differently per CS.D, so the fetch compares both at once.
+    /// </summary>
     public readonly ushort[] Index = new ushort[PhysicalMemory.PageSize];
     public Instruction[] Entries = new Instruction[64];
-    /// <summary>Code size (16/32) each entry was decoded for; the same bytes decode differently per CS.D.</summary>
-    public byte[] Bitness = new byte[64];
+    public const int Code32Flag = 0x8000;
     public int Count;
     /// <summary>Range of bytes covered by decoded instructions; writes outside it keep the cache.</summary>
     public int MinByte = int.MaxValue, MaxByte = -1;
@@ -58,17 +60,12 @@ internal sealed class DecodedPage
 
     public int Add(int offset, in Instruction ins, int bitness)
     {
-        // Re-decodes for another code size append entries; start over rather than overflow the ushort index.
-        if (Count >= ushort.MaxValue - 1) Clear();
-        if (Count == Entries.Length)
-        {
-            Array.Resize(ref Entries, Count * 2);
-            Array.Resize(ref Bitness, Count * 2);
-        }
+        // Re-decodes for another code size append entries; start over rather than overflow the 15-bit slot.
+        if (Count >= Code32Flag - 2) Clear();
+        if (Count == Entries.Length) Array.Resize(ref Entries, Count * 2);
         int slot = Count++;
         Entries[slot] = ins;
-        Bitness[slot] = (byte)bitness;
-        Index[offset] = (ushort)(slot + 1);
+        Index[offset] = (ushort)((slot + 1) | (bitness == 32 ? Code32Flag : 0));
         if (offset < MinByte) MinByte = offset;
         int last = offset + ins.Length - 1;
         if (last > MaxByte) MaxByte = last;

@@ -23,10 +23,10 @@ public sealed partial class X86Cpu
         var dp = _fetchDecoded;
         if (dp is not null)
         {
-            int slot = dp.Index[lin & 0xFFF] - 1;
-            if (slot >= 0 && dp.Bitness[slot] == CodeBits)
+            int e = dp.Index[lin & 0xFFF];
+            if (e != 0 && (e & DecodedPage.Code32Flag) == (CodeBits == 32 ? DecodedPage.Code32Flag : 0))
             {
-                ref Instruction ins = ref dp.Entries[slot];
+                ref Instruction ins = ref dp.Entries[(e & (DecodedPage.Code32Flag - 1)) - 1];
                 if ((ulong)Eip_ + (uint)ins.Length - 1 > CsLimit) throw new GuestFault(13, 0);
                 return ref ins;
             }
