@@ -38,11 +38,13 @@ internal static class RunCommand
         var screenDump = new Option<string?>("--screen-dump") { Description = "save the text screen as text at exit", HelpName = "PATH.txt" };
         var sendKeys = new Option<string?>("--sendkeys") { Description = "type TEXT once the guest waits for input (\\n is Enter)", HelpName = "TEXT" };
         var debugLog = new Option<string?>("--debug-log") { Description = "write SeaBIOS's debug port (0x402) log to FILE", HelpName = "FILE" };
+        var loadVm = new Option<string?>("--loadvm") { Description = "start from the snapshot NAME (VM state and disks), like QEMU's -loadvm", HelpName = "NAME" };
+        var monitorScript = new Option<string?>("--monitor-script") { Description = "run monitor commands at guest-text, virtual-time or instruction triggers (docs/monitor.md)", HelpName = "FILE" };
 
         var cmd = new Command("run", "boot the virtual machine")
         {
             config, set, memory, drive, fda, hda, hdb, boot, serial, monitor, display, clock,
-            until, timeout, screenshot, screenDump, sendKeys, debugLog,
+            until, timeout, screenshot, screenDump, sendKeys, debugLog, loadVm, monitorScript,
         };
         cmd.SetAction(parse =>
         {
@@ -60,6 +62,9 @@ internal static class RunCommand
                 Alias(memory, "--memory"); Alias(boot, "--boot"); Alias(serial, "--serial"); Alias(monitor, "--monitor");
                 Alias(display, "--display"); Alias(clock, "--clock");
                 options = VmConfigLoader.Load(parse.GetValue(config), parse.GetValue(set) ?? [], shorthands, drives);
+                // One stdio cannot carry both a guest console and the monitor; QEMU's mon:stdio multiplexing is not offered.
+                if (options.Monitor.Equals("stdio", StringComparison.OrdinalIgnoreCase) && options.Serial.Equals("stdio", StringComparison.OrdinalIgnoreCase))
+                    throw new VmConfigException("config: monitor = stdio and serial = stdio cannot share stdio; use --serial none|file:PATH or --monitor tcp:127.0.0.1:PORT");
             }
             catch (VmConfigException e)
             {
@@ -93,8 +98,14 @@ internal static class RunCommand
             {
                 ConcurrentQueue<byte>? input = null;
                 if (stdout is not null && !Console.IsInputRedirected) input = StartStdinPump();
+                if (MonitorSetup.Prepare(context, machine, options, parse.GetValue(loadVm), parse.GetValue(monitorScript), out var monitorSetup) is { } failed)
+                    return failed;
+                using var tcpMonitor = monitorSetup.Tcp;
                 var runner = new MachineRunner(machine, serialText)
                 {
+                    MonitorInput = monitorSetup.Channel,
+                    Script = monitorSetup.Script,
+                    ScriptOutput = monitorSetup.ScriptOutput,
                     Until = parse.GetValue(until) is { } ut ? Unescape(ut) : null,
                     Timeout = parse.GetValue(timeout) is { } s ? TimeSpan.FromSeconds(s) : null,
                     SendKeys = parse.GetValue(sendKeys) is { } k ? Unescape(k) : null,

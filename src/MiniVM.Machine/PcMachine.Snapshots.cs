@@ -49,6 +49,16 @@ public sealed partial class PcMachine
         return sha.Hash!;
     }
 
+    /// <summary>Per-section SHA-256 (RAM last): when two state hashes differ, which part of the machine differs.</summary>
+    public IReadOnlyList<(string Section, string Hash)> SectionHashes()
+    {
+        var list = new List<(string, string)>();
+        foreach (var (section, body) in VmStateStream.Capture(StateSections))
+            list.Add((section.SectionId, Convert.ToHexStringLower(SHA256.HashData(body))));
+        list.Add((VmStateStream.RamSectionId, Convert.ToHexStringLower(SHA256.HashData(Memory.Ram))));
+        return list;
+    }
+
     /// <summary>The name a drive has in messages and `info block`: ide0, floppy0, virtio1 (with its file).</summary>
     public string DiskLabel(int i) => $"{Options.Drives[i].Interface.ToLowerInvariant()}{Options.Drives[i].Index}";
 

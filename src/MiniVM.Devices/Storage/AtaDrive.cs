@@ -497,9 +497,10 @@ public sealed class AtaDrive
         w.Write(_curCylinders); w.Write(_curHeads); w.Write(_curSectors); w.Write(_multiple); w.Write(_writeCache);
         w.Write((byte)_transfer); w.Write(_xferLba); w.Write(_xferRemaining); w.Write(_blockSectors);
         w.Write(_lba48); w.Write(_chs); w.Write(_dataPos); w.Write(_dataEnd);
-        w.Write(_cacheLba); w.Write(_cacheCount);
-        // The buffer matters only while a command moves data.
+        // The buffer matters only while a command moves data. Without it the read-ahead cache is dropped (ReadState),
+        // so it is saved as dropped: a restored drive then saves the same bytes (savevm/loadvm state hashes, issue #6).
         int live = _transfer == Transfer.None ? 0 : _buffer.Length;
+        w.Write(live == 0 ? -1L : _cacheLba); w.Write(live == 0 ? 0 : _cacheCount);
         w.Write(live);
         w.WriteBytes(_buffer.AsSpan(0, live));
     }

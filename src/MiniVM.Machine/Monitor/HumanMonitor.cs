@@ -19,7 +19,7 @@ public sealed class HumanMonitor(PcMachine machine)
     private static readonly (string Usage, string Text)[] Help =
     [
         ("help", "list the commands"),
-        ("info status|block|snapshots|statehash", "VM state, disks, snapshots, SHA-256 of the whole machine state"),
+        ("info status|block|snapshots|statehash|sections", "VM state, disks, snapshots, SHA-256 of the whole machine state and of each section"),
         ("savevm [NAME]", "save the VM (CPU, RAM, devices, clock) and snapshot every writable disk"),
         ("loadvm NAME", "revert every disk and the VM to a snapshot"),
         ("delvm NAME", "delete a snapshot from every disk"),
@@ -90,8 +90,9 @@ public sealed class HumanMonitor(PcMachine machine)
         "block" => InfoBlock(),
         "snapshots" => InfoSnapshots(),
         "statehash" => Convert.ToHexStringLower(machine.StateHash()),
-        "" => throw new MonitorException("info: missing item (status, block, snapshots, statehash)"),
-        _ => throw new MonitorException($"info: unknown item '{what}' (status, block, snapshots, statehash)"),
+        "sections" => string.Join('\n', machine.SectionHashes().Select(h => $"{h.Section,-10} {h.Hash}")),
+        "" => throw new MonitorException("info: missing item (status, block, snapshots, statehash, sections)"),
+        _ => throw new MonitorException($"info: unknown item '{what}' (status, block, snapshots, statehash, sections)"),
     };
 
     private string InfoBlock()
