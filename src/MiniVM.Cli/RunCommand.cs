@@ -3,13 +3,14 @@ using System.CommandLine;
 using System.Text;
 using MiniVM.Block;
 using MiniVM.Devices;
+using MiniVM.Display.Sdl;
 using MiniVM.Machine;
 using MiniVM.Machine.Configuration;
 
 namespace MiniVM.Cli;
 
 /// <summary>
-/// `minivm run`: builds the PC from vm.json (+ environment + command-line overrides) and runs it headless.
+/// `minivm run`: builds the PC from vm.json (+ environment + command-line overrides) and runs it headless or in an SDL window (`--display sdl`).
 /// Exit codes: 0 the `--until` text appeared, the guest halted or was stopped; 3 `--timeout` reached first;
 /// 78 a configuration error; 65/66/74 image and file errors as for `img`.
 /// </summary>
@@ -114,7 +115,13 @@ internal static class RunCommand
                 ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; runner.RequestStop(); };
                 Console.CancelKeyPress += onCancel;
                 RunOutcome outcome;
-                try { outcome = runner.Run(); }
+                try
+                {
+                    // The window is optional: MachineWindow says why there is none and runs headless instead.
+                    outcome = options.Display.Equals("sdl", StringComparison.OrdinalIgnoreCase)
+                        ? MachineWindow.Run(machine, runner, context.Err)
+                        : runner.Run();
+                }
                 finally { Console.CancelKeyPress -= onCancel; stdout?.Flush(); }
 
                 if (parse.GetValue(screenshot) is { } png)

@@ -1,0 +1,163 @@
+using System.Diagnostics;
+using System.Runtime.ExceptionServices;
+using MiniVM.Devices;
+using MiniVM.Machine;
+
+namespace MiniVM.Display.Sdl;
+
+/// <summary>
+/// `--display sdl`: the machine runs on its own thread (its <see cref="MachineRunner"/>) while this thread shows
+/// the VGA output in an <see cref="SdlWindow"/> at about 30 frames a second and hands key presses and releases to
+/// the machine thread, where <see cref="Ps2Keyboard"/> turns them into scan codes (set 2, translated to set 1 by
+/// the 8042 when the guest asks). Closing the window stops the run; the end of the run closes the window.
+/// </summary>
+public sealed class MachineWindow
+{
+    private const int FrameIntervalMs = 33;
+    /// <summary>Text-mode cursor and blink attribute phase: VGA blinks the cursor every 16 frames at 60 Hz, about 4 Hz.</summary>
+    private const int BlinkHalfPeriodMs = 267;
+
+    private readonly PcMachine _machine;
+    private readonly MachineRunner _runner;
+    /// <summary>PC keys the guest saw go down and not yet up (by PcKey value), released when the window loses focus.</summary>
+    private readonly HashSet<PcKey> _held = [];
+
+    public MachineWindow(PcMachine machine, MachineRunner runner)
+    {
+        _machine = machine;
+        _runner = runner;
+    }
+
+    /// <summary>Whether the machine is paused (monitor `stop`); shown in the title. Null: always running.</summary>
+    public Func<bool>? IsPaused { get; init; }
+
+    /// <summary>The snapshot the machine last saved or loaded, shown in the title. Null: none known.</summary>
+    public Func<string?>? CurrentSnapshot { get; init; }
+
+    /// <summary>
+    /// Ctrl+Alt+2 (QEMU's monitor key): switches to the monitor. Returns a line to show in the title, or null.
+    /// When not set the window says that no monitor is attached.
+    /// </summary>
+    public Func<string?>? MonitorKey { get; init; }
+
+    /// <summary>
+    /// Runs the machine to the end of the run with a window. When no window can be opened, writes one line to
+    /// <paramref name="notice"/> and runs headless on this thread instead: the outcome is the same either way.
+    /// </summary>
+    public static RunOutcome Run(PcMachine machine, MachineRunner runner, TextWriter notice) =>
+        new MachineWindow(machine, runner).Run(notice);
+
+    /// <inheritdoc cref="Run(PcMachine, MachineRunner, TextWriter)"/>
+    public RunOutcome Run(TextWriter notice)
+    {
+        SdlWindow window;
+        try
+        {
+            // Guests start in 80×25 text (720×400), shown at 4:3; the window scales whatever comes later.
+            var (w, h) = ScreenFit.NaturalWindow(720, 400);
+            window = SdlWindow.Open(TitleText(null), w, h);
+        }
+        catch (DisplayUnavailableException e)
+        {
+            notice.WriteLine($"minivm: no display for the SDL window: {e.Message}; running headless");
+            return _runner.Run();
+        }
+        using (window) return RunWith(window);
+    }
+
+    private RunOutcome RunWith(SdlWindow window)
+    {
+        RunOutcome outcome = RunOutcome.Stopped;
+        ExceptionDispatchInfo? failure = null;
+        var machineThread = new Thread(() =>
+        {
+            try { outcome = _runner.Run(); }
+            catch (Exception e) { failure = ExceptionDispatchInfo.Capture(e); }
+        }, 16 << 20) { Name = "machine", IsBackground = true };
+        machineThread.Start();
+
+        var clock = Stopwatch.StartNew();
+        string? status = null;
+        long statusUntil = 0;
+        while (!machineThread.Join(0))
+        {
+            long frameStart = clock.ElapsedMilliseconds;
+            while (window.TryReadInput(out var input))
+            {
+                switch (input.Kind)
+                {
+                    case WindowInputKind.CloseRequested:
+                        _runner.RequestStop();
+                        break;
+                    case WindowInputKind.FocusLost:
+                        ReleaseHeldKeys();
+                        break;
+                    case WindowInputKind.KeyDown when input.CtrlAlt && input.Key == PcKey.D2:
+                        status = MonitorKey is { } monitor ? monitor() : "no monitor attached (start with --monitor)";
+                        statusUntil = frameStart + 3000;
+                        break;
+                    case WindowInputKind.KeyUp when input.CtrlAlt && input.Key == PcKey.D2:
+                        break;
+                    case WindowInputKind.KeyDown:
+                        Send(input.Key, down: true);
+                        break;
+                    case WindowInputKind.KeyUp:
+                        Send(input.Key, down: false);
+                        break;
+                }
+            }
+
+            if (status is not null && frameStart >= statusUntil) status = null;
+            window.Title = TitleText(status);
+            ShowFrame(window, frameStart / BlinkHalfPeriodMs % 2 == 0);
+
+            int rest = FrameIntervalMs - (int)(clock.ElapsedMilliseconds - frameStart);
+            if (rest > 0) machineThread.Join(rest);
+        }
+        _machine.Vga.BlinkVisible = true; // screenshots and dumps after the run show the steady screen
+        failure?.Throw();
+        return outcome;
+    }
+
+    private void ShowFrame(SdlWindow window, bool blinkVisible)
+    {
+        var vga = _machine.Vga;
+        vga.BlinkVisible = blinkVisible;
+        try { window.Present(vga.Render()); }
+        catch (Exception e) when (e is IndexOutOfRangeException or ArgumentOutOfRangeException)
+        {
+            // The guest reprogrammed the mode while this thread read the registers (VgaDevice renders without
+            // locks; the machine thread keeps running): this frame is inconsistent, the next one is not.
+        }
+        finally { vga.BlinkVisible = true; }
+    }
+
+    /// <summary>Hands a key event to the machine thread, where the devices live.</summary>
+    private void Send(PcKey key, bool down)
+    {
+        var keyboard = _machine.Keyboard;
+        if (down)
+        {
+            _held.Add(key);
+            _runner.MachineThreadWork.Enqueue(() => keyboard.KeyDown(key));
+        }
+        else if (_held.Remove(key))
+        {
+            _runner.MachineThreadWork.Enqueue(() => keyboard.KeyUp(key));
+        }
+    }
+
+    private void ReleaseHeldKeys()
+    {
+        foreach (var key in _held.ToArray()) Send(key, down: false);
+    }
+
+    private string TitleText(string? status)
+    {
+        string state = IsPaused?.Invoke() == true ? "paused" : "running";
+        string title = $"MiniVM - {state}";
+        if (CurrentSnapshot?.Invoke() is { Length: > 0 } snapshot) title += $" - snapshot {snapshot}";
+        if (status is not null) title += $" - {status}";
+        return title;
+    }
+}
