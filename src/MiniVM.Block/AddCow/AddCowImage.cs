@@ -29,6 +29,9 @@ public sealed partial class AddCowImage : IBlockDriver, IImageCheck, IBackingIma
     private int _strayBitsFound;
     private bool _disposed;
 
+    /// <summary>Test seam: sees each ordered host step (raw writes, syncs, bitmap writes).</summary>
+    internal AddCowHostObserver? HostObserver { get; set; }
+
     private AddCowImage(string fileName, string rawPath, AddCowHeader header, SafeFileHandle meta, long metaLength,
         SafeFileHandle raw, long size, AddCowBitmap bitmap, IBlockDriver? backing, bool readOnly, int strayBits)
     {
@@ -287,7 +290,11 @@ public sealed partial class AddCowImage : IBlockDriver, IImageCheck, IBackingIma
         if (midStart >= midEnd) return;
 
         if (zeroes) ZeroRaw(midStart, midEnd - midStart);
-        else RandomAccess.Write(_raw, data.Slice((int)(midStart - offset), (int)(midEnd - midStart)), midStart);
+        else
+        {
+            RandomAccess.Write(_raw, data.Slice((int)(midStart - offset), (int)(midEnd - midStart)), midStart);
+            HostObserver?.Invoke(AddCowHostOp.RawWrite, midStart, midEnd - midStart, default);
+        }
         for (long k = midStart >> ClusterBits, kEnd = (midEnd - 1) >> ClusterBits; k <= kEnd; k++)
         {
             if (zeroes && !_bitmap.IsSet(k) && !HasBackingData(k)) continue; // already reads as zeroes
@@ -318,6 +325,7 @@ public sealed partial class AddCowImage : IBlockDriver, IImageCheck, IBackingIma
             var into = cluster.Slice((int)(segStart - cStart), (int)segLength);
             if (zeroes) into.Clear(); else data[..(int)segLength].CopyTo(into);
             RandomAccess.Write(_raw, cluster, cStart);
+            HostObserver?.Invoke(AddCowHostOp.RawWrite, cStart, cLen, default);
             _bitmap.Set(k);
         }
         finally { ArrayPool<byte>.Shared.Return(buf); }
@@ -325,6 +333,7 @@ public sealed partial class AddCowImage : IBlockDriver, IImageCheck, IBackingIma
 
     private void ZeroRaw(long offset, long length)
     {
+        HostObserver?.Invoke(AddCowHostOp.RawWrite, offset, length, default);
         if (HostFile.TryPunchHole(_raw, offset, length)) return;
         byte[] zero = ArrayPool<byte>.Shared.Rent((int)Math.Min(length, 1 << 20));
         try
@@ -382,9 +391,15 @@ public sealed partial class AddCowImage : IBlockDriver, IImageCheck, IBackingIma
         try
         {
             HostFile.SyncData(_raw, RawPath);
+            HostObserver?.Invoke(AddCowHostOp.RawSync, 0, 0, default);
             if (!_bitmap.IsDirty) return;
-            _bitmap.WriteDirty((start, bytes) => RandomAccess.Write(_meta, bytes.Span, AddCowHeader.Size + start));
+            _bitmap.WriteDirty((start, bytes) =>
+            {
+                RandomAccess.Write(_meta, bytes.Span, AddCowHeader.Size + start);
+                HostObserver?.Invoke(AddCowHostOp.BitmapWrite, start, bytes.Length, bytes.Span);
+            });
             HostFile.SyncData(_meta, FileName);
+            HostObserver?.Invoke(AddCowHostOp.MetaSync, 0, 0, default);
         }
         catch (IOException e) { throw HostError("flush", e); }
     }
