@@ -47,7 +47,7 @@ public sealed class VirtioBootTests : IDisposable
             "--sendkeys", @"echo virtio > C:\V.TXT\ndir C:\V.TXT\n", "--until", "file(s)");
         string screen = File.ReadAllText(dump);
         Assert.Contains("FREEDOS-HDD-OK", screen);
-        Assert.Matches(@"V +TXT +8 ", screen);
+        Assert.Matches(@"V +TXT +9 ", screen);
         string debug = File.ReadAllText(log);
         Assert.Contains($"id={pciId}", debug);
         Assert.Contains(seabiosMode, debug);
