@@ -61,7 +61,7 @@ public sealed class AddCowFuzzTests : IDisposable
             var run = Task.Factory.StartNew(() => Exercise(path, exerciseSeed), TaskCreationOptions.LongRunning);
             Assert.True(await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(20))) == run, $"run {runs} (seed {seed}) hung");
             Assert.True(run.Exception is null, $"run {runs} (seed {seed}): {run.Exception}");
-            var (opened, allocated) = run.Result;
+            var (opened, allocated) = await run;
             Assert.True(allocated < 64L << 20, $"run {runs} (seed {seed}) allocated {allocated} bytes");
             if (!opened) rejected++;
             runs++;
