@@ -21,6 +21,8 @@ internal static class AddCowStoredName
             if (mustExist) throw new ImageFormatException(addCowPath, $"{what} '{stored}' does not exist");
             return path;
         }
+        if (!AddCowFileType.IsRegularOrUnknown(path))
+            throw new ImageFormatException(addCowPath, $"{what} '{stored}' is not a regular file (a device, FIFO or socket)");
         if (!allowUnsafe)
         {
             string real = Canonical(path);

@@ -87,4 +87,15 @@ public sealed class AddCowPathTests : IDisposable
         var e = Assert.Throws<ImageFormatException>(() => AddCowFixture.Open(WithNames("base.img", "alias.raw")).Dispose());
         Assert.Contains("same file", e.Message);
     }
+
+    [Fact]
+    public void AFifoOrDeviceIsRefusedWithoutBlocking()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        using (var p = System.Diagnostics.Process.Start("mkfifo", [_dir.File("pipe.raw")])) p.WaitForExit();
+        var e = Assert.Throws<ImageFormatException>(() => AddCowFixture.Open(WithNames("base.img", "pipe.raw")).Dispose());
+        Assert.Contains("not a regular file", e.Message);
+        e = Assert.Throws<ImageFormatException>(() => AddCowFixture.Open(WithNames("/dev/zero", "d.raw"), allowUnsafe: true).Dispose());
+        Assert.Contains("not a regular file", e.Message);
+    }
 }
