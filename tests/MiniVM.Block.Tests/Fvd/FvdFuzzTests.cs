@@ -1,0 +1,111 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+using MiniVM.Block.Fvd;
+
+namespace MiniVM.Block.Tests.Fvd;
+
+/// <summary>
+/// Bounded mutation fuzzing of the metadata (header, bitmap, table, journal) of images left clean and left by a crash
+/// (so replay runs): open, read, block status, check, write, flush and close either work or throw
+/// ImageFormatException — nothing else, no hang, and the process stays within a bounded heap.
+/// </summary>
+[Trait("Category", "Fuzz")]
+public sealed class FvdFuzzTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    [Theory]
+    [InlineData("compact_image=on,chunk_size=4K,block_size=1K,journal_size=4K,storage_grow_unit=16K", true, 1)]
+    [InlineData("block_size=512,journal_size=4K", true, 2)]
+    [InlineData("compact_image=on,chunk_size=4K,journal_size=4K,storage_grow_unit=16K", false, 3)]
+    public async Task MutatedImagesFailOnlyWithTheFormatError(string options, bool withBase, int seed)
+    {
+        const int Size = 96 * 1024;
+        var o = ImageCreateOptions.Parse(options);
+        if (withBase)
+        {
+            var b = new byte[Size - 5000];
+            new Random(seed).NextBytes(b);
+            File.WriteAllBytes(_dir.File("base.raw"), b);
+            o.BackingFile = "base.raw";
+        }
+        string path = _dir.File("fuzz.fvd");
+        byte[] pristine;
+        long metadataEnd;
+        using (var img = (FvdImage)ImageFormats.Default.Create("fvd", path, Size, o))
+        {
+            var d = new byte[30_000];
+            new Random(seed).NextBytes(d);
+            img.Write(1000, d);
+            img.WriteZeroes(50_000, 7000);
+            img.Write(80_000, d.AsSpan(0, 9000));
+            img.Flush();
+            // The image as a kill would leave it: unclean, with journal records to replay.
+            using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            pristine = new byte[fs.Length];
+            fs.ReadExactly(pristine);
+            metadataEnd = img.Header.MetadataSize;
+        }
+        Assert.Equal(0, BinaryPrimitives.ReadInt32LittleEndian(pristine.AsSpan(4300)));
+        double seconds = double.TryParse(Environment.GetEnvironmentVariable("MINIVM_FUZZ_SECONDS"), out var s) ? s : 3;
+        if (int.TryParse(Environment.GetEnvironmentVariable("MINIVM_FUZZ_SEED"), out var extra)) seed += extra * 1000;
+        var rnd = new Random(seed);
+        var budget = Stopwatch.StartNew();
+        int runs = 0, rejected = 0;
+        while (budget.Elapsed < TimeSpan.FromSeconds(seconds))
+        {
+            var b = (byte[])pristine.Clone();
+            for (int i = rnd.Next(1, 6); i > 0; i--)
+            {
+                // Mostly the header's numeric fields and the metadata regions; sometimes a whole 32- or 64-bit field.
+                int at = rnd.Next(3) switch
+                {
+                    0 => rnd.Next(4336),
+                    1 => rnd.Next(8192, (int)Math.Min(metadataEnd, b.Length)),
+                    _ => rnd.Next(b.Length),
+                };
+                int width = rnd.Next(4) switch { 0 => 4, 1 => 8, _ => 1 };
+                at = Math.Min(at, b.Length - width);
+                if (width == 1) b[at] = rnd.Next(4) == 0 ? (byte)0xFF : (byte)rnd.Next(256);
+                else if (width == 4) BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(at), rnd.Next(3) == 0 ? uint.MaxValue : (uint)rnd.Next());
+                else BinaryPrimitives.WriteInt64LittleEndian(b.AsSpan(at), rnd.NextInt64() >> rnd.Next(64));
+            }
+            if (rnd.Next(3) == 0) BinaryPrimitives.WriteInt32LittleEndian(b.AsSpan(4300), 1); // sometimes clean
+            File.WriteAllBytes(path, b);
+            var run = Task.Run(() => Exercise(path));
+            Assert.True(await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(20))) == run, $"run {runs} (seed {seed}) hung");
+            Assert.True(run.Exception is null, $"run {runs} (seed {seed}): {run.Exception}");
+            if (!await run) rejected++;
+            runs++;
+            long heap = GC.GetTotalMemory(false);
+            Assert.True(heap < 512L << 20, $"run {runs} (seed {seed}): heap at {heap} bytes");
+        }
+        Assert.True(runs > 20, $"only {runs} runs");
+        Assert.True(rejected > 0, "no mutation was ever rejected: the fuzzer is not reaching the parser");
+        Assert.True(rejected < runs, "every mutation was rejected: the fuzzer never gets past the parser");
+    }
+
+    /// <summary>True when everything worked, false when the image was rejected with ImageFormatException.</summary>
+    private static bool Exercise(string path)
+    {
+        try
+        {
+            using var img = (FvdImage)ImageFormats.Default.Open(path, "fvd");
+            var buf = new byte[img.Size];
+            img.Read(0, buf);
+            for (long off = 0; off < img.Size;) off += img.GetBlockStatus(off, img.Size).Length;
+            img.Check();
+            img.Write(img.Size / 3, new byte[5000]);
+            img.WriteZeroes(img.Size / 2, 3000);
+            img.Flush();
+            img.Check(RepairMode.All);
+            return true;
+        }
+        catch (ImageFormatException)
+        {
+            return false;
+        }
+    }
+}
