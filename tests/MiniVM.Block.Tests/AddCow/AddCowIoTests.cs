@@ -177,6 +177,31 @@ public sealed class AddCowIoTests : IDisposable
         Assert.Throws<ImageFormatException>(() => img.GetBlockStatus(1 << 20, 10));
     }
 
+    [Fact]
+    public void NoBackingOpensOneLayerEvenWhenTheBackingIsGone()
+    {
+        AddCowFixture.CreateBacking(_dir, "base.img", "raw", 2 * Cluster, 12);
+        using (var img = AddCowFixture.Create(_dir, 0)) img.Write(Cluster, Enumerable.Repeat((byte)3, Cluster).ToArray());
+        File.Delete(_dir.File("base.img"));
+        Assert.Contains("does not exist", Assert.Throws<ImageFormatException>(() => AddCowFixture.Open(_dir.File("d.add-cow"))).Message);
+        using var layer = ImageFormats.Default.Open(_dir.File("d.add-cow"), "add-cow", new ImageOpenContext { ReadOnly = true, NoBacking = true });
+        Assert.Null(((IBackingImage)layer).Backing);
+        Assert.Equal("base.img", ((IBackingImage)layer).BackingFileName);
+        Assert.Equal(new byte[Cluster], Read(layer, 0, Cluster));
+        Assert.All(Read(layer, Cluster, Cluster), b => Assert.Equal(3, b));
+    }
+
+    [Fact]
+    public void TwoReadersMayShareTheImage()
+    {
+        var backing = AddCowFixture.CreateBacking(_dir, "base.img", "raw", 2 * Cluster, 13);
+        AddCowFixture.Create(_dir, 0).Dispose();
+        using var a = AddCowFixture.Open(_dir.File("d.add-cow"), readOnly: true);
+        using var b = AddCowFixture.Open(_dir.File("d.add-cow"), readOnly: true);
+        Assert.Equal(backing, AddCowFixture.ReadAll(a));
+        Assert.Equal(backing, AddCowFixture.ReadAll(b));
+    }
+
     /// <summary>The image holds an exclusive lock; cat takes none, like a crash-time observer of the file.</summary>
     internal static byte[] BitmapSeenByAnotherProcess(string path)
     {
