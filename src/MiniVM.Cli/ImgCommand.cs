@@ -16,6 +16,8 @@ public static class ImgCommand
         img.Add(ImgCompareCommand.Create(context));
         img.Add(ImgMapCommand.Create(context));
         img.Add(ImgBenchCommand.Create(context));
+        img.Add(ImgMetaCommand.Create(context));
+        img.Add(ImgResizeCommand.Create(context));
         return img;
     }
 }
