@@ -282,7 +282,8 @@ public sealed class Ps2Keyboard : ISnapshottable
         foreach (ushort ev in _typing) w.Write(ev);
         w.Write(_pendingCommand); w.Write(_lastSent); w.Write(Leds); w.Write(ScanCodeSet);
         w.Write(ScanningEnabled); w.Write(Typematic); w.Write(TypingIntervalNs);
-        w.Write(_typingTimer.IsArmed); w.Write(_typingTimer.Deadline);
+        // A disarmed timer's deadline is stale and not restored: saved as 0 so a restored keyboard saves the same bytes.
+        w.Write(_typingTimer.IsArmed); w.Write(_typingTimer.IsArmed ? _typingTimer.Deadline : 0L);
     }
 
     public void LoadState(StateReader r, int version)

@@ -1,0 +1,57 @@
+using MiniVM.Block;
+using MiniVM.Machine.Configuration;
+using MiniVM.Machine.Tests.Boot;
+
+namespace MiniVM.Machine.Tests.Snapshots;
+
+/// <summary>
+/// An in-process PC for savevm/loadvm tests: FreeDOS's 720 KiB floppy read-only (QEMU snapshots only writable disks)
+/// and an empty iROW disk on IDE that holds the snapshots, with a fixed RTC date so runs are identical.
+/// </summary>
+public sealed class SnapshotMachine : IDisposable
+{
+    public SnapshotMachine(string dir, int memoryMiB = 32, string diskFormat = "irow", bool create = true)
+    {
+        DiskPath = Path.Combine(dir, "disk." + diskFormat);
+        if (create) ImageFormats.Default.Create(diskFormat, DiskPath, 8 << 20, new ImageCreateOptions()).Dispose();
+        var options = new VmOptions
+        {
+            Machine = new MachineSection { Memory = memoryMiB, Rtc = "2026-01-01T00:00:00" },
+            Firmware = new FirmwareSection
+            {
+                Bios = Path.Combine(MiniVmProcess.RepoRoot, "firmware", "bios.bin"),
+                VgaBios = Path.Combine(MiniVmProcess.RepoRoot, "firmware", "vgabios-stdvga.bin"),
+            },
+            Drives =
+            [
+                new DriveOptions { Interface = "floppy", Index = 0, File = MiniVmProcess.Guest("freedos722.img"), Format = "raw", ReadOnly = true },
+                new DriveOptions { Interface = "ide", Index = 0, File = DiskPath, Format = diskFormat },
+            ],
+            Boot = "a",
+            Serial = "none",
+        };
+        Machine = new PcMachine(options, new MachineOutputs());
+    }
+
+    public string DiskPath { get; }
+    public PcMachine Machine { get; }
+
+    /// <summary>Runs until the FreeDOS prompt is on screen.</summary>
+    public void BootToPrompt()
+    {
+        var runner = new MachineRunner(Machine, new SerialText()) { Until = @"A:\>", Timeout = TimeSpan.FromMinutes(3) };
+        Assert.Equal(RunOutcome.UntilMatched, runner.Run());
+    }
+
+    /// <summary>Executes exactly <paramref name="instructions"/> more instructions, slice by slice as the runner does.</summary>
+    public void Run(long instructions)
+    {
+        long target = (long)Machine.Cpu.InstructionCount + instructions;
+        while ((long)Machine.Cpu.InstructionCount < target)
+            Machine.RunSlice((int)Math.Min(200_000, target - (long)Machine.Cpu.InstructionCount));
+    }
+
+    public string Hash() => Convert.ToHexStringLower(Machine.StateHash());
+
+    public void Dispose() => Machine.Dispose();
+}
