@@ -261,7 +261,7 @@ public sealed class Uart16550 : IPortDevice, ISnapshottable
         w.Write(_divisor); w.Write(_thrInterrupt); w.Write(_timeoutInterrupt);
         w.Write(_rx.Count); w.WriteBytes(_rx.ToArray());
         w.Write(_hostInput.Count); w.WriteBytes(_hostInput.ToArray());
-        w.Write(_timeoutTimer.IsArmed); w.Write(_timeoutTimer.Deadline);
+        w.Write(_timeoutTimer.IsArmed); w.Write(_timeoutTimer.IsArmed ? _timeoutTimer.Deadline : 0L); // a stale deadline is not restored
     }
 
     public void LoadState(StateReader r, int version)
