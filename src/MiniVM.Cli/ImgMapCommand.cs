@@ -8,7 +8,10 @@ using Spectre.Console;
 
 namespace MiniVM.Cli;
 
-/// <summary>`minivm img map [--output human|json] FILE`: which guest ranges are allocated, in which layer and file.</summary>
+/// <summary>
+/// `minivm img map [--output human|json] [--png PICTURE] FILE`: which guest ranges are allocated, in which layer and
+/// file; with --png, the same as a picture (<see cref="MapPicture"/>).
+/// </summary>
 internal static class ImgMapCommand
 {
     public static Command Create(CliContext context)
@@ -17,14 +20,22 @@ internal static class ImgMapCommand
         var output = CliOptions.Output();
         var start = new Option<string?>("--start-offset") { Description = "first guest offset to map", HelpName = "OFFSET" };
         var maxLength = new Option<string?>("--max-length") { Description = "map at most this many bytes", HelpName = "LENGTH" };
+        var png = new Option<string?>("--png") { Description = "draw the allocation (one cell per cluster, coloured by owner) into a PNG file", HelpName = "PICTURE" };
         var unsafePaths = CliOptions.AllowUnsafePaths();
         var file = CliOptions.File();
         var cmd = new Command("map", "show where each guest range of an image and its backing chain is stored")
-            { format, output, start, maxLength, unsafePaths, file };
+            { format, output, start, maxLength, png, unsafePaths, file };
         cmd.SetAction(parse =>
         {
             string f = parse.GetRequiredValue(file);
             using var image = ImageAccess.Open(context, f, parse.GetValue(format), readOnly: true, parse.GetValue(unsafePaths));
+            if (parse.GetValue(png) is { } picture)
+            {
+                if (parse.GetValue(start) is not null || parse.GetValue(maxLength) is not null)
+                    throw CommandFailure.Usage("--png draws the whole image; it takes no --start-offset or --max-length");
+                WritePicture(context, image, f, picture, parse.GetValue(unsafePaths));
+                return ExitCodes.Success;
+            }
             long from = parse.GetValue(start) is { } s ? CliNumbers.Size(s, "start offset") : 0;
             long end = image.Size;
             if (from > end) throw CommandFailure.Usage($"start offset {from} is beyond the image size {end}");
@@ -35,6 +46,18 @@ internal static class ImgMapCommand
             return ExitCodes.Success;
         });
         return cmd;
+    }
+
+    private static void WritePicture(CliContext context, IBlockDriver image, string name, string picture, bool allowUnsafePaths)
+    {
+        if (Directory.Exists(picture)) throw CommandFailure.Usage($"{picture}: is a directory, not a picture file name");
+        var owners = MapOwners.Of(image, allowUnsafePaths);
+        string title = $"{Path.GetFileName(name)}: {image.FormatName}, {QemuSize.Format(image.Size)}";
+        // Drawn into memory first, so a failing walk leaves no half-written picture behind.
+        using var buffer = new MemoryStream();
+        MapPicture.Write(buffer, new ImageChain(image), owners, title);
+        File.WriteAllBytes(picture, buffer.ToArray());
+        context.Out.WriteLine($"map of {name} drawn into {picture} ({buffer.Length} bytes)");
     }
 
     /// <summary>The chain's runs from <paramref name="from"/> to <paramref name="end"/>, neighbours with one state merged.</summary>
