@@ -89,26 +89,38 @@ public sealed partial class FvdImage
                 r.CorruptionsFixed++;
             }
         }
-        var ids = new List<(uint Id, int Chunk)>();
-        for (int i = 0; i < _table.Length; i++) if (_table[i] != Empty) ids.Add((_table[i], i));
-        ids.Sort();
+        // Duplicates by sorting the ids (4 bytes each, whatever the table holds), then naming their users in table order.
+        int used = 0;
+        foreach (uint e in _table) if (e != Empty) used++;
+        var ids = new uint[used];
+        used = 0;
+        foreach (uint e in _table) if (e != Empty) ids[used++] = e;
+        Array.Sort(ids);
+        var duplicated = new HashSet<uint>();
         long distinct = 0;
-        for (int i = 0; i < ids.Count; i++)
+        for (int i = 0; i < ids.Length; i++)
         {
-            if (i > 0 && ids[i].Id == ids[i - 1].Id)
+            if (i > 0 && ids[i] == ids[i - 1]) { duplicated.Add(ids[i]); continue; }
+            distinct++;
+        }
+        if (duplicated.Count > 0)
+        {
+            var firstUser = new Dictionary<uint, int>();
+            for (int c = 0; c < _table.Length; c++)
             {
+                uint id = _table[c];
+                if (id == Empty || !duplicated.Contains(id)) continue;
+                if (!firstUser.TryGetValue(id, out int first)) { firstUser[id] = c; continue; }
                 r.Corruptions++;
-                r.Messages.Add($"chunk id {ids[i].Id} is used by virtual chunk {ids[i].Chunk} and by virtual chunk {ids[i - 1].Chunk}");
+                if (r.Messages.Count < 100) r.Messages.Add($"chunk id {id} is used by virtual chunk {c} and by virtual chunk {first}");
                 if (fix)
                 {
-                    _table[ids[i].Chunk] = Empty;
-                    _tablePageDirty[ids[i].Chunk * 4 / FvdHeader.Page] = true;
+                    _table[c] = Empty;
+                    _tablePageDirty[c * 4 / FvdHeader.Page] = true;
                     _metadataDirty = true;
                     r.CorruptionsFixed++;
                 }
-                continue;
             }
-            distinct++;
         }
         r.Leaks = (int)Math.Min(int.MaxValue, _nextChunk - distinct);
         if (r.Leaks > 0) r.Messages.Add($"{r.Leaks} chunks below id {_nextChunk} are used by no table entry (leaked; FVD cannot move chunks to reclaim them)");

@@ -454,6 +454,8 @@ public sealed partial class FvdImage : IBlockDriver, IImageCheck, IBackingImage,
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (!_writable) throw new ImageFormatException(FileName, "image is open read-only");
+        if (_h.HasBitmap && _backing is null)
+            throw new ImageFormatException(FileName, "image is open without its base image; a write would copy zeroes in place of base data");
     }
 
     public void Write(long offset, ReadOnlySpan<byte> data)
