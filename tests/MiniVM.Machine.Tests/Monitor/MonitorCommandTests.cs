@@ -1,0 +1,88 @@
+using System.Net.Sockets;
+using MiniVM.Machine.Monitor;
+using MiniVM.Machine.Tests.Snapshots;
+
+namespace MiniVM.Machine.Tests.Monitor;
+
+/// <summary>The monitor's command answers and the script syntax, without booting a guest.</summary>
+public sealed class MonitorCommandTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("minivm-mon").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public void ScriptLinesParseIntoTriggers()
+    {
+        var s = MonitorScript.Parse("# demo\nwhen \"C:\\>\" savevm s1\nafter 2.5s info status\nafter 300ms stop\nafter 1000i cont\nquit\n");
+        Assert.Collection(s.Steps,
+            a => { Assert.Equal(ScriptTrigger.Text, a.Trigger); Assert.Equal(@"C:\>", a.Text); Assert.Equal("savevm s1", a.Command); Assert.Equal(2, a.Line); },
+            b => { Assert.Equal(ScriptTrigger.VirtualTime, b.Trigger); Assert.Equal(2_500_000_000, b.Amount); },
+            c => { Assert.Equal(ScriptTrigger.VirtualTime, c.Trigger); Assert.Equal(300_000_000, c.Amount); },
+            d => { Assert.Equal(ScriptTrigger.Instructions, d.Trigger); Assert.Equal(1000, d.Amount); },
+            e => Assert.Equal(ScriptTrigger.Immediately, e.Trigger));
+    }
+
+    [Theory]
+    [InlineData("info status\nfrobnicate\n", "script:2: unknown command 'frobnicate'")]
+    [InlineData("when \"A:\\> savevm\n", "script:1: unterminated quoted text")]
+    [InlineData("\n\nafter 5 quit\n", "script:3: '5' is not a delay")]
+    [InlineData("after 2s\n", "script:1: a trigger needs a command")]
+    public void ScriptErrorsNameTheLine(string text, string expected)
+    {
+        var e = Assert.Throws<MonitorException>(() => MonitorScript.Parse(text));
+        Assert.StartsWith(expected, e.Message);
+    }
+
+    [Fact]
+    public void CommandsAnswerOnOneOrAFewLines()
+    {
+        using var vm = new SnapshotMachine(_dir);
+        var m = new HumanMonitor(vm.Machine);
+        Assert.Contains("savevm [NAME]", m.Execute("help"));
+        Assert.Equal("VM status: running", m.Execute("info status"));
+        Assert.Equal("", m.Execute("stop"));
+        Assert.Equal("VM status: paused", m.Execute("info status"));
+        Assert.Equal("", m.Execute("cont"));
+        Assert.Matches("^ide0: .*disk.irow \\(irow\\)", m.Execute("info block").Split('\n')[2]);
+        Assert.Equal("There is no snapshot available.", m.Execute("info snapshots"));
+        Assert.Equal("Error: loadvm: disk ide0 has no snapshot 'nope'", m.Execute("loadvm nope"));
+        Assert.Equal("Error: sendkey: unknown key 'hyper' (QEMU names: a, shift, ctrl, alt, ret, spc, esc, delete, f1, kp_1, …)", m.Execute("sendkey ctrl-hyper"));
+        Assert.Equal("", m.Execute("sendkey ctrl-alt-delete"));
+        Assert.Equal(6, vm.Machine.Keyboard.PendingTypedEvents);
+        Assert.Equal("unknown command: 'frob' (type 'help')", m.Execute("frob"));
+        Assert.Matches("^[0-9a-f]{64}$", m.Execute("info statehash"));
+        string png = Path.Combine(_dir, "s.png");
+        Assert.Equal("", m.Execute("screendump " + png));
+        Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], File.ReadAllBytes(png)[..4]);
+        Assert.StartsWith("saved 's1' (id 1, VM state ", m.Execute("savevm s1"));
+        Assert.Matches(@"^1\s+s1\s+\S+ \S+\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+00:00:00\.000$", m.Execute("info snapshots").Split('\n')[2]);
+        Assert.Equal("", m.Execute("quit"));
+        Assert.True(m.QuitRequested);
+    }
+
+    [Fact]
+    public void TcpMonitorListensOnLoopbackAndAnswersThroughTheChannel()
+    {
+        var channel = new MonitorChannel();
+        using var tcp = new TcpMonitor(0, channel);
+        using var client = new TcpClient("127.0.0.1", tcp.Port);
+        using var stream = client.GetStream();
+        using var reader = new StreamReader(stream);
+        using var writer = new StreamWriter(stream) { AutoFlush = true, NewLine = "\r\n" };
+        Assert.Equal(HumanMonitor.Banner, reader.ReadLine());
+        writer.WriteLine("info status");
+        // The machine thread's side: take the line, answer it.
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        string line;
+        Action<string> reply;
+        while (!channel.TryTake(out line, out reply))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "no command arrived");
+            channel.WaitForCommand(TimeSpan.FromMilliseconds(50));
+        }
+        Assert.Equal("info status", line);
+        reply("VM status: paused");
+        Assert.Equal(HumanMonitor.Prompt + "VM status: paused", reader.ReadLine());
+    }
+}
