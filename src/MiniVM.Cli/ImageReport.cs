@@ -14,7 +14,8 @@ internal sealed record ImageReport(
     string? FullBackingFileName,
     IReadOnlyList<SnapshotInfo> Snapshots,
     IReadOnlyList<KeyValuePair<string, string>> FormatSpecific,
-    IReadOnlyList<string> Files)
+    IReadOnlyList<string> Files,
+    SnapshotTree? Tree)
 {
     public static ImageReport Of(IBlockDriver image, string displayName)
     {
@@ -22,6 +23,7 @@ internal sealed record ImageReport(
         var backing = image as IBackingImage;
         string? backingName = backing?.BackingFileName;
         string? fullBacking = backingName is null ? null : BackingPath(displayName, backingName);
+        var snapshots = (image as ISnapshotStore)?.ListSnapshots() ?? [];
         return new ImageReport(
             displayName,
             image.FormatName,
@@ -31,9 +33,22 @@ internal sealed record ImageReport(
             backingName,
             backing?.BackingFormat,
             fullBacking,
-            (image as ISnapshotStore)?.ListSnapshots() ?? [],
+            snapshots,
             info?.FormatSpecific ?? [],
-            info?.Files ?? [image.FileName]);
+            info?.Files ?? [image.FileName],
+            TreeOf(image, snapshots));
+    }
+
+    /// <summary>
+    /// Formats whose snapshots form a tree: iROW (every state has a father, and the current state hangs below the
+    /// snapshot it was taken from or reverted to), or any format that fills <see cref="SnapshotInfo.ParentId"/>.
+    /// </summary>
+    private static SnapshotTree? TreeOf(IBlockDriver image, IReadOnlyList<SnapshotInfo> snapshots)
+    {
+        if (image is Block.Irow.IrowImage irow) return SnapshotTree.Build(snapshots, irow.CurrentParentId);
+        foreach (var s in snapshots)
+            if (s.ParentId is not null) return SnapshotTree.Build(snapshots, null);
+        return null;
     }
 
     /// <summary>

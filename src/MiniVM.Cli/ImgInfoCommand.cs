@@ -81,6 +81,11 @@ internal static class ImgInfoCommand
             o.WriteLine("Snapshot list:");
             SnapshotTable.Write(context, r.Snapshots);
         }
+        if (r.Tree is not null && r.Snapshots.Count > 0)
+        {
+            o.WriteLine("Snapshot tree:");
+            r.Tree.WriteHuman(o);
+        }
         if (r.FormatSpecific.Count > 0)
         {
             o.WriteLine("Format specific information:");
@@ -115,6 +120,7 @@ internal static class ImgInfoCommand
         w.WriteStartArray("snapshots");
         foreach (var s in r.Snapshots) SnapshotTable.WriteJson(w, s);
         w.WriteEndArray();
+        r.Tree?.WriteJson(w, "snapshot-tree");
         w.WriteStartArray("files");
         foreach (var f in r.Files) w.WriteStringValue(f);
         w.WriteEndArray();
