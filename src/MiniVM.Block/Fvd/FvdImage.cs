@@ -288,13 +288,16 @@ public sealed partial class FvdImage : IBlockDriver, IImageCheck, IBackingImage,
         for (int i = 0; i < r.Count; i++)
         {
             uint e = BinaryPrimitives.ReadUInt32LittleEndian(sector[(r.EntriesOffset + 4 * i)..]);
-            if (e != Empty) e &= ~DirtyBit;
+            // An EMPTY entry carries no update: a record lists every chunk of its request, and ids are never taken
+            // back, so it cannot undo an assignment a later record or a checkpoint made.
+            if (e == Empty) continue;
+            e &= ~DirtyBit;
             long c = r.FirstChunk + i;
             uint cur = _table[c];
             if (cur == e) continue;
             // Chunk ids are assigned once and never change (fvd.md §2.6): a record that would change one is not a
             // record of this image's history.
-            if (cur != Empty || e == Empty || e >= 0x7FFFFFFF)
+            if (cur != Empty || e >= 0x7FFFFFFF)
                 throw new ImageFormatException(FileName,
                     $"journal sector {index}: table record sets chunk {c} to 0x{e:X8}, but it is 0x{cur:X8} (journal is corrupt)");
             _table[c] = e;

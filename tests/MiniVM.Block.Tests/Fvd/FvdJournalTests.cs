@@ -202,6 +202,37 @@ public sealed class FvdJournalTests : IDisposable
         Assert.All(after.AsSpan((int)journal, 8 * 512).ToArray(), b => Assert.Equal(0, b));
     }
 
+    /// <summary>
+    /// A record of a zero-write lists its chunks that stay EMPTY; if a checkpoint then assigned one of them and the kill
+    /// came before the journal was zeroed, replay meets EMPTY over an assigned entry, which must not undo it.
+    /// </summary>
+    [Fact]
+    public void Empty_entries_in_a_record_never_undo_an_assignment()
+    {
+        string crashed;
+        long journal;
+        using (var img = Create("e.fvd", 64 * 1024, "compact_image=on,chunk_size=4K,journal_size=4K,storage_grow_unit=16K"))
+        {
+            img.Write(0, Pattern(8192, 8)); // chunks 0 and 1, checkpointed at close
+        }
+        using (var img = (FvdImage)ImageFormats.Default.Open(_dir.File("e.fvd")))
+        {
+            img.Write(12288, Pattern(100, 9)); // chunk 3
+            img.Flush();
+            crashed = CrashCopy("e.fvd");
+            journal = img.Header.JournalOffset;
+        }
+        using (var f = new FileStream(crashed, FileMode.Open, FileAccess.ReadWrite))
+        {
+            f.Position = journal + 512;
+            f.Write(FvdBytes.TableSector(0, 0xFFFFFFFF, 1, 0xFFFFFFFF));
+        }
+        using var reopened = ImageFormats.Default.Open(crashed);
+        var got = new byte[8192];
+        reopened.Read(0, got);
+        Assert.Equal(Pattern(8192, 8), got);
+    }
+
     [Theory]
     [InlineData("bitmap-past-disk", "outside")]
     [InlineData("table-past-table", "outside")]
