@@ -9,6 +9,11 @@ cd "$root"
 need=()
 command -v qemu-img >/dev/null || need+=(qemu-utils)
 command -v mcopy >/dev/null || need+=(mtools)
+# The SDL window test (tests/MiniVM.Display.Sdl.Tests) runs minivm on Xvfb, types with xdotool, captures with import.
+command -v Xvfb >/dev/null || need+=(xvfb)
+command -v xdotool >/dev/null || need+=(xdotool)
+command -v import >/dev/null || need+=(imagemagick)
+dpkg -s libsdl2-2.0-0 >/dev/null 2>&1 || need+=(libsdl2-2.0-0)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
         export DEBIAN_FRONTEND=noninteractive

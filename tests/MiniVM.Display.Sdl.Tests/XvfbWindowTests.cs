@@ -1,0 +1,244 @@
+using System.Diagnostics;
+
+namespace MiniVM.Display.Sdl.Tests;
+
+/// <summary>
+/// `minivm run --display sdl` on a private Xvfb: FreeDOS boots in the window, keys typed through X (xdotool) reach
+/// the guest, and the window's pixels (captured with ImageMagick's import) show the emulator's own framebuffer
+/// PNG (--screenshot), scaled to 4:3 and to a resized window. Tagged Display: needs xvfb, xdotool, imagemagick
+/// and libsdl2-2.0-0, which tests/run.sh installs.
+/// </summary>
+[Trait("Category", "Display")]
+public sealed class XvfbWindowTests : IDisposable
+{
+    /// <summary>Share of frame pixels allowed to differ for "the window shows this frame": the text cursor blinks.</summary>
+    private const double SameScreen = 0.005;
+    /// <summary>Share that must differ for "a different screen" (the comparison can tell screens apart).</summary>
+    private const double OtherScreen = 0.02;
+
+    private readonly string _dir = Directory.CreateTempSubdirectory("minivm-sdl").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private string Temp(string name) => Path.Combine(_dir, name);
+
+    [Fact]
+    public void TypedKeysReachFreeDosAndTheWindowShowsTheFramebuffer()
+    {
+        // The screen at the prompt, from a headless run: the virtual clock makes both runs show the same text.
+        File.Copy(MiniVmChild.Guest("freedos722.img"), Temp("headless.img"));
+        using (var headless = new MiniVmChild(_dir, new Dictionary<string, string?>(), "run", "--fda", Temp("headless.img"),
+                   "--serial", "none", "--until", @"A:\>", "--timeout", "200", "--screenshot", Temp("prompt.png")))
+        {
+            var h = headless.WaitForExit(TimeSpan.FromMinutes(4));
+            Assert.True(h.ExitCode == 0, $"headless boot: exit {h.ExitCode}: {h.Stderr}");
+        }
+        var prompt = ReadPng(Temp("prompt.png"));
+        Assert.Equal((720, 400), (prompt.Width, prompt.Height));
+
+        using var x = new XvfbServer();
+        File.Copy(MiniVmChild.Guest("freedos722.img"), Temp("window.img"));
+        using var vm = new MiniVmChild(_dir, new Dictionary<string, string?> { ["DISPLAY"] = x.Display, ["WAYLAND_DISPLAY"] = null },
+            "run", "--display", "sdl", "--fda", Temp("window.img"), "--serial", "none", "--timeout", "200",
+            "--screenshot", Temp("end.png"), "--screen-dump", Temp("end.txt"));
+
+        string window = WaitForWindow(x.Display, vm);
+        Assert.StartsWith("MiniVM - running", HostTool.Check(x.Display, "xdotool", "getwindowname", window).Text);
+        HostTool.Check(x.Display, "xdotool", "windowmove", "--sync", window, "0", "0");
+        var geometry = HostTool.Check(x.Display, "xdotool", "getwindowgeometry", window).Text;
+        Assert.Contains("Geometry: 720x540", geometry); // 720×400 text shown at 4:3
+
+        // The window reaches the prompt screen that the headless run saved.
+        var atPrompt = WaitForScreen(x.Display, window, vm, shot => Mismatch(shot, prompt) <= SameScreen, "the FreeDOS prompt");
+
+        HostTool.Check(x.Display, "xdotool", "windowfocus", "--sync", window);
+        HostTool.Check(x.Display, "xdotool", "type", "--delay", "60", "ver");
+        HostTool.Check(x.Display, "xdotool", "key", "Return");
+
+        // Ctrl+Alt+2 is the window's own (QEMU's monitor key): the title answers and the guest never sees the 2.
+        HostTool.Check(x.Display, "xdotool", "key", "ctrl+alt+2");
+        WaitFor(() => HostTool.Check(x.Display, "xdotool", "getwindowname", window).Text.Contains("monitor"), vm, "the title to answer Ctrl+Alt+2");
+
+        // The command's output scrolls the screen; wait until the window holds still on a new screen.
+        var typed = WaitForScreen(x.Display, window, vm, shot => Mismatch(shot, prompt) > OtherScreen, "the output of 'ver'");
+        PpmImage last = typed;
+        WaitFor(() =>
+        {
+            Thread.Sleep(1000);
+            var now = Capture(x.Display, window);
+            bool still = Mismatch(now, Downscaled(last, 720, 400)) <= SameScreen;
+            last = now;
+            return still;
+        }, vm, "the screen to settle after 'ver'");
+
+        // Scaling follows the window: a wide window shows the same frame at 4:3 between black bars.
+        HostTool.Check(x.Display, "xdotool", "windowsize", "--sync", window, "1000", "500");
+        var wide = WaitForScreen(x.Display, window, vm, shot => shot.Width == 1000 && Mismatch(shot, Downscaled(last, 720, 400)) <= SameScreen, "the resized window");
+        var fit = ScreenFit.Into(720, 400, 1000, 500);
+        Assert.Equal(667, fit.Width);
+        for (int y = 0; y < 500; y += 7)
+        {
+            Assert.Equal(0, wide[fit.X / 2, y]);
+            Assert.Equal(0, wide[fit.X + fit.Width + (1000 - fit.X - fit.Width) / 2, y]);
+        }
+
+        vm.Interrupt();
+        var end = vm.WaitForExit(TimeSpan.FromMinutes(1));
+        Assert.True(end.ExitCode == 0, $"exit {end.ExitCode}: {end.Stderr}");
+        Assert.DoesNotContain("no display", end.Stderr);
+
+        // The guest saw the typed command and nothing of Ctrl+Alt+2.
+        string text = File.ReadAllText(Temp("end.txt"));
+        Assert.Contains("A:\\>ver\n", text);
+        Assert.Equal(2, CountOf(text, "FreeCom version 0.82"));
+        Assert.EndsWith("A:\\>\n", text.TrimEnd('\n') + "\n");
+
+        // The emulator's own framebuffer is what the window showed, both at 720×540 and in the wide window.
+        var framebuffer = ReadPng(Temp("end.png"));
+        Assert.True(Mismatch(last, framebuffer) <= SameScreen, $"window vs --screenshot: {Mismatch(last, framebuffer):P2} of pixels differ");
+        Assert.True(Mismatch(wide, framebuffer) <= SameScreen, $"wide window vs --screenshot: {Mismatch(wide, framebuffer):P2} of pixels differ");
+        // ... and the measure tells screens apart: the prompt screen before typing is not that frame.
+        Assert.True(Mismatch(atPrompt, framebuffer) > OtherScreen, $"prompt vs end differ by only {Mismatch(atPrompt, framebuffer):P2}");
+    }
+
+    [Fact]
+    public void MikeOsColoursAndAnArrowKeyReachTheWindow()
+    {
+        using var x = new XvfbServer();
+        File.Copy(MiniVmChild.Guest("mikeos-4.6.1.img"), Temp("mikeos.img"));
+        using var vm = new MiniVmChild(_dir, new Dictionary<string, string?> { ["DISPLAY"] = x.Display, ["WAYLAND_DISPLAY"] = null },
+            "run", "--display", "sdl", "--fda", Temp("mikeos.img"), "--serial", "none", "--timeout", "200",
+            "--screenshot", Temp("end.png"), "--screen-dump", Temp("end.txt"));
+        string window = WaitForWindow(x.Display, vm);
+        HostTool.Check(x.Display, "xdotool", "windowmove", "--sync", window, "0", "0");
+
+        // The welcome dialog: white OK button on the red box; Right (an E0-prefixed key) moves the choice to Cancel.
+        var dialog = WaitForScreen(x.Display, window, vm, shot => WhiteShare(shot, OkButton) > 0.5, "MikeOS's dialog with OK chosen");
+        Assert.True(WhiteShare(dialog, CancelButton) < 0.3, $"Cancel already white: {WhiteShare(dialog, CancelButton):P0}");
+        HostTool.Check(x.Display, "xdotool", "windowfocus", "--sync", window);
+        HostTool.Check(x.Display, "xdotool", "key", "Right");
+        var moved = WaitForScreen(x.Display, window, vm, shot => WhiteShare(shot, CancelButton) > 0.5, "Cancel to be chosen");
+        Assert.True(WhiteShare(moved, OkButton) < 0.3, $"OK still white: {WhiteShare(moved, OkButton):P0}");
+        Thread.Sleep(1000);
+        var last = Capture(x.Display, window);
+
+        vm.Interrupt();
+        var end = vm.WaitForExit(TimeSpan.FromMinutes(1));
+        Assert.True(end.ExitCode == 0, $"exit {end.ExitCode}: {end.Stderr}");
+        Assert.Contains("Welcome to MikeOS", File.ReadAllText(Temp("end.txt")));
+        var framebuffer = ReadPng(Temp("end.png"));
+        Assert.True(Mismatch(last, framebuffer) <= SameScreen, $"window vs --screenshot: {Mismatch(last, framebuffer):P2} of pixels differ");
+        // The colours themselves: the desktop is blue and the dialog red in both (a swapped channel order fails here).
+        Assert.Equal(0x5555FF, framebuffer[20, 100]);
+        Assert.Equal(0x5555FF, last[20, 100 * 540 / 400]);
+        Assert.Equal(0xAA0000, framebuffer[175, 250]);
+        Assert.Equal(0xAA0000, last[175, 250 * 540 / 400]);
+    }
+
+    /// <summary>MikeOS 4.6.1's dialog buttons in frame pixels (720×400): left, top, width, height.</summary>
+    private static readonly (int X, int Y, int W, int H) OkButton = (245, 225, 68, 14), CancelButton = (385, 225, 68, 14);
+
+    /// <summary>Share of white pixels in a frame-pixel rectangle of a 720×540 window capture.</summary>
+    private static double WhiteShare(PpmImage window, (int X, int Y, int W, int H) r)
+    {
+        var fit = ScreenFit.Into(720, 400, window.Width, window.Height);
+        int white = 0;
+        for (int y = r.Y; y < r.Y + r.H; y++)
+            for (int x = r.X; x < r.X + r.W; x++)
+                if (window[fit.X + (int)((x + 0.5) * fit.Width / 720), fit.Y + (int)((y + 0.5) * fit.Height / 400)] == 0xFFFFFF) white++;
+        return (double)white / (r.W * r.H);
+    }
+
+    [Fact]
+    public void WithoutADisplayTheRunFallsBackToHeadlessWithOneLine()
+    {
+        File.Copy(MiniVmChild.Guest("freedos722.img"), Temp("fd.img"));
+        using var vm = new MiniVmChild(_dir, new Dictionary<string, string?> { ["DISPLAY"] = null, ["WAYLAND_DISPLAY"] = null, ["SDL_VIDEODRIVER"] = null },
+            "run", "--display", "sdl", "--fda", Temp("fd.img"), "--serial", "none", "--until", @"A:\>", "--timeout", "200");
+        var r = vm.WaitForExit(TimeSpan.FromMinutes(4));
+        Assert.True(r.ExitCode == 0, $"exit {r.ExitCode}: {r.Stderr}");
+        var lines = r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal("minivm: no display for the SDL window: neither DISPLAY nor WAYLAND_DISPLAY is set; running headless", lines[0]);
+        Assert.StartsWith(@"minivm: 'A:\>' appeared", lines[1]);
+        Assert.Equal(2, lines.Length);
+    }
+
+    private static int CountOf(string text, string s)
+    {
+        int n = 0;
+        for (int i = text.IndexOf(s, StringComparison.Ordinal); i >= 0; i = text.IndexOf(s, i + 1, StringComparison.Ordinal)) n++;
+        return n;
+    }
+
+    private static string WaitForWindow(string display, MiniVmChild vm)
+    {
+        string id = "";
+        WaitFor(() =>
+        {
+            var r = HostTool.Run(display, "xdotool", "search", "--name", "^MiniVM");
+            id = r.ExitCode == 0 ? r.Text.Split('\n')[0] : "";
+            return id.Length > 0;
+        }, vm, "the MiniVM window");
+        return id;
+    }
+
+    private static PpmImage WaitForScreen(string display, string window, MiniVmChild vm, Func<PpmImage, bool> done, string what)
+    {
+        PpmImage? shot = null;
+        WaitFor(() => done(shot = Capture(display, window)), vm, what);
+        return shot!;
+    }
+
+    private static void WaitFor(Func<bool> condition, MiniVmChild vm, string what)
+    {
+        var wall = Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (vm.HasExited) throw new Xunit.Sdk.XunitException($"minivm exited while waiting for {what}: {vm.WaitForExit(TimeSpan.FromSeconds(5)).Stderr}");
+            if (wall.Elapsed > TimeSpan.FromMinutes(3)) throw new Xunit.Sdk.XunitException($"timed out waiting for {what}");
+            Thread.Sleep(300);
+        }
+    }
+
+    /// <summary>The window's pixels as the X server has them.</summary>
+    private static PpmImage Capture(string display, string window) =>
+        PpmImage.Parse(HostTool.Check(display, "import", "-window", window, "-depth", "8", "ppm:-").Stdout);
+
+    private static PpmImage ReadPng(string path) => PpmImage.Parse(HostTool.Check(null, "convert", path, "-depth", "8", "ppm:-").Stdout);
+
+    /// <summary>A window capture brought back to frame size by sampling each frame pixel's centre (the inverse of the window's scaling).</summary>
+    private static PpmImage Downscaled(PpmImage window, int frameWidth, int frameHeight)
+    {
+        var fit = ScreenFit.Into(frameWidth, frameHeight, window.Width, window.Height);
+        var bytes = new List<byte>(System.Text.Encoding.ASCII.GetBytes($"P6\n{frameWidth} {frameHeight}\n255\n"));
+        for (int y = 0; y < frameHeight; y++)
+            for (int x = 0; x < frameWidth; x++)
+            {
+                int p = window[fit.X + (int)((x + 0.5) * fit.Width / frameWidth), fit.Y + (int)((y + 0.5) * fit.Height / frameHeight)];
+                bytes.Add((byte)(p >> 16)); bytes.Add((byte)(p >> 8)); bytes.Add((byte)p);
+            }
+        return PpmImage.Parse(bytes.ToArray());
+    }
+
+    /// <summary>
+    /// Share of the frame's pixels whose colour is not what the window shows at that pixel's place (each channel
+    /// within 48 of 255 counts as the same colour: scaling may blend, VGA text colours are far apart).
+    /// </summary>
+    private static double Mismatch(PpmImage window, PpmImage frame)
+    {
+        var fit = ScreenFit.Into(frame.Width, frame.Height, window.Width, window.Height);
+        if (fit.Width == 0) return 1;
+        int bad = 0;
+        for (int y = 0; y < frame.Height; y++)
+        {
+            int wy = fit.Y + (int)((y + 0.5) * fit.Height / frame.Height);
+            for (int x = 0; x < frame.Width; x++)
+            {
+                int wx = fit.X + (int)((x + 0.5) * fit.Width / frame.Width);
+                int a = window[wx, wy], b = frame[x, y];
+                if (Math.Abs((a >> 16) - (b >> 16)) > 48 || Math.Abs(((a >> 8) & 0xFF) - ((b >> 8) & 0xFF)) > 48 || Math.Abs((a & 0xFF) - (b & 0xFF)) > 48) bad++;
+            }
+        }
+        return (double)bad / (frame.Width * frame.Height);
+    }
+}
