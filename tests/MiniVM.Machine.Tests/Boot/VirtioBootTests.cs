@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.IO.Compression;
+using MiniVM.Machine.Configuration;
 
 namespace MiniVM.Machine.Tests.Boot;
 
@@ -56,6 +57,56 @@ public sealed class VirtioBootTests : IDisposable
         // The host's view: the file FreeDOS wrote through virtio-blk is in the image.
         Minivm("img", "convert", "-O", "raw", disk, PathOf("back.raw"));
         Assert.Equal("virtio \r\n", Mtype(PathOf("back.raw"), 63 * 512, "::V.TXT"));
+    }
+
+    /// <summary>
+    /// In process: FreeDOS at C:\> from virtio-blk, savevm, a command, hash; loadvm, the same command, the same hash and
+    /// screen — the device's section (queue indices, status, ISR) puts the disk path back exactly.
+    /// </summary>
+    [Theory]
+    [InlineData("legacy")]
+    [InlineData("modern")]
+    public void SavevmLoadvmOverVirtioBlkReplaysIdentically(string transport)
+    {
+        string disk = IrowDisk();
+        var options = new VmOptions
+        {
+            Machine = new MachineSection { Memory = 32, Rtc = "2026-01-01T00:00:00" },
+            Firmware = new FirmwareSection
+            {
+                Bios = Path.Combine(MiniVmProcess.RepoRoot, "firmware", "bios.bin"),
+                VgaBios = Path.Combine(MiniVmProcess.RepoRoot, "firmware", "vgabios-stdvga.bin"),
+            },
+            Drives = [new DriveOptions { Interface = "virtio", Index = 0, File = disk, Format = "irow", Transport = transport }],
+            Boot = "c",
+            Serial = "none",
+        };
+        using var machine = new PcMachine(options, new MachineOutputs());
+        var runner = new MachineRunner(machine, new SerialText()) { Until = @"C:\>", Timeout = TimeSpan.FromMinutes(3) };
+        Assert.Equal(RunOutcome.UntilMatched, runner.Run());
+        Assert.Contains("FREEDOS-HDD-OK", machine.Vga.DumpText());
+
+        string atSave = Convert.ToHexStringLower(machine.StateHash());
+        machine.SaveVm("v1");
+        machine.Keyboard.TypeText("dir C:\\\n");
+        Run(machine, 40_000_000);
+        string after = Convert.ToHexStringLower(machine.StateHash());
+        string screen = machine.Vga.DumpText();
+        Assert.NotEqual(atSave, after);
+
+        machine.LoadVm("v1");
+        Assert.Equal(atSave, Convert.ToHexStringLower(machine.StateHash()));
+        machine.Keyboard.TypeText("dir C:\\\n");
+        Run(machine, 40_000_000);
+        Assert.Equal(after, Convert.ToHexStringLower(machine.StateHash()));
+        Assert.Equal(screen, machine.Vga.DumpText());
+    }
+
+    private static void Run(PcMachine machine, long instructions)
+    {
+        long target = (long)machine.Cpu.InstructionCount + instructions;
+        while ((long)machine.Cpu.InstructionCount < target)
+            machine.RunSlice((int)Math.Min(200_000, target - (long)machine.Cpu.InstructionCount));
     }
 
     private static string Mtype(string image, long offset, string file)
