@@ -40,6 +40,9 @@ public sealed class HumanMonitor(PcMachine machine)
     /// <summary>Set by `stop`, cleared by `cont`; the runner executes nothing while it is set.</summary>
     public bool Paused { get; set; }
 
+    /// <summary>The snapshot last saved or loaded here (a window shows it in its title); null before any or once deleted.</summary>
+    public string? CurrentSnapshot { get; private set; }
+
     /// <summary>Set by `quit`; the runner ends the run.</summary>
     public bool QuitRequested { get; private set; }
 
@@ -124,18 +127,21 @@ public sealed class HumanMonitor(PcMachine machine)
     private string SaveVm(string name)
     {
         var s = machine.SaveVm(name.Length == 0 ? null : name);
+        CurrentSnapshot = s.Name;
         return $"saved '{s.Name}' (id {s.Id}, VM state {FormatSize(s.VmStateSize)})";
     }
 
     private string LoadVm(string name)
     {
         machine.LoadVm(name);
+        CurrentSnapshot = name;
         return "";
     }
 
     private string DeleteVm(string name)
     {
         machine.DeleteVm(name);
+        if (name == CurrentSnapshot) CurrentSnapshot = null;
         return "";
     }
 
