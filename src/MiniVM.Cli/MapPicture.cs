@@ -90,7 +90,7 @@ internal static class MapPicture
         string Clusters(long bytes) => string.Create(CultureInfo.InvariantCulture,
             $"{(bytes + cluster - 1) / cluster} cluster{((bytes + cluster - 1) / cluster == 1 ? "" : "s")} ({QemuSize.Format(bytes)})");
         for (int i = 0; i < owners.Labels.Count; i++) lines.Add(($"{owners.Labels[i]}: {Clusters(ownerBytes[i])}", OwnerColour(i)));
-        lines.Add(($"zero (allocated, reads as zeroes): {Clusters(zeroBytes)}", ZeroColour));
+        lines.Add(($"zero (known to read as zeroes: zero cluster or hole): {Clusters(zeroBytes)}", ZeroColour));
         lines.Add(($"unallocated{(chain.LayerCount > 1 ? " in every layer" : "")}: {Clusters(unallocatedBytes)}", UnallocatedColour));
 
         string scale = perCell == 1
