@@ -96,7 +96,11 @@ public sealed partial class FvdImage
 
         string? dataPath = null;
         if (h.DataFile.Length > 0)
+        {
             dataPath = ImagePaths.ResolveStoredName(fileName, h.DataFile, context.AllowUnsafePaths, "data file");
+            if (Path.GetFullPath(dataPath) == Path.GetFullPath(fileName) || h.DataFile == h.BaseImage)
+                throw new ImageFormatException(fileName, $"data_file {h.DataFile} names the image itself or its base image");
+        }
         var header = new byte[FvdHeader.RegionSize];
         h.WriteTo(header);
         using (var f = Raw.HostFile.OpenHandle(fileName, true, FileMode.Create))

@@ -159,6 +159,11 @@ public sealed partial class FvdImage : IBlockDriver, IImageCheck, IBackingImage,
             if (h.DataFile.Length > 0)
             {
                 dataPath = ImagePaths.ResolveStoredName(fileName, h.DataFile, context.AllowUnsafePaths, "data file");
+                // Guest writes at data offset 0 would overwrite the header, or the base image under the overlay.
+                string full = Path.GetFullPath(dataPath);
+                if (full == Path.GetFullPath(fileName) ||
+                    (h.BaseImage.Length > 0 && h.BaseImage == h.DataFile))
+                    throw ImageFormatException.BadField(fileName, "data_file", h.DataFile, "names the image itself or its base image");
                 if (!File.Exists(dataPath)) throw new ImageFormatException(fileName, $"data file '{h.DataFile}' does not exist");
                 data = HostFile.OpenHandle(dataPath, writable);
             }

@@ -144,6 +144,8 @@ public sealed class FvdCorruptionTests : IDisposable
     [InlineData(1052, 16, "bogus", "unknown format 'bogus'")]
     [InlineData(1108, 1024, "/etc/passwd", "not a plain file name")]
     [InlineData(1108, 1024, "missing.raw", "does not exist")]
+    [InlineData(1108, 1024, "victim.fvd", "names the image itself")]
+    [InlineData(1108, 1024, "base.raw", "names the image itself or its base image")]
     [InlineData(2132, 16, "qcow2", "data_file_fmt")]
     public void Stored_names(int at, int length, string value, string message)
     {
