@@ -78,6 +78,7 @@ public class FvdModelTests
                     img.Dispose();
                     img = (FvdImage)ImageFormats.Default.Open(path);
                 }
+                // FVD_DEBUG=1 compares the whole disk after every step, to name the first step that goes wrong.
                 if (Environment.GetEnvironmentVariable("FVD_DEBUG") is not null)
                 {
                     var dbg = new byte[Size];
