@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime.ExceptionServices;
 using MiniVM.Devices;
 using MiniVM.Machine;
+using MiniVM.Machine.Monitor;
 
 namespace MiniVM.Display.Sdl;
 
@@ -21,24 +22,16 @@ public sealed class MachineWindow
     private readonly MachineRunner _runner;
     /// <summary>PC keys the guest saw go down and not yet up (by PcKey value), released when the window loses focus.</summary>
     private readonly HashSet<PcKey> _held = [];
+    /// <summary>The monitor view's command line while the window shows the monitor (Ctrl+Alt+2), else null.</summary>
+    private MonitorLine? _monitor;
+    /// <summary>The last monitor command and the first line of its answer (written by the machine thread).</summary>
+    private volatile string? _monitorAnswer;
 
     public MachineWindow(PcMachine machine, MachineRunner runner)
     {
         _machine = machine;
         _runner = runner;
     }
-
-    /// <summary>Whether the machine is paused (monitor `stop`); shown in the title. Null: always running.</summary>
-    public Func<bool>? IsPaused { get; init; }
-
-    /// <summary>The snapshot the machine last saved or loaded, shown in the title. Null: none known.</summary>
-    public Func<string?>? CurrentSnapshot { get; init; }
-
-    /// <summary>
-    /// Ctrl+Alt+2 (QEMU's monitor key): switches to the monitor. Returns a line to show in the title, or null.
-    /// When not set the window says that no monitor is attached.
-    /// </summary>
-    public Func<string?>? MonitorKey { get; init; }
 
     /// <summary>
     /// Runs the machine to the end of the run with a window. When no window can be opened, writes one line to
@@ -55,17 +48,17 @@ public sealed class MachineWindow
         {
             // Guests start in 80×25 text (720×400), shown at 4:3; the window scales whatever comes later.
             var (w, h) = ScreenFit.NaturalWindow(720, 400);
-            window = SdlWindow.Open(TitleText(null), w, h);
+            window = SdlWindow.Open(TitleText(), w, h);
         }
         catch (DisplayUnavailableException e)
         {
             notice.WriteLine($"minivm: no display for the SDL window: {e.Message}; running headless");
             return _runner.Run();
         }
-        using (window) return RunWith(window);
+        using (window) return RunWith(window, notice);
     }
 
-    private RunOutcome RunWith(SdlWindow window)
+    private RunOutcome RunWith(SdlWindow window, TextWriter notice)
     {
         RunOutcome outcome = RunOutcome.Stopped;
         ExceptionDispatchInfo? failure = null;
@@ -77,8 +70,6 @@ public sealed class MachineWindow
         machineThread.Start();
 
         var clock = Stopwatch.StartNew();
-        string? status = null;
-        long statusUntil = 0;
         while (!machineThread.Join(0))
         {
             long frameStart = clock.ElapsedMilliseconds;
@@ -92,11 +83,18 @@ public sealed class MachineWindow
                     case WindowInputKind.FocusLost:
                         ReleaseHeldKeys();
                         break;
+                    // QEMU's keys: Ctrl+Alt+2 shows the monitor, Ctrl+Alt+1 the guest again; neither reaches the guest.
                     case WindowInputKind.KeyDown when input.CtrlAlt && input.Key == PcKey.D2:
-                        status = MonitorKey is { } monitor ? monitor() : "no monitor attached (start with --monitor)";
-                        statusUntil = frameStart + 3000;
+                        if (_monitor is null) { ReleaseHeldKeys(); _monitor = new MonitorLine(); _monitorAnswer = null; }
                         break;
-                    case WindowInputKind.KeyUp when input.CtrlAlt && input.Key == PcKey.D2:
+                    case WindowInputKind.KeyDown when input.CtrlAlt && input.Key == PcKey.D1:
+                        _monitor = null;
+                        break;
+                    case WindowInputKind.KeyUp when input.CtrlAlt && input.Key is PcKey.D1 or PcKey.D2:
+                        break;
+                    case WindowInputKind.KeyDown or WindowInputKind.KeyUp when _monitor is { } monitor:
+                        if (input.Key == PcKey.Escape && input.Kind == WindowInputKind.KeyDown) { _monitor = null; break; }
+                        if (monitor.Key(input.Key, input.Kind == WindowInputKind.KeyDown) is { } line) Execute(line, notice);
                         break;
                     case WindowInputKind.KeyDown:
                         Send(input.Key, down: true);
@@ -107,8 +105,7 @@ public sealed class MachineWindow
                 }
             }
 
-            if (status is not null && frameStart >= statusUntil) status = null;
-            window.Title = TitleText(status);
+            window.Title = TitleText();
             ShowFrame(window, frameStart / BlinkHalfPeriodMs % 2 == 0);
 
             int rest = FrameIntervalMs - (int)(clock.ElapsedMilliseconds - frameStart);
@@ -152,12 +149,39 @@ public sealed class MachineWindow
         foreach (var key in _held.ToArray()) Send(key, down: false);
     }
 
-    private string TitleText(string? status)
+    /// <summary>
+    /// Runs a monitor command on the machine thread (where the runner executes all monitor commands). The whole
+    /// answer goes to <paramref name="notice"/>, its first line to the title.
+    /// </summary>
+    private void Execute(string line, TextWriter notice)
     {
-        string state = IsPaused?.Invoke() == true ? "paused" : "running";
-        string title = $"MiniVM - {state}";
-        if (CurrentSnapshot?.Invoke() is { Length: > 0 } snapshot) title += $" - snapshot {snapshot}";
-        if (status is not null) title += $" - {status}";
+        _monitorAnswer = "...";
+        var commands = _runner.Commands;
+        _runner.MachineThreadWork.Enqueue(() =>
+        {
+            string answer = commands.Execute(line);
+            lock (notice)
+            {
+                notice.WriteLine(HumanMonitor.Prompt + line);
+                if (answer.Length > 0) notice.WriteLine(answer);
+            }
+            int end = answer.IndexOf('\n');
+            _monitorAnswer = $"{line}: {(answer.Length == 0 ? "done" : end < 0 ? answer : answer[..end])}";
+        });
+    }
+
+    private string TitleText()
+    {
+        var commands = _runner.Commands;
+        string title = $"MiniVM - {(commands.Paused ? "paused" : "running")}";
+        if (commands.CurrentSnapshot is { Length: > 0 } snapshot) title += $" - snapshot {snapshot}";
+        if (_monitor is { } monitor)
+        {
+            string typed = monitor.Text;
+            title += typed.Length == 0 && _monitorAnswer is { } answer
+                ? $" - monitor: {answer}"
+                : $" - monitor {HumanMonitor.Prompt}{typed}_";
+        }
         return title;
     }
 }

@@ -55,9 +55,19 @@ public sealed class XvfbWindowTests : IDisposable
         HostTool.Check(x.Display, "xdotool", "type", "--delay", "60", "ver");
         HostTool.Check(x.Display, "xdotool", "key", "Return");
 
-        // Ctrl+Alt+2 is the window's own (QEMU's monitor key): the title answers and the guest never sees the 2.
+        // Ctrl+Alt+2 switches to the monitor (QEMU's key): typing goes to its command line in the title bar, the guest
+        // sees none of it; `stop` and `cont` show in the run state; Ctrl+Alt+1 goes back to the guest.
+        string Title() => HostTool.Check(x.Display, "xdotool", "getwindowname", window).Text;
         HostTool.Check(x.Display, "xdotool", "key", "ctrl+alt+2");
-        WaitFor(() => HostTool.Check(x.Display, "xdotool", "getwindowname", window).Text.Contains("monitor"), vm, "the title to answer Ctrl+Alt+2");
+        WaitFor(() => Title() == "MiniVM - running - monitor (minivm) _", vm, "the monitor's command line in the title");
+        HostTool.Check(x.Display, "xdotool", "type", "--delay", "60", "stop");
+        HostTool.Check(x.Display, "xdotool", "key", "Return");
+        WaitFor(() => Title() == "MiniVM - paused - monitor: stop: done", vm, "the title to show the paused machine");
+        HostTool.Check(x.Display, "xdotool", "type", "--delay", "60", "cont");
+        HostTool.Check(x.Display, "xdotool", "key", "Return");
+        WaitFor(() => Title() == "MiniVM - running - monitor: cont: done", vm, "the title to show the running machine");
+        HostTool.Check(x.Display, "xdotool", "key", "ctrl+alt+1");
+        WaitFor(() => Title() == "MiniVM - running", vm, "the guest view again");
 
         // The command's output scrolls the screen; wait until the window holds still on a new screen.
         var typed = WaitForScreen(x.Display, window, vm, shot => Mismatch(shot, prompt) > OtherScreen, "the output of 'ver'");
@@ -86,8 +96,9 @@ public sealed class XvfbWindowTests : IDisposable
         var end = vm.WaitForExit(TimeSpan.FromMinutes(1));
         Assert.True(end.ExitCode == 0, $"exit {end.ExitCode}: {end.Stderr}");
         Assert.DoesNotContain("no display", end.Stderr);
+        Assert.Contains("(minivm) stop\n", end.Stderr.Replace("\r", ""));
 
-        // The guest saw the typed command and nothing of Ctrl+Alt+2.
+        // The guest saw the typed command and nothing of what was typed into the monitor.
         string text = File.ReadAllText(Temp("end.txt"));
         Assert.Contains("A:\\>ver\n", text);
         Assert.Equal(2, CountOf(text, "FreeCom version 0.82"));
