@@ -189,11 +189,16 @@ public sealed partial class X86Cpu
             case Mnemonic.Btc: BitTest(in ins, 3); break;
             case Mnemonic.Bsf:
             case Mnemonic.Bsr:
+            // F3 0F BC/BD are TZCNT/LZCNT only with BMI1/ABM in CPUID; our P6 has neither, so the F3 prefix is
+            // ignored and they run as BSF/BSR (SDM Vol. 2B TZCNT: "executes as BSF on processors without BMI1").
+            // Linux's __ffs/variable_ffs emit "rep; bsf" on purpose and relies on this.
+            case Mnemonic.Tzcnt:
+            case Mnemonic.Lzcnt:
             {
                 int size = Size0(in ins);
                 uint v = ReadOp(in ins, 1, size) & SizeMask(size);
                 if (v == 0) { Flags_ |= ZF; break; }
-                uint idx = ins.Mnemonic == Mnemonic.Bsf ? (uint)BitOperations.TrailingZeroCount(v) : (uint)(31 - BitOperations.LeadingZeroCount(v));
+                uint idx = ins.Mnemonic is Mnemonic.Bsf or Mnemonic.Tzcnt ? (uint)BitOperations.TrailingZeroCount(v) : (uint)(31 - BitOperations.LeadingZeroCount(v));
                 SetReg(ins.Op0Register, idx);
                 Flags_ = (Flags_ & ~ArithFlags) | Szp(idx, size) & ~ZF;
                 break;
