@@ -161,6 +161,33 @@ public sealed class XvfbWindowTests : IDisposable
     }
 
     [Fact]
+    public void SavevmTypedIntoTheWindowsMonitorNamesTheSnapshotInTheTitle()
+    {
+        using var x = new XvfbServer();
+        File.Copy(MiniVmChild.Guest("freedos722.img"), Temp("fd.img"));
+        using (var create = new MiniVmChild(_dir, new Dictionary<string, string?>(), "img", "create", "-f", "irow", Temp("disk.irow"), "8M"))
+            Assert.Equal(0, create.WaitForExit(TimeSpan.FromMinutes(1)).ExitCode);
+        using var vm = new MiniVmChild(_dir, new Dictionary<string, string?> { ["DISPLAY"] = x.Display, ["WAYLAND_DISPLAY"] = null },
+            "run", "--display", "sdl", "--drive", $"if=floppy,index=0,file={Temp("fd.img")},readonly=on", "--hda", Temp("disk.irow"),
+            "--boot", "a", "--serial", "none", "--timeout", "200");
+        string window = WaitForWindow(x.Display, vm);
+        string Title() => HostTool.Check(x.Display, "xdotool", "getwindowname", window).Text;
+        HostTool.Check(x.Display, "xdotool", "windowfocus", "--sync", window);
+        HostTool.Check(x.Display, "xdotool", "key", "ctrl+alt+2");
+        HostTool.Check(x.Display, "xdotool", "type", "--delay", "60", "savevm s1");
+        HostTool.Check(x.Display, "xdotool", "key", "Return");
+        WaitFor(() => Title().StartsWith("MiniVM - running - snapshot s1 - monitor: savevm s1: saved 's1' (id 1,", StringComparison.Ordinal), vm, "the snapshot in the title");
+        HostTool.Check(x.Display, "xdotool", "key", "ctrl+alt+1");
+        WaitFor(() => Title() == "MiniVM - running - snapshot s1", vm, "the guest view with the snapshot in the title");
+        vm.Interrupt();
+        var end = vm.WaitForExit(TimeSpan.FromMinutes(1));
+        Assert.True(end.ExitCode == 0, $"exit {end.ExitCode}: {end.Stderr}");
+        using var list = new MiniVmChild(_dir, new Dictionary<string, string?>(), "img", "snapshot", "-l", Temp("disk.irow"));
+        var l = list.WaitForExit(TimeSpan.FromMinutes(1));
+        Assert.Contains(" s1 ", l.Stdout);
+    }
+
+    [Fact]
     public void WithoutADisplayTheRunFallsBackToHeadlessWithOneLine()
     {
         File.Copy(MiniVmChild.Guest("freedos722.img"), Temp("fd.img"));
