@@ -25,12 +25,12 @@ case "$GUEST" in
     source_disk="$here/out/freedos.irow"
     done_text() { echo "file(s)"; }
     # Step 1: new files (a 440 KiB file built by doubling, and a copy of it). Step 2: rewrite the big file, delete its copy,
-    # append to a log: the FAT, the directory and the rewritten file move to the new state. Step 3 runs after going
+    # append to a log (/Y: FreeCOM would ask before overwriting): the FAT, the directory and the rewritten file move to the new state. Step 3 runs after going
     # back to step1: a different future from the same past.
     # DOS lines stop at 127 characters, so the big file is built by doubling.
     step_keys=(
       'MD C:\W\nCOPY /B C:\KERNEL.SYS+C:\COMMAND.COM C:\W\A.BIN\nCOPY /B C:\W\A.BIN+C:\W\A.BIN C:\W\B.BIN\nCOPY /B C:\W\B.BIN+C:\W\B.BIN C:\W\BIG1.BIN\nCOPY C:\W\BIG1.BIN C:\W\BIG2.BIN\nDIR C:\W\n'
-      'COPY /B C:\COMMAND.COM+C:\KERNEL.SYS C:\W\BIG1.BIN\nDEL C:\W\BIG2.BIN\nECHO step two >> C:\W\LOG.TXT\nDIR C:\W\n'
+      'COPY /Y /B C:\COMMAND.COM+C:\KERNEL.SYS C:\W\BIG1.BIN\nDEL C:\W\BIG2.BIN\nECHO step two >> C:\W\LOG.TXT\nDIR C:\W\n'
       'COPY /B C:\W\B.BIN+C:\W\B.BIN+C:\W\B.BIN C:\W\BRANCH.BIN\nDIR C:\W\n'
     )
     ;;
