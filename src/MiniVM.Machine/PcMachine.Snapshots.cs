@@ -103,8 +103,10 @@ public sealed partial class PcMachine
         var sections = StateSections;
         SnapshotInfo first = disks[0].Store.CreateSnapshot(name, clock, s =>
         {
-            using var buffered = new BufferedStream(s, StateBufferSize);
+            // The format owns `s` (qcow2 flushes it after this returns): flush the buffer, never dispose it.
+            var buffered = new BufferedStream(s, StateBufferSize);
             VmStateStream.Save(buffered, Fingerprint, sections, Memory.Ram);
+            buffered.Flush();
         });
         for (int i = 1; i < disks.Count; i++) disks[i].Store.CreateSnapshot(name, clock);
         return Find(disks[0].Store, first.Id) ?? first;
