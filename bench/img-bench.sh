@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Side-by-side `qemu-img bench` (qcow2, raw) and `minivm img bench` (raw, irow, qcow2 when registered),
-# same parameters, queue depth 1, then iROW snapshot-create and ancestor-depth timings (bench/IrowTiming).
+# Side-by-side `qemu-img bench` (qcow2, raw) and `minivm img bench` (raw, irow, qcow2, add-cow, fvd when registered),
+# same parameters, queue depth 1; add-cow and fvd run as overlays over an empty raw base of the same size, then iROW snapshot-create and ancestor-depth timings (bench/IrowTiming).
 #
 # Needs qemu-img:   apt-get install qemu-utils      (this script installs nothing)
 # Usage:            bench/img-bench.sh [WORKDIR]     (default: a fresh directory under /var/tmp)
@@ -47,8 +47,12 @@ seconds() {
 
 create() {
     local tool=$1 fmt=$2 file=$3 size=$4
-    rm -f "$file" "$file"-*
+    rm -f "$file" "$file"-* "$file".*
     if [[ $tool == qemu ]]; then qemu-img create -q -f "$fmt" "$file" "$size"
+    elif [[ $fmt == add-cow || $fmt == fvd ]]; then
+        # Overlay formats (add-cow requires a base): an empty raw base, named as a plain file next to the image.
+        "${minivm[@]}" img create -f raw "$file.base" "$size" >/dev/null
+        "${minivm[@]}" img create -f "$fmt" -b "$(basename "$file").base" -F raw "$file" >/dev/null
     else "${minivm[@]}" img create -f "$fmt" "$file" "$size" >/dev/null; fi
 }
 
@@ -60,6 +64,8 @@ case_name+=("4k seq read");           case_size+=(1G);  case_args+=("-s 4k -c $(
 
 runs=("qemu qcow2" "qemu raw" "minivm raw" "minivm irow")
 has_format qcow2 && runs+=("minivm qcow2")
+has_format add-cow && runs+=("minivm add-cow")
+has_format fvd && runs+=("minivm fvd")
 
 declare -A result
 for i in "${!case_name[@]}"; do
@@ -80,7 +86,7 @@ for i in "${!case_name[@]}"; do
             best=$(awk -v a="$t" -v b="$best" 'BEGIN { print (b == "" || a < b) ? a : b }')
         done
         result["$i,$run"]=$best
-        rm -f "$file" "$file"-*
+        rm -f "$file" "$file"-* "$file".*
     done
 done
 
