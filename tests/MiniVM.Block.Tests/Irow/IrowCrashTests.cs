@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using MiniVM.Block.CrashWriter;
 using MiniVM.Block.Irow;
 
 namespace MiniVM.Block.Tests.Irow;
@@ -42,29 +40,18 @@ public class IrowCrashTests
             seedData.CopyTo(shadow, 0);
             img.CreateSnapshot("base");
         }
-        string writer = Path.Combine(AppContext.BaseDirectory, "MiniVM.Block.CrashWriter.dll");
-        Assert.True(File.Exists(writer), writer);
+        string writer = CrashRounds.WriterPath();
         var rng = new Random(seed0);
         var buffer = new byte[70_000];
         int totalFlushed = 0;
         for (int round = 0; round < rounds; round++)
         {
             int seed = rng.Next();
-            const int MaxOps = 20_000;
-            int lastFlushed = RunAndKill(writer, image, seed, MaxOps, killAfterMs: withSnapshots ? rng.Next(20, 400) : rng.Next(5, 120), withSnapshots);
+            int lastFlushed = CrashRounds.RunAndKill(writer, image, seed, killAfterMs: withSnapshots ? rng.Next(20, 400) : rng.Next(5, 120), withSnapshots, stderrMustBeEmpty: false);
             totalFlushed += lastFlushed >= 0 ? 1 : 0;
 
             // Replay: durable = shadow after every op up to the last completed flush; later ops mark bytes that may differ.
-            var durable = (byte[])shadow.Clone();
-            var mayDiffer = new bool[DiskSize];
-            var later = new List<CrashOp>();
-            foreach (var op in CrashWorkload.Ops(seed, DiskSize, MaxOps, withSnapshots))
-            {
-                if (op.Index > lastFlushed) { later.Add(op); if (later.Count > 4000) break; continue; }
-                Apply(op, durable, buffer);
-            }
-            foreach (var op in later)
-                if (op.Kind is CrashOpKind.Write or CrashOpKind.Zero) Array.Fill(mayDiffer, true, (int)op.Offset, op.Length);
+            var replay = CrashRounds.Replay(shadow, seed, lastFlushed, withSnapshots, buffer);
 
             using var img = (IrowImage)ImageFormats.Default.Open(image);
             var check = img.Check();
@@ -77,62 +64,9 @@ public class IrowCrashTests
             Assert.True(check.IsClean, $"round {round}: {string.Join("; ", check.Messages)}");
             var actual = new byte[DiskSize];
             img.Read(0, actual);
-            for (int i = 0; i < DiskSize; i++)
-            {
-                i += actual.AsSpan(i).CommonPrefixLength(durable.AsSpan(i)); // vectorised skip over equal bytes
-                if (i >= DiskSize || mayDiffer[i]) continue;
-                Assert.Fail($"round {round} (seed {seed}, flushed through op {lastFlushed}): byte {i} is {actual[i]:x2}, a completed flush made it {durable[i]:x2}");
-            }
+            CrashRounds.AssertDurable(actual, replay, round, seed, lastFlushed);
             shadow = actual;
         }
         Assert.True(totalFlushed > rounds / 2, $"only {totalFlushed} rounds got a flush done before the kill");
-    }
-
-    private static void Apply(CrashOp op, byte[] disk, byte[] buffer)
-    {
-        switch (op.Kind)
-        {
-            case CrashOpKind.Write:
-                CrashWorkload.Data(op.DataSeed, buffer.AsSpan(0, op.Length));
-                buffer.AsSpan(0, op.Length).CopyTo(disk.AsSpan((int)op.Offset));
-                break;
-            case CrashOpKind.Zero:
-                disk.AsSpan((int)op.Offset, op.Length).Clear();
-                break;
-        }
-    }
-
-    /// <summary>Starts the writer, SIGKILLs it a while after READY, returns the last op index whose flush completed (-1 if none).</summary>
-    private static int RunAndKill(string writer, string image, int seed, int maxOps, int killAfterMs, bool withSnapshots)
-    {
-        var psi = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        psi.ArgumentList.Add(writer);
-        psi.ArgumentList.Add(image);
-        psi.ArgumentList.Add(seed.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        psi.ArgumentList.Add(maxOps.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        if (withSnapshots) psi.ArgumentList.Add("snapshots");
-        using var p = Process.Start(psi)!;
-        string? first = p.StandardOutput.ReadLine();
-        if (first != "READY")
-        {
-            p.Kill();
-            Assert.Fail($"writer did not start: {first} {p.StandardError.ReadToEnd()}");
-        }
-        Thread.Sleep(killAfterMs);
-        try { p.Kill(); } catch (InvalidOperationException) { } // already exited
-        p.WaitForExit();
-        int last = -1;
-        string? line;
-        while ((line = p.StandardOutput.ReadLine()) is not null)
-        {
-            if (line.StartsWith("FLUSHED ", StringComparison.Ordinal)) last = int.Parse(line.AsSpan(8), System.Globalization.CultureInfo.InvariantCulture);
-            else if (line == "DONE") last = maxOps;
-        }
-        return last;
     }
 }

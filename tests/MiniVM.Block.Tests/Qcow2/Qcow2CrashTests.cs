@@ -1,6 +1,3 @@
-using System.Diagnostics;
-using System.Globalization;
-using MiniVM.Block.CrashWriter;
 
 namespace MiniVM.Block.Tests.Qcow2;
 
@@ -31,36 +28,17 @@ public sealed class Qcow2CrashTests
             seedData.CopyTo(shadow, 0);
             img.CreateSnapshot("base"); // shared clusters: writes copy them first
         }
-        string writer = Path.Combine(AppContext.BaseDirectory, "MiniVM.Block.CrashWriter.dll");
-        Assert.True(File.Exists(writer), writer);
+        string writer = CrashRounds.WriterPath();
         var rng = new Random(seed0);
         var buffer = new byte[70_000];
         int flushedRounds = 0;
         for (int round = 0; round < rounds; round++)
         {
             int seed = rng.Next();
-            const int MaxOps = 20_000;
             // Snapshot operations walk every table, so that workload gets longer before the kill.
-            int lastFlushed = RunAndKill(writer, image, seed, MaxOps, withSnapshots ? rng.Next(30, 600) : rng.Next(5, 250), withSnapshots);
+            int lastFlushed = CrashRounds.RunAndKill(writer, image, seed, withSnapshots ? rng.Next(30, 600) : rng.Next(5, 250), withSnapshots, stderrMustBeEmpty: true);
             if (lastFlushed >= 0) flushedRounds++;
-            var durable = (byte[])shadow.Clone();
-            var mayDiffer = new bool[DiskSize];
-            int later = 0;
-            foreach (var op in CrashWorkload.Ops(seed, DiskSize, MaxOps, withSnapshots))
-            {
-                if (op.Index <= lastFlushed)
-                {
-                    if (op.Kind == CrashOpKind.Write)
-                    {
-                        CrashWorkload.Data(op.DataSeed, buffer.AsSpan(0, op.Length));
-                        buffer.AsSpan(0, op.Length).CopyTo(durable.AsSpan((int)op.Offset));
-                    }
-                    else if (op.Kind == CrashOpKind.Zero) durable.AsSpan((int)op.Offset, op.Length).Clear();
-                    continue;
-                }
-                if (op.Kind is CrashOpKind.Write or CrashOpKind.Zero) Array.Fill(mayDiffer, true, (int)op.Offset, op.Length);
-                if (++later > 4000) break;
-            }
+            var replay = CrashRounds.Replay(shadow, seed, lastFlushed, withSnapshots, buffer);
 
             // Without snapshots qemu-img agrees at once (leaks at most). A crash inside a snapshot create or delete can
             // also leave refcounts too high under clusters whose copied flag already says "one reference" (qemu-img
@@ -86,43 +64,10 @@ public sealed class Qcow2CrashTests
             Assert.True(qemu.ExitCode == 0, $"round {round} (seed {seed}): after repairing leaks qemu-img check exited {qemu.ExitCode}: {qemu.All}");
             using var q2 = Qcow2Fixture.Open(image, readOnly: true);
             var actual = Qcow2Fixture.ReadAll(q2);
-            for (long i = 0; i < DiskSize; i++)
-                if (actual[i] != durable[i] && !mayDiffer[i])
-                    Assert.Fail($"round {round} (seed {seed}, flushed through op {lastFlushed}): byte {i} is {actual[i]:x2}, a completed flush made it {durable[i]:x2}");
+            CrashRounds.AssertDurable(actual, replay, round, seed, lastFlushed);
             shadow = actual;
         }
         Qcow2Fixture.AssertQemuCheckClean(image);
         Assert.True(flushedRounds > rounds / 2, $"only {flushedRounds} of {rounds} rounds completed a flush before the kill");
-    }
-
-    /// <summary>Starts the writer, SIGKILLs it a while after READY, returns the last op whose flush completed (-1: none).</summary>
-    private static int RunAndKill(string writer, string image, int seed, int maxOps, int killAfterMs, bool withSnapshots)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(writer);
-        psi.ArgumentList.Add(image);
-        psi.ArgumentList.Add(seed.ToString(CultureInfo.InvariantCulture));
-        psi.ArgumentList.Add(maxOps.ToString(CultureInfo.InvariantCulture));
-        if (withSnapshots) psi.ArgumentList.Add("snapshots");
-        using var p = Process.Start(psi)!;
-        string? first = p.StandardOutput.ReadLine();
-        if (first != "READY")
-        {
-            p.Kill();
-            Assert.Fail($"writer did not start: {first} {p.StandardError.ReadToEnd()}");
-        }
-        Thread.Sleep(killAfterMs);
-        try { p.Kill(); } catch (InvalidOperationException) { }
-        p.WaitForExit();
-        int last = -1;
-        string? line;
-        while ((line = p.StandardOutput.ReadLine()) is not null)
-        {
-            if (line.StartsWith("FLUSHED ", StringComparison.Ordinal)) last = int.Parse(line.AsSpan(8), CultureInfo.InvariantCulture);
-            else if (line == "DONE") last = maxOps;
-        }
-        string err = p.StandardError.ReadToEnd();
-        Assert.True(err.Length == 0, $"writer failed (seed {seed}): {err}");
-        return last;
     }
 }
