@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace MiniVM.Block.Tests.AddCow;
 
 /// <summary>
@@ -31,12 +29,7 @@ public sealed class AddCowFuzzTests : IDisposable
         }
         var pristine = File.ReadAllBytes(path);
         long[] rawSizes = [0, 512, 1000, 3 * Cluster, 21 * Cluster, 21 * Cluster + 512, 64L * Cluster, 1L << 40, 3L << 40];
-        double seconds = double.TryParse(Environment.GetEnvironmentVariable("MINIVM_FUZZ_SECONDS"), out var s) ? s : 3;
-        if (int.TryParse(Environment.GetEnvironmentVariable("MINIVM_FUZZ_SEED"), out var extra)) seed += extra * 1000;
-        var rnd = new Random(seed);
-        var budget = Stopwatch.StartNew();
-        int runs = 0, rejected = 0;
-        while (budget.Elapsed < TimeSpan.FromSeconds(seconds))
+        var (runs, rejected) = await MutationFuzz.RunAsync(seed, defaultSeconds: 3, allocationCap: 64L << 20, rnd =>
         {
             var b = (byte[])pristine.Clone();
             int flips = rnd.Next(1, 8);
@@ -58,26 +51,13 @@ public sealed class AddCowFuzzTests : IDisposable
             using (var raw = new FileStream(_dir.File("d.raw"), FileMode.OpenOrCreate))
                 raw.SetLength(rnd.Next(3) == 0 ? rawSizes[rnd.Next(rawSizes.Length)] : 21 * Cluster);
             int exerciseSeed = rnd.Next();
-            var run = Task.Factory.StartNew(() => Exercise(path, exerciseSeed), TaskCreationOptions.LongRunning);
-            Assert.True(await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(20))) == run, $"run {runs} (seed {seed}) hung");
-            Assert.True(run.Exception is null, $"run {runs} (seed {seed}): {run.Exception}");
-            var (opened, allocated) = await run;
-            Assert.True(allocated < 64L << 20, $"run {runs} (seed {seed}) allocated {allocated} bytes");
-            if (!opened) rejected++;
-            runs++;
-        }
+            return () => Run(path, exerciseSeed);
+        });
         Assert.True(runs > 20, $"only {runs} runs");
         Assert.True(rejected > 0 && rejected < runs, $"{rejected} of {runs} runs rejected: the mutations should sometimes pass");
     }
 
-    /// <summary>Whether the image opened (false: refused with the format error), and the bytes this thread allocated.</summary>
-    private static (bool Opened, long Allocated) Exercise(string path, int seed)
-    {
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        bool opened = Run(path, seed);
-        return (opened, GC.GetAllocatedBytesForCurrentThread() - before);
-    }
-
+    /// <summary>Whether the image opened and every operation worked (false: refused with the format error).</summary>
     private static bool Run(string path, int seed)
     {
         var r = new Random(seed);

@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Diagnostics;
 using MiniVM.Block.Fvd;
 
 namespace MiniVM.Block.Tests.Fvd;
@@ -49,12 +48,7 @@ public sealed class FvdFuzzTests : IDisposable
             metadataEnd = img.Header.MetadataSize;
         }
         Assert.Equal(0, BinaryPrimitives.ReadInt32LittleEndian(pristine.AsSpan(4300)));
-        double seconds = double.TryParse(Environment.GetEnvironmentVariable("MINIVM_FUZZ_SECONDS"), out var s) ? s : 3;
-        if (int.TryParse(Environment.GetEnvironmentVariable("MINIVM_FUZZ_SEED"), out var extra)) seed += extra * 1000;
-        var rnd = new Random(seed);
-        var budget = Stopwatch.StartNew();
-        int runs = 0, rejected = 0;
-        while (budget.Elapsed < TimeSpan.FromSeconds(seconds))
+        var (runs, rejected) = await MutationFuzz.RunAsync(seed, defaultSeconds: 3, allocationCap: 64L << 20, rnd =>
         {
             var b = (byte[])pristine.Clone();
             for (int i = rnd.Next(1, 6); i > 0; i--)
@@ -74,27 +68,20 @@ public sealed class FvdFuzzTests : IDisposable
             }
             if (rnd.Next(3) == 0) BinaryPrimitives.WriteInt32LittleEndian(b.AsSpan(4300), 1); // sometimes clean
             File.WriteAllBytes(path, b);
-            var run = Task.Run(() => Exercise(path));
-            Assert.True(await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(20))) == run, $"run {runs} (seed {seed}) hung");
-            Assert.True(run.Exception is null, $"run {runs} (seed {seed}): {run.Exception}");
-            var (ok, allocated) = await run;
-            if (!ok) rejected++;
-            runs++;
             // Every region is bounded by the file (about 100 KiB here), so a run has no reason to allocate much.
-            Assert.True(allocated < 64L << 20, $"run {runs} (seed {seed}): allocated {allocated} bytes");
-        }
+            return () => Exercise(path);
+        });
         Assert.True(runs > 20, $"only {runs} runs");
         Assert.True(rejected > 0, "no mutation was ever rejected: the fuzzer is not reaching the parser");
         Assert.True(rejected < runs, "every mutation was rejected: the fuzzer never gets past the parser");
     }
 
     /// <summary>
-    /// Ok is true when everything worked, false when the image was rejected with ImageFormatException; Allocated is
-    /// what the run allocated on its thread. A mutated disk size may be huge, so reads cover at most 1 MiB of it.
+    /// True when everything worked, false when the image was rejected with ImageFormatException. A mutated disk size
+    /// may be huge, so reads cover at most 1 MiB of it.
     /// </summary>
-    private static (bool Ok, long Allocated) Exercise(string path)
+    private static bool Exercise(string path)
     {
-        long before = GC.GetAllocatedBytesForCurrentThread();
         try
         {
             using var img = (FvdImage)ImageFormats.Default.Open(path, "fvd");
@@ -108,11 +95,11 @@ public sealed class FvdFuzzTests : IDisposable
             img.WriteZeroes(img.Size / 2, 3000);
             img.Flush();
             img.Check(RepairMode.All);
-            return (true, GC.GetAllocatedBytesForCurrentThread() - before);
+            return true;
         }
         catch (ImageFormatException)
         {
-            return (false, GC.GetAllocatedBytesForCurrentThread() - before);
+            return false;
         }
     }
 }
