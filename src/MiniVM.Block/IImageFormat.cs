@@ -84,6 +84,19 @@ public sealed class ImageOpenContext
     public ImageFormats Registry { get; init; } = ImageFormats.Default;
 
     /// <summary>
+    /// This context with ReadOnly off and everything else kept: a create hands back its new image open read-write
+    /// (<see cref="IImageFormat.Create"/>) whatever access the caller's context asked for.
+    /// </summary>
+    internal ImageOpenContext AsReadWrite() => new()
+    {
+        ReadOnly = false,
+        AllowUnsafePaths = AllowUnsafePaths,
+        NoBacking = NoBacking,
+        Registry = Registry,
+        Chain = Chain,
+    };
+
+    /// <summary>
     /// Opens the backing image named inside <paramref name="imagePath"/>, always read-only, through the registry.
     /// <paramref name="storedName"/> is validated with <see cref="ImagePaths.ResolveStoredName"/>.
     /// </summary>

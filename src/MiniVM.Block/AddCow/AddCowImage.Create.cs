@@ -75,15 +75,7 @@ public sealed partial class AddCowImage
             if (rawCreated) File.Delete(rawPath);
             throw;
         }
-        var rw = new ImageOpenContext
-        {
-            ReadOnly = false,
-            AllowUnsafePaths = context.AllowUnsafePaths,
-            NoBacking = context.NoBacking,
-            Registry = context.Registry,
-            Chain = context.Chain,
-        };
-        return Open(fileName, rw);
+        return Open(fileName, context.AsReadWrite());
     }
 
     private static Microsoft.Win32.SafeHandles.SafeFileHandle CreateNewFile(string path)

@@ -122,15 +122,7 @@ public sealed partial class FvdImage
         }
         if (dataPath is not null)
             using (Raw.HostFile.OpenHandle(dataPath, true, FileMode.Create)) { }
-        var rw = new ImageOpenContext
-        {
-            ReadOnly = false,
-            AllowUnsafePaths = context.AllowUnsafePaths,
-            NoBacking = context.NoBacking,
-            Registry = context.Registry,
-            Chain = context.Chain,
-        };
-        return Open(fileName, rw);
+        return Open(fileName, context.AsReadWrite());
     }
 
     /// <summary>

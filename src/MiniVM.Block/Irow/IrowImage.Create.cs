@@ -35,15 +35,7 @@ public sealed partial class IrowImage
         var header = new IrowMetaHeader(p.CopyOnDemand, 1, p.ClusterBits, total, size, btmp, stored ?? "");
         var root = new IrowSnapshotRecord(IrowSnapshotRecord.CurrentId, IrowSnapshotRecord.CurrentName, btmp, irvd, "", 0, sec, nsec, 0, 0, false);
         IrowMetaFile.Replace(metaPath, new IrowTree(header, [root]));
-        var rw = new ImageOpenContext
-        {
-            ReadOnly = false,
-            AllowUnsafePaths = context.AllowUnsafePaths,
-            NoBacking = context.NoBacking,
-            Registry = context.Registry,
-            Chain = context.Chain,
-        };
-        return Open(metaPath, rw);
+        return Open(metaPath, context.AsReadWrite());
     }
 
     /// <summary>

@@ -51,15 +51,7 @@ public sealed partial class Qcow2Image
         {
             throw new ImageFormatException(fileName, $"cannot create: {e.Message}");
         }
-        var ctx = new ImageOpenContext
-        {
-            ReadOnly = false,
-            AllowUnsafePaths = context.AllowUnsafePaths,
-            NoBacking = context.NoBacking,
-            Registry = context.Registry,
-            Chain = context.Chain,
-        };
-        var img = Open(fileName, ctx);
+        var img = Open(fileName, context.AsReadWrite());
         try
         {
             long l1 = h.L1EntriesFor(size);
