@@ -29,9 +29,13 @@ if [[ -z "${MINIVM:-}" ]]; then
 fi
 read -r -a minivm <<<"$MINIVM"
 
-# The workload: two copies of system files (about 100 KiB of new data), a small new file, then a listing whose
+# The workload: copies of the system files, then a file built by doubling (DOS lines stop at 127 characters) so
+# that about 1.2 MiB of new data goes past the clusters the installed system already fills (a smaller workload
+# lands wholly inside them and a converted image does not grow at all), a small new file, then a listing whose
 # "file(s)" line says every command before it has finished. --sendkeys: \n is Enter; C:\K1.SYS is typed as is.
-keys='copy C:\KERNEL.SYS C:\K1.SYS\ncopy C:\COMMAND.COM C:\C1.COM\necho hello > C:\T.TXT\ndir C:\T.TXT\n'
+keys='copy C:\KERNEL.SYS C:\K1.SYS\ncopy C:\COMMAND.COM C:\C1.COM\n'
+keys+='copy /B C:\K1.SYS+C:\C1.COM C:\A.BIN\ncopy /B C:\A.BIN+C:\A.BIN C:\B.BIN\ncopy /B C:\B.BIN+C:\B.BIN C:\BIG.BIN\n'
+keys+='echo hello > C:\T.TXT\ndir C:\T.TXT\n'
 
 gunzip -c "$guest" >"$work/freedos.raw"
 
@@ -60,7 +64,7 @@ for fmt in "${formats[@]}"; do
     rc=$?
     set -e
     if ((rc == 0)); then check[$fmt]="ok: $(head -n 1 <<<"$out")"
-    else check[$fmt]="exit $rc: $(head -n 1 <<<"$out")"; fi
+    else check[$fmt]="exit $rc: $(head -n 1 <<<"${out#"minivm: $img: "}")"; fi
 done
 
 # The overlays must leave the base exactly as shipped.
