@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using System.IO.Compression;
 using MiniVM.Machine.Configuration;
 
 namespace MiniVM.Machine.Tests.Boot;
@@ -14,34 +12,20 @@ namespace MiniVM.Machine.Tests.Boot;
 public sealed class VirtioBootTests : IDisposable
 {
     private static readonly TimeSpan Limit = TimeSpan.FromMinutes(4);
-    private readonly string _dir = Directory.CreateTempSubdirectory("minivm-virtio").FullName;
+    private readonly MiniVmWorkDir _work = new("minivm-virtio", Limit);
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => _work.Dispose();
 
-    private string PathOf(string name) => Path.Combine(_dir, name);
+    private string PathOf(string name) => _work.PathOf(name);
 
-    private MiniVmProcess.Result Minivm(params string[] args)
-    {
-        var r = MiniVmProcess.Run(_dir, Limit, args);
-        Assert.True(r.ExitCode == 0, $"minivm {string.Join(' ', args)}: exit {r.ExitCode}: {r.Stderr}");
-        return r;
-    }
-
-    private string IrowDisk()
-    {
-        string raw = PathOf("hdd.raw");
-        using (var gz = new GZipStream(File.OpenRead(MiniVmProcess.Guest("freedos-hdd-32m.img.gz")), CompressionMode.Decompress))
-        using (var f = File.Create(raw)) gz.CopyTo(f);
-        Minivm("img", "convert", "-O", "irow", raw, PathOf("hdd.irow"));
-        return PathOf("hdd.irow");
-    }
+    private MiniVmProcess.Result Minivm(params string[] args) => _work.RunOk(args);
 
     [Theory]
     [InlineData("legacy", "1af4:1001", "using legacy (0.9.5) virtio mode")]
     [InlineData("modern", "1af4:1042", "using modern (1.0) virtio mode")]
     public void FreeDosBootsFromVirtioBlk(string transport, string pciId, string seabiosMode)
     {
-        string disk = IrowDisk();
+        string disk = _work.FreeDosHardDiskAsIrow();
         string dump = PathOf("screen.txt"), log = PathOf("debug.txt");
         Minivm("run", "--drive", $"if=virtio,file={disk},transport={transport}", "--serial", "none",
             "--timeout", "200", "--screen-dump", dump, "--debug-log", log,
@@ -52,11 +36,11 @@ public sealed class VirtioBootTests : IDisposable
         string debug = File.ReadAllText(log);
         Assert.Contains($"id={pciId}", debug);
         Assert.Contains(seabiosMode, debug);
-        Assert.Equal(0, MiniVmProcess.Run(_dir, Limit, "img", "check", disk).ExitCode);
+        Assert.Equal(0, _work.Run("img", "check", disk).ExitCode);
 
         // The host's view: the file FreeDOS wrote through virtio-blk is in the image.
         Minivm("img", "convert", "-O", "raw", disk, PathOf("back.raw"));
-        Assert.Equal("virtio \r\n", Mtype(PathOf("back.raw"), 63 * 512, "::V.TXT"));
+        Assert.Equal("virtio \r\n", Mtools.Type(PathOf("back.raw"), 63 * 512, "::V.TXT"));
     }
 
     /// <summary>
@@ -68,7 +52,7 @@ public sealed class VirtioBootTests : IDisposable
     [InlineData("modern")]
     public void SavevmLoadvmOverVirtioBlkReplaysIdentically(string transport)
     {
-        string disk = IrowDisk();
+        string disk = _work.FreeDosHardDiskAsIrow();
         var options = new VmOptions
         {
             Machine = new MachineSection { Memory = 32, Rtc = "2026-01-01T00:00:00" },
@@ -107,20 +91,5 @@ public sealed class VirtioBootTests : IDisposable
         long target = (long)machine.Cpu.InstructionCount + instructions;
         while ((long)machine.Cpu.InstructionCount < target)
             machine.RunSlice((int)Math.Min(200_000, target - (long)machine.Cpu.InstructionCount));
-    }
-
-    private static string Mtype(string image, long offset, string file)
-    {
-        var psi = new ProcessStartInfo("mtype") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add("-i");
-        psi.ArgumentList.Add($"{image}@@{offset}");
-        psi.ArgumentList.Add(file);
-        psi.Environment["MTOOLS_SKIP_CHECK"] = "1";
-        using var p = Process.Start(psi) ?? throw new InvalidOperationException("mtools (mtype) is not installed: apt-get install mtools");
-        string text = p.StandardOutput.ReadToEnd();
-        string err = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        Assert.True(p.ExitCode == 0, $"mtype failed: {err}");
-        return text;
     }
 }

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using System.IO.Compression;
 using System.Text.RegularExpressions;
 using MiniVM.Machine.Tests.Boot;
 
@@ -14,18 +12,13 @@ namespace MiniVM.Machine.Tests.Monitor;
 public sealed partial class MonitorScenarioTests : IDisposable
 {
     private static readonly TimeSpan Limit = TimeSpan.FromMinutes(4);
-    private readonly string _dir = Directory.CreateTempSubdirectory("minivm-monitor").FullName;
+    private readonly MiniVmWorkDir _work = new("minivm-monitor", Limit);
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => _work.Dispose();
 
-    private string PathOf(string name) => Path.Combine(_dir, name);
+    private string PathOf(string name) => _work.PathOf(name);
 
-    private MiniVmProcess.Result Minivm(params string[] args)
-    {
-        var r = MiniVmProcess.Run(_dir, Limit, args);
-        Assert.True(r.ExitCode == 0, $"minivm {string.Join(' ', args)}: exit {r.ExitCode}: {r.Stderr}");
-        return r;
-    }
+    private MiniVmProcess.Result Minivm(params string[] args) => _work.RunOk(args);
 
     private string Script(string name, string text)
     {
@@ -59,11 +52,7 @@ public sealed partial class MonitorScenarioTests : IDisposable
     [Fact]
     public void RowPathEndToEndFileGoneAfterLoadvmAndDelvmReclaims()
     {
-        string raw = PathOf("hdd.raw");
-        using (var gz = new GZipStream(File.OpenRead(MiniVmProcess.Guest("freedos-hdd-32m.img.gz")), CompressionMode.Decompress))
-        using (var f = File.Create(raw)) gz.CopyTo(f);
-        string disk = PathOf("hdd.irow");
-        Minivm("img", "convert", "-O", "irow", raw, disk);
+        string disk = _work.FreeDosHardDiskAsIrow();
         string[] common = ["run", "--hda", disk, "--serial", "none", "--set", "machine.rtc=2026-01-01T00:00:00", "--timeout", "200"];
 
         // 1. Boot to the prompt, savevm, stop; keep a flat copy of the disk as it is at savevm time.
@@ -84,7 +73,7 @@ public sealed partial class MonitorScenarioTests : IDisposable
         // 3. delvm: gone from the list, check clean, the VM state's space given back.
         var deleted = Minivm([.. common, "--monitor-script", Script("3.script", "delvm s1\ninfo snapshots\nquit\n")]);
         Assert.Contains("There is no snapshot available.", deleted.Stdout);
-        Assert.Equal(0, MiniVmProcess.Run(_dir, Limit, "img", "check", disk).ExitCode);
+        Assert.Equal(0, _work.Run("img", "check", disk).ExitCode);
         Assert.True(Usage() < withState, $"disk usage {Usage()} not below {withState} after delvm");
     }
 
@@ -92,7 +81,7 @@ public sealed partial class MonitorScenarioTests : IDisposable
     private long Usage()
     {
         long sum = 0;
-        foreach (var f in Directory.GetFiles(_dir, "hdd.irow*")) sum += new FileInfo(f).Length;
+        foreach (var f in Directory.GetFiles(_work.Root, "hdd.irow*")) sum += new FileInfo(f).Length;
         return sum;
     }
 }
