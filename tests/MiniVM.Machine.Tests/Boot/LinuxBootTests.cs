@@ -10,10 +10,9 @@ namespace MiniVM.Machine.Tests.Boot;
 [Trait("Category", "Boot")]
 public sealed class LinuxBootTests : IDisposable
 {
-    private static readonly TimeSpan Limit = TimeSpan.FromMinutes(16);
-    private readonly string _dir = Directory.CreateTempSubdirectory("minivm-linux").FullName;
+    private readonly MiniVmWorkDir _work = new("minivm-linux", TimeSpan.FromMinutes(16));
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => _work.Dispose();
 
     private static string Image(string name)
     {
@@ -34,17 +33,16 @@ public sealed class LinuxBootTests : IDisposable
     {
         string meta = Image(name);
         foreach (var f in Directory.GetFiles(Path.GetDirectoryName(meta)!, name + "*"))
-            File.Copy(f, Path.Combine(_dir, Path.GetFileName(f)));
-        return Path.Combine(_dir, name);
+            File.Copy(f, _work.PathOf(Path.GetFileName(f)));
+        return _work.PathOf(name);
     }
 
     [Fact]
     public void BootsToTheReadyMarkerFromIrowOverIde()
     {
-        string serial = Path.Combine(_dir, "serial.txt");
-        var r = MiniVmProcess.Run(_dir, Limit, "run", "--drive", $"if=ide,index=0,file={CopyIrow("linux.irow")},format=irow",
+        string serial = _work.PathOf("serial.txt");
+        _work.RunOk("run", "--drive", $"if=ide,index=0,file={CopyIrow("linux.irow")},format=irow",
             "--serial", $"file:{serial}", "--until", "MINIVM-LINUX-READY", "--timeout", "900");
-        Assert.True(r.ExitCode == 0, $"minivm run: exit {r.ExitCode}: {r.Stderr}");
         Assert.Contains("MINIVM-LINUX-READY 6.1.", File.ReadAllText(serial));
     }
 
@@ -52,12 +50,11 @@ public sealed class LinuxBootTests : IDisposable
     [Fact]
     public void BootsFromIrowOverVirtioWithTheDataDiskMounted()
     {
-        string serial = Path.Combine(_dir, "serial.txt");
-        var r = MiniVmProcess.Run(_dir, Limit, "run",
+        string serial = _work.PathOf("serial.txt");
+        _work.RunOk("run",
             "--drive", $"if=virtio,index=0,file={CopyIrow("linux.irow")},format=irow",
             "--drive", $"if=virtio,index=1,file={CopyIrow("data.irow")},format=irow",
             "--serial", $"file:{serial}", "--until", "MINIVM-LINUX-READY", "--timeout", "900");
-        Assert.True(r.ExitCode == 0, $"minivm run: exit {r.ExitCode}: {r.Stderr}");
         string text = File.ReadAllText(serial);
         Assert.Contains("data disk /dev/vdb mounted on /mnt/data", text);
         Assert.Contains("MINIVM-LINUX-READY 6.1.", text);
