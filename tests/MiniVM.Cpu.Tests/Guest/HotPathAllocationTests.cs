@@ -34,11 +34,22 @@ public sealed class HotPathAllocationTests
             a.ret();
         });
         m.Cpu.Run(50_000); // boot, decode every instruction once, warm the JIT
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        int executed = m.Cpu.Run(500_000);
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        Assert.Equal(500_000, executed);
-        Assert.False(m.Cpu.Halted);
-        Assert.Equal(0, allocated);
+
+        // The runtime itself may allocate on this thread while it tiers the interpreter's
+        // methods up (OSR and tier-1 installs happen late when the machine is loaded), so
+        // look for a steady window: a per-instruction allocation would show in every one.
+        var seen = new List<long>();
+        for (int window = 0; window < 20; window++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            int executed = m.Cpu.Run(500_000);
+            long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            Assert.Equal(500_000, executed);
+            Assert.False(m.Cpu.Halted);
+            seen.Add(allocated);
+            if (allocated == 0) return;
+            Thread.Sleep(100); // let the background tier-1 compiles finish
+        }
+        Assert.Fail($"every window of 500,000 cached instructions allocated: {string.Join(", ", seen)} bytes");
     }
 }
