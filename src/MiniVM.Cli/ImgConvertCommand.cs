@@ -5,7 +5,10 @@ using Spectre.Console;
 
 namespace MiniVM.Cli;
 
-/// <summary>`minivm img convert [-f FMT] -O FMT [-o ...] [-p] IN OUT`: copies the content of a whole chain into a new image.</summary>
+/// <summary>
+/// `minivm img convert [-f FMT] -O FMT [-B BACKING [-F BFMT]] [-o ...] [-S SIZE] [-p] IN OUT`: copies the content of
+/// a whole chain into a new image, leaving holes where the source is zero (<see cref="ImageCopy"/>).
+/// </summary>
 internal static class ImgConvertCommand
 {
     public static Command Create(CliContext context)
@@ -14,30 +17,65 @@ internal static class ImgConvertCommand
         var outFormat = new Option<string>("-O", "--output-format") { Description = "format of OUT", HelpName = "FMT", DefaultValueFactory = _ => "raw" };
         var options = new Option<string?>("-o", "--options") { Description = "options for OUT, k=v[,k=v]", HelpName = "OPTIONS" };
         var progress = new Option<bool>("-p", "--progress") { Description = "show a progress bar" };
+        var sparse = new Option<string?>("-S", "--sparse-size")
+        {
+            Description = "bytes of zeroes (a multiple of 512) that make a hole in OUT (default 4k; 0: allocate everything)",
+            HelpName = "SIZE",
+        };
+        var backing = new Option<string?>("-B", "--backing")
+        {
+            Description = "OUT is an overlay of BACKING, which holds what IN's backing holds: only IN's top layer is copied",
+            HelpName = "BACKING",
+        };
+        var backingFormat = new Option<string?>("-F", "--backing-format") { Description = "format of BACKING (probed when omitted)", HelpName = "BFMT" };
         var unsafePaths = CliOptions.AllowUnsafePaths();
         var input = CliOptions.File("IN", "source image (its backing chain is read through)");
         var output = CliOptions.File("OUT", "image to create");
-        var cmd = new Command("convert", "copy an image into a new image of any format") { format, outFormat, options, progress, unsafePaths, input, output };
+        var cmd = new Command("convert", "copy an image into a new image of any format") { format, outFormat, options, progress, sparse, backing, backingFormat, unsafePaths, input, output };
         cmd.SetAction(parse => Run(context, parse.GetRequiredValue(input), parse.GetRequiredValue(output), parse.GetValue(format),
-            parse.GetRequiredValue(outFormat), parse.GetValue(options), parse.GetValue(progress), parse.GetValue(unsafePaths)));
+            parse.GetRequiredValue(outFormat), parse.GetValue(options), parse.GetValue(progress), parse.GetValue(unsafePaths),
+            parse.GetValue(sparse), parse.GetValue(backing), parse.GetValue(backingFormat)));
         return cmd;
     }
 
     private static int Run(CliContext context, string input, string output, string? format, string outFormatName,
-        string? optionText, bool showProgress, bool allowUnsafe)
+        string? optionText, bool showProgress, bool allowUnsafe, string? sparseText, string? backing, string? backingFormat)
     {
         var outFormat = ImageAccess.Format(context, outFormatName);
         var options = ImageAccess.CreateOptions(outFormat, optionText);
+        int sparseSize = SparseSize(sparseText);
+        if (backingFormat is not null && backing is null) throw CommandFailure.Usage("-F needs -B BACKING");
+        if (backing is not null && options.Get("backing_file") is not null)
+            throw CommandFailure.Usage("-B and -o backing_file both name a backing file; give one");
         if (string.Equals(Path.GetFullPath(input), Path.GetFullPath(output), StringComparison.Ordinal))
             throw CommandFailure.Usage($"{output}: OUT is the same file as IN");
         using var source = ImageAccess.Open(context, input, format, readOnly: true, allowUnsafe);
+        if (backing is not null)
+        {
+            if (backingFormat is not null) ImageAccess.Format(context, backingFormat);
+            // As in create: a typo in -B is reported before OUT exists.
+            string backingPath = ImagePaths.ResolveStoredName(output, backing, allowUnsafe, "backing file");
+            using var b = ImageAccess.Open(context, backingPath, backingFormat, readOnly: true, allowUnsafe);
+            options.BackingFile = backing;
+            options.BackingFormat = backingFormat ?? b.FormatName;
+        }
         var chain = new ImageChain(source);
         using var target = ImageAccess.Create(context, outFormat, output, source.Size, options, allowUnsafe);
-        var copy = new ImageCopy(chain);
+        var copy = new ImageCopy(chain, sparseSize, topLayerOnly: backing is not null);
         if (!showProgress) copy.CopyTo(target, null);
         else if (context.IsTerminal) CopyWithBar(context, copy, target, source.Size);
         else CopyWithLines(context, copy, target, source.Size);
         return ExitCodes.Success;
+    }
+
+    /// <summary>`-S`: qemu-img's rule, a multiple of 512 (0 allowed); ours also caps it so one block fits the buffer.</summary>
+    private static int SparseSize(string? text)
+    {
+        if (text is null) return ImageCopy.DefaultSparseSize;
+        long v = CliNumbers.Size(text, "sparse size");
+        if (v % 512 != 0 || v > ImageCopy.MaxSparseSize)
+            throw CommandFailure.Usage($"sparse size '{text}' must be a multiple of 512 up to {ImageCopy.MaxSparseSize} (0 allocates everything)");
+        return (int)v;
     }
 
     private static void CopyWithBar(CliContext context, ImageCopy copy, IBlockDriver target, long size)
