@@ -1,5 +1,3 @@
-using Iced.Intel;
-
 namespace MiniVM.Cpu;
 
 /// <summary>
@@ -44,7 +42,7 @@ internal sealed class DecodedPage
     /// decoded as 32-bit code — the same bytes decode differently per CS.D, so the fetch compares both at once.
     /// </summary>
     public readonly ushort[] Index = new ushort[PhysicalMemory.PageSize];
-    public Instruction[] Entries = new Instruction[64];
+    public DecodedOp[] Entries = new DecodedOp[64];
     public const int Code32Flag = 0x8000;
     public int Count;
     /// <summary>Range of bytes covered by decoded instructions; writes outside it keep the cache.</summary>
@@ -58,16 +56,16 @@ internal sealed class DecodedPage
         MaxByte = -1;
     }
 
-    public int Add(int offset, in Instruction ins, int bitness)
+    public int Add(int offset, in DecodedOp op, int bitness)
     {
         // Re-decodes for another code size append entries; start over rather than overflow the 15-bit slot.
         if (Count >= Code32Flag - 2) Clear();
         if (Count == Entries.Length) Array.Resize(ref Entries, Count * 2);
         int slot = Count++;
-        Entries[slot] = ins;
+        Entries[slot] = op;
         Index[offset] = (ushort)((slot + 1) | (bitness == 32 ? Code32Flag : 0));
         if (offset < MinByte) MinByte = offset;
-        int last = offset + ins.Length - 1;
+        int last = offset + op.Length - 1;
         if (last > MaxByte) MaxByte = last;
         return slot;
     }

@@ -19,7 +19,12 @@ public sealed partial class X86Cpu
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void SetArith(uint f) => Flags_ = (Flags_ & ~ArithFlags) | f;
+    private void SetArith(uint f)
+    {
+        // All six arithmetic bits are replaced, so a pending lazy record need not be materialised first.
+        _flags = (_flags & ~ArithFlags) | f;
+        _lazyKind = LazyNone;
+    }
 
     internal uint Add(uint a, uint b, uint carry, int size)
     {

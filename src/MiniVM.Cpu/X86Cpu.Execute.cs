@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using Iced.Intel;
 
 namespace MiniVM.Cpu;
@@ -8,16 +9,18 @@ namespace MiniVM.Cpu;
 // runs; a fault restores it (and ESP) from the values saved at the instruction start.
 public sealed partial class X86Cpu
 {
-    private void Execute(in Instruction ins)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Execute(ref DecodedOp op)
     {
-        uint next = Eip_ + (uint)ins.Length;
-        if (CodeBits == 32)
+        uint next = Eip_ + op.Length;
+        if (op.Form != FastForm.General)
         {
-            Eip_ = next;
-            if (ExecuteFast(in ins)) return;
+            Eip_ = next; // specialised forms exist only for 32-bit code
+            ExecuteFast(ref op);
+            return;
         }
-        else Eip_ = next & 0xFFFF;
-        ExecuteGeneral(in ins);
+        Eip_ = CodeBits == 32 ? next : next & 0xFFFF;
+        ExecuteGeneral(in op.Ins);
     }
 
     private void ExecuteGeneral(in Instruction ins)

@@ -1,201 +1,243 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Iced.Intel;
 
 namespace MiniVM.Cpu;
 
-// Hand-specialised handlers for the instruction forms that dominate 32-bit compiled code. Each returns false
-// when the operands are not the common shape, and the general mnemonic switch takes over.
+// Hand-specialised handlers for the instruction shapes that dominate 32-bit compiled code, one per FastForm.
+// Operands come from the DecodedOp fields filled at decode time (X86Cpu.Predecode.cs); 32-bit ALU ops leave
+// their flags lazy (X86Cpu.LazyFlags.cs). A form that meets a case it does not cover (a 16-bit stack) hands
+// the instruction to the general interpreter, which sees exactly the state it would have seen.
 public sealed partial class X86Cpu
 {
+    /// <summary>GPR by index without a bounds check: indices come from the decoder (0..7, or 8 = the zero slot).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int R32(Register r) => r - Register.EAX;
+    private ref uint Gpr(int i) => ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(R), i);
+
+    /// <summary>base + index × scale + displacement, wrapped to 16 bits for 16-bit addressing.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private uint EaOf(ref DecodedOp d) => (d.Disp + Gpr(d.Base) + (Gpr(d.Index) << d.Scale)) & d.EaMask;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private uint Add32(uint a, uint b)
-    {
-        uint r = a + b;
-        uint f = Parity[r & 0xFF] | ((a ^ b ^ r) & AF) | ((r >> 24) & SF) | ((((a ^ r) & (b ^ r)) >> 20) & OF);
-        if (r == 0) f |= ZF;
-        if (r < a) f |= CF;
-        Flags_ = (Flags_ & ~ArithFlags) | f;
-        return r;
-    }
+    private uint ReadM32(int seg, uint off) => ReadLin32(LinearForRead(seg, off, 4));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private uint Sub32(uint a, uint b)
-    {
-        uint r = a - b;
-        uint f = Parity[r & 0xFF] | ((a ^ b ^ r) & AF) | ((r >> 24) & SF) | ((((a ^ b) & (a ^ r)) >> 20) & OF);
-        if (r == 0) f |= ZF;
-        if (a < b) f |= CF;
-        Flags_ = (Flags_ & ~ArithFlags) | f;
-        return r;
-    }
+    private void WriteM32(int seg, uint off, uint v) => WriteLin32(LinearForWrite(seg, off, 4), v);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private uint Logic32(uint r)
-    {
-        uint f = Parity[r & 0xFF] | ((r >> 24) & SF);
-        if (r == 0) f |= ZF;
-        Flags_ = (Flags_ & ~ArithFlags) | f;
-        return r;
-    }
+    private uint Load32(ref DecodedOp d) => ReadM32(d.Seg, EaOf(ref d));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private uint Alu32(int op, uint a, uint b) => op switch
-    {
-        0 => Add32(a, b),
-        1 => Logic32(a | b),
-        4 => Logic32(a & b),
-        5 => Sub32(a, b),
-        6 => Logic32(a ^ b),
-        _ => Sub32(a, b),
-    };
-
-    /// <summary>ALU op on a 32-bit destination with a 32-bit source value (register, memory or immediate).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Alu32Dest(in Instruction ins, int op, uint src)
-    {
-        if (ins.Op0Kind == OpKind.Register)
-        {
-            int d = R32(ins.Op0Register);
-            uint r = Alu32(op, R[d], src);
-            if (op != 7) R[d] = r;
-        }
-        else
-        {
-            int seg = SegOf(in ins);
-            uint off = Ea(in ins);
-            uint r = Alu32(op, Read32(seg, off), src);
-            if (op != 7) Write32(seg, off, r);
-        }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private uint Rm32(in Instruction ins, int n) =>
-        ins.GetOpKind(n) == OpKind.Register ? R[R32(ins.GetOpRegister(n))] : Read32(SegOf(in ins), Ea(in ins));
+    private uint Load8(ref DecodedOp d) => ReadLin8(LinearForRead(d.Seg, EaOf(ref d), 1));
 
     /// <summary>PUSH of a dword on a 32-bit (B=1) stack.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Push32(uint v)
     {
         uint sp = R[4] - 4;
-        Write32(2, sp, v);
+        WriteM32(2, sp, v);
         R[4] = sp;
     }
 
-    /// <summary>Executes the instruction if it is one of the hot 32-bit forms; false sends it to the general switch.</summary>
-    private bool ExecuteFast(in Instruction ins)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void JumpTo(uint target)
     {
-        switch (ins.Code)
+        if (target > CsLimit) throw new GuestFault(13, 0);
+        Eip_ = target;
+    }
+
+    private void CallTo(uint target)
+    {
+        if (target > CsLimit) throw new GuestFault(13, 0);
+        Push32(Eip_);
+        Eip_ = target;
+    }
+
+    /// <summary>Two- and three-operand IMUL r32: truncated signed product, CF = OF = it did not fit.</summary>
+    private uint Imul32(uint a, uint b)
+    {
+        long p = (long)(int)a * (int)b;
+        uint r = (uint)p;
+        uint f = Szp(r, 4);
+        if (p != (int)r) f |= CF | OF;
+        SetArith(f);
+        return r;
+    }
+
+    /// <summary>Runs a specialised form; EIP already points past the instruction.</summary>
+    private void ExecuteFast(ref DecodedOp d)
+    {
+        switch (d.Form)
         {
-            case Code.Mov_r32_rm32:
-                R[R32(ins.Op0Register)] = Rm32(in ins, 1);
-                return true;
-            case Code.Mov_rm32_r32:
-                if (ins.Op0Kind == OpKind.Register) R[R32(ins.Op0Register)] = R[R32(ins.Op1Register)];
-                else Write32(SegOf(in ins), Ea(in ins), R[R32(ins.Op1Register)]);
-                return true;
-            case Code.Mov_r32_imm32:
-                R[R32(ins.Op0Register)] = ins.Immediate32;
-                return true;
-            case Code.Mov_rm32_imm32:
-                if (ins.Op0Kind == OpKind.Register) R[R32(ins.Op0Register)] = ins.Immediate32;
-                else Write32(SegOf(in ins), Ea(in ins), ins.Immediate32);
-                return true;
-            case Code.Add_rm32_r32: Alu32Dest(in ins, 0, R[R32(ins.Op1Register)]); return true;
-            case Code.Or_rm32_r32: Alu32Dest(in ins, 1, R[R32(ins.Op1Register)]); return true;
-            case Code.And_rm32_r32: Alu32Dest(in ins, 4, R[R32(ins.Op1Register)]); return true;
-            case Code.Sub_rm32_r32: Alu32Dest(in ins, 5, R[R32(ins.Op1Register)]); return true;
-            case Code.Xor_rm32_r32: Alu32Dest(in ins, 6, R[R32(ins.Op1Register)]); return true;
-            case Code.Cmp_rm32_r32: Alu32Dest(in ins, 7, R[R32(ins.Op1Register)]); return true;
-            case Code.Add_r32_rm32: Alu32Dest(in ins, 0, Rm32(in ins, 1)); return true;
-            case Code.Or_r32_rm32: Alu32Dest(in ins, 1, Rm32(in ins, 1)); return true;
-            case Code.And_r32_rm32: Alu32Dest(in ins, 4, Rm32(in ins, 1)); return true;
-            case Code.Sub_r32_rm32: Alu32Dest(in ins, 5, Rm32(in ins, 1)); return true;
-            case Code.Xor_r32_rm32: Alu32Dest(in ins, 6, Rm32(in ins, 1)); return true;
-            case Code.Cmp_r32_rm32: Alu32Dest(in ins, 7, Rm32(in ins, 1)); return true;
-            case Code.Add_rm32_imm8: Alu32Dest(in ins, 0, (uint)ins.Immediate8to32); return true;
-            case Code.Or_rm32_imm8: Alu32Dest(in ins, 1, (uint)ins.Immediate8to32); return true;
-            case Code.And_rm32_imm8: Alu32Dest(in ins, 4, (uint)ins.Immediate8to32); return true;
-            case Code.Sub_rm32_imm8: Alu32Dest(in ins, 5, (uint)ins.Immediate8to32); return true;
-            case Code.Xor_rm32_imm8: Alu32Dest(in ins, 6, (uint)ins.Immediate8to32); return true;
-            case Code.Cmp_rm32_imm8: Alu32Dest(in ins, 7, (uint)ins.Immediate8to32); return true;
-            case Code.Add_rm32_imm32: Alu32Dest(in ins, 0, ins.Immediate32); return true;
-            case Code.Or_rm32_imm32: Alu32Dest(in ins, 1, ins.Immediate32); return true;
-            case Code.And_rm32_imm32: Alu32Dest(in ins, 4, ins.Immediate32); return true;
-            case Code.Sub_rm32_imm32: Alu32Dest(in ins, 5, ins.Immediate32); return true;
-            case Code.Xor_rm32_imm32: Alu32Dest(in ins, 6, ins.Immediate32); return true;
-            case Code.Cmp_rm32_imm32: Alu32Dest(in ins, 7, ins.Immediate32); return true;
-            case Code.Add_EAX_imm32: R[0] = Add32(R[0], ins.Immediate32); return true;
-            case Code.Sub_EAX_imm32: R[0] = Sub32(R[0], ins.Immediate32); return true;
-            case Code.Cmp_EAX_imm32: Sub32(R[0], ins.Immediate32); return true;
-            case Code.And_EAX_imm32: R[0] = Logic32(R[0] & ins.Immediate32); return true;
-            case Code.Test_rm32_r32: Logic32(Rm32(in ins, 0) & R[R32(ins.Op1Register)]); return true;
-            case Code.Inc_r32:
+            case FastForm.MovRR: Gpr(d.Reg0) = Gpr(d.Reg1); return;
+            case FastForm.MovRM: Gpr(d.Reg0) = Load32(ref d); return;
+            case FastForm.MovMR: WriteM32(d.Seg, EaOf(ref d), Gpr(d.Reg1)); return;
+            case FastForm.MovRI: Gpr(d.Reg0) = d.Imm; return;
+            case FastForm.MovMI: WriteM32(d.Seg, EaOf(ref d), d.Imm); return;
+            case FastForm.MovR8M: SetReg((Register)d.Reg0, Load8(ref d)); return;
+            case FastForm.MovM8R: WriteLin8(LinearForWrite(d.Seg, EaOf(ref d), 1), (byte)GetReg((Register)d.Reg1)); return;
+            case FastForm.MovM8I: WriteLin8(LinearForWrite(d.Seg, EaOf(ref d), 1), (byte)d.Imm); return;
+            case FastForm.MovR8R8: SetReg((Register)d.Reg0, GetReg((Register)d.Reg1)); return;
+            case FastForm.MovR8I: SetReg((Register)d.Reg0, d.Imm); return;
+            case FastForm.MovM16R: WriteLin16(LinearForWrite(d.Seg, EaOf(ref d), 2), (ushort)Gpr(d.Reg1)); return;
+            case FastForm.MovR16M:
             {
-                int d = R32(ins.Op0Register);
-                uint cf = Flags_ & CF;
-                R[d] = Add32(R[d], 1);
-                Flags_ = (Flags_ & ~CF) | cf;
-                return true;
+                uint v = ReadLin16(LinearForRead(d.Seg, EaOf(ref d), 2));
+                ref uint r = ref Gpr(d.Reg0);
+                r = (r & 0xFFFF0000) | v;
+                return;
             }
-            case Code.Dec_r32:
+            case FastForm.MovM16I: WriteLin16(LinearForWrite(d.Seg, EaOf(ref d), 2), (ushort)d.Imm); return;
+            case FastForm.MovzxR8: Gpr(d.Reg0) = GetReg((Register)d.Reg1); return;
+            case FastForm.MovzxM8: Gpr(d.Reg0) = Load8(ref d); return;
+            case FastForm.MovzxR16: Gpr(d.Reg0) = Gpr(d.Reg1) & 0xFFFF; return;
+            case FastForm.MovzxM16: Gpr(d.Reg0) = ReadLin16(LinearForRead(d.Seg, EaOf(ref d), 2)); return;
+            case FastForm.MovsxR8: Gpr(d.Reg0) = (uint)(sbyte)GetReg((Register)d.Reg1); return;
+            case FastForm.MovsxM8: Gpr(d.Reg0) = (uint)(sbyte)Load8(ref d); return;
+            case FastForm.MovsxR16: Gpr(d.Reg0) = (uint)(short)Gpr(d.Reg1); return;
+            case FastForm.MovsxM16: Gpr(d.Reg0) = (uint)(short)ReadLin16(LinearForRead(d.Seg, EaOf(ref d), 2)); return;
+
+            case FastForm.AddRR: { ref uint r = ref Gpr(d.Reg0); r = LazyAdd32(r, Gpr(d.Reg1)); return; }
+            case FastForm.AddRM: { uint m = Load32(ref d); ref uint r = ref Gpr(d.Reg0); r = LazyAdd32(r, m); return; }
+            case FastForm.AddMR: { uint ea = EaOf(ref d); WriteM32(d.Seg, ea, LazyAdd32(ReadM32(d.Seg, ea), Gpr(d.Reg1))); return; }
+            case FastForm.AddRI: { ref uint r = ref Gpr(d.Reg0); r = LazyAdd32(r, d.Imm); return; }
+            case FastForm.AddMI: { uint ea = EaOf(ref d); WriteM32(d.Seg, ea, LazyAdd32(ReadM32(d.Seg, ea), d.Imm)); return; }
+            case FastForm.OrRR: { ref uint r = ref Gpr(d.Reg0); r = LazyLogic32(r | Gpr(d.Reg1)); return; }
+            case FastForm.OrRM: { uint m = Load32(ref d); ref uint r = ref Gpr(d.Reg0); r = LazyLogic32(r | m); return; }
+            case FastForm.OrMR: { uint ea = EaOf(ref d); WriteM32(d.Seg, ea, LazyLogic32(ReadM32(d.Seg, ea) | Gpr(d.Reg1))); return; }
+            case FastForm.OrRI: { ref uint r = ref Gpr(d.Reg0); r = LazyLogic32(r | d.Imm); return; }
+            case FastForm.OrMI: { uint ea = EaOf(ref d); WriteM32(d.Seg, ea, LazyLogic32(ReadM32(d.Seg, ea) | d.Imm)); return; }
+            case FastForm.AndRR: { ref uint r = ref Gpr(d.Reg0); r = LazyLogic32(r & Gpr(d.Reg1)); return; }
+            case FastForm.AndRM: { uint m = Load32(ref d); ref uint r = ref Gpr(d.Reg0); r = LazyLogic32(r & m); return; }
+            case FastForm.AndMR: { uint ea = EaOf(ref d); WriteM32(d.Seg, ea, LazyLogic32(ReadM32(d.Seg, ea) & Gpr(d.Reg1))); return; }
+            case FastForm.AndRI: { ref uint r = ref Gpr(d.Reg0); r = LazyLogic32(r & d.Imm); return; }
+            case FastForm.AndMI: { uint ea = EaOf(ref d); WriteM32(d.Seg, ea, LazyLogic32(ReadM32(d.Seg, ea) & d.Imm)); return; }
+            case FastForm.SubRR: { ref uint r = ref Gpr(d.Reg0); r = LazySub32(r, Gpr(d.Reg1)); return; }
+            case FastForm.SubRM: { uint m = Load32(ref d); ref uint r = ref Gpr(d.Reg0); r = LazySub32(r, m); return; }
+            case FastForm.SubMR: { uint ea = EaOf(ref d); WriteM32(d.Seg, ea, LazySub32(ReadM32(d.Seg, ea), Gpr(d.Reg1))); return; }
+            case FastForm.SubRI: { ref uint r = ref Gpr(d.Reg0); r = LazySub32(r, d.Imm); return; }
+            case FastForm.SubMI: { uint ea = EaOf(ref d); WriteM32(d.Seg, ea, LazySub32(ReadM32(d.Seg, ea), d.Imm)); return; }
+            case FastForm.XorRR: { ref uint r = ref Gpr(d.Reg0); r = LazyLogic32(r ^ Gpr(d.Reg1)); return; }
+            case FastForm.XorRM: { uint m = Load32(ref d); ref uint r = ref Gpr(d.Reg0); r = LazyLogic32(r ^ m); return; }
+            case FastForm.XorMR: { uint ea = EaOf(ref d); WriteM32(d.Seg, ea, LazyLogic32(ReadM32(d.Seg, ea) ^ Gpr(d.Reg1))); return; }
+            case FastForm.XorRI: { ref uint r = ref Gpr(d.Reg0); r = LazyLogic32(r ^ d.Imm); return; }
+            case FastForm.XorMI: { uint ea = EaOf(ref d); WriteM32(d.Seg, ea, LazyLogic32(ReadM32(d.Seg, ea) ^ d.Imm)); return; }
+            case FastForm.CmpRR: LazySub32(Gpr(d.Reg0), Gpr(d.Reg1)); return;
+            case FastForm.CmpRM: LazySub32(Gpr(d.Reg0), Load32(ref d)); return;
+            case FastForm.CmpMR: LazySub32(Load32(ref d), Gpr(d.Reg1)); return;
+            case FastForm.CmpRI: LazySub32(Gpr(d.Reg0), d.Imm); return;
+            case FastForm.CmpMI: LazySub32(Load32(ref d), d.Imm); return;
+            case FastForm.TestRR: LazyLogic32(Gpr(d.Reg0) & Gpr(d.Reg1)); return;
+            case FastForm.TestMR: LazyLogic32(Load32(ref d) & Gpr(d.Reg1)); return;
+            case FastForm.TestRI: LazyLogic32(Gpr(d.Reg0) & d.Imm); return;
+            case FastForm.TestMI: LazyLogic32(Load32(ref d) & d.Imm); return;
+
+            case FastForm.Cmp8RR: Sub(GetReg((Register)d.Reg0), GetReg((Register)d.Reg1), 0, 1); return;
+            case FastForm.Cmp8MR: Sub(Load8(ref d), GetReg((Register)d.Reg1), 0, 1); return;
+            case FastForm.Cmp8RM: Sub(GetReg((Register)d.Reg0), Load8(ref d), 0, 1); return;
+            case FastForm.Cmp8RI: Sub(GetReg((Register)d.Reg0), d.Imm, 0, 1); return;
+            case FastForm.Cmp8MI: Sub(Load8(ref d), d.Imm, 0, 1); return;
+            case FastForm.Test8RR: Logic(GetReg((Register)d.Reg0) & GetReg((Register)d.Reg1), 1); return;
+            case FastForm.Test8RI: Logic(GetReg((Register)d.Reg0) & d.Imm, 1); return;
+            case FastForm.Test8MI: Logic(Load8(ref d) & d.Imm, 1); return;
+
+            case FastForm.IncR: { ref uint r = ref Gpr(d.Reg0); r = LazyInc32(r); return; }
+            case FastForm.DecR: { ref uint r = ref Gpr(d.Reg0); r = LazyDec32(r); return; }
+            case FastForm.IncM: { uint ea = EaOf(ref d); WriteM32(d.Seg, ea, LazyInc32(ReadM32(d.Seg, ea))); return; }
+            case FastForm.DecM: { uint ea = EaOf(ref d); WriteM32(d.Seg, ea, LazyDec32(ReadM32(d.Seg, ea))); return; }
+            case FastForm.ShiftRI:
+                if ((d.Imm & 0x1F) != 0) Gpr(d.Reg0) = Shift(d.Aux, Gpr(d.Reg0), d.Imm, 4);
+                return;
+            case FastForm.ShiftRCl:
             {
-                int d = R32(ins.Op0Register);
-                uint cf = Flags_ & CF;
-                R[d] = Sub32(R[d], 1);
-                Flags_ = (Flags_ & ~CF) | cf;
-                return true;
+                uint count = R[1] & 0xFF;
+                if ((count & 0x1F) != 0) Gpr(d.Reg0) = Shift(d.Aux, Gpr(d.Reg0), count, 4);
+                return;
             }
-            case Code.Lea_r32_m:
-                if (RegSize[(int)ins.MemoryBase] == 2 || RegSize[(int)ins.MemoryIndex] == 2) return false;
-                R[R32(ins.Op0Register)] = Ea(in ins);
-                return true;
-            case Code.Push_r32:
-                if (!S[2].Big) return false;
-                Push32(R[R32(ins.Op0Register)]);
-                return true;
-            case Code.Pop_r32:
+            case FastForm.Lea: Gpr(d.Reg0) = EaOf(ref d); return;
+
+            case FastForm.PushR:
+                if (!S[2].Big) break;
+                Push32(Gpr(d.Reg0));
+                return;
+            case FastForm.PushI:
+                if (!S[2].Big) break;
+                Push32(d.Imm);
+                return;
+            case FastForm.PushM:
+                if (!S[2].Big) break;
+                Push32(Load32(ref d));
+                return;
+            case FastForm.PopR:
             {
-                if (!S[2].Big) return false;
-                uint v = Read32(2, R[4]);
+                if (!S[2].Big) break;
+                uint v = ReadM32(2, R[4]);
                 R[4] += 4;
-                R[R32(ins.Op0Register)] = v;
-                return true;
+                Gpr(d.Reg0) = v;
+                return;
             }
-            case Code.Call_rel32_32:
+            case FastForm.CallRel:
+                if (!S[2].Big) break;
+                CallTo(Eip_ + d.Imm);
+                return;
+            case FastForm.CallR:
+                if (!S[2].Big) break;
+                CallTo(Gpr(d.Reg0));
+                return;
+            case FastForm.CallM:
+                if (!S[2].Big) break;
+                CallTo(Load32(ref d));
+                return;
+            case FastForm.Ret:
+            case FastForm.RetImm:
             {
-                if (!S[2].Big) return false;
-                uint target = Eip_ + ((uint)ins.NearBranchTarget - (uint)ins.NextIP);
+                if (!S[2].Big) break;
+                uint target = ReadM32(2, R[4]);
                 if (target > CsLimit) throw new GuestFault(13, 0);
-                Push32(Eip_);
+                R[4] += 4 + d.Imm;
                 Eip_ = target;
-                return true;
+                return;
             }
-            case Code.Retnd:
+            case FastForm.JmpRel: JumpTo(Eip_ + d.Imm); return;
+            case FastForm.JmpR: JumpTo(Gpr(d.Reg0)); return;
+            case FastForm.JmpM: JumpTo(Load32(ref d)); return;
+            case FastForm.Jcc:
+                if (TestCondition(d.Aux)) JumpTo(Eip_ + d.Imm);
+                return;
+            case FastForm.SetccR8: SetReg((Register)d.Reg0, TestCondition(d.Aux) ? 1u : 0); return;
+            case FastForm.SetccM8: WriteLin8(LinearForWrite(d.Seg, EaOf(ref d), 1), TestCondition(d.Aux) ? (byte)1 : (byte)0); return;
+            case FastForm.CmovRR:
+                if (TestCondition(d.Aux)) Gpr(d.Reg0) = Gpr(d.Reg1);
+                return;
+            case FastForm.CmovRM:
             {
-                if (!S[2].Big) return false;
-                uint target = Read32(2, R[4]);
-                if (target > CsLimit) throw new GuestFault(13, 0);
+                uint v = Load32(ref d); // memory is read even when the condition is false
+                if (TestCondition(d.Aux)) Gpr(d.Reg0) = v;
+                return;
+            }
+            case FastForm.ImulRR: Gpr(d.Reg0) = Imul32(Gpr(d.Reg0), Gpr(d.Reg1)); return;
+            case FastForm.ImulRM: { uint m = Load32(ref d); Gpr(d.Reg0) = Imul32(Gpr(d.Reg0), m); return; }
+            case FastForm.ImulRRI: Gpr(d.Reg0) = Imul32(Gpr(d.Reg1), d.Imm); return;
+            case FastForm.ImulRMI: Gpr(d.Reg0) = Imul32(Load32(ref d), d.Imm); return;
+            case FastForm.Leave:
+            {
+                if (!S[2].Big) break;
+                R[4] = R[5];
+                uint bp = ReadM32(2, R[4]);
                 R[4] += 4;
-                Eip_ = target;
-                return true;
+                R[5] = bp;
+                return;
             }
-            case Code.Jmp_rel8_32:
-            case Code.Jmp_rel32_32:
-                SetNearTarget(Eip_ + ((uint)ins.NearBranchTarget - (uint)ins.NextIP));
-                return true;
-            case Code.Jne_rel8_32:
-            case Code.Jne_rel32_32:
-                if ((Flags_ & ZF) == 0) SetNearTarget(Eip_ + ((uint)ins.NearBranchTarget - (uint)ins.NextIP));
-                return true;
-            case Code.Je_rel8_32:
-            case Code.Je_rel32_32:
-                if ((Flags_ & ZF) != 0) SetNearTarget(Eip_ + ((uint)ins.NearBranchTarget - (uint)ins.NextIP));
-                return true;
-            default:
-                return false;
+            case FastForm.Cdq: R[2] = (uint)((int)R[0] >> 31); return;
+            case FastForm.Nop: return;
+            case FastForm.Xchg:
+            {
+                uint a = Gpr(d.Reg0);
+                Gpr(d.Reg0) = Gpr(d.Reg1);
+                Gpr(d.Reg1) = a;
+                return;
+            }
         }
+        ExecuteGeneral(in d.Ins);
     }
 }

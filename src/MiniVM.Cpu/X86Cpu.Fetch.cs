@@ -13,10 +13,10 @@ public sealed partial class X86Cpu
     private uint _fetchPage = uint.MaxValue;
     private uint _fetchPhysPage;
     private DecodedPage? _fetchDecoded;
-    private Instruction _scratch;
+    private DecodedOp _scratch;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ref readonly Instruction Fetch()
+    private ref DecodedOp Fetch()
     {
         uint lin = CsBase + Eip_;
         if (lin >> 12 != _fetchPage) ResolveFetchPage(lin);
@@ -26,9 +26,9 @@ public sealed partial class X86Cpu
             int e = dp.Index[lin & 0xFFF];
             if (e != 0 && (e & DecodedPage.Code32Flag) == (CodeBits == 32 ? DecodedPage.Code32Flag : 0))
             {
-                ref Instruction ins = ref dp.Entries[(e & (DecodedPage.Code32Flag - 1)) - 1];
-                if ((ulong)Eip_ + (uint)ins.Length - 1 > CsLimit) throw new GuestFault(13, 0);
-                return ref ins;
+                ref DecodedOp op = ref dp.Entries[(e & (DecodedPage.Code32Flag - 1)) - 1];
+                if ((ulong)Eip_ + op.Length - 1 > CsLimit) throw new GuestFault(13, 0);
+                return ref op;
             }
         }
         return ref DecodeAt(lin);
@@ -44,7 +44,7 @@ public sealed partial class X86Cpu
         _fetchDecoded = kind is PageSourceKind.Ram or PageSourceKind.Array ? _mem.Code.GetOrCreate(_fetchPhysPage) : null;
     }
 
-    private ref Instruction DecodeAt(uint lin)
+    private ref DecodedOp DecodeAt(uint lin)
     {
         int off = (int)(lin & 0xFFF);
         int n = Math.Min(15, 0x1000 - off);
@@ -53,7 +53,7 @@ public sealed partial class X86Cpu
         var decoder = CodeBits == 32 ? _dec32 : _dec16;
         _codeReader.Reset(_fetchBytes, n);
         decoder.IP = (ulong)off;
-        decoder.Decode(out _scratch);
+        decoder.Decode(out _scratch.Ins);
         bool crosses = false;
         if (decoder.LastError == DecoderError.NoMoreBytes && n < 15)
         {
@@ -63,9 +63,13 @@ public sealed partial class X86Cpu
             ReadCodeBytes(nextPhys, _fetchBytes.AsSpan(n, 15 - n));
             _codeReader.Reset(_fetchBytes, 15);
             decoder.IP = (ulong)off;
-            decoder.Decode(out _scratch);
+            decoder.Decode(out _scratch.Ins);
         }
-        if ((ulong)Eip_ + (uint)_scratch.Length - 1 > S[1].Limit) throw new GuestFault(13, 0);
+        // More than 15 bytes (redundant prefixes) is #GP(0), not #UD (SDM vol. 2 §2.3.11): the decoder ran out of
+        // the 15 bytes it may look at.
+        if (decoder.LastError == DecoderError.NoMoreBytes) throw new GuestFault(13, 0);
+        if ((ulong)Eip_ + (uint)_scratch.Ins.Length - 1 > S[1].Limit) throw new GuestFault(13, 0);
+        Predecode(ref _scratch, CodeBits);
         var dp = _fetchDecoded;
         if (crosses || dp is null) return ref _scratch;
         bool wasEmpty = dp.Count == 0;

@@ -22,9 +22,9 @@ public sealed partial class X86Cpu
     private readonly IInterruptController _pic;
 
     // Architectural state. Fields, not properties: the interpreter touches them on every instruction.
-    internal readonly uint[] R = new uint[8];
+    /// <summary>EAX..EDI, plus R[8] which stays zero: the "no base/index" slot of a pre-decoded memory operand.</summary>
+    internal readonly uint[] R = new uint[9];
     internal uint Eip_;
-    internal uint Flags_ = 2;
     internal readonly SegmentCache[] S = new SegmentCache[6];
     internal uint Cr0_, Cr2_, Cr3_, Cr4_;
     internal uint GdtBase, GdtLimit, IdtBase, IdtLimit;
@@ -163,7 +163,7 @@ public sealed partial class X86Cpu
 
     internal void UpdateCodeBits()
     {
-        CodeBits = (Cr0_ & CR0_PE) != 0 && (Flags_ & VM) == 0 && S[1].Big ? 32 : 16;
+        CodeBits = (Cr0_ & CR0_PE) != 0 && (_flags & VM) == 0 && S[1].Big ? 32 : 16;
         CsBase = S[1].Base;
         CsLimit = S[1].Limit;
     }
@@ -202,7 +202,7 @@ public sealed partial class X86Cpu
         {
             if (Halted_)
             {
-                if ((Flags_ & IF) != 0 && _pic.InterruptPending)
+                if ((_flags & IF) != 0 && _pic.InterruptPending)
                 {
                     Halted_ = false;
                     DeliverExternalInterrupt();
@@ -214,7 +214,7 @@ public sealed partial class X86Cpu
             {
                 while (executed < maxInstructions)
                 {
-                    if ((Flags_ & (IF | TF)) == 0 && !Shadow)
+                    if ((_flags & (IF | TF)) == 0 && !Shadow)
                     {
                         // Common case: nothing can interrupt or trap between these instructions.
                         Step();
@@ -222,13 +222,13 @@ public sealed partial class X86Cpu
                         if (Halted_) break;
                         continue;
                     }
-                    if ((Flags_ & IF) != 0 && !Shadow && _pic.InterruptPending)
+                    if ((_flags & IF) != 0 && !Shadow && _pic.InterruptPending)
                     {
                         DeliverExternalInterrupt();
                         if (ShutdownPending) return executed;
                     }
                     Shadow = false;
-                    bool trap = (Flags_ & TF) != 0;
+                    bool trap = (_flags & TF) != 0;
                     Step();
                     executed++;
                     if (trap && !Halted_ && !Shadow)
@@ -260,8 +260,7 @@ public sealed partial class X86Cpu
     {
         _startEip = Eip_;
         _startEsp = R[4];
-        ref readonly Instruction ins = ref Fetch();
-        Execute(in ins);
+        Execute(ref Fetch());
     }
 
     internal void RequestShutdown()
