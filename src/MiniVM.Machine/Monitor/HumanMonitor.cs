@@ -27,12 +27,13 @@ public sealed class HumanMonitor(PcMachine machine)
         ("cont", "resume the VM"),
         ("system_reset", "reset the machine"),
         ("sendkey KEYS", "press a key combination, QEMU names: ctrl-alt-delete, ret, shift-a"),
+        ("sendserial TEXT", "type TEXT on COM1 as a serial terminal would: \\n is Enter, \\t Tab, \\\\ a backslash"),
         ("screendump FILE.png", "save the screen as PNG"),
         ("quit", "end the run"),
     ];
 
     private static readonly HashSet<string> Commands =
-        ["help", "?", "info", "savevm", "loadvm", "delvm", "stop", "cont", "c", "system_reset", "sendkey", "screendump", "quit", "q"];
+        ["help", "?", "info", "savevm", "loadvm", "delvm", "stop", "cont", "c", "system_reset", "sendkey", "sendserial", "screendump", "quit", "q"];
 
     /// <summary>Whether <paramref name="word"/> names a monitor command (scripts are checked before the run starts).</summary>
     public static bool IsCommand(string word) => Commands.Contains(word);
@@ -66,6 +67,7 @@ public sealed class HumanMonitor(PcMachine machine)
                 "cont" or "c" => Continue(),
                 "system_reset" => SystemReset(),
                 "sendkey" => SendKey(RequireArgument(command, args, "KEYS")),
+                "sendserial" => SendSerial(RequireArgument(command, args, "TEXT")),
                 "screendump" => ScreenDump(RequireArgument(command, args, "FILE.png")),
                 "quit" or "q" => Quit(),
                 _ => $"unknown command: '{command}' (type 'help')",
@@ -165,6 +167,28 @@ public sealed class HumanMonitor(PcMachine machine)
         }
         catch (InvalidOperationException e) { throw new MonitorException("sendkey: " + e.Message); }
         return "";
+    }
+
+    /// <summary>
+    /// Text for the guest's serial console, for scripts that drive a shell on ttyS0 through the monitor (the stdin
+    /// pump of `--serial stdio` only reads a terminal). Enter is CR, as a terminal sends it; the guest's tty turns it
+    /// into a line end. The bytes queue in front of the UART's FIFO and flow in as the guest reads.
+    /// </summary>
+    private string SendSerial(string text)
+    {
+        var bytes = new List<byte>(text.Length);
+        for (int i = 0; i < text.Length; i++)
+        {
+            char c = text[i];
+            if (c == '\\' && i + 1 < text.Length && text[i + 1] is 'n' or 'r' or 't' or '\\')
+            {
+                c = text[++i] switch { 'n' or 'r' => '\r', 't' => '\t', _ => '\\' };
+            }
+            if (c > 0x7F) throw new MonitorException($"sendserial: '{c}' is not ASCII");
+            bytes.Add((byte)c);
+        }
+        int accepted = machine.Serial.Receive(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(bytes));
+        return accepted == bytes.Count ? "" : throw new MonitorException($"sendserial: COM1's input queue is full ({accepted} of {bytes.Count} bytes taken)");
     }
 
     private string ScreenDump(string file)
