@@ -15,5 +15,8 @@ internal sealed class ByteCodeReader : CodeReader
         _end = length;
     }
 
+    /// <summary>Bytes the decoder has taken since the last <see cref="Reset"/>.</summary>
+    public int Consumed => _pos;
+
     public override int ReadByte() => _pos < _end ? _buffer[_pos++] : -1;
 }

@@ -26,6 +26,12 @@ internal sealed class DecodeCache
         if (p is not null && p.Count > 0) p.Clear();
     }
 
+    public void InvalidateAll()
+    {
+        foreach (var p in _pages)
+            if (p is not null && p.Count > 0) p.Clear();
+    }
+
     /// <summary>A write of <paramref name="length"/> bytes at <paramref name="offset"/> in <paramref name="page"/>.</summary>
     public void NotifyWrite(uint page, int offset, int length)
     {

@@ -65,9 +65,10 @@ public sealed partial class X86Cpu
             decoder.IP = (ulong)off;
             decoder.Decode(out _scratch.Ins);
         }
-        // More than 15 bytes (redundant prefixes) is #GP(0), not #UD (SDM vol. 2 §2.3.11): the decoder ran out of
-        // the 15 bytes it may look at.
-        if (decoder.LastError == DecoderError.NoMoreBytes) throw new GuestFault(13, 0);
+        // More than 15 bytes (redundant prefixes) is #GP(0), not #UD (SDM vol. 2 §2.3.11). Iced marks an instruction
+        // invalid when it would need a 16th byte; a prefixed instruction that used up all 15 is taken as that case
+        // (an undefined opcode is recognised well before 15 bytes unless padded with prefixes).
+        if (_scratch.Ins.Code == Code.INVALID && _codeReader.Consumed == 15 && IsLegacyPrefix(_fetchBytes[0])) throw new GuestFault(13, 0);
         if ((ulong)Eip_ + (uint)_scratch.Ins.Length - 1 > S[1].Limit) throw new GuestFault(13, 0);
         Predecode(ref _scratch, CodeBits);
         var dp = _fetchDecoded;
@@ -78,6 +79,8 @@ public sealed partial class X86Cpu
         if (wasEmpty) FlushWriteTlb();
         return ref dp.Entries[slot];
     }
+
+    private static bool IsLegacyPrefix(byte b) => b is 0x26 or 0x2E or 0x36 or 0x3E or 0x64 or 0x65 or 0x66 or 0x67 or 0xF0 or 0xF2 or 0xF3;
 
     private void ReadCodeBytes(uint phys, Span<byte> dst)
     {

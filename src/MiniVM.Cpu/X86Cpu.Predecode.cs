@@ -6,7 +6,25 @@ namespace MiniVM.Cpu;
 // extracted into the DecodedOp's plain fields. Runs once per cached instruction, so it may be as slow as it likes.
 public sealed partial class X86Cpu
 {
-    private static void Predecode(ref DecodedOp d, int bitness)
+    private bool _specialised = true;
+
+    /// <summary>
+    /// True (the default): the common 32-bit instruction shapes run through specialised handlers with lazy flags.
+    /// False sends every instruction through the general interpreter, the reference the handlers are tested
+    /// against. Changing it drops all decoded code.
+    /// </summary>
+    public bool SpecialisedForms
+    {
+        get => _specialised;
+        set
+        {
+            _specialised = value;
+            _mem.Code.InvalidateAll();
+            _fetchPage = uint.MaxValue;
+        }
+    }
+
+    private void Predecode(ref DecodedOp d, int bitness)
     {
         ref Instruction ins = ref d.Ins;
         d.Length = (byte)ins.Length;
@@ -18,7 +36,7 @@ public sealed partial class X86Cpu
         d.EaMask = 0xFFFFFFFF;
         d.Disp = d.Imm = 0;
         // The forms assume 32-bit code (EIP does not wrap at 64 KiB, near branches are 32-bit).
-        if (bitness != 32 || ins.Code == Code.INVALID) return;
+        if (bitness != 32 || !_specialised || ins.Code == Code.INVALID) return;
         bool mem = false;
         for (int n = 0; n < ins.OpCount; n++) if (ins.GetOpKind(n) == OpKind.Memory) mem = true;
         if (mem && !DescribeMemory(ref d)) return;
