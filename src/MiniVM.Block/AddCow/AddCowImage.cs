@@ -317,6 +317,21 @@ public sealed partial class AddCowImage : IBlockDriver, IImageCheck, IBackingIma
     {
         long cStart = k << ClusterBits;
         int cLen = (int)(Math.Min(cStart + ClusterSize, Size) - cStart);
+        // §3.4 step 3, "writing only the gaps plus the guest bytes": when the backing reads zeroes over the whole
+        // cluster and raw does too, the gaps already hold the fill, so only the guest bytes go to raw (a 4 KiB
+        // write into a new cluster is one 4 KiB write, not a 64 KiB read and write). The bit is still set only
+        // after that write and reaches the file only after raw's fsync, as for a full copy.
+        if (BackingReadsZeroes(cStart, cLen))
+        {
+            if (zeroes) return; // the cluster reads as zeroes through the backing already; no bit needed
+            if (RawReadsZeroes(cStart, cLen))
+            {
+                RandomAccess.Write(_raw, data[..(int)segLength], segStart);
+                HostObserver?.Invoke(AddCowHostOp.RawWrite, segStart, segLength, default);
+                _bitmap.Set(k);
+                return;
+            }
+        }
         byte[] buf = ArrayPool<byte>.Shared.Rent(ClusterSize);
         try
         {
@@ -329,6 +344,37 @@ public sealed partial class AddCowImage : IBlockDriver, IImageCheck, IBackingIma
             _bitmap.Set(k);
         }
         finally { ArrayPool<byte>.Shared.Return(buf); }
+    }
+
+    /// <summary>
+    /// Whether the backing chain reads zeroes over the range by its block status (a hole, a zero run, past its end,
+    /// or no backing at all). A range of more than one state answers false: the full copy is then always right.
+    /// </summary>
+    private bool BackingReadsZeroes(long offset, long length)
+    {
+        for (IBlockDriver? layer = _backing; layer is not null; layer = (layer as IBackingImage)?.Backing)
+        {
+            if (offset >= layer.Size) return true;
+            length = Math.Min(length, layer.Size - offset);
+            var e = layer.GetBlockStatus(offset, length);
+            if (e.Length < length || e.Kind == ExtentKind.Data) return false;
+            if (e.Kind == ExtentKind.Zero) return true;
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// Whether raw reads zeroes over an unallocated cluster: it is a hole in the host file (new raw files are sparse),
+    /// or can be made one by punching. Stale bytes there (a raw that existed at create, or an unflushed write before a
+    /// crash) belong to no guest data while the bit is clear, so punching them away loses nothing.
+    /// </summary>
+    private bool RawReadsZeroes(long offset, long length)
+    {
+        if (HostFile.TryGetAllocation(_raw, offset, Size, out bool isData, out long runEnd) && !isData && runEnd >= offset + length)
+            return true;
+        if (!HostFile.TryPunchHole(_raw, offset, length)) return false;
+        HostObserver?.Invoke(AddCowHostOp.RawWrite, offset, length, default);
+        return true;
     }
 
     private void ZeroRaw(long offset, long length)
