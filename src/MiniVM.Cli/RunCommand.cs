@@ -11,7 +11,7 @@ namespace MiniVM.Cli;
 
 /// <summary>
 /// `minivm run`: builds the PC from vm.json (+ environment + command-line overrides) and runs it headless or in an SDL window (`--display sdl`).
-/// Exit codes: 0 the `--until` text appeared, the guest halted or was stopped; 3 `--timeout` reached first;
+/// Exit codes: 0 the `--until` text appeared, the guest powered off (ACPI) or halted, or was stopped; 3 `--timeout` reached first;
 /// 78 a configuration error; 65/66/74 image and file errors as for `img`.
 /// </summary>
 internal static class RunCommand
@@ -138,6 +138,9 @@ internal static class RunCommand
                     case RunOutcome.TimedOut:
                         context.Err.WriteLine($"minivm: timeout after {parse.GetValue(timeout)} s ({summary})" + (runner.Until is { } u ? $"; '{u}' did not appear" : ""));
                         return TimedOut;
+                    case RunOutcome.PoweredOff:
+                        context.Err.WriteLine($"minivm: the guest powered off ({summary})");
+                        return ExitCodes.Success;
                     case RunOutcome.GuestHalted:
                         context.Err.WriteLine($"minivm: the guest halted the CPU with interrupts disabled ({summary})");
                         return ExitCodes.Success;

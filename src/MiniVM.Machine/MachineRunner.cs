@@ -15,6 +15,8 @@ public enum RunOutcome
     GuestHalted,
     /// <summary>Stopped from outside (monitor `quit`, Ctrl+C).</summary>
     Stopped,
+    /// <summary>The guest powered the machine off through ACPI (S5), e.g. Linux's `poweroff`.</summary>
+    PoweredOff,
 }
 
 /// <summary>
@@ -160,6 +162,7 @@ public sealed class MachineRunner
             Instructions += (long)_machine.Cpu.InstructionCount - before;
             _virtualNs += Math.Max(0, _machine.Clock.Clock.Now - timeBefore);
 
+            if (_machine.PoweredOff) return RunOutcome.PoweredOff;
             var cpu = _machine.Cpu;
             if (cpu.Halted && (cpu.Eflags & 0x200) == 0 && !_machine.ResetPending) return RunOutcome.GuestHalted;
 

@@ -72,12 +72,18 @@ public sealed partial class PcMachine : IDisposable
         resetControl.ResetRequested += _ => RequestReset();
         Cpu.ShutdownRequested += RequestReset;
 
-        // PCI: 00.0 host bridge, 01.0 ISA bridge, 01.1 IDE, 02.0 VGA, then virtio disks.
+        // PCI: 00.0 host bridge, 01.0 ISA bridge, 01.1 IDE, 01.3 ACPI power management, 02.0 VGA, then virtio disks.
         PciHost = new PciHostBridge();
         PciHost.Attach(Ports);
         PciHost.PamChanged += _shadow.Set;
         var isa = new Piix3IsaBridge(Pic);
         PciHost.AddFunction(isa);
+        // 01.3: the PIIX4 ACPI function, as on QEMU's i440FX board: SeaBIOS builds its ACPI tables when it finds it.
+        // SCI on IRQ 9, the line SeaBIOS's FADT names.
+        Power = new Piix4PowerManagement(Clock.Clock, Pic.GetLine(9));
+        Power.Attach(Ports);
+        PciHost.AddFunction(Power);
+        Power.PowerOffRequested += () => PoweredOff = true;
 
         Vga = new VgaDevice();
         Vga.Attach(Ports, Mmio);
@@ -118,11 +124,14 @@ public sealed partial class PcMachine : IDisposable
         FwCfg.SetCpuCount(1, 1);
         FwCfg.SetE820([new E820Entry(0, (ulong)below4G, E820Entry.Ram)]);
         FwCfg.SetBootFailWait(1000);
+        // S0 and S5 only: without bit 7 SeaBIOS renames _S3/_S4 in its SSDT (acpi.c build_ssdt), since nothing here
+        // could resume from suspend; soft-off (SLP_TYP 0) is what Piix4PowerManagement turns into a power-off.
+        FwCfg.SetFile("etc/system-states", [0, 0, 0, 0x01, 0x02, 0]);
 
-        _sections.AddRange([Pic, Pit, port61, Cmos, Keyboard, mouse, Kbc, Serial, post, fastA20, PciHost, isa, Vga, vgaPci, Ide, dma, Floppy, .. virtio]);
+        _sections.AddRange([Pic, Pit, port61, Cmos, Keyboard, mouse, Kbc, Serial, post, fastA20, PciHost, isa, Power, Vga, vgaPci, Ide, dma, Floppy, .. virtio]);
         // A machine reset (0xCF9, 8042 pulse, port 0x92, triple fault) puts every chip back to its power-on state;
         // RAM and the CMOS contents survive, as on a PC.
-        _resets = [PciHost.Reset, isa.Reset, Pic.Reset, Pit.Reset, Cmos.Reset, Keyboard.Reset, mouse.Reset, Kbc.Reset,
+        _resets = [PciHost.Reset, isa.Reset, Power.Reset, Pic.Reset, Pit.Reset, Cmos.Reset, Keyboard.Reset, mouse.Reset, Kbc.Reset,
                    Serial.Reset, fastA20.Reset, resetControl.Reset, dma.Reset, Ide.Reset, Floppy.Reset,
                    .. virtio.Select(v => (Action)v.Reset)];
         Reset();
@@ -141,6 +150,8 @@ public sealed partial class PcMachine : IDisposable
     public I8042 Kbc { get; }
     public Uart16550 Serial { get; }
     public PciHostBridge PciHost { get; }
+    /// <summary>The PIIX4 ACPI power-management function (01.3): PM timer, SCI, sleep control.</summary>
+    public Piix4PowerManagement Power { get; }
     public VgaDevice Vga { get; }
     public PiixIde Ide { get; }
     public FloppyController Floppy { get; }
@@ -156,10 +167,17 @@ public sealed partial class PcMachine : IDisposable
 
     private void RequestReset() => ResetPending = true;
 
+    /// <summary>
+    /// The guest powered the machine off (ACPI S5: SLP_EN with SLP_TYP 0). The CPU stops at the end of the slice and
+    /// runs no more until <see cref="Reset"/> (power on again).
+    /// </summary>
+    public bool PoweredOff { get; private set; }
+
     /// <summary>Power-on state of every part that the guest can change; RAM keeps its contents as on a warm reset.</summary>
     public void Reset()
     {
         ResetPending = false;
+        PoweredOff = false;
         foreach (var reset in _resets) reset();
         // PAM back to the ROM side whether or not the host bridge announced each region.
         for (int i = 0; i < PciHostBridge.PamRegionCount; i++) _shadow.Set(i, false, false);
@@ -171,6 +189,7 @@ public sealed partial class PcMachine : IDisposable
     public int RunSlice(int maxInstructions)
     {
         if (ResetPending) Reset();
+        if (PoweredOff) return 0;
         Clock.BeginSlice();
         int budget = Clock.InstructionBudget(maxInstructions);
         int n = Cpu.Run(budget);
