@@ -98,7 +98,7 @@ internal static class RunCommand
             using (machine)
             {
                 ConcurrentQueue<byte>? input = null;
-                if (stdout is not null && !Console.IsInputRedirected) input = StartStdinPump();
+                if (stdout is not null) input = StartStdinPump();
                 if (MonitorSetup.Prepare(context, machine, options, parse.GetValue(loadVm), parse.GetValue(monitorScript), out var monitorSetup) is { } failed)
                     return failed;
                 using var tcpMonitor = monitorSetup.Tcp;

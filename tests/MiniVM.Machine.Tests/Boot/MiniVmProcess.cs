@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text;
 
 namespace MiniVM.Machine.Tests.Boot;
 
@@ -33,6 +34,66 @@ public static class MiniVmProcess
         }
         return new Result(p.ExitCode, stdout.Result, stderr.Result);
     }
+
+    /// <summary>
+    /// One line a user types on minivm's standard input (the guest's serial console with `--serial stdio`), once
+    /// <see cref="After"/> has appeared on standard output after the previous line was typed.
+    /// </summary>
+    public sealed record TypedLine(string After, string Line);
+
+    /// <summary>
+    /// Runs minivm with its standard input open and types <paramref name="lines"/> one at a time, each when its
+    /// cue has appeared on standard output, as a person at the serial console would; then waits for the exit.
+    /// </summary>
+    public static Result RunTyping(string workingDirectory, TimeSpan limit, IReadOnlyList<TypedLine> lines, params string[] args)
+    {
+        string dll = Path.Combine(AppContext.BaseDirectory, "minivm.dll");
+        var psi = new ProcessStartInfo("dotnet") { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        psi.ArgumentList.Add("exec");
+        psi.ArgumentList.Add(dll);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        var clock = Stopwatch.StartNew();
+        using var p = Process.Start(psi)!;
+        var stdout = new StringBuilder();
+        var reader = Task.Run(() =>
+        {
+            var buf = new char[4096];
+            int n;
+            while ((n = p.StandardOutput.Read(buf, 0, buf.Length)) > 0)
+                lock (stdout) stdout.Append(buf, 0, n);
+        });
+        var stderr = p.StandardError.ReadToEndAsync();
+        string Output() { lock (stdout) return stdout.ToString(); }
+        try
+        {
+            int from = 0;
+            foreach (var typed in lines)
+            {
+                int at;
+                while ((at = Output().IndexOf(typed.After, from, StringComparison.Ordinal)) < 0)
+                {
+                    if (p.HasExited || clock.Elapsed > limit)
+                        throw new TimeoutException($"minivm {string.Join(' ', args)}: '{typed.After}' did not appear (exit: {(p.HasExited ? p.ExitCode : "still running")}); output ends with: {Tail(Output())}");
+                    Thread.Sleep(100);
+                }
+                from = at + typed.After.Length;
+                p.StandardInput.Write(typed.Line + "\n");
+                p.StandardInput.Flush();
+            }
+            p.StandardInput.Close();
+            if (!p.WaitForExit(limit > clock.Elapsed ? limit - clock.Elapsed : TimeSpan.Zero))
+                throw new TimeoutException($"minivm {string.Join(' ', args)} did not finish in {limit}; output ends with: {Tail(Output())}");
+        }
+        finally
+        {
+            if (!p.HasExited) p.Kill(entireProcessTree: true);
+        }
+        p.WaitForExit();
+        reader.Wait();
+        return new Result(p.ExitCode, Output(), stderr.Result);
+    }
+
+    private static string Tail(string s) => s.Length <= 2000 ? s : s[^2000..];
 
     private static string FindRoot()
     {
