@@ -26,10 +26,12 @@ public sealed class GuestLoop
         public ulong ReadTimestampCounter() => Tsc++;
     }
 
-    private sealed class NoInterrupts : IInterruptController
+    /// <summary>INTR never rises; like the machine's 8259 it announces changes, so IF = 1 costs no poll per instruction.</summary>
+    private sealed class NoInterrupts : IInterruptController, IInterruptLineSignal
     {
         public bool InterruptPending => false;
         public byte AcknowledgeInterrupt() => 0xFF;
+        public event Action? LineChanged { add { } remove { } }
     }
 
     public GuestLoop(uint iterations, bool interruptsEnabled = false)

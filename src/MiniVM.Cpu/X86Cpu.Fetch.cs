@@ -15,18 +15,22 @@ public sealed partial class X86Cpu
     private DecodedPage? _fetchDecoded;
     private DecodedOp _scratch;
 
+    /// <summary>The current fetch page's index and entries (copies of <see cref="_fetchDecoded"/>'s, one load closer).</summary>
+    private ushort[]? _fetchIndex;
+    private DecodedOp[] _fetchEntries = [];
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private ref DecodedOp Fetch()
     {
         uint lin = CsBase + Eip_;
         if (lin >> 12 != _fetchPage) ResolveFetchPage(lin);
-        var dp = _fetchDecoded;
-        if (dp is not null)
+        var index = _fetchIndex;
+        if (index is not null)
         {
-            int e = dp.Index[lin & 0xFFF];
-            if (e != 0 && (e & DecodedPage.Code32Flag) == (CodeBits == 32 ? DecodedPage.Code32Flag : 0))
+            int e = index[lin & 0xFFF];
+            if (e != 0 && (e & DecodedPage.Code32Flag) == _codeFlag)
             {
-                ref DecodedOp op = ref dp.Entries[(e & (DecodedPage.Code32Flag - 1)) - 1];
+                ref DecodedOp op = ref _fetchEntries[(e & (DecodedPage.Code32Flag - 1)) - 1];
                 if ((ulong)Eip_ + op.Length - 1 > CsLimit) throw new GuestFault(13, 0);
                 return ref op;
             }
@@ -42,6 +46,8 @@ public sealed partial class X86Cpu
         _fetchPage = lin >> 12;
         var kind = _mem.ReadKind[_fetchPhysPage];
         _fetchDecoded = kind is PageSourceKind.Ram or PageSourceKind.Array ? _mem.Code.GetOrCreate(_fetchPhysPage) : null;
+        _fetchIndex = _fetchDecoded?.Index;
+        _fetchEntries = _fetchDecoded?.Entries ?? [];
     }
 
     private ref DecodedOp DecodeAt(uint lin)
@@ -75,6 +81,7 @@ public sealed partial class X86Cpu
         if (crosses || dp is null) return ref _scratch;
         bool wasEmpty = dp.Count == 0;
         int slot = dp.Add(off, in _scratch, CodeBits);
+        _fetchEntries = dp.Entries; // Add may have grown the array
         // A page just became code: writes to it must leave the fast path so they can invalidate it.
         if (wasEmpty) FlushWriteTlb();
         return ref dp.Entries[slot];

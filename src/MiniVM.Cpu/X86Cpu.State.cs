@@ -79,7 +79,7 @@ public sealed partial class X86Cpu
             dr.CopyTo(Dr, 0);
             Cpl = -1;
             SetCpl(cpl);
-            Halted_ = halted; Shadow = shadow;
+            Halted_ = halted; Shadow = shadow; _intrMayBePending = true;
             TscOffset = tsc;
             InstructionCount_ = count;
             _a20 = a20;

@@ -42,6 +42,9 @@ public sealed partial class X86Cpu
     /// <summary>Code size of the current CS (16 or 32); cached because the decoder needs it per instruction.</summary>
     internal int CodeBits = 16;
 
+    /// <summary><see cref="DecodedPage.Code32Flag"/> when <see cref="CodeBits"/> is 32, else 0: what a cached entry must match.</summary>
+    private int _codeFlag;
+
     /// <summary>Copies of CS base and limit for the fetch path; refreshed by <see cref="UpdateCodeBits"/> on every CS load.</summary>
     internal uint CsBase, CsLimit;
 
@@ -50,6 +53,11 @@ public sealed partial class X86Cpu
         _mem = memory;
         _bus = bus;
         _pic = interrupts;
+        if (interrupts is IInterruptLineSignal signal)
+        {
+            _intrSignalled = true;
+            signal.LineChanged += () => _intrMayBePending = true;
+        }
         memory.Bus ??= bus;
         _dec16 = Decoder.Create(16, _codeReader, 0, DecoderOptions.None);
         _dec32 = Decoder.Create(32, _codeReader, 0, DecoderOptions.None);
@@ -152,6 +160,7 @@ public sealed partial class X86Cpu
         Cpl = 0;
         Halted_ = false;
         Shadow = false;
+        _intrMayBePending = true;
         TscOffset = 0;
         ShutdownPending = false;
         LastExceptionVector = -1;
@@ -164,6 +173,7 @@ public sealed partial class X86Cpu
     internal void UpdateCodeBits()
     {
         CodeBits = (Cr0_ & CR0_PE) != 0 && (_flags & VM) == 0 && S[1].Big ? 32 : 16;
+        _codeFlag = CodeBits == 32 ? DecodedPage.Code32Flag : 0;
         CsBase = S[1].Base;
         CsLimit = S[1].Limit;
     }
@@ -214,18 +224,20 @@ public sealed partial class X86Cpu
             {
                 while (executed < maxInstructions)
                 {
-                    if ((_flags & (IF | TF)) == 0 && !Shadow)
+                    if (Uninterrupted)
                     {
-                        // Common case: nothing can interrupt or trap between these instructions.
-                        Step();
-                        executed++;
+                        executed += RunUninterrupted(maxInstructions - executed);
                         if (Halted_) break;
                         continue;
                     }
-                    if ((_flags & IF) != 0 && !Shadow && _pic.InterruptPending)
+                    if ((_flags & IF) != 0 && !Shadow)
                     {
-                        DeliverExternalInterrupt();
-                        if (ShutdownPending) return executed;
+                        if (_pic.InterruptPending)
+                        {
+                            DeliverExternalInterrupt();
+                            if (ShutdownPending) return executed;
+                        }
+                        else if (_intrSignalled) _intrMayBePending = false;
                     }
                     Shadow = false;
                     bool trap = (_flags & TF) != 0;
@@ -241,7 +253,9 @@ public sealed partial class X86Cpu
             }
             catch (GuestFault f)
             {
-                executed++;
+                // The faulting instruction counts, as do those RunUninterrupted finished before it.
+                executed += _uninterruptedDone + 1;
+                _uninterruptedDone = 0;
                 Shadow = false;
                 Eip_ = _startEip;
                 R[4] = _startEsp;
@@ -252,14 +266,54 @@ public sealed partial class X86Cpu
         return executed;
     }
 
+    /// <summary>
+    /// True when nothing can interrupt or trap before the next instruction: no TF, no interrupt shadow, and
+    /// either IF = 0 or INTR known to be low.
+    /// </summary>
+    private bool Uninterrupted
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => (_flags & TF) == 0 && !Shadow && ((_flags & IF) == 0 || !_intrMayBePending);
+    }
+
+    /// <summary>Instructions RunUninterrupted completed in its current call, for the fault handler's count.</summary>
+    private int _uninterruptedDone;
+
+    /// <summary>
+    /// The common case as a loop with no exception handler of its own (so the JIT keeps its state in registers):
+    /// runs until the budget is spent, the CPU halts, or something may interrupt (STI, TF, MOV SS, INTR).
+    /// </summary>
+    private int RunUninterrupted(int budget)
+    {
+        int n = 0;
+        do
+        {
+            _uninterruptedDone = n;
+            Step();
+            n++;
+        }
+        while (n < budget && !Halted_ && Uninterrupted);
+        _uninterruptedDone = 0;
+        return n;
+    }
+
     private uint _startEip, _startEsp;
+
+    /// <summary>The controller announces INTR changes (<see cref="IInterruptLineSignal"/>).</summary>
+    private readonly bool _intrSignalled;
+
+    /// <summary>
+    /// False only while INTR is known to be low: cleared when a poll finds it low (announcing controllers only),
+    /// set again by every announced change.
+    /// </summary>
+    private bool _intrMayBePending = true;
 
     /// <summary>Fetches, decodes (or finds in the cache) and executes one instruction.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Step()
     {
         _startEip = Eip_;
-        _startEsp = R[4];
+        _startEsp = Gpr(4);
         Execute(ref Fetch());
     }
 
