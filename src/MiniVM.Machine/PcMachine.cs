@@ -264,9 +264,11 @@ public sealed partial class PcMachine : IDisposable
     }
 
     /// <summary>The CPU's view of the 8259 pair.</summary>
-    private sealed class PicInterrupts(DualPic pic) : IInterruptController
+    private sealed class PicInterrupts(DualPic pic) : IInterruptController, IInterruptLineSignal
     {
         public bool InterruptPending => pic.InterruptPending;
         public byte AcknowledgeInterrupt() => pic.Acknowledge();
+        // The 8259 announces every change of its output, so the CPU need not poll it per instruction.
+        public event Action? LineChanged { add => pic.OutputChanged += value; remove => pic.OutputChanged -= value; }
     }
 }
