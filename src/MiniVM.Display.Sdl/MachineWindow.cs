@@ -11,6 +11,9 @@ namespace MiniVM.Display.Sdl;
 /// the VGA output in an <see cref="SdlWindow"/> at about 30 frames a second and hands key presses and releases to
 /// the machine thread, where <see cref="Ps2Keyboard"/> turns them into scan codes (set 2, translated to set 1 by
 /// the 8042 when the guest asks). Closing the window stops the run; the end of the run closes the window.
+/// Ctrl+Alt+2 shows the monitor as QEMU does, a text console (<see cref="MonitorConsole"/>) drawn with the VGA BIOS's
+/// font; Ctrl+Alt+1 (or Escape) shows the guest again. The title shows the run state, the snapshot and the monitor's
+/// command line.
 /// </summary>
 public sealed class MachineWindow
 {
@@ -22,8 +25,12 @@ public sealed class MachineWindow
     private readonly MachineRunner _runner;
     /// <summary>PC keys the guest saw go down and not yet up (by PcKey value), released when the window loses focus.</summary>
     private readonly HashSet<PcKey> _held = [];
-    /// <summary>The monitor view's command line while the window shows the monitor (Ctrl+Alt+2), else null.</summary>
-    private MonitorLine? _monitor;
+    /// <summary>The monitor view's scrollback and command line, kept while the window shows the guest.</summary>
+    private readonly MonitorConsole _console = new();
+    /// <summary>The VGA BIOS's 8×16 font; null when the ROM has none we recognise (the monitor is then only in the title).</summary>
+    private readonly VgaFont? _font;
+    /// <summary>Whether the window shows the monitor (Ctrl+Alt+2) rather than the guest.</summary>
+    private bool _monitorShown;
     /// <summary>The last monitor command and the first line of its answer (written by the machine thread).</summary>
     private volatile string? _monitorAnswer;
 
@@ -31,6 +38,14 @@ public sealed class MachineWindow
     {
         _machine = machine;
         _runner = runner;
+        _font = LoadFont(machine.Options.Firmware.VgaBios);
+    }
+
+    /// <summary>The font the guest's text screens use, from the VGA BIOS the machine runs (already loaded once by it).</summary>
+    private static VgaFont? LoadFont(string vgaBios)
+    {
+        try { return VgaFont.FromOptionRom(File.ReadAllBytes(vgaBios)); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
     }
 
     /// <summary>
@@ -85,16 +100,16 @@ public sealed class MachineWindow
                         break;
                     // QEMU's keys: Ctrl+Alt+2 shows the monitor, Ctrl+Alt+1 the guest again; neither reaches the guest.
                     case WindowInputKind.KeyDown when input.CtrlAlt && input.Key == PcKey.D2:
-                        if (_monitor is null) { ReleaseHeldKeys(); _monitor = new MonitorLine(); _monitorAnswer = null; }
+                        if (!_monitorShown) { ReleaseHeldKeys(); _monitorShown = true; _monitorAnswer = null; }
                         break;
                     case WindowInputKind.KeyDown when input.CtrlAlt && input.Key == PcKey.D1:
-                        _monitor = null;
+                        HideMonitor();
                         break;
                     case WindowInputKind.KeyUp when input.CtrlAlt && input.Key is PcKey.D1 or PcKey.D2:
                         break;
-                    case WindowInputKind.KeyDown or WindowInputKind.KeyUp when _monitor is { } monitor:
-                        if (input.Key == PcKey.Escape && input.Kind == WindowInputKind.KeyDown) { _monitor = null; break; }
-                        if (monitor.Key(input.Key, input.Kind == WindowInputKind.KeyDown) is { } line) Execute(line, notice);
+                    case WindowInputKind.KeyDown or WindowInputKind.KeyUp when _monitorShown:
+                        if (input.Key == PcKey.Escape && input.Kind == WindowInputKind.KeyDown) { HideMonitor(); break; }
+                        if (_console.Input.Key(input.Key, input.Kind == WindowInputKind.KeyDown) is { } line) Execute(line, notice);
                         break;
                     case WindowInputKind.KeyDown:
                         Send(input.Key, down: true);
@@ -116,8 +131,21 @@ public sealed class MachineWindow
         return outcome;
     }
 
+    /// <summary>Back to the guest; a Shift held now is let go by the time the monitor shows again.</summary>
+    private void HideMonitor()
+    {
+        _monitorShown = false;
+        _console.Input.Key(PcKey.LeftShift, down: false);
+        _console.Input.Key(PcKey.RightShift, down: false);
+    }
+
     private void ShowFrame(SdlWindow window, bool blinkVisible)
     {
+        if (_monitorShown && _font is { } font)
+        {
+            window.Present(_console.Render(font, blinkVisible), MonitorConsole.Width, MonitorConsole.Height);
+            return;
+        }
         var vga = _machine.Vga;
         vga.BlinkVisible = blinkVisible;
         try { window.Present(vga.Render()); }
@@ -151,15 +179,18 @@ public sealed class MachineWindow
 
     /// <summary>
     /// Runs a monitor command on the machine thread (where the runner executes all monitor commands). The whole
-    /// answer goes to <paramref name="notice"/>, its first line to the title.
+    /// answer goes to the monitor console and to <paramref name="notice"/>, its first line to the title.
     /// </summary>
     private void Execute(string line, TextWriter notice)
     {
         _monitorAnswer = "...";
         var commands = _runner.Commands;
+        var console = _console;
+        console.Submit(line);
         _runner.MachineThreadWork.Enqueue(() =>
         {
             string answer = commands.Execute(line);
+            console.Answer(answer);
             lock (notice)
             {
                 notice.WriteLine(HumanMonitor.Prompt + line);
@@ -175,9 +206,9 @@ public sealed class MachineWindow
         var commands = _runner.Commands;
         string title = $"MiniVM - {(commands.Paused ? "paused" : "running")}";
         if (commands.CurrentSnapshot is { Length: > 0 } snapshot) title += $" - snapshot {snapshot}";
-        if (_monitor is { } monitor)
+        if (_monitorShown)
         {
-            string typed = monitor.Text;
+            string typed = _console.Input.Text;
             title += typed.Length == 0 && _monitorAnswer is { } answer
                 ? $" - monitor: {answer}"
                 : $" - monitor {HumanMonitor.Prompt}{typed}_";

@@ -87,10 +87,13 @@ public sealed unsafe class SdlWindow : IDisposable
     }
 
     /// <summary>Draws <paramref name="frame"/> scaled into the window, black bars around it.</summary>
-    public void Present(Framebuffer frame)
+    public void Present(Framebuffer frame) => Present(frame.Pixels, frame.Width, frame.Height);
+
+    /// <summary>Draws <paramref name="w"/> × <paramref name="h"/> ARGB pixels scaled into the window, black bars around them.</summary>
+    public void Present(ReadOnlySpan<uint> pixels, int w, int h)
     {
         ObjectDisposedException.ThrowIf(_window == 0, this);
-        int w = frame.Width, h = frame.Height;
+        if (pixels.Length < w * h) throw new ArgumentException($"{pixels.Length} pixels cannot fill {w}x{h}", nameof(pixels));
         SdlNative.SetRenderDrawColor(_renderer, 0, 0, 0, 255);
         SdlNative.RenderClear(_renderer);
         if (w > 0 && h > 0)
@@ -104,7 +107,7 @@ public sealed unsafe class SdlWindow : IDisposable
             }
             if (_texture != 0)
             {
-                fixed (uint* pixels = frame.Pixels) SdlNative.UpdateTexture(_texture, null, pixels, w * 4);
+                fixed (uint* p = pixels) SdlNative.UpdateTexture(_texture, null, p, w * 4);
                 SdlNative.GetRendererOutputSize(_renderer, out int ww, out int wh);
                 var fit = ScreenFit.Into(w, h, ww, wh);
                 var dst = new SdlNative.Rect { X = fit.X, Y = fit.Y, W = fit.Width, H = fit.Height };

@@ -177,8 +177,23 @@ public sealed class XvfbWindowTests : IDisposable
         HostTool.Check(x.Display, "xdotool", "type", "--delay", "60", "savevm s1");
         HostTool.Check(x.Display, "xdotool", "key", "Return");
         WaitFor(() => Title().StartsWith("MiniVM - running - snapshot s1 - monitor: savevm s1: saved 's1' (id 1,", StringComparison.Ordinal), vm, "the snapshot in the title");
+
+        // The window shows the monitor as a text console in the VGA font: banner, the command after its prompt, the
+        // answer, a fresh prompt — the picture MonitorConsole draws for those lines (the cursor blinks: a few pixels).
+        string answer = Title()["MiniVM - running - snapshot s1 - monitor: savevm s1: ".Length..];
+        var expected = new MonitorConsole();
+        expected.Submit("savevm s1");
+        expected.Answer(answer);
+        var font = VgaFont.FromOptionRom(File.ReadAllBytes(Path.Combine(MiniVmChild.RepoRoot, "firmware", "vgabios-stdvga.bin")));
+        Assert.NotNull(font);
+        var console = Frame(expected.Render(font, cursorVisible: false), MonitorConsole.Width, MonitorConsole.Height);
+        WaitForScreen(x.Display, window, vm, shot => Mismatch(shot, console) <= SameScreen, "the monitor console with the savevm answer");
+        Assert.Equal(0xAAAAAA, console[0, 2]); // the banner's M starts at the cell's left edge, light grey on black
+        Assert.Equal(0, console[0, 0]);
+
         HostTool.Check(x.Display, "xdotool", "key", "ctrl+alt+1");
         WaitFor(() => Title() == "MiniVM - running - snapshot s1", vm, "the guest view with the snapshot in the title");
+        WaitForScreen(x.Display, window, vm, shot => Mismatch(shot, console) > OtherScreen, "the guest's screen again");
         vm.Interrupt();
         var end = vm.WaitForExit(TimeSpan.FromMinutes(1));
         Assert.True(end.ExitCode == 0, $"exit {end.ExitCode}: {end.Stderr}");
@@ -243,6 +258,14 @@ public sealed class XvfbWindowTests : IDisposable
         PpmImage.Parse(HostTool.Check(display, "import", "-window", window, "-depth", "8", "ppm:-").Stdout);
 
     private static PpmImage ReadPng(string path) => PpmImage.Parse(HostTool.Check(null, "convert", path, "-depth", "8", "ppm:-").Stdout);
+
+    /// <summary>ARGB pixels as a PPM image, to compare with window captures.</summary>
+    private static PpmImage Frame(ReadOnlySpan<uint> pixels, int width, int height)
+    {
+        var bytes = new List<byte>(System.Text.Encoding.ASCII.GetBytes($"P6\n{width} {height}\n255\n"));
+        foreach (uint p in pixels[..(width * height)]) { bytes.Add((byte)(p >> 16)); bytes.Add((byte)(p >> 8)); bytes.Add((byte)p); }
+        return PpmImage.Parse(bytes.ToArray());
+    }
 
     /// <summary>A window capture brought back to frame size by sampling each frame pixel's centre (the inverse of the window's scaling).</summary>
     private static PpmImage Downscaled(PpmImage window, int frameWidth, int frameHeight)
