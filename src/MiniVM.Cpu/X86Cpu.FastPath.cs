@@ -18,11 +18,53 @@ public sealed partial class X86Cpu
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private uint EaOf(ref DecodedOp d) => (d.Disp + Gpr(d.Base) + (Gpr(d.Index) << d.Scale)) & d.EaMask;
 
+    // The segment check and TLB probe written out in one body (rather than LinearForRead + ReadLin32), so that a
+    // handler inlines one small method per access and the big switch stays within the JIT's inlining budget.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private uint ReadM32(int seg, uint off) => ReadLin32(LinearForRead(seg, off, 4));
+    private uint ReadM32(int seg, uint off)
+    {
+        ref SegmentCache s = ref S[seg];
+        if ((SegAccess[seg] & (SegRead | SegExpandDown)) == SegRead && (ulong)off + 3 <= s.Limit)
+        {
+            uint lin = s.Base + off;
+            uint p = lin >> 12;
+            int i = (int)(p & TlbMask) + _tlbUser;
+            if (_tlbRTag[i] == p && (lin & 0xFFF) <= 0xFFC)
+                return Unsafe.ReadUnaligned<uint>(ref _tlbRArr[i]![_tlbRBase[i] + (int)(lin & 0xFFF)]);
+        }
+        return ReadM32Slow(seg, off);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private uint ReadM32Slow(int seg, uint off) => ReadLin32(LinearForRead(seg, off, 4));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void WriteM32(int seg, uint off, uint v) => WriteLin32(LinearForWrite(seg, off, 4), v);
+    private void WriteM32(int seg, uint off, uint v)
+    {
+        ref SegmentCache s = ref S[seg];
+        if ((SegAccess[seg] & (SegWrite | SegExpandDown)) == SegWrite && (ulong)off + 3 <= s.Limit)
+        {
+            uint lin = s.Base + off;
+            uint p = lin >> 12;
+            int i = (int)(p & TlbMask) + _tlbUser;
+            if (_tlbWTag[i] == p && (lin & 0xFFF) <= 0xFFC)
+            {
+                Unsafe.WriteUnaligned(ref _tlbWArr[i]![_tlbWBase[i] + (int)(lin & 0xFFF)], v);
+                return;
+            }
+        }
+        WriteM32Slow(seg, off, v);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void WriteM32Slow(int seg, uint off, uint v) => WriteLin32(LinearForWrite(seg, off, 4), v);
+
+    /// <summary>SS is a 32-bit (B = 1) stack: the stack forms handle only that and leave 16-bit stacks to the general path.</summary>
+    private bool Stack32
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => (S[2].Attributes & 0x4000) != 0;
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private uint Load32(ref DecodedOp d) => ReadM32(d.Seg, EaOf(ref d));
@@ -65,6 +107,8 @@ public sealed partial class X86Cpu
     }
 
     /// <summary>Runs a specialised form; EIP already points past the instruction.</summary>
+    /// <remarks>The commonest forms only: the rest live in <see cref="ExecuteFastCold"/> so this switch stays small
+    /// enough for the JIT to inline every operand and memory helper into it.</remarks>
     private void ExecuteFast(ref DecodedOp d)
     {
         switch (d.Form)
@@ -74,6 +118,88 @@ public sealed partial class X86Cpu
             case FastForm.MovMR: WriteM32(d.Seg, EaOf(ref d), Gpr(d.Reg1)); return;
             case FastForm.MovRI: Gpr(d.Reg0) = d.Imm; return;
             case FastForm.MovMI: WriteM32(d.Seg, EaOf(ref d), d.Imm); return;
+            case FastForm.MovzxR8: Gpr(d.Reg0) = GetReg((Register)d.Reg1); return;
+            case FastForm.MovzxM8: Gpr(d.Reg0) = Load8(ref d); return;
+            case FastForm.MovzxM16: Gpr(d.Reg0) = ReadLin16(LinearForRead(d.Seg, EaOf(ref d), 2)); return;
+            case FastForm.AddRR: { ref uint r = ref Gpr(d.Reg0); r = LazyAdd32(r, Gpr(d.Reg1)); return; }
+            case FastForm.AddRM: { uint m = Load32(ref d); ref uint r = ref Gpr(d.Reg0); r = LazyAdd32(r, m); return; }
+            case FastForm.AddMR: { uint ea = EaOf(ref d); WriteM32(d.Seg, ea, LazyAdd32(ReadM32(d.Seg, ea), Gpr(d.Reg1))); return; }
+            case FastForm.AddRI: { ref uint r = ref Gpr(d.Reg0); r = LazyAdd32(r, d.Imm); return; }
+            case FastForm.AddMI: { uint ea = EaOf(ref d); WriteM32(d.Seg, ea, LazyAdd32(ReadM32(d.Seg, ea), d.Imm)); return; }
+            case FastForm.OrRR: { ref uint r = ref Gpr(d.Reg0); r = LazyLogic32(r | Gpr(d.Reg1)); return; }
+            case FastForm.OrRI: { ref uint r = ref Gpr(d.Reg0); r = LazyLogic32(r | d.Imm); return; }
+            case FastForm.AndRR: { ref uint r = ref Gpr(d.Reg0); r = LazyLogic32(r & Gpr(d.Reg1)); return; }
+            case FastForm.AndRI: { ref uint r = ref Gpr(d.Reg0); r = LazyLogic32(r & d.Imm); return; }
+            case FastForm.SubRR: { ref uint r = ref Gpr(d.Reg0); r = LazySub32(r, Gpr(d.Reg1)); return; }
+            case FastForm.SubRM: { uint m = Load32(ref d); ref uint r = ref Gpr(d.Reg0); r = LazySub32(r, m); return; }
+            case FastForm.SubMR: { uint ea = EaOf(ref d); WriteM32(d.Seg, ea, LazySub32(ReadM32(d.Seg, ea), Gpr(d.Reg1))); return; }
+            case FastForm.SubRI: { ref uint r = ref Gpr(d.Reg0); r = LazySub32(r, d.Imm); return; }
+            case FastForm.XorRR: { ref uint r = ref Gpr(d.Reg0); r = LazyLogic32(r ^ Gpr(d.Reg1)); return; }
+            case FastForm.XorRI: { ref uint r = ref Gpr(d.Reg0); r = LazyLogic32(r ^ d.Imm); return; }
+            case FastForm.CmpRR: LazySub32(Gpr(d.Reg0), Gpr(d.Reg1)); return;
+            case FastForm.CmpRM: LazySub32(Gpr(d.Reg0), Load32(ref d)); return;
+            case FastForm.CmpMR: LazySub32(Load32(ref d), Gpr(d.Reg1)); return;
+            case FastForm.CmpRI: LazySub32(Gpr(d.Reg0), d.Imm); return;
+            case FastForm.CmpMI: LazySub32(Load32(ref d), d.Imm); return;
+            case FastForm.TestRR: LazyLogic32(Gpr(d.Reg0) & Gpr(d.Reg1)); return;
+            case FastForm.TestMR: LazyLogic32(Load32(ref d) & Gpr(d.Reg1)); return;
+            case FastForm.TestRI: LazyLogic32(Gpr(d.Reg0) & d.Imm); return;
+            case FastForm.TestMI: LazyLogic32(Load32(ref d) & d.Imm); return;
+            case FastForm.IncR: { ref uint r = ref Gpr(d.Reg0); r = LazyInc32(r); return; }
+            case FastForm.DecR: { ref uint r = ref Gpr(d.Reg0); r = LazyDec32(r); return; }
+            case FastForm.Lea: Gpr(d.Reg0) = EaOf(ref d); return;
+            case FastForm.PushR:
+                if (!Stack32) break;
+                Push32(Gpr(d.Reg0));
+                return;
+            case FastForm.PushI:
+                if (!Stack32) break;
+                Push32(d.Imm);
+                return;
+            case FastForm.PopR:
+            {
+                if (!Stack32) break;
+                uint v = ReadM32(2, R[4]);
+                R[4] += 4;
+                Gpr(d.Reg0) = v;
+                return;
+            }
+            case FastForm.CallRel:
+                if (!Stack32) break;
+                CallTo(Eip_ + d.Imm);
+                return;
+            case FastForm.CallR:
+                if (!Stack32) break;
+                CallTo(Gpr(d.Reg0));
+                return;
+            case FastForm.CallM:
+                if (!Stack32) break;
+                CallTo(Load32(ref d));
+                return;
+            case FastForm.Ret:
+            case FastForm.RetImm:
+            {
+                if (!Stack32) break;
+                uint target = ReadM32(2, R[4]);
+                if (target > CsLimit) throw new GuestFault(13, 0);
+                R[4] += 4 + d.Imm;
+                Eip_ = target;
+                return;
+            }
+            case FastForm.JmpRel: JumpTo(Eip_ + d.Imm); return;
+            case FastForm.JmpR: JumpTo(Gpr(d.Reg0)); return;
+            case FastForm.JmpM: JumpTo(Load32(ref d)); return;
+            case FastForm.Jcc:
+                if (TestCondition(d.Aux)) JumpTo(Eip_ + d.Imm);
+                return;
+        }
+        ExecuteFastCold(ref d);
+    }
+
+    private void ExecuteFastCold(ref DecodedOp d)
+    {
+        switch (d.Form)
+        {
             case FastForm.MovR8M: SetReg((Register)d.Reg0, Load8(ref d)); return;
             case FastForm.MovM8R: WriteLin8(LinearForWrite(d.Seg, EaOf(ref d), 1), (byte)GetReg((Register)d.Reg1)); return;
             case FastForm.MovM8I: WriteLin8(LinearForWrite(d.Seg, EaOf(ref d), 1), (byte)d.Imm); return;
@@ -88,50 +214,21 @@ public sealed partial class X86Cpu
                 return;
             }
             case FastForm.MovM16I: WriteLin16(LinearForWrite(d.Seg, EaOf(ref d), 2), (ushort)d.Imm); return;
-            case FastForm.MovzxR8: Gpr(d.Reg0) = GetReg((Register)d.Reg1); return;
-            case FastForm.MovzxM8: Gpr(d.Reg0) = Load8(ref d); return;
             case FastForm.MovzxR16: Gpr(d.Reg0) = Gpr(d.Reg1) & 0xFFFF; return;
-            case FastForm.MovzxM16: Gpr(d.Reg0) = ReadLin16(LinearForRead(d.Seg, EaOf(ref d), 2)); return;
             case FastForm.MovsxR8: Gpr(d.Reg0) = (uint)(sbyte)GetReg((Register)d.Reg1); return;
             case FastForm.MovsxM8: Gpr(d.Reg0) = (uint)(sbyte)Load8(ref d); return;
             case FastForm.MovsxR16: Gpr(d.Reg0) = (uint)(short)Gpr(d.Reg1); return;
             case FastForm.MovsxM16: Gpr(d.Reg0) = (uint)(short)ReadLin16(LinearForRead(d.Seg, EaOf(ref d), 2)); return;
-
-            case FastForm.AddRR: { ref uint r = ref Gpr(d.Reg0); r = LazyAdd32(r, Gpr(d.Reg1)); return; }
-            case FastForm.AddRM: { uint m = Load32(ref d); ref uint r = ref Gpr(d.Reg0); r = LazyAdd32(r, m); return; }
-            case FastForm.AddMR: { uint ea = EaOf(ref d); WriteM32(d.Seg, ea, LazyAdd32(ReadM32(d.Seg, ea), Gpr(d.Reg1))); return; }
-            case FastForm.AddRI: { ref uint r = ref Gpr(d.Reg0); r = LazyAdd32(r, d.Imm); return; }
-            case FastForm.AddMI: { uint ea = EaOf(ref d); WriteM32(d.Seg, ea, LazyAdd32(ReadM32(d.Seg, ea), d.Imm)); return; }
-            case FastForm.OrRR: { ref uint r = ref Gpr(d.Reg0); r = LazyLogic32(r | Gpr(d.Reg1)); return; }
             case FastForm.OrRM: { uint m = Load32(ref d); ref uint r = ref Gpr(d.Reg0); r = LazyLogic32(r | m); return; }
             case FastForm.OrMR: { uint ea = EaOf(ref d); WriteM32(d.Seg, ea, LazyLogic32(ReadM32(d.Seg, ea) | Gpr(d.Reg1))); return; }
-            case FastForm.OrRI: { ref uint r = ref Gpr(d.Reg0); r = LazyLogic32(r | d.Imm); return; }
             case FastForm.OrMI: { uint ea = EaOf(ref d); WriteM32(d.Seg, ea, LazyLogic32(ReadM32(d.Seg, ea) | d.Imm)); return; }
-            case FastForm.AndRR: { ref uint r = ref Gpr(d.Reg0); r = LazyLogic32(r & Gpr(d.Reg1)); return; }
             case FastForm.AndRM: { uint m = Load32(ref d); ref uint r = ref Gpr(d.Reg0); r = LazyLogic32(r & m); return; }
             case FastForm.AndMR: { uint ea = EaOf(ref d); WriteM32(d.Seg, ea, LazyLogic32(ReadM32(d.Seg, ea) & Gpr(d.Reg1))); return; }
-            case FastForm.AndRI: { ref uint r = ref Gpr(d.Reg0); r = LazyLogic32(r & d.Imm); return; }
             case FastForm.AndMI: { uint ea = EaOf(ref d); WriteM32(d.Seg, ea, LazyLogic32(ReadM32(d.Seg, ea) & d.Imm)); return; }
-            case FastForm.SubRR: { ref uint r = ref Gpr(d.Reg0); r = LazySub32(r, Gpr(d.Reg1)); return; }
-            case FastForm.SubRM: { uint m = Load32(ref d); ref uint r = ref Gpr(d.Reg0); r = LazySub32(r, m); return; }
-            case FastForm.SubMR: { uint ea = EaOf(ref d); WriteM32(d.Seg, ea, LazySub32(ReadM32(d.Seg, ea), Gpr(d.Reg1))); return; }
-            case FastForm.SubRI: { ref uint r = ref Gpr(d.Reg0); r = LazySub32(r, d.Imm); return; }
             case FastForm.SubMI: { uint ea = EaOf(ref d); WriteM32(d.Seg, ea, LazySub32(ReadM32(d.Seg, ea), d.Imm)); return; }
-            case FastForm.XorRR: { ref uint r = ref Gpr(d.Reg0); r = LazyLogic32(r ^ Gpr(d.Reg1)); return; }
             case FastForm.XorRM: { uint m = Load32(ref d); ref uint r = ref Gpr(d.Reg0); r = LazyLogic32(r ^ m); return; }
             case FastForm.XorMR: { uint ea = EaOf(ref d); WriteM32(d.Seg, ea, LazyLogic32(ReadM32(d.Seg, ea) ^ Gpr(d.Reg1))); return; }
-            case FastForm.XorRI: { ref uint r = ref Gpr(d.Reg0); r = LazyLogic32(r ^ d.Imm); return; }
             case FastForm.XorMI: { uint ea = EaOf(ref d); WriteM32(d.Seg, ea, LazyLogic32(ReadM32(d.Seg, ea) ^ d.Imm)); return; }
-            case FastForm.CmpRR: LazySub32(Gpr(d.Reg0), Gpr(d.Reg1)); return;
-            case FastForm.CmpRM: LazySub32(Gpr(d.Reg0), Load32(ref d)); return;
-            case FastForm.CmpMR: LazySub32(Load32(ref d), Gpr(d.Reg1)); return;
-            case FastForm.CmpRI: LazySub32(Gpr(d.Reg0), d.Imm); return;
-            case FastForm.CmpMI: LazySub32(Load32(ref d), d.Imm); return;
-            case FastForm.TestRR: LazyLogic32(Gpr(d.Reg0) & Gpr(d.Reg1)); return;
-            case FastForm.TestMR: LazyLogic32(Load32(ref d) & Gpr(d.Reg1)); return;
-            case FastForm.TestRI: LazyLogic32(Gpr(d.Reg0) & d.Imm); return;
-            case FastForm.TestMI: LazyLogic32(Load32(ref d) & d.Imm); return;
-
             case FastForm.Cmp8RR: Sub(GetReg((Register)d.Reg0), GetReg((Register)d.Reg1), 0, 1); return;
             case FastForm.Cmp8MR: Sub(Load8(ref d), GetReg((Register)d.Reg1), 0, 1); return;
             case FastForm.Cmp8RM: Sub(GetReg((Register)d.Reg0), Load8(ref d), 0, 1); return;
@@ -140,9 +237,6 @@ public sealed partial class X86Cpu
             case FastForm.Test8RR: Logic(GetReg((Register)d.Reg0) & GetReg((Register)d.Reg1), 1); return;
             case FastForm.Test8RI: Logic(GetReg((Register)d.Reg0) & d.Imm, 1); return;
             case FastForm.Test8MI: Logic(Load8(ref d) & d.Imm, 1); return;
-
-            case FastForm.IncR: { ref uint r = ref Gpr(d.Reg0); r = LazyInc32(r); return; }
-            case FastForm.DecR: { ref uint r = ref Gpr(d.Reg0); r = LazyDec32(r); return; }
             case FastForm.IncM: { uint ea = EaOf(ref d); WriteM32(d.Seg, ea, LazyInc32(ReadM32(d.Seg, ea))); return; }
             case FastForm.DecM: { uint ea = EaOf(ref d); WriteM32(d.Seg, ea, LazyDec32(ReadM32(d.Seg, ea))); return; }
             case FastForm.ShiftRI:
@@ -154,55 +248,9 @@ public sealed partial class X86Cpu
                 if ((count & 0x1F) != 0) Gpr(d.Reg0) = Shift(d.Aux, Gpr(d.Reg0), count, 4);
                 return;
             }
-            case FastForm.Lea: Gpr(d.Reg0) = EaOf(ref d); return;
-
-            case FastForm.PushR:
-                if (!S[2].Big) break;
-                Push32(Gpr(d.Reg0));
-                return;
-            case FastForm.PushI:
-                if (!S[2].Big) break;
-                Push32(d.Imm);
-                return;
             case FastForm.PushM:
-                if (!S[2].Big) break;
+                if (!Stack32) break;
                 Push32(Load32(ref d));
-                return;
-            case FastForm.PopR:
-            {
-                if (!S[2].Big) break;
-                uint v = ReadM32(2, R[4]);
-                R[4] += 4;
-                Gpr(d.Reg0) = v;
-                return;
-            }
-            case FastForm.CallRel:
-                if (!S[2].Big) break;
-                CallTo(Eip_ + d.Imm);
-                return;
-            case FastForm.CallR:
-                if (!S[2].Big) break;
-                CallTo(Gpr(d.Reg0));
-                return;
-            case FastForm.CallM:
-                if (!S[2].Big) break;
-                CallTo(Load32(ref d));
-                return;
-            case FastForm.Ret:
-            case FastForm.RetImm:
-            {
-                if (!S[2].Big) break;
-                uint target = ReadM32(2, R[4]);
-                if (target > CsLimit) throw new GuestFault(13, 0);
-                R[4] += 4 + d.Imm;
-                Eip_ = target;
-                return;
-            }
-            case FastForm.JmpRel: JumpTo(Eip_ + d.Imm); return;
-            case FastForm.JmpR: JumpTo(Gpr(d.Reg0)); return;
-            case FastForm.JmpM: JumpTo(Load32(ref d)); return;
-            case FastForm.Jcc:
-                if (TestCondition(d.Aux)) JumpTo(Eip_ + d.Imm);
                 return;
             case FastForm.SetccR8: SetReg((Register)d.Reg0, TestCondition(d.Aux) ? 1u : 0); return;
             case FastForm.SetccM8: WriteLin8(LinearForWrite(d.Seg, EaOf(ref d), 1), TestCondition(d.Aux) ? (byte)1 : (byte)0); return;
@@ -221,7 +269,7 @@ public sealed partial class X86Cpu
             case FastForm.ImulRMI: Gpr(d.Reg0) = Imul32(Load32(ref d), d.Imm); return;
             case FastForm.Leave:
             {
-                if (!S[2].Big) break;
+                if (!Stack32) break;
                 R[4] = R[5];
                 uint bp = ReadM32(2, R[4]);
                 R[4] += 4;
