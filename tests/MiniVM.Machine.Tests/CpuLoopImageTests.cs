@@ -78,14 +78,15 @@ public sealed class CpuLoopImageTests : IDisposable
         using var machine = new PcMachine(options, new MachineOutputs { Serial = serial.Append, DebugLog = b => debug.Append((char)b) });
         var cpu = machine.Cpu;
 
-        // To the report code in slices of 1000 instructions, single steps once few iterations are left, so the count is
-        // exact. The slices before the loop are the same whatever the iteration count (virtual clock, fixed RTC).
+        // To the report code in slices of 10,000 instructions, single steps once fewer than 1024 iterations are left,
+        // so the count is exact. The slices before the loop are the same whatever the iteration count (virtual clock,
+        // fixed RTC).
         bool Paged() => (cpu.Cr0 & 0x8000_0000) != 0;
         bool InLoop() => Paged() && cpu.Eip >= loopStart && cpu.Eip < report;
         for (long guard = 0; !(Paged() && cpu.Eip == report); guard++)
         {
             Assert.True(guard < 2_000_000 && !(cpu.Halted && (cpu.Eflags & 0x200) == 0), $"the guest never left the loop (EIP={cpu.Eip:X8})");
-            machine.RunSlice(InLoop() && cpu.Ecx < 64 ? 1 : 1000);
+            machine.RunSlice(InLoop() && cpu.Ecx < 1024 ? 1 : 10_000);
         }
         ulong toReport = cpu.InstructionCount;
 
