@@ -51,7 +51,7 @@ internal enum FastForm : byte
     ShiftRI, ShiftRCl,
     Lea,
     PushR, PushI, PushM, PopR,
-    CallRel, CallR, CallM, Ret, RetImm, JmpRel, JmpR, JmpM, Jcc,
+    CallRel, CallR, CallM, Ret, RetImm, JmpRel, JmpR, JmpM, Jcc, Jz, Jnz,
     SetccR8, SetccM8, CmovRR, CmovRM,
     ImulRR, ImulRM, ImulRRI, ImulRMI,
     Leave, Cdq, Nop, Xchg,

@@ -88,6 +88,7 @@ public sealed partial class X86Cpu
         Eip_ = target;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void CallTo(uint target)
     {
         if (target > CsLimit) throw new GuestFault(13, 0);
@@ -191,6 +192,12 @@ public sealed partial class X86Cpu
             case FastForm.JmpM: JumpTo(Load32(ref d)); return;
             case FastForm.Jcc:
                 if (TestCondition(d.Aux)) JumpTo(Eip_ + d.Imm);
+                return;
+            case FastForm.Jz:
+                if (ZeroFlagNow) JumpTo(Eip_ + d.Imm);
+                return;
+            case FastForm.Jnz:
+                if (!ZeroFlagNow) JumpTo(Eip_ + d.Imm);
                 return;
         }
         ExecuteFastCold(ref d);

@@ -72,6 +72,13 @@ public sealed partial class X86Cpu
         _ => _lazyCf,
     };
 
+    /// <summary>ZF as it stands: every lazy kind sets it from the 32-bit result.</summary>
+    private bool ZeroFlagNow
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => _lazyKind != LazyNone ? _lazyRes == 0 : (_flags & ZF) != 0;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private uint LazyAdd32(uint a, uint b)
     {

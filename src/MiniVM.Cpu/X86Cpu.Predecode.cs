@@ -192,7 +192,12 @@ public sealed partial class X86Cpu
         {
             d.Aux = (byte)ins.ConditionCode;
             d.Imm = (uint)ins.NearBranchTarget - (uint)ins.NextIP;
-            return FastForm.Jcc;
+            return ins.ConditionCode switch
+            {
+                ConditionCode.e => FastForm.Jz,
+                ConditionCode.ne => FastForm.Jnz,
+                _ => FastForm.Jcc,
+            };
         }
         switch (ins.Mnemonic)
         {
