@@ -153,6 +153,8 @@ measure() {
 }
 
 echo "cpu-vs-bochs: N = $n iterations (and 3N), best of $repeat; $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at start"
+if [ -n "${MINIVM:-}" ]; then echo "minivm: $minivm"
+else echo "minivm: this tree at $(git -C "$root" describe --always --dirty 2>/dev/null || echo '?')"; fi
 echo "peers: $(bochs --help 2>&1 | grep -o 'Bochs x86 Emulator [0-9.]*' | head -n1), $(qemu-system-i386 --version | head -n1)"
 printf '%-34s %9s %9s %9s %14s %8s %10s\n' emulator "N wall" "3N wall" "Δ wall" "Δ instr" MIPS "MIPS/CPU-s"
 measure minivm "minivm (interpreter, C#)"
