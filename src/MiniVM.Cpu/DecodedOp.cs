@@ -29,7 +29,7 @@ internal struct DecodedOp
 }
 
 /// <summary>
-/// The specialised instruction shapes of 32-bit code. R = 32-bit register, M = memory, I = immediate; the first
+/// The specialised instruction shapes. R = 32-bit register, M = memory, I = immediate; the first
 /// letter is the destination.
 /// </summary>
 internal enum FastForm : byte
@@ -55,4 +55,7 @@ internal enum FastForm : byte
     SetccR8, SetccM8, CmovRR, CmovRM,
     ImulRR, ImulRM, ImulRRI, ImulRMI,
     Leave, Cdq, Nop, Xchg,
+    // 16-bit operand forms (real-mode and 16-bit protected-mode code: BIOS, DOS); flags computed eagerly.
+    MovR16R16, MovR16I, Alu16RR, Alu16RM, Alu16MR, Alu16RI, Alu16MI, Test16RR, Test16RI, IncR16, DecR16,
+    LeaR16, PushR16, PopR16, Jcc16, JmpRel16, CallRel16, Ret16,
 }

@@ -13,14 +13,9 @@ public sealed partial class X86Cpu
     private void Execute(ref DecodedOp op)
     {
         uint next = Eip_ + op.Length;
-        if (op.Form != FastForm.General)
-        {
-            Eip_ = next; // specialised forms exist only for 32-bit code
-            ExecuteFast(ref op);
-            return;
-        }
         Eip_ = CodeBits == 32 ? next : next & 0xFFFF;
-        ExecuteGeneral(in op.Ins);
+        if (op.Form != FastForm.General) ExecuteFast(ref op);
+        else ExecuteGeneral(in op.Ins);
     }
 
     private void ExecuteGeneral(in Instruction ins)

@@ -292,7 +292,65 @@ public sealed partial class X86Cpu
                 Gpr(d.Reg1) = a;
                 return;
             }
+
+            case FastForm.MovR16R16: Set16(d.Reg0, Gpr(d.Reg1)); return;
+            case FastForm.MovR16I: Set16(d.Reg0, d.Imm); return;
+            case FastForm.Alu16RR:
+            {
+                uint r = Alu(d.Aux, Gpr(d.Reg0), Gpr(d.Reg1), 2);
+                if (d.Aux != 7) Set16(d.Reg0, r);
+                return;
+            }
+            case FastForm.Alu16RM:
+            {
+                uint r = Alu(d.Aux, Gpr(d.Reg0), ReadLin16(LinearForRead(d.Seg, EaOf(ref d), 2)), 2);
+                if (d.Aux != 7) Set16(d.Reg0, r);
+                return;
+            }
+            case FastForm.Alu16RI:
+            {
+                uint r = Alu(d.Aux, Gpr(d.Reg0), d.Imm, 2);
+                if (d.Aux != 7) Set16(d.Reg0, r);
+                return;
+            }
+            case FastForm.Alu16MR:
+            case FastForm.Alu16MI:
+            {
+                uint ea = EaOf(ref d);
+                uint src = d.Form == FastForm.Alu16MR ? Gpr(d.Reg1) : d.Imm;
+                uint r = Alu(d.Aux, Read16(d.Seg, ea), src, 2);
+                if (d.Aux != 7) Write16(d.Seg, ea, (ushort)r);
+                return;
+            }
+            case FastForm.Test16RR: Logic(Gpr(d.Reg0) & Gpr(d.Reg1), 2); return;
+            case FastForm.Test16RI: Logic(Gpr(d.Reg0) & d.Imm, 2); return;
+            case FastForm.IncR16: Set16(d.Reg0, Inc(Gpr(d.Reg0), 2)); return;
+            case FastForm.DecR16: Set16(d.Reg0, Dec(Gpr(d.Reg0), 2)); return;
+            case FastForm.LeaR16: Set16(d.Reg0, EaOf(ref d)); return;
+            case FastForm.PushR16: Push(Gpr(d.Reg0) & 0xFFFF, 2); return;
+            case FastForm.PopR16: Set16(d.Reg0, Pop(2)); return;
+            case FastForm.Jcc16:
+                if (TestCondition(d.Aux)) JumpTo((Eip_ + d.Imm) & 0xFFFF);
+                return;
+            case FastForm.JmpRel16: JumpTo((Eip_ + d.Imm) & 0xFFFF); return;
+            case FastForm.CallRel16:
+            {
+                uint target = (Eip_ + d.Imm) & 0xFFFF;
+                if (target > CsLimit) throw new GuestFault(13, 0);
+                Push(Eip_, 2);
+                Eip_ = target;
+                return;
+            }
+            case FastForm.Ret16: JumpTo(Pop(2)); return;
         }
         ExecuteGeneral(in d.Ins);
+    }
+
+    /// <summary>Writes the low word of a GPR, keeping the high word.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Set16(int i, uint v)
+    {
+        ref uint r = ref Gpr(i);
+        r = (r & 0xFFFF0000) | (v & 0xFFFF);
     }
 }

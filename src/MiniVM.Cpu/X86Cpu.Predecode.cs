@@ -35,8 +35,9 @@ public sealed partial class X86Cpu
         d.Seg = 3;
         d.EaMask = 0xFFFFFFFF;
         d.Disp = d.Imm = 0;
-        // The forms assume 32-bit code (EIP does not wrap at 64 KiB, near branches are 32-bit).
-        if (bitness != 32 || !_specialised || ins.Code == Code.INVALID) return;
+        // Execute wraps EIP past a 16-bit instruction; the forms themselves follow the operand and address sizes
+        // that Iced's Code and the memory descriptor already carry, so they serve both code sizes.
+        if (!_specialised || ins.Code == Code.INVALID) return;
         bool mem = false;
         for (int n = 0; n < ins.OpCount; n++) if (ins.GetOpKind(n) == OpKind.Memory) mem = true;
         if (mem && !DescribeMemory(ref d)) return;
@@ -88,11 +89,11 @@ public sealed partial class X86Cpu
             case Code.Mov_rm8_imm8:
                 d.Reg0 = (byte)ins.Op0Register; d.Imm = ins.Immediate8;
                 return reg0 ? FastForm.MovR8I : FastForm.MovM8I;
-            case Code.Mov_rm16_r16: return mem ? FastForm.MovM16R : FastForm.General;
-            case Code.Mov_r16_rm16: return mem ? FastForm.MovR16M : FastForm.General;
+            case Code.Mov_rm16_r16: return mem ? FastForm.MovM16R : FastForm.MovR16R16;
+            case Code.Mov_r16_rm16: return mem ? FastForm.MovR16M : FastForm.MovR16R16;
             case Code.Mov_rm16_imm16:
                 d.Imm = ins.Immediate16;
-                return mem ? FastForm.MovM16I : FastForm.General;
+                return mem ? FastForm.MovM16I : FastForm.MovR16I;
             case Code.Movzx_r32_rm8:
                 d.Reg1 = (byte)ins.Op1Register;
                 return reg1 ? FastForm.MovzxR8 : FastForm.MovzxM8;
@@ -187,6 +188,44 @@ public sealed partial class X86Cpu
             case Code.Cdq: return FastForm.Cdq;
             case Code.Nopd: case Code.Nop_rm32: case Code.Nopw: case Code.Nop_rm16: return FastForm.Nop;
             case Code.Xchg_r32_EAX: case Code.Xchg_rm32_r32: return reg0 && reg1 ? FastForm.Xchg : FastForm.General;
+
+            case Code.Mov_r16_imm16: d.Imm = ins.Immediate16; return FastForm.MovR16I;
+            case Code.Add_rm16_r16: case Code.Or_rm16_r16: case Code.Adc_rm16_r16: case Code.Sbb_rm16_r16:
+            case Code.And_rm16_r16: case Code.Sub_rm16_r16: case Code.Xor_rm16_r16: case Code.Cmp_rm16_r16:
+                d.Aux = AluOp(ins.Mnemonic);
+                return reg0 ? FastForm.Alu16RR : FastForm.Alu16MR;
+            case Code.Add_r16_rm16: case Code.Or_r16_rm16: case Code.Adc_r16_rm16: case Code.Sbb_r16_rm16:
+            case Code.And_r16_rm16: case Code.Sub_r16_rm16: case Code.Xor_r16_rm16: case Code.Cmp_r16_rm16:
+                d.Aux = AluOp(ins.Mnemonic);
+                return reg1 ? FastForm.Alu16RR : FastForm.Alu16RM;
+            case Code.Add_rm16_imm8: case Code.Or_rm16_imm8: case Code.Adc_rm16_imm8: case Code.Sbb_rm16_imm8:
+            case Code.And_rm16_imm8: case Code.Sub_rm16_imm8: case Code.Xor_rm16_imm8: case Code.Cmp_rm16_imm8:
+            case Code.Add_rm16_imm16: case Code.Or_rm16_imm16: case Code.Adc_rm16_imm16: case Code.Sbb_rm16_imm16:
+            case Code.And_rm16_imm16: case Code.Sub_rm16_imm16: case Code.Xor_rm16_imm16: case Code.Cmp_rm16_imm16:
+            case Code.Add_AX_imm16: case Code.Or_AX_imm16: case Code.Adc_AX_imm16: case Code.Sbb_AX_imm16:
+            case Code.And_AX_imm16: case Code.Sub_AX_imm16: case Code.Xor_AX_imm16: case Code.Cmp_AX_imm16:
+                d.Aux = AluOp(ins.Mnemonic);
+                return WithImm(ref d, reg0, FastForm.Alu16RI, FastForm.Alu16MI);
+            case Code.Test_rm16_r16: return reg0 ? FastForm.Test16RR : FastForm.General;
+            case Code.Test_rm16_imm16: case Code.Test_AX_imm16: return reg0 ? WithImm(ref d, true, FastForm.Test16RI, FastForm.General) : FastForm.General;
+            case Code.Inc_r16: return FastForm.IncR16;
+            case Code.Dec_r16: return FastForm.DecR16;
+            case Code.Lea_r16_m: return FastForm.LeaR16;
+            case Code.Push_r16: return FastForm.PushR16;
+            case Code.Pop_r16: return FastForm.PopR16;
+            case Code.Jmp_rel8_16: case Code.Jmp_rel16:
+                d.Imm = (uint)ins.NearBranchTarget - (uint)ins.NextIP;
+                return FastForm.JmpRel16;
+            case Code.Call_rel16:
+                d.Imm = (uint)ins.NearBranchTarget - (uint)ins.NextIP;
+                return FastForm.CallRel16;
+            case Code.Retnw: return FastForm.Ret16;
+        }
+        if (ins.IsJccShortOrNear && ins.Op0Kind == OpKind.NearBranch16)
+        {
+            d.Aux = (byte)ins.ConditionCode;
+            d.Imm = (uint)ins.NearBranchTarget - (uint)ins.NextIP;
+            return FastForm.Jcc16;
         }
         if (ins.IsJccShortOrNear && ins.Op0Kind == OpKind.NearBranch32)
         {
@@ -224,6 +263,19 @@ public sealed partial class X86Cpu
         d.Imm = (uint)d.Ins.GetImmediate(1);
         return reg0 ? toRegister : toMemory;
     }
+
+    /// <summary>The ALU op numbering of <see cref="Alu"/> (opcodes 00–3F order).</summary>
+    private static byte AluOp(Mnemonic m) => m switch
+    {
+        Mnemonic.Add => 0,
+        Mnemonic.Or => 1,
+        Mnemonic.Adc => 2,
+        Mnemonic.Sbb => 3,
+        Mnemonic.And => 4,
+        Mnemonic.Sub => 5,
+        Mnemonic.Xor => 6,
+        _ => 7,
+    };
 
     /// <summary>The ModRM reg field of the shift group, the op numbering <see cref="Shift"/> takes.</summary>
     private static byte ShiftGroupOp(Mnemonic m) => m switch
