@@ -2,9 +2,12 @@
 # Guest MIPS of MiniVM side by side with Bochs 2.7 (an interpreter in C++) and qemu-system-i386 (TCG, a JIT), all
 # booting the same one-sector image (bench/cpu-loop.asm: GuestLoop.cs's paged protected-mode loop) from a floppy.
 # Boot overhead (BIOS, process start, JIT warm-up) is removed by timing N and 3N iterations and dividing the
-# difference in guest instructions by the difference in wall time. Every guest reports its registers; the script
+# difference in guest instructions by the difference in wall time (MIPS) and in the emulator's CPU time (MIPS per
+# CPU-second: its own speed, what a loaded machine does not distort). Every guest reports its registers; the script
 # insists that all emulators print the same line for the same N, and counts instructions from it exactly
 # (13 per iteration + EBP, see cpu-loop.asm). Each configuration runs REPEAT times; the best time counts.
+# QEMU runs three ways: plain TCG, -icount shift=0 and -singlestep (one instruction per translation block); all
+# three are still QEMU's JIT, so the interpreter-to-interpreter ratio is MiniVM/Bochs.
 #
 # Needs: nasm, bochs, bochs-sdl, bochsbios, vgabios, qemu-system-x86 (apt-get install ...). Debian's Bochs has no
 # `nogui` display library and is built with the internal debugger, so it runs with the SDL2 plugin on SDL's dummy
@@ -166,6 +169,7 @@ echo "guest report, N:  ${report[$n]}"
 echo "guest report, 3N: ${report[$((3 * n))]}"
 ratio() { printf '%.2f' "$(echo "${mips[minivm]} / ${mips[$1]}" | bc -l)"; }
 cratio() { printf '%.2f' "$(echo "${cpumips[minivm]} / ${cpumips[$1]}" | bc -l)"; }
+echo "ratios: MiniVM's MIPS / the peer's (above 1: MiniVM is faster)"
 echo "MiniVM/Bochs                 $(ratio bochs) (wall MIPS), $(cratio bochs) (MIPS per CPU-second)"
 echo "MiniVM/QEMU TCG              $(ratio qemu) (wall MIPS), $(cratio qemu) (MIPS per CPU-second)"
 echo "MiniVM/QEMU TCG icount       $(ratio qemu-icount) (wall MIPS), $(cratio qemu-icount) (MIPS per CPU-second)"
