@@ -48,7 +48,7 @@ linux_demo() {
     say "booting Linux (serial console in $serial, monitor on 127.0.0.1:$port)"
     "$minivm" run --config "$root/vm.json" \
         --set "drives.0.file=$out/linux.irow" --set "drives.1.file=$out/data.irow" \
-        --serial "file:$serial" --monitor "tcp:127.0.0.1:$port" --timeout 1800 \
+        --serial "file:$serial" --monitor "tcp:127.0.0.1:$port" --timeout 3600 \
         </dev/null >"$out/minivm.out" 2>"$out/minivm.err" &
     vm_pid=$!
     trap 'kill '"$vm_pid"' 2>/dev/null || true' EXIT
@@ -93,7 +93,7 @@ linux_demo() {
     step() { # step N COMMANDS: type COMMANDS on the guest's shell and wait until they are done
         say "step $1: $2"
         mon sendserial "$2 && echo STEP-\$(($1))-DONE\\n"
-        wait_serial "STEP-$1-DONE" 300
+        wait_serial "STEP-$1-DONE" 600
     }
 
     until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
@@ -104,7 +104,7 @@ linux_demo() {
     mon_read # the banner
     : >"$monlog"
 
-    wait_serial "MINIVM-LINUX-READY" 900
+    wait_serial "MINIVM-LINUX-READY" 1800 # about 2 minutes on an idle two-core machine
     say "$(grep -a -o 'MINIVM-LINUX-READY.*' "$serial" | head -n1 | tr -d '\r'), waiting for the shell on ttyS0"
     # The shell on ttyS0 starts after the marker; bytes that arrive before it opens the port are dropped, so ask until
     # it answers.
