@@ -9,11 +9,12 @@ namespace MiniVM.Machine.Tests;
 /// SeaBIOS (firmware/bios.bin) finds the PIIX4 power-management function at 01.3 and, as fw_cfg offers no
 /// etc/table-loader, builds the ACPI tables itself (src/fw/acpi.c, acpi_setup): an RSDP in the F segment, an RSDT
 /// whose FADT points at the PM block SeaBIOS programmed into PMBA, the SCI on IRQ 9, the 0xB2 ACPI enable protocol,
-/// GPE0 at 0xAFE0 and a DSDT; the SSDT has _S5 but not _S3/_S4, which etc/system-states switched off.
+/// GPE0 at 0xAFE0 and a DSDT; the SSDT has _S5 but not _S3/_S4, which etc/system-states switched off. Writing
+/// SLP_EN with the S5 type there powers the machine off and ends the run.
 /// </summary>
 [Collection("boots")]
 [Trait("Category", "Boot")]
-public sealed class AcpiTablesTests
+public sealed class PowerManagementTests
 {
     private static PcMachine NewMachine(StringBuilder debugLog) => new(new VmOptions
     {
@@ -113,5 +114,33 @@ public sealed class AcpiTablesTests
 
         // The BIOS leaves ACPI mode to the OS: SCI_EN is clear until the 0xB2 handshake.
         Assert.False(machine.Power.SciEnabled);
+    }
+
+    [Fact]
+    public void SlpEnWithTheS5TypeEndsTheRunAsPoweredOffAndResetPowersOnAgain()
+    {
+        var log = new StringBuilder();
+        using var machine = NewMachine(log);
+        RunBiosPastAcpiSetup(machine, log);
+        ushort pm1Control = (ushort)(machine.Power.PmBase!.Value + 4);
+        // What Linux's acpi_enable and acpi_hw_legacy_sleep write: the ACPI enable handshake, SLP_TYP, SLP_TYP|SLP_EN.
+        machine.Ports.Write(0xB2, 1, 0xF1);
+        Assert.True(machine.Power.SciEnabled);
+        machine.Ports.Write(pm1Control, 2, 0x0001);
+        Assert.False(machine.PoweredOff);
+        machine.Ports.Write(pm1Control, 2, 0x2001);
+        Assert.True(machine.PoweredOff);
+
+        ulong instructions = machine.Cpu.InstructionCount;
+        Assert.Equal(0, machine.RunSlice(100_000));
+        Assert.Equal(instructions, machine.Cpu.InstructionCount);
+        var runner = new MachineRunner(machine, new SerialText()) { Timeout = TimeSpan.FromMinutes(1) };
+        Assert.Equal(RunOutcome.PoweredOff, runner.Run());
+        Assert.Equal(0, runner.Instructions);
+
+        machine.Reset();
+        Assert.False(machine.PoweredOff);
+        Assert.Null(machine.Power.PmBase);          // decoded again only once the BIOS programs PMBA
+        Assert.True(machine.RunSlice(100_000) > 0);
     }
 }
