@@ -33,10 +33,13 @@ linux_demo() {
     rm -rf "$out"
     mkdir -p "$out"
     local serial="$out/serial.log" monlog="$out/monitor.log" vm_pid mon serial_pos=0 answer
-    # The root disk is copied as it is; the data disk gets 4 KiB clusters, so each file's clusters stay apart in the
-    # picture (with 64 KiB clusters, small FAT and directory writes share clusters with file data).
-    cp "$here"/out/linux.irow* "$out/"
-    "$minivm" img convert -O irow -o cluster_size=4k "$here/out/data.irow" "$out/data.irow"
+    # Fresh copies without the snapshots a user's own runs may have left: the root disk as built, the data disk from
+    # its freshly formatted raw original when there is one, with 4 KiB clusters so each file's clusters stay apart in
+    # the picture (with 64 KiB clusters, small FAT and directory writes share clusters with file data).
+    local data_source="$here/out/data.raw"
+    [ -s "$data_source" ] || data_source="$here/out/data.irow"
+    "$minivm" img convert -O irow "$here/out/linux.irow" "$out/linux.irow"
+    "$minivm" img convert -O irow -o cluster_size=4k "$data_source" "$out/data.irow"
     local port="${MONITOR_PORT:-}"
     if [ -z "$port" ]; then
         for port in $(shuf -i 20000-60000 -n 20); do
