@@ -62,6 +62,44 @@ public sealed class SpecialisedFormsTests
         Assert.Equal(499u, m.Cpu.Ebx);
     }
 
+    [Fact]
+    public void StateSavedWhileFlagsAreLazyRestoresTheMaterialisedFlags()
+    {
+        // Stopped right after CMP (its flags only in the lazy record): the saved EFLAGS must be the real ones, and
+        // the restored CPU must take the same branch.
+        var m = new TestMachine();
+        m.LoadBootTo32(a => a.jmp(0x3000));
+        m.Load(32, 0x3000, a =>
+        {
+            var below = a.CreateLabel();
+            a.mov(eax, 5);
+            a.cmp(eax, 7);   // 5 - 7 sets CF, AF and SF; ZF, PF and OF clear
+            a.jb(below);
+            a.mov(ebx, 1);
+            a.hlt();
+            a.Label(ref below);
+            a.mov(ebx, 2);
+            a.hlt();
+        });
+        for (int k = 0; k < 100 && m.Cpu.Eip != 0x3000; k++) m.Cpu.Run(1);
+        Assert.Equal(2, m.Cpu.Run(1) + m.Cpu.Run(1)); // MOV, CMP: stopped before the JB
+        Assert.Equal(5u, m.Cpu.Eax);
+        uint flags = m.Cpu.Eflags;
+        Assert.Equal(0x91u, flags & 0x8D5);
+        var saved = new MemoryStream();
+        using (var w = new BinaryWriter(saved, System.Text.Encoding.UTF8, leaveOpen: true)) m.Cpu.SaveState(w);
+
+        var other = new TestMachine();
+        var image = new byte[0x10000];
+        m.Memory.Read(0, image);
+        other.Memory.Write(0, image);
+        saved.Position = 0;
+        using (var r = new BinaryReader(saved)) other.Cpu.LoadState(r);
+        Assert.Equal(flags, other.Cpu.Eflags);
+        other.RunToHalt(1_000);
+        Assert.Equal(2u, other.Cpu.Ebx);
+    }
+
     private static int FirstDifference(uint[] a, uint[] b)
     {
         for (int i = 0; i < a.Length; i++) if (a[i] != b[i]) return i;
