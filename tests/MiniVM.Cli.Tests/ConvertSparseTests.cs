@@ -150,6 +150,23 @@ public sealed class ConvertSparseTests : IDisposable
     }
 
     [Theory]
+    [InlineData(null)]
+    [InlineData("128k")]
+    [InlineData("0")]
+    public void A_qcow2_target_allocates_the_clusters_qemu_img_convert_allocates(string? sparse)
+    {
+        string src = DenseSource("src.raw");
+        string ours = _dir.File("ours.qcow2");
+        string theirs = _dir.File("theirs.qcow2");
+        string[] sparseArgs = sparse is null ? [] : ["-S", sparse];
+        CliResult.Run([.. new[] { "img", "convert", "-O", "qcow2" }, .. sparseArgs, src, ours]).AssertSuccess();
+        QemuImg.Img([.. new[] { "convert", "-f", "raw", "-O", "qcow2" }, .. sparseArgs, src, theirs]);
+
+        AssertIdentical(theirs, ours);
+        Assert.Equal(TopDataClusters(theirs), TopDataClusters(ours));
+    }
+
+    [Theory]
     [InlineData("1000")]
     [InlineData("32M")]
     [InlineData("x")]
