@@ -8,14 +8,22 @@ namespace MiniVM.Cli;
 /// whose irvd file holds the cluster (irow.md §5.4: the owner map resolves a cluster to the state that wrote it),
 /// for every other layer of a backing chain the layer and its file. Owners are numbered in a stable order —
 /// bottom layer first, and inside an iROW layer from the root state up to the current one — so the same clusters keep
-/// their colour from one picture to the next while snapshots are taken.
+/// their colour from one picture to the next while snapshots are taken. An iROW state's colour follows its record's
+/// place in the meta file (the order states were made), not its depth in the chain, so two branches from the same
+/// snapshot get different colours and a state keeps its colour when it stops being the current one.
 /// </summary>
 internal sealed class MapOwners
 {
     private readonly List<string> _labels = [];
+    private readonly List<int> _colours = [];
     private readonly Dictionary<(int Depth, string File), int> _index = [];
+    /// <summary>The first colour number not yet given to a layer.</summary>
+    private int _nextColour;
 
     public IReadOnlyList<string> Labels => _labels;
+
+    /// <summary>The colour number (<see cref="MapPicture.OwnerColour"/>) of owner <paramref name="owner"/>.</summary>
+    public int ColourOf(int owner) => _colours[owner];
 
     public static MapOwners Of(IBlockDriver top, bool allowUnsafePaths)
     {
@@ -40,10 +48,11 @@ internal sealed class MapOwners
         return Add(depth, file, prefix + (file.Length == 0 ? "(unnamed)" : Path.GetFileName(file)));
     }
 
-    private int Add(int depth, string file, string label)
+    private int Add(int depth, string file, string label, int? colour = null)
     {
         if (_index.TryGetValue((depth, file), out int i)) return i;
         _labels.Add(label);
+        _colours.Add(colour ?? _nextColour++);
         _index[(depth, file)] = _labels.Count - 1;
         return _labels.Count - 1;
     }
@@ -63,7 +72,8 @@ internal sealed class MapOwners
             string label = k < 0 ? "current state"
                 : r.IsDeleted ? "deleted state (kept for its children)"
                 : $"{r.Name} (id {r.Id})";
-            Add(depth, irvd, prefix + label);
+            Add(depth, irvd, prefix + label, _nextColour + (k < 0 ? tree.CurrentIndex : chain[k]));
         }
+        _nextColour += tree.Records.Count;
     }
 }

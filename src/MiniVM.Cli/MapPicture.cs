@@ -89,7 +89,7 @@ internal static class MapPicture
         var lines = new List<(string Text, uint Swatch)>();
         string Clusters(long bytes) => string.Create(CultureInfo.InvariantCulture,
             $"{(bytes + cluster - 1) / cluster} cluster{((bytes + cluster - 1) / cluster == 1 ? "" : "s")} ({QemuSize.Format(bytes)})");
-        for (int i = 0; i < owners.Labels.Count; i++) lines.Add(($"{owners.Labels[i]}: {Clusters(ownerBytes[i])}", OwnerColour(i)));
+        for (int i = 0; i < owners.Labels.Count; i++) lines.Add(($"{owners.Labels[i]}: {Clusters(ownerBytes[i])}", OwnerColour(owners.ColourOf(i))));
         lines.Add(($"zero (known to read as zeroes: zero cluster or hole): {Clusters(zeroBytes)}", ZeroColour));
         lines.Add(($"unallocated{(chain.LayerCount > 1 ? " in every layer" : "")}: {Clusters(unallocatedBytes)}", UnallocatedColour));
 
@@ -116,7 +116,7 @@ internal static class MapPicture
         for (int c = 0; c < cells; c++)
         {
             int who = cellOwner[c];
-            uint colour = who >= 0 ? OwnerColour(who) : who == ZeroCell ? ZeroColour : UnallocatedColour;
+            uint colour = who >= 0 ? OwnerColour(owners.ColourOf(who)) : who == ZeroCell ? ZeroColour : UnallocatedColour;
             // One pixel of background between cells keeps single clusters countable.
             Fill(pixels, width, Margin + c % Columns * cellPx, gridTop + c / Columns * cellPx, cellPx - 1, cellPx - 1, colour);
         }

@@ -71,6 +71,33 @@ public sealed class MapPictureTests : IDisposable
     }
 
     [Fact]
+    public void A_branch_never_takes_the_colour_of_its_sibling_snapshot()
+    {
+        string f = _dir.File("d.irow");
+        CliResult.Run("img", "create", "-f", "irow", f, "16M").AssertSuccess();
+        Io(f, "write -P 1 0 64k");
+        CliResult.Run("img", "snapshot", "-c", "base", f).AssertSuccess();
+        Io(f, "write -P 2 64k 64k");
+        CliResult.Run("img", "snapshot", "-c", "one", f).AssertSuccess();
+        var before = Map(f);
+        var g = Grid(before, First);
+        int one = Cell(before, g, 1);
+        Assert.Equal(Second, one);
+
+        // Back to "base" and a different write: the new current state sits at the same depth as "one".
+        CliResult.Run("img", "snapshot", "-a", "base", f).AssertSuccess();
+        Io(f, "write -P 3 128k 64k");
+        var after = Map(f);
+        g = Grid(after, First);
+        Assert.Equal(First, Cell(after, g, 0));
+        Assert.Equal(Unallocated, Cell(after, g, 1)); // "one" is not in this view
+        int branch = Cell(after, g, 2);
+        Assert.NotEqual(one, branch);
+        Assert.NotEqual(Unallocated, branch);
+        Assert.NotEqual(Zero, branch);
+    }
+
+    [Fact]
     public void Backing_chain_cells_are_coloured_by_layer()
     {
         string b = _dir.File("base.raw"), o = _dir.File("ov.qcow2");
