@@ -89,7 +89,10 @@ internal static class MapPicture
         var lines = new List<(string Text, uint Swatch)>();
         string Clusters(long bytes) => string.Create(CultureInfo.InvariantCulture,
             $"{(bytes + cluster - 1) / cluster} cluster{((bytes + cluster - 1) / cluster == 1 ? "" : "s")} ({QemuSize.Format(bytes)})");
-        for (int i = 0; i < owners.Labels.Count; i++) lines.Add(($"{owners.Labels[i]}: {Clusters(ownerBytes[i])}", OwnerColour(owners.ColourOf(i))));
+        // Only owners that hold something: a state emptied by rewrites (or the fresh state after a snapshot) has no cell
+        // to explain, and leaving it out keeps two pictures of the same view identical whatever states came and went.
+        for (int i = 0; i < owners.Labels.Count; i++)
+            if (ownerBytes[i] > 0) lines.Add(($"{owners.Labels[i]}: {Clusters(ownerBytes[i])}", OwnerColour(owners.ColourOf(i))));
         lines.Add(($"zero (known to read as zeroes: zero cluster or hole): {Clusters(zeroBytes)}", ZeroColour));
         lines.Add(($"unallocated{(chain.LayerCount > 1 ? " in every layer" : "")}: {Clusters(unallocatedBytes)}", UnallocatedColour));
 
