@@ -7,7 +7,8 @@
 # insists that all emulators print the same line for the same N, and counts instructions from it exactly
 # (13 per iteration + EBP, see cpu-loop.asm). Each configuration runs REPEAT times; the best time counts.
 # QEMU runs three ways: plain TCG, -icount shift=0 and -singlestep (one instruction per translation block); all
-# three are still QEMU's JIT, so the interpreter-to-interpreter ratio is MiniVM/Bochs.
+# three are still QEMU's JIT, so the interpreter-to-interpreter ratio is MiniVM/Bochs. Plain TCG and -icount run 10N
+# and 30N iterations: at N their difference would be a fraction of a second.
 #
 # Needs: nasm, bochs, bochs-sdl, bochsbios, vgabios, qemu-system-x86 (apt-get install ...). Debian's Bochs has no
 # `nogui` display library and is built with the internal debugger, so it runs with the SDL2 plugin on SDL's dummy
@@ -122,15 +123,16 @@ instructions() {
     echo $((13 * $2 + 16#$ebp))
 }
 
-small=$(image "$n"); large=$(image $((3 * n)))
 declare -A report                      # iterations -> the CPULOOP line every emulator must agree on
 declare -A mips cpumips
 
-# measure EMULATOR: best-of-REPEAT wall and CPU seconds for N and 3N; records MIPS and prints the row.
+# measure EMULATOR LABEL SCALE: best-of-REPEAT wall and CPU seconds for SCALE*N and 3*SCALE*N iterations; records
+# MIPS and prints the row. QEMU's JIT gets SCALE 10, so that its difference is seconds long too.
 measure() {
-    local emu="$1" label="$2" best_small="" best_large="" cpu_small="" cpu_large="" line=""
-    for iters in "$n" $((3 * n)); do
-        local img; [ "$iters" = "$n" ] && img="$small" || img="$large"
+    local emu="$1" label="$2" scale="$3" best_small="" best_large="" cpu_small="" cpu_large=""
+    local lo=$((scale * n)) hi=$((3 * scale * n))
+    for iters in "$lo" "$hi"; do
+        local img; img=$(image "$iters")
         for _ in $(seq 1 "$repeat"); do
             local wall cpu rest
             read -r wall cpu rest < <(run_once "$emu" "$img" "$iters" || echo "fail")
@@ -139,7 +141,7 @@ measure() {
             elif [ "${report[$iters]}" != "$rest" ]; then
                 echo "bench: $emu printed '$rest' for $iters iterations, others '${report[$iters]}'" >&2; exit 1
             fi
-            if [ "$iters" = "$n" ]; then
+            if [ "$iters" = "$lo" ]; then
                 best_small=$(printf '%s\n' $best_small "$wall" | sort -g | head -n1)
                 cpu_small=$(printf '%s\n' $cpu_small "$cpu" | sort -g | head -n1)
             else
@@ -148,25 +150,24 @@ measure() {
             fi
         done
     done
-    local di; di=$(( $(instructions "${report[$((3 * n))]}" $((3 * n))) - $(instructions "${report[$n]}" "$n") ))
+    local di; di=$(( $(instructions "${report[$hi]}" "$hi") - $(instructions "${report[$lo]}" "$lo") ))
     local dw dc; dw=$(echo "$best_large - $best_small" | bc -l); dc=$(echo "$cpu_large - $cpu_small" | bc -l)
     mips[$emu]=$(echo "scale=1; $di / $dw / 1000000" | bc -l)
     cpumips[$emu]=$(echo "scale=1; $di / $dc / 1000000" | bc -l)
-    printf '%-34s %9.2f %9.2f %9.2f %14d %8.1f %10.1f\n' "$label" "$best_small" "$best_large" "$dw" "$di" "${mips[$emu]}" "${cpumips[$emu]}"
+    printf '%-34s %10d %9.2f %9.2f %9.2f %14d %8.1f %10.1f\n' "$label" "$lo" "$best_small" "$best_large" "$dw" "$di" "${mips[$emu]}" "${cpumips[$emu]}"
 }
 
-echo "cpu-vs-bochs: N = $n iterations (and 3N), best of $repeat; $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at start"
+echo "cpu-vs-bochs: N = $n iterations (QEMU TCG and icount: 10N) and 3N, best of $repeat; $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at start"
 if [ -n "${MINIVM:-}" ]; then echo "minivm: $minivm"
 else echo "minivm: this tree at $(git -C "$root" describe --always --dirty 2>/dev/null || echo '?')"; fi
 echo "peers: $(bochs --help 2>&1 | grep -o 'Bochs x86 Emulator [0-9.]*' | head -n1), $(qemu-system-i386 --version | head -n1)"
-printf '%-34s %9s %9s %9s %14s %8s %10s\n' emulator "N wall" "3N wall" "Δ wall" "Δ instr" MIPS "MIPS/CPU-s"
-measure minivm "minivm (interpreter, C#)"
-measure bochs "bochs 2.7 (interpreter, C++)"
-measure qemu "qemu-system-i386 -accel tcg (JIT)"
-measure qemu-icount "qemu tcg -icount shift=0"
-measure qemu-singlestep "qemu tcg -singlestep (1 insn/TB)"
-echo "guest report, N:  ${report[$n]}"
-echo "guest report, 3N: ${report[$((3 * n))]}"
+printf '%-34s %10s %9s %9s %9s %14s %8s %10s\n' emulator N "N wall" "3N wall" "Δ wall" "Δ instr" MIPS "MIPS/CPU-s"
+measure minivm "minivm (interpreter, C#)" 1
+measure bochs "bochs 2.7 (interpreter, C++)" 1
+measure qemu "qemu-system-i386 -accel tcg (JIT)" 10
+measure qemu-icount "qemu tcg -icount shift=0" 10
+measure qemu-singlestep "qemu tcg -singlestep (1 insn/TB)" 1
+for iters in $(printf '%s\n' "${!report[@]}" | sort -n); do printf 'guest report, %10d: %s\n' "$iters" "${report[$iters]}"; done
 ratio() { printf '%.2f' "$(echo "${mips[minivm]} / ${mips[$1]}" | bc -l)"; }
 cratio() { printf '%.2f' "$(echo "${cpumips[minivm]} / ${cpumips[$1]}" | bc -l)"; }
 echo "ratios: MiniVM's MIPS / the peer's (above 1: MiniVM is faster)"
