@@ -38,6 +38,7 @@ internal static class RunCommand
         var screenshot = new Option<string?>("--screenshot") { Description = "save the screen as PNG at exit", HelpName = "PATH.png" };
         var screenDump = new Option<string?>("--screen-dump") { Description = "save the text screen as text at exit", HelpName = "PATH.txt" };
         var sendKeys = new Option<string?>("--sendkeys") { Description = "type TEXT once the guest waits for input (\\n is Enter)", HelpName = "TEXT" };
+        var sendKeysAfter = new Option<string?>("--sendkeys-after") { Description = "hold --sendkeys until TEXT has appeared on the serial port or the screen (e.g. the shell's prompt)", HelpName = "TEXT" };
         var debugLog = new Option<string?>("--debug-log") { Description = "write SeaBIOS's debug port (0x402) log to FILE", HelpName = "FILE" };
         var loadVm = new Option<string?>("--loadvm") { Description = "start from the snapshot NAME (VM state and disks), like QEMU's -loadvm", HelpName = "NAME" };
         var monitorScript = new Option<string?>("--monitor-script") { Description = "run monitor commands at guest-text, virtual-time or instruction triggers (docs/monitor.md)", HelpName = "FILE" };
@@ -45,7 +46,7 @@ internal static class RunCommand
         var cmd = new Command("run", "boot the virtual machine")
         {
             config, set, memory, drive, fda, hda, hdb, boot, serial, monitor, display, clock,
-            until, timeout, screenshot, screenDump, sendKeys, debugLog, loadVm, monitorScript,
+            until, timeout, screenshot, screenDump, sendKeys, sendKeysAfter, debugLog, loadVm, monitorScript,
         };
         cmd.SetAction(parse =>
         {
@@ -110,6 +111,7 @@ internal static class RunCommand
                     Until = parse.GetValue(until) is { } ut ? Unescape(ut) : null,
                     Timeout = parse.GetValue(timeout) is { } s ? TimeSpan.FromSeconds(s) : null,
                     SendKeys = parse.GetValue(sendKeys) is { } k ? Unescape(k) : null,
+                    SendKeysAfter = parse.GetValue(sendKeysAfter) is { } ka ? Unescape(ka) : null,
                     SerialInput = input,
                 };
                 ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; runner.RequestStop(); };

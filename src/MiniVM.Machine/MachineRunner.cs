@@ -64,6 +64,14 @@ public sealed class MachineRunner
     public TimeSpan? Timeout { get; init; }
     public string? SendKeys { get; init; }
 
+    /// <summary>
+    /// `--sendkeys-after TEXT`: hold <see cref="SendKeys"/> until TEXT has appeared on the serial port or the screen.
+    /// The quiet rule alone cannot tell a guest that waits for input from one that pauses before it starts reading:
+    /// Linux prints its marker, goes quiet, then opens the tty (which drops what was typed) — a cue such as the
+    /// shell's prompt makes the typing wait for the reader.
+    /// </summary>
+    public string? SendKeysAfter { get; init; }
+
     /// <summary>Bytes typed on the host for COM1 (serial stdio); drained into the UART between slices.</summary>
     public System.Collections.Concurrent.ConcurrentQueue<byte>? SerialInput { get; init; }
 
@@ -127,13 +135,32 @@ public sealed class MachineRunner
         if (_serial.Length != _stepSerialLength && _serial.ContainsAfter(text, _stepSerialLength)) return true;
         if (Instructions < _nextScriptScreenCheck) return false;
         _nextScriptScreenCheck = Instructions + 500_000;
-        return _machine.Vga.IsTextMode && _machine.Vga.DumpText().Contains(text, StringComparison.Ordinal);
+        return _machine.Vga.IsTextMode && ScreenShows(_machine.Vga.DumpText(), text);
+    }
+
+    /// <summary>
+    /// Whether the text screen (<see cref="MiniVM.Devices.Vga.VgaDevice.DumpText"/>: one line per row, trailing blanks dropped) shows
+    /// <paramref name="text"/>. Text that ends in blanks — a prompt such as "GO> " — also matches at the end of a row,
+    /// where the dump has dropped those blanks.
+    /// </summary>
+    internal static bool ScreenShows(string screen, string text)
+    {
+        if (screen.Contains(text, StringComparison.Ordinal)) return true;
+        string trimmed = text.TrimEnd(' ');
+        if (trimmed.Length == text.Length || trimmed.Length == 0) return false;
+        for (int at = screen.IndexOf(trimmed, StringComparison.Ordinal); at >= 0; at = screen.IndexOf(trimmed, at + 1, StringComparison.Ordinal))
+        {
+            int end = at + trimmed.Length;
+            if (end == screen.Length || screen[end] is '\n' or '\r') return true;
+        }
+        return false;
     }
 
     public RunOutcome Run()
     {
         var wall = Stopwatch.StartNew();
         string? pendingKeys = string.IsNullOrEmpty(SendKeys) ? null : SendKeys;
+        bool cueSeen = string.IsNullOrEmpty(SendKeysAfter);
         int lastSerialLength = _serial.Length;
         string lastScreen = "";
         long quietSince = _machine.Clock.Clock.Now;
@@ -170,6 +197,7 @@ public sealed class MachineRunner
             if (_serial.Length != lastSerialLength)
             {
                 if (Until is { } u && _serial.ContainsAfter(u, lastSerialLength)) return RunOutcome.UntilMatched;
+                if (!cueSeen && _serial.ContainsAfter(SendKeysAfter!, lastSerialLength)) cueSeen = true;
                 lastSerialLength = _serial.Length;
                 quietSince = now;
             }
@@ -180,10 +208,11 @@ public sealed class MachineRunner
                 {
                     string screen = _machine.Vga.DumpText();
                     if (screen != lastScreen) { lastScreen = screen; quietSince = now; }
-                    if (Until is { } u2 && screen.Contains(u2, StringComparison.Ordinal)) return RunOutcome.UntilMatched;
+                    if (Until is { } u2 && ScreenShows(screen, u2)) return RunOutcome.UntilMatched;
+                    if (!cueSeen && ScreenShows(screen, SendKeysAfter!)) { cueSeen = true; quietSince = now; }
                 }
             }
-            if (pendingKeys is not null && now - quietSince >= IdleBeforeTypingNs)
+            if (pendingKeys is not null && cueSeen && now - quietSince >= IdleBeforeTypingNs)
             {
                 _machine.Keyboard.TypeText(pendingKeys);
                 pendingKeys = null;
