@@ -76,7 +76,11 @@ public sealed partial class X86Cpu
     public bool ShutdownPending { get; private set; }
 
     public bool Halted => Halted_;
-    public ulong InstructionCount => InstructionCount_;
+    /// <summary>
+    /// Instructions completed, counting those of the Run call in progress: a device the CPU reaches mid-slice (a port,
+    /// MMIO, RDTSC) sees the time of the instruction now executing, not of the slice's start.
+    /// </summary>
+    public ulong InstructionCount => InstructionCount_ + (ulong)(_sliceDone + _uninterruptedDone);
 
     /// <summary>A20 gate (port 0x92 / 8042). When off, physical address bit 20 is forced to 0.</summary>
     public bool A20Enabled
@@ -202,14 +206,19 @@ public sealed partial class X86Cpu
         if (_mapGeneration != _mem.MapGeneration) FlushTlb();
         int executed = RunSlice(maxInstructions);
         InstructionCount_ += (ulong)executed;
+        _sliceDone = 0;
         return executed;
     }
+
+    /// <summary>Instructions the Run call in progress completed before the current Step or RunUninterrupted call.</summary>
+    private int _sliceDone;
 
     private int RunSlice(int maxInstructions)
     {
         int executed = 0;
         while (executed < maxInstructions)
         {
+            _sliceDone = executed;
             if (Halted_)
             {
                 if ((_flags & IF) != 0 && _pic.InterruptPending)
@@ -224,6 +233,7 @@ public sealed partial class X86Cpu
             {
                 while (executed < maxInstructions)
                 {
+                    _sliceDone = executed;
                     if (Uninterrupted)
                     {
                         executed += RunUninterrupted(maxInstructions - executed);
@@ -256,6 +266,7 @@ public sealed partial class X86Cpu
                 // The faulting instruction counts, as do those RunUninterrupted finished before it.
                 executed += _uninterruptedDone + 1;
                 _uninterruptedDone = 0;
+                _sliceDone = executed;
                 Shadow = false;
                 Eip_ = _startEip;
                 R[4] = _startEsp;

@@ -5,11 +5,17 @@ public sealed class TestBus : ICpuBus
 {
     public readonly List<(ushort Port, int Size, uint Value)> Outs = [];
     public ulong Tsc;
+    /// <summary>Called at each OUT before it is recorded: what a device sees of the CPU at that moment.</summary>
+    public Action? OutObserver;
 
     public uint ReadMmio(ulong address, int size) => size == 4 ? 0xFFFFFFFF : (1u << (8 * size)) - 1;
     public void WriteMmio(ulong address, int size, uint value) { }
     public uint In(ushort port, int size) => size == 4 ? 0xFFFFFFFF : (1u << (8 * size)) - 1;
-    public void Out(ushort port, int size, uint value) => Outs.Add((port, size, value));
+    public void Out(ushort port, int size, uint value)
+    {
+        OutObserver?.Invoke();
+        Outs.Add((port, size, value));
+    }
     public ulong ReadTimestampCounter() => Tsc;
 }
 
