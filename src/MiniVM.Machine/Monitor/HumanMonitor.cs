@@ -26,6 +26,7 @@ public sealed class HumanMonitor(PcMachine machine)
         ("stop", "pause the VM"),
         ("cont", "resume the VM"),
         ("system_reset", "reset the machine"),
+        ("system_powerdown", "press the ACPI power button (the guest decides what to do)"),
         ("sendkey KEYS", "press a key combination, QEMU names: ctrl-alt-delete, ret, shift-a"),
         ("sendserial TEXT", "type TEXT on COM1 as a serial terminal would: \\n is Enter, \\t Tab, \\\\ a backslash"),
         ("screendump FILE.png", "save the screen as PNG"),
@@ -33,7 +34,7 @@ public sealed class HumanMonitor(PcMachine machine)
     ];
 
     private static readonly HashSet<string> Commands =
-        ["help", "?", "info", "savevm", "loadvm", "delvm", "stop", "cont", "c", "system_reset", "sendkey", "sendserial", "screendump", "quit", "q"];
+        ["help", "?", "info", "savevm", "loadvm", "delvm", "stop", "cont", "c", "system_reset", "system_powerdown", "sendkey", "sendserial", "screendump", "quit", "q"];
 
     /// <summary>Whether <paramref name="word"/> names a monitor command (scripts are checked before the run starts).</summary>
     public static bool IsCommand(string word) => Commands.Contains(word);
@@ -66,6 +67,7 @@ public sealed class HumanMonitor(PcMachine machine)
                 "stop" => Stop(),
                 "cont" or "c" => Continue(),
                 "system_reset" => SystemReset(),
+                "system_powerdown" => SystemPowerdown(),
                 "sendkey" => SendKey(RequireArgument(command, args, "KEYS")),
                 "sendserial" => SendSerial(RequireArgument(command, args, "TEXT")),
                 "screendump" => ScreenDump(RequireArgument(command, args, "FILE.png")),
@@ -156,6 +158,13 @@ public sealed class HumanMonitor(PcMachine machine)
         machine.Reset();
         return "";
     }
+
+    /// <summary>
+    /// QEMU's system_powerdown: a press of the power button, an ACPI event (PM1 PWRBTN_STS and the SCI). Only a guest
+    /// that enabled the event hears it; whether it then shuts down is up to the guest's own software.
+    /// </summary>
+    private string SystemPowerdown() =>
+        machine.Power.PressPowerButton() ? "" : "Error: system_powerdown: the guest has not enabled the ACPI power button event";
 
     private string SendKey(string keys)
     {

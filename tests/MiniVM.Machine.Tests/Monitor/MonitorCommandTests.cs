@@ -51,6 +51,8 @@ public sealed class MonitorCommandTests : IDisposable
         Assert.Equal("", m.Execute("sendkey ctrl-alt-delete"));
         Assert.Equal(6, vm.Machine.Keyboard.PendingTypedEvents);
         Assert.Equal("unknown command: 'frob' (type 'help')", m.Execute("frob"));
+        // The machine has not run: no guest has enabled ACPI's power button event (PM1_EN) yet.
+        Assert.Equal("Error: system_powerdown: the guest has not enabled the ACPI power button event", m.Execute("system_powerdown"));
         Assert.Matches("^[0-9a-f]{64}$", m.Execute("info statehash"));
         string png = Path.Combine(_dir, "s.png");
         Assert.Equal("", m.Execute("screendump " + png));
@@ -59,6 +61,23 @@ public sealed class MonitorCommandTests : IDisposable
         Assert.Matches(@"^1\s+s1\s+\S+ \S+\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+00:00:00\.000$", m.Execute("info snapshots").Split('\n')[2]);
         Assert.Equal("", m.Execute("quit"));
         Assert.True(m.QuitRequested);
+    }
+
+    [Fact]
+    public void SystemPowerdownPressesThePowerButtonTheGuestEnabled()
+    {
+        using var vm = new SnapshotMachine(_dir);
+        var m = new HumanMonitor(vm.Machine);
+        // What SeaBIOS and an ACPI guest do: PM I/O base at 0xB000 (PMBA, enabled by PMREGMISC), PWRBTN_EN in PM1_EN.
+        vm.Machine.Power.WriteConfig(0x40, 4, 0xB001);
+        vm.Machine.Power.WriteConfig(0x80, 1, 0x01);
+        vm.Machine.Ports.Write(0xB002, 2, 0x0100);
+        Assert.Equal(0u, vm.Machine.Ports.Read(0xB000, 2) & 0x0100);
+
+        Assert.Equal("", m.Execute("system_powerdown"));
+
+        Assert.Equal(0x0100u, vm.Machine.Ports.Read(0xB000, 2) & 0x0100); // PWRBTN_STS, raised for the guest's SCI handler
+        Assert.False(vm.Machine.PoweredOff);                              // the guest decides; nothing is cut
     }
 
     [Fact]
