@@ -64,11 +64,7 @@ public sealed class CpuLoopImageTests : IDisposable
         var options = new VmOptions
         {
             Machine = new MachineSection { Memory = 32, Rtc = "2026-01-01T00:00:00" },
-            Firmware = new FirmwareSection
-            {
-                Bios = Path.Combine(MiniVmProcess.RepoRoot, "firmware", "bios.bin"),
-                VgaBios = Path.Combine(MiniVmProcess.RepoRoot, "firmware", "vgabios-stdvga.bin"),
-            },
+            Firmware = MiniVmProcess.Firmware,
             Drives = [new DriveOptions { Interface = "floppy", Index = 0, File = floppy, Format = "raw", ReadOnly = true }],
             Boot = "a",
             Serial = "none",

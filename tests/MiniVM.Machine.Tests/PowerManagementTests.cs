@@ -19,11 +19,7 @@ public sealed class PowerManagementTests
     private static PcMachine NewMachine(StringBuilder debugLog) => new(new VmOptions
     {
         Machine = new MachineSection { Memory = 32, Rtc = "2026-01-01T00:00:00" },
-        Firmware = new FirmwareSection
-        {
-            Bios = Path.Combine(MiniVmProcess.RepoRoot, "firmware", "bios.bin"),
-            VgaBios = Path.Combine(MiniVmProcess.RepoRoot, "firmware", "vgabios-stdvga.bin"),
-        },
+        Firmware = MiniVmProcess.Firmware,
         Boot = "c",
         Serial = "none",
     }, new MachineOutputs { DebugLog = b => debugLog.Append((char)b) });

@@ -16,6 +16,13 @@ public static class MiniVmProcess
 
     public static string Guest(string name) => Path.Combine(Shared, "guests", name);
 
+    /// <summary>The repository's SeaBIOS and SeaVGABIOS (firmware/fetch-seabios.sh) for machines built in process.</summary>
+    public static Configuration.FirmwareSection Firmware => new()
+    {
+        Bios = Path.Combine(RepoRoot, "firmware", "bios.bin"),
+        VgaBios = Path.Combine(RepoRoot, "firmware", "vgabios-stdvga.bin"),
+    };
+
     public static Result Run(string workingDirectory, TimeSpan limit, params string[] args)
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "minivm.dll");

@@ -17,11 +17,7 @@ public sealed class SnapshotMachine : IDisposable
         var options = new VmOptions
         {
             Machine = new MachineSection { Memory = memoryMiB, Rtc = "2026-01-01T00:00:00" },
-            Firmware = new FirmwareSection
-            {
-                Bios = Path.Combine(MiniVmProcess.RepoRoot, "firmware", "bios.bin"),
-                VgaBios = Path.Combine(MiniVmProcess.RepoRoot, "firmware", "vgabios-stdvga.bin"),
-            },
+            Firmware = MiniVmProcess.Firmware,
             Drives =
             [
                 new DriveOptions { Interface = "floppy", Index = 0, File = MiniVmProcess.Guest("freedos722.img"), Format = "raw", ReadOnly = true },
