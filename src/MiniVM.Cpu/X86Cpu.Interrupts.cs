@@ -246,6 +246,12 @@ public sealed partial class X86Cpu
         Eip_ = neip;
         Flags_ = (nflags & 0x3F7FD5) | 2;
 
+        // Commit point (SDM vol. 3 §7.3 steps 12–13): a fault while loading the LDT and segment descriptors
+        // below is delivered in the new task's context, so the run loop's rollback must land on the new
+        // task's EIP/ESP, not on the start of the instruction that switched.
+        _startEip = neip;
+        _startEsp = R[4];
+
         // LDT, then segments; faults from here on are #TS in the new task's context.
         if ((ldt & 0xFFFC) == 0) Ldtr = new SegmentCache { Selector = ldt };
         else
@@ -279,7 +285,9 @@ public sealed partial class X86Cpu
             foreach (int seg in stackalloc int[] { 0, 3, 4, 5 })
             {
                 if (!new32 && seg >= 4) { S[seg] = new SegmentCache(); SegAccess[seg] = 0; continue; }
-                LoadSegment(seg, segs[seg]);
+                // SDM vol. 3 Table 7-1: a bad DS/ES/FS/GS in the new TSS is #TS (not present stays #NP).
+                try { LoadSegment(seg, segs[seg]); }
+                catch (GuestFault f) when (f.Vector == 13) { throw new GuestFault(10, f.ErrorCode); }
             }
         }
         UpdateCodeBits();

@@ -54,6 +54,66 @@ public sealed class TaskSwitchTests
         Assert.Equal(0x8u, m.Cpu.Cr0 & 0x8);                                     // CR0.TS set by the switch
     }
 
+    /// <summary>
+    /// SDM vol. 3 §7.3 step 13: a fault while loading the new task's LDT or segment descriptors comes after the
+    /// commit point, so it is delivered in the new task's context: its TR, CR3, EIP and stack.
+    /// </summary>
+    [Theory]
+    [InlineData(0x60u, (uint)TestMachine.Code32, 0x08)] // LDT selector names a code segment, not an LDT
+    [InlineData(0x54u, 0x1230u, 0x1230)]          // DS beyond the GDT limit
+    public void FaultAfterTheCommitPointIsDeliveredInTheNewTask(uint tssField, uint selector, int errorCode)
+    {
+        var m = new TestMachine();
+        m.LoadBootTo32(a =>
+        {
+            a.mov(eax, 0x10000);     // task 1's page directory
+            a.mov(cr3, eax);
+            a.mov(eax, cr0);
+            a.or(eax, 0x80000000);
+            a.mov(cr0, eax);
+            a.mov(ax, TestMachine.Tss1Sel);
+            a.ltr(ax);
+            a.jmp(TestMachine.Tss2Sel, 0);
+            a.mov(__dword_ptr[0x3020], 0xBAD); // must never run: the old task is not resumed
+            a.hlt();
+        });
+        // Two page directories sharing one identity-mapped page table for the first 4 MiB.
+        for (uint i = 0; i < 1024; i++) m.WriteU32(0x12000 + i * 4, (i << 12) | 3);
+        m.WriteU32(0x10000, 0x12000 | 3);
+        m.WriteU32(0x11000, 0x12000 | 3);
+        WriteTask2(m, 0x2A00);
+        m.WriteU32(TestMachine.Tss2 + 0x1C, 0x11000); // task 2's CR3
+        m.WriteU32(TestMachine.Tss2 + tssField, selector);
+        m.Load(32, 0x2A00, a =>
+        {
+            a.mov(__dword_ptr[0x3024], 0xBAD); // the handler halts before the new task's first instruction
+            a.hlt();
+        });
+        m.SetIdt(10, TestMachine.Gate(TestMachine.Code32, 0x2400, 0xE, 0));
+        m.Load(32, 0x2400, a =>
+        {
+            a.pop(__dword_ptr[0x3000]);  // error code
+            a.pop(__dword_ptr[0x3004]);  // EIP
+            a.pop(__dword_ptr[0x3008]);  // CS
+            a.pop(__dword_ptr[0x300C]);  // EFLAGS
+            a.mov(__[0x3010], esp);
+            a.str(ax);
+            a.mov(__[0x3014], eax);
+            a.mov(eax, cr3);
+            a.mov(__[0x3018], eax);
+            a.hlt();
+        });
+        m.RunToHalt();
+        Assert.Equal(10, m.Cpu.LastExceptionVector);
+        Assert.Equal((uint)errorCode, m.ReadU32(0x3000));
+        Assert.Equal(0x2A00u, m.ReadU32(0x3004));            // the new task's EIP, not the JMP's
+        Assert.Equal(0xA0000u, m.ReadU32(0x3010));           // frame pushed on the new task's stack
+        Assert.Equal(TestMachine.Tss2Sel, m.ReadU32(0x3014) & 0xFFFF);
+        Assert.Equal(0x11000u, m.ReadU32(0x3018));
+        Assert.Equal(0u, m.ReadU32(0x3020));
+        Assert.Equal(0u, m.ReadU32(0x3024));
+    }
+
     [Fact]
     public void DoubleFaultThroughTaskGateRunsTheHandlerTask()
     {
