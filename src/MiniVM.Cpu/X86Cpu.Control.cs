@@ -56,6 +56,34 @@ public sealed partial class X86Cpu
         Eip_ = target;
     }
 
+    /// <summary>
+    /// The selector, offset and operand size of a far JMP/CALL, immediate (ptr16:16/32) or from memory
+    /// (m16:16/32: offset first, then selector, SDM vol. 2 JMP/CALL); false for the near forms.
+    /// </summary>
+    private bool TryFarTarget(in Instruction ins, out ushort sel, out uint offset, out int size)
+    {
+        switch (ins.Op0Kind)
+        {
+            case OpKind.FarBranch16:
+                (sel, offset, size) = (ins.FarBranchSelector, ins.FarBranch16, 2);
+                return true;
+            case OpKind.FarBranch32:
+                (sel, offset, size) = (ins.FarBranchSelector, ins.FarBranch32, 4);
+                return true;
+        }
+        if (ins.Code is Code.Jmp_m1616 or Code.Jmp_m1632 or Code.Call_m1616 or Code.Call_m1632)
+        {
+            if (ins.Op0Kind != OpKind.Memory) throw new GuestFault(6);
+            size = ins.Code is Code.Jmp_m1632 or Code.Call_m1632 ? 4 : 2;
+            int seg = SegOf(in ins); uint off = Ea(in ins);
+            offset = ReadSized(seg, off, size);
+            sel = Read16(seg, off + (uint)size);
+            return true;
+        }
+        (sel, offset, size) = (0, 0, 0);
+        return false;
+    }
+
     private void ExecJmp(in Instruction ins)
     {
         switch (ins.Op0Kind)
@@ -64,19 +92,10 @@ public sealed partial class X86Cpu
             case OpKind.NearBranch32:
                 NearJump(in ins);
                 return;
-            case OpKind.FarBranch16:
-            case OpKind.FarBranch32:
-                FarJump(ins.FarBranchSelector, ins.Op0Kind == OpKind.FarBranch16 ? ins.FarBranch16 : ins.FarBranch32, ins.Op0Kind == OpKind.FarBranch32 ? 4 : 2);
-                return;
         }
-        if (ins.Code is Code.Jmp_m1616 or Code.Jmp_m1632)
+        if (TryFarTarget(in ins, out ushort sel, out uint offset, out int farSize))
         {
-            if (ins.Op0Kind != OpKind.Memory) throw new GuestFault(6);
-            int size = ins.Code == Code.Jmp_m1632 ? 4 : 2;
-            int seg = SegOf(in ins); uint off = Ea(in ins);
-            uint offset = ReadSized(seg, off, size);
-            ushort sel = Read16(seg, off + (uint)size);
-            FarJump(sel, offset, size);
+            FarJump(sel, offset, farSize);
             return;
         }
         int s = ins.Code == Code.Jmp_rm32 ? 4 : 2;
@@ -99,19 +118,10 @@ public sealed partial class X86Cpu
                 Eip_ = target;
                 return;
             }
-            case OpKind.FarBranch16:
-            case OpKind.FarBranch32:
-                FarCall(ins.FarBranchSelector, ins.Op0Kind == OpKind.FarBranch16 ? ins.FarBranch16 : ins.FarBranch32, ins.Op0Kind == OpKind.FarBranch32 ? 4 : 2);
-                return;
         }
-        if (ins.Code is Code.Call_m1616 or Code.Call_m1632)
+        if (TryFarTarget(in ins, out ushort sel, out uint offset, out int farSize))
         {
-            if (ins.Op0Kind != OpKind.Memory) throw new GuestFault(6);
-            int size = ins.Code == Code.Call_m1632 ? 4 : 2;
-            int seg = SegOf(in ins); uint off = Ea(in ins);
-            uint offset = ReadSized(seg, off, size);
-            ushort sel = Read16(seg, off + (uint)size);
-            FarCall(sel, offset, size);
+            FarCall(sel, offset, farSize);
             return;
         }
         int s = ins.Code == Code.Call_rm32 ? 4 : 2;

@@ -110,18 +110,50 @@ public sealed partial class X86Cpu
         UpdateCodeBits();
     }
 
-    /// <summary>Checks a code segment named by a far JMP/CALL (same-privilege rules) and returns it.</summary>
-    private SegmentCache CheckCodeTarget(ushort sel, ulong d, bool forCallGate)
+    /// <summary>Checks a code segment named by a far JMP/CALL under <paramref name="rule"/> and returns it.</summary>
+    private SegmentCache CheckCodeTarget(ushort sel, ulong d, CodeTargetRule rule)
     {
         var c = FromDescriptor(sel, d);
         int err = sel & 0xFFFC;
         if (!c.IsCode || c.IsSystem) throw new GuestFault(13, err);
         bool conforming = (c.Type & 4) != 0;
-        if (forCallGate) { if (c.Dpl > Cpl) throw new GuestFault(13, err); }
-        else if (conforming) { if (c.Dpl > Cpl) throw new GuestFault(13, err); }
-        else if ((sel & 3) > Cpl || c.Dpl != Cpl) throw new GuestFault(13, err);
+        if (rule == CodeTargetRule.CallGate || conforming) { if (c.Dpl > Cpl) throw new GuestFault(13, err); }
+        else if (c.Dpl != Cpl || (rule == CodeTargetRule.Direct && (sel & 3) > Cpl)) throw new GuestFault(13, err);
         if (!c.Present) throw new GuestFault(11, err);
         return c;
+    }
+
+    /// <summary>
+    /// A gate or TSS descriptor named by a far JMP/CALL: its DPL must be at least CPL and the selector's RPL
+    /// (#GP), and it must be present (#NP) — SDM vol. 3 §5.8.4, §7.3.
+    /// </summary>
+    private void CheckGateAccess(ushort sel, ulong d)
+    {
+        int dpl = (int)(d >> 45) & 3;
+        if (dpl < Cpl || dpl < (sel & 3)) throw new GuestFault(13, sel & 0xFFFC);
+        if ((d & (1UL << 47)) == 0) throw new GuestFault(11, sel & 0xFFFC);
+    }
+
+    /// <summary>
+    /// The call gate <paramref name="d"/> of a far JMP/CALL: checks the gate and returns the target code
+    /// descriptor, its selector and offset (the high half only in a 32-bit gate).
+    /// </summary>
+    private ulong CallGateTarget(ushort sel, ulong d, out ushort tsel, out uint toff)
+    {
+        CheckGateAccess(sel, d);
+        bool gate32 = ((d >> 40) & 0xF) == 12;
+        tsel = (ushort)(d >> 16);
+        toff = (uint)(d & 0xFFFF) | (gate32 ? (uint)(d >> 32) & 0xFFFF0000 : 0);
+        if ((tsel & 0xFFFC) == 0) throw new GuestFault(13, 0);
+        return ReadDescriptor(tsel, 13);
+    }
+
+    /// <summary>Far JMP/CALL to a task gate or a TSS descriptor: a task switch (SDM vol. 3 §7.3).</summary>
+    private void FarTaskSwitch(ushort sel, ulong d, TaskSwitchReason reason)
+    {
+        CheckGateAccess(sel, d);
+        if (((d >> 40) & 0xF) == 5) { ushort tss = (ushort)(d >> 16); SwitchTask(tss, ReadTaskDescriptor(tss), reason, -1); }
+        else SwitchTask(sel, d, reason, -1);
     }
 
     private void FarJump(ushort sel, uint offset, int size)
@@ -139,32 +171,20 @@ public sealed partial class X86Cpu
         bool system = (d & (1UL << 44)) == 0;
         if (!system)
         {
-            var c = CheckCodeTarget(sel, d, false);
+            var c = CheckCodeTarget(sel, d, CodeTargetRule.Direct);
             if (offset > c.Limit) throw new GuestFault(13, 0);
             SetAccessed(sel, d);
             LoadCs(in c, sel, Cpl);
             Eip_ = offset;
             return;
         }
-        int type = (int)(d >> 40) & 0xF;
-        int dpl = (int)(d >> 45) & 3;
-        int err = sel & 0xFFFC;
-        switch (type)
+        switch ((int)(d >> 40) & 0xF)
         {
             case 4:
             case 12:
             {
-                if (dpl < Cpl || dpl < (sel & 3)) throw new GuestFault(13, err);
-                if ((d & (1UL << 47)) == 0) throw new GuestFault(11, err);
-                ushort tsel = (ushort)(d >> 16);
-                uint toff = (uint)(d & 0xFFFF) | (type == 12 ? (uint)(d >> 32) & 0xFFFF0000 : 0);
-                if ((tsel & 0xFFFC) == 0) throw new GuestFault(13, 0);
-                ulong td = ReadDescriptor(tsel, 13);
-                var c = FromDescriptor(tsel, td);
-                if (!c.IsCode || c.IsSystem) throw new GuestFault(13, tsel & 0xFFFC);
-                bool conforming = (c.Type & 4) != 0;
-                if (conforming ? c.Dpl > Cpl : c.Dpl != Cpl) throw new GuestFault(13, tsel & 0xFFFC);
-                if (!c.Present) throw new GuestFault(11, tsel & 0xFFFC);
+                ulong td = CallGateTarget(sel, d, out ushort tsel, out uint toff);
+                var c = CheckCodeTarget(tsel, td, CodeTargetRule.JumpGate);
                 if (toff > c.Limit) throw new GuestFault(13, 0);
                 SetAccessed(tsel, td);
                 LoadCs(in c, tsel, Cpl);
@@ -174,13 +194,10 @@ public sealed partial class X86Cpu
             case 5:
             case 1:
             case 9:
-                if (dpl < Cpl || dpl < (sel & 3)) throw new GuestFault(13, err);
-                if ((d & (1UL << 47)) == 0) throw new GuestFault(11, err);
-                if (type == 5) { ushort tss = (ushort)(d >> 16); SwitchTask(tss, ReadTaskDescriptor(tss), TaskSwitchReason.Jmp, -1); }
-                else SwitchTask(sel, d, TaskSwitchReason.Jmp, -1);
+                FarTaskSwitch(sel, d, TaskSwitchReason.Jmp);
                 return;
             default:
-                throw new GuestFault(13, err);
+                throw new GuestFault(13, sel & 0xFFFC);
         }
     }
 
@@ -206,7 +223,7 @@ public sealed partial class X86Cpu
         bool system = (d & (1UL << 44)) == 0;
         if (!system)
         {
-            var c = CheckCodeTarget(sel, d, false);
+            var c = CheckCodeTarget(sel, d, CodeTargetRule.Direct);
             if (offset > c.Limit) throw new GuestFault(13, 0);
             Push(S[1].Selector, size);
             Push(Eip_, size);
@@ -216,22 +233,15 @@ public sealed partial class X86Cpu
             return;
         }
         int type = (int)(d >> 40) & 0xF;
-        int dpl = (int)(d >> 45) & 3;
-        int err = sel & 0xFFFC;
         switch (type)
         {
             case 4:
             case 12:
             {
-                if (dpl < Cpl || dpl < (sel & 3)) throw new GuestFault(13, err);
-                if ((d & (1UL << 47)) == 0) throw new GuestFault(11, err);
-                ushort tsel = (ushort)(d >> 16);
+                ulong td = CallGateTarget(sel, d, out ushort tsel, out uint toff);
                 int gsize = type == 12 ? 4 : 2;
-                uint toff = (uint)(d & 0xFFFF) | (type == 12 ? (uint)(d >> 32) & 0xFFFF0000 : 0);
                 int paramCount = (int)(d >> 32) & 0x1F;
-                if ((tsel & 0xFFFC) == 0) throw new GuestFault(13, 0);
-                ulong td = ReadDescriptor(tsel, 13);
-                var c = CheckCodeTarget(tsel, td, true);
+                var c = CheckCodeTarget(tsel, td, CodeTargetRule.CallGate);
                 if (toff > c.Limit) throw new GuestFault(13, 0);
                 bool conforming = (c.Type & 4) != 0;
                 if (!conforming && c.Dpl < Cpl)
@@ -281,13 +291,10 @@ public sealed partial class X86Cpu
             case 5:
             case 1:
             case 9:
-                if (dpl < Cpl || dpl < (sel & 3)) throw new GuestFault(13, err);
-                if ((d & (1UL << 47)) == 0) throw new GuestFault(11, err);
-                if (type == 5) { ushort tss = (ushort)(d >> 16); SwitchTask(tss, ReadTaskDescriptor(tss), TaskSwitchReason.Call, -1); }
-                else SwitchTask(sel, d, TaskSwitchReason.Call, -1);
+                FarTaskSwitch(sel, d, TaskSwitchReason.Call);
                 return;
             default:
-                throw new GuestFault(13, err);
+                throw new GuestFault(13, sel & 0xFFFC);
         }
     }
 

@@ -39,6 +39,48 @@ public sealed class PrivilegeTests
         a.mov(es, ax);
     }
 
+    /// <summary>
+    /// JMP m16:32 through a call gate (SDM vol. 3 §5.8.6): the gate's target RPL is ignored and CS gets RPL = CPL;
+    /// a target whose DPL is not CPL is #GP(target selector) — a JMP cannot change privilege.
+    /// </summary>
+    [Theory]
+    [InlineData((ushort)(TestMachine.Code32 | 3), -1)]
+    [InlineData(TestMachine.UserCode, TestMachine.UserCode & 0xFFFC)]
+    public void JumpThroughCallGateKeepsPrivilege(ushort target, int gpError)
+    {
+        var m = new TestMachine();
+        m.LoadBootTo32(a =>
+        {
+            a.jmp(__fword_ptr[0x4E0]);
+            a.hlt();
+        });
+        m.WriteU32(0x4E0, 0x12345678);                 // offset: ignored for a gate
+        m.WriteU16(0x4E4, (ushort)(TestMachine.CallGate & 0xFFFC));
+        m.WriteDescriptor(TestMachine.GdtBase, 7, TestMachine.Gate(target, 0x2A00, 0xC, 0));
+        m.Load(32, 0x2A00, a =>
+        {
+            a.mov(eax, cs);
+            a.mov(__[0x3000], eax);
+            a.mov(__[0x3004], esp);
+            a.hlt();
+        });
+        m.SetIdt(13, TestMachine.Gate(TestMachine.Code32, 0x2B00, 0xE, 0));
+        m.Load(32, 0x2B00, a =>
+        {
+            a.pop(__dword_ptr[0x3008]);
+            a.hlt();
+        });
+        m.WriteU32(0x3008, 0xFFFFFFFF);
+        m.RunToHalt();
+        Assert.Equal((uint)gpError, m.ReadU32(0x3008));
+        if (gpError < 0)
+        {
+            Assert.Equal(TestMachine.Code32, m.ReadU32(0x3000) & 0xFFFF);
+            Assert.Equal(0x80000u, m.ReadU32(0x3004));  // nothing pushed
+        }
+        else Assert.Equal(0u, m.ReadU32(0x3000));
+    }
+
     [Fact]
     public void CallGateRaisesPrivilegeAndRetfReturnsToRing3()
     {
