@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.CommandLine;
-using System.Text;
 using MiniVM.Block;
 using MiniVM.Devices;
 using MiniVM.Display.Sdl;
@@ -108,10 +107,10 @@ internal static class RunCommand
                     MonitorInput = monitorSetup.Channel,
                     Script = monitorSetup.Script,
                     ScriptOutput = monitorSetup.ScriptOutput,
-                    Until = parse.GetValue(until) is { } ut ? Unescape(ut) : null,
+                    Until = parse.GetValue(until) is { } ut ? EscapedText.Parse(ut) : null,
                     Timeout = parse.GetValue(timeout) is { } s ? TimeSpan.FromSeconds(s) : null,
-                    SendKeys = parse.GetValue(sendKeys) is { } k ? Unescape(k) : null,
-                    SendKeysAfter = parse.GetValue(sendKeysAfter) is { } ka ? Unescape(ka) : null,
+                    SendKeys = parse.GetValue(sendKeys) is { } k ? EscapedText.Parse(k) : null,
+                    SendKeysAfter = parse.GetValue(sendKeysAfter) is { } ka ? EscapedText.Parse(ka) : null,
                     SerialInput = input,
                 };
                 ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; runner.RequestStop(); };
@@ -172,26 +171,5 @@ internal static class RunCommand
         }) { IsBackground = true, Name = "stdin" };
         t.Start();
         return q;
-    }
-
-    /// <summary>`--sendkeys`/`--until` text: \n Enter (line break), \t Tab, \b Backspace, \e Escape, \\ backslash; any other backslash stays as it is (so A:\&gt; means itself).</summary>
-    internal static string Unescape(string s)
-    {
-        var sb = new StringBuilder();
-        for (int i = 0; i < s.Length; i++)
-        {
-            if (s[i] != '\\' || i + 1 == s.Length) { sb.Append(s[i]); continue; }
-            char c = s[++i];
-            switch (c)
-            {
-                case 'n' or 'r': sb.Append('\n'); break;
-                case 't': sb.Append('\t'); break;
-                case 'b': sb.Append('\b'); break;
-                case 'e': sb.Append('\x1b'); break;
-                case '\\': sb.Append('\\'); break;
-                default: sb.Append('\\').Append(c); break;
-            }
-        }
-        return sb.ToString();
     }
 }

@@ -28,7 +28,7 @@ public sealed class HumanMonitor(PcMachine machine)
         ("system_reset", "reset the machine"),
         ("system_powerdown", "press the ACPI power button (the guest decides what to do)"),
         ("sendkey KEYS", "press a key combination, QEMU names: ctrl-alt-delete, ret, shift-a"),
-        ("sendserial TEXT", "type TEXT on COM1 as a serial terminal would: \\n is Enter, \\t Tab, \\\\ a backslash"),
+        ("sendserial TEXT", "type TEXT on COM1 as a serial terminal would: \\n is Enter, \\t Tab, \\b Backspace, \\e Escape, \\\\ a backslash"),
         ("screendump FILE.png", "save the screen as PNG"),
         ("quit", "end the run"),
     ];
@@ -179,25 +179,22 @@ public sealed class HumanMonitor(PcMachine machine)
     }
 
     /// <summary>
-    /// Text for the guest's serial console, for scripts that drive a shell on ttyS0 through the monitor (the stdin
-    /// pump of `--serial stdio` only reads a terminal). Enter is CR, as a terminal sends it; the guest's tty turns it
+    /// Text for the guest's serial console, for scripts that drive a shell on ttyS0 through the monitor. Escapes as
+    /// for --sendkeys (<see cref="EscapedText"/>); Enter is CR, as a terminal sends it, and the guest's tty turns it
     /// into a line end. The bytes queue in front of the UART's FIFO and flow in as the guest reads.
     /// </summary>
     private string SendSerial(string text)
     {
-        var bytes = new List<byte>(text.Length);
-        for (int i = 0; i < text.Length; i++)
+        string parsed = EscapedText.Parse(text);
+        var bytes = new byte[parsed.Length];
+        for (int i = 0; i < parsed.Length; i++)
         {
-            char c = text[i];
-            if (c == '\\' && i + 1 < text.Length && text[i + 1] is 'n' or 'r' or 't' or '\\')
-            {
-                c = text[++i] switch { 'n' or 'r' => '\r', 't' => '\t', _ => '\\' };
-            }
+            char c = parsed[i];
             if (c > 0x7F) throw new MonitorException($"sendserial: '{c}' is not ASCII");
-            bytes.Add((byte)c);
+            bytes[i] = c == '\n' ? (byte)'\r' : (byte)c;
         }
-        int accepted = machine.Serial.Receive(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(bytes));
-        return accepted == bytes.Count ? "" : throw new MonitorException($"sendserial: COM1's input queue is full ({accepted} of {bytes.Count} bytes taken)");
+        int accepted = machine.Serial.Receive(bytes);
+        return accepted == bytes.Length ? "" : throw new MonitorException($"sendserial: COM1's input queue is full ({accepted} of {bytes.Length} bytes taken)");
     }
 
     private string ScreenDump(string file)

@@ -64,6 +64,18 @@ public sealed class MonitorCommandTests : IDisposable
     }
 
     [Fact]
+    public void SendserialTypesOnComOneWithTheEscapesOfSendkeys()
+    {
+        using var vm = new SnapshotMachine(_dir);
+        var m = new HumanMonitor(vm.Machine);
+        Assert.Equal("", m.Execute(@"sendserial ls\t-l C:\W\\x\n"));
+        var received = new List<byte>();
+        while ((vm.Machine.Ports.Read(0x3FD, 1) & 1) != 0) received.Add((byte)vm.Machine.Ports.Read(0x3F8, 1)); // LSR.DR, RBR
+        Assert.Equal("ls\t-l C:\\W\\x\r", System.Text.Encoding.ASCII.GetString([.. received])); // Enter arrives as CR
+        Assert.Equal("Error: sendserial: 'é' is not ASCII", m.Execute("sendserial café"));
+    }
+
+    [Fact]
     public void SystemPowerdownPressesThePowerButtonTheGuestEnabled()
     {
         using var vm = new SnapshotMachine(_dir);
