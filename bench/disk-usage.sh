@@ -21,13 +21,8 @@ read -r -a formats <<<"${FORMATS:-raw irow qcow2 qcow3 add-cow fvd}"
 
 work=${1:-$(mktemp -d /var/tmp/minivm-du.XXXXXX)}
 mkdir -p "$work"
-if [[ -z "${MINIVM:-}" ]]; then
-    echo "building minivm (Release) ..." >&2
-    dotnet build "$repo/src/MiniVM.Cli" -c Release -o "$work/bin" -nologo >"$work/build.log" 2>&1 \
-        || { cat "$work/build.log" >&2; exit 1; }
-    MINIVM="dotnet $work/bin/minivm.dll"
-fi
-read -r -a minivm <<<"$MINIVM"
+source "$here/minivm-command.sh"
+minivm_command "$repo" "$work"
 
 # The workload: copies of the system files, then a file built by doubling (DOS lines stop at 127 characters) so
 # that about 1.2 MiB of new data goes past the clusters the installed system already fills (a smaller workload

@@ -22,13 +22,8 @@ fi
 
 work=${1:-$(mktemp -d /var/tmp/minivm-bench.XXXXXX)}
 mkdir -p "$work"
-if [[ -z "${MINIVM:-}" ]]; then
-    echo "building minivm (Release) ..." >&2
-    dotnet build "$repo/src/MiniVM.Cli" -c Release -o "$work/bin" -nologo >"$work/build.log" 2>&1 \
-        || { cat "$work/build.log" >&2; exit 1; }
-    MINIVM="dotnet $work/bin/minivm.dll"
-fi
-read -r -a minivm <<<"$MINIVM"
+source "$here/minivm-command.sh"
+minivm_command "$repo" "$work"
 
 formats=$("${minivm[@]}" img create -f nosuch "$work/probe" 1M 2>&1 | sed -n 's/.*known: \(.*\)).*/\1/p' || true)
 has_format() { [[ ", $formats, " == *", $1, "* ]]; }
