@@ -75,6 +75,9 @@ public sealed class ImageOpenContext
     /// <summary>Open the image without its backing chain (for `info`/`check` of one layer).</summary>
     public bool NoBacking { get; init; }
 
+    /// <summary>Where the registry sends a warning about the open (e.g. a probed raw image's restricted block 0); null: nowhere.</summary>
+    public Action<string>? Warning { get; init; }
+
     /// <summary>Files already open in this chain, to refuse cycles.</summary>
     internal HashSet<string> Chain { get; init; } = new(StringComparer.Ordinal);
 

@@ -26,6 +26,23 @@ internal static class CliOptions
         return o;
     }
 
-    public static Argument<string> File(string name = "FILE", string description = "image file") =>
-        new(name) { Description = description };
+    public static Argument<string> File(string name = "FILE", string description = "image file")
+    {
+        var argument = new Argument<string>(name) { Description = description };
+        argument.Validators.Add(result =>
+        {
+            string? value = result.Tokens.Count > 0 ? result.Tokens[0].Value : null;
+            if (value is null) return;
+            if (value.Length == 0) result.AddError($"{name} is an empty file name");
+            else if (LooksLikeOption(value)) result.AddError($"unknown option '{value}'");
+        });
+        return argument;
+    }
+
+    /// <summary>
+    /// A word that was meant as an option ("--foo", "-hda"), not a file name or a negative size ("-512M"):
+    /// a file really called so is reachable as ./--foo.
+    /// </summary>
+    public static bool LooksLikeOption(string word) =>
+        word.Length > 1 && word[0] == '-' && (char.IsAsciiLetter(word[1]) || (word[1] == '-' && word.Length > 2));
 }

@@ -11,6 +11,7 @@ internal static class ImageAccess
         if (format is not null) Format(context, format);
         if (Directory.Exists(file)) throw new CommandFailure(ExitCodes.NoSuchFile, $"{file}: is a directory, not an image");
         if (!File.Exists(file)) throw new CommandFailure(ExitCodes.NoSuchFile, $"{file}: no such file");
+        if (HostFiles.NotRegularReason(file) is { } why) throw new CommandFailure(ExitCodes.NoSuchFile, $"{file}: {why}, not an image");
         var open = new ImageOpenContext
         {
             ReadOnly = readOnly,

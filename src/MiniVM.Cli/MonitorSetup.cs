@@ -31,7 +31,7 @@ internal sealed class MonitorSetup
             if (options.Monitor.Equals("stdio", StringComparison.OrdinalIgnoreCase))
             {
                 channel = new MonitorChannel();
-                StdioMonitor.Start(channel, Console.In, context.Out);
+                StdioMonitor.Start(channel, Console.OpenStandardInput(), context.Out);
             }
             else if (options.Monitor.StartsWith("tcp:", StringComparison.OrdinalIgnoreCase))
             {

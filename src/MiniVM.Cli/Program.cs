@@ -23,13 +23,13 @@ public static class MiniVmCli
         try
         {
             var root = CreateRoot(context);
-            var parse = root.Parse(args);
+            var parse = root.Parse(args, Parsing);
             if (parse.Errors.Count > 0 && parse.Action is ParseErrorAction)
             {
-                var messages = new List<string>();
-                foreach (var error in parse.Errors)
-                    if (!messages.Contains(error.Message)) messages.Add(error.Message);
-                stderr.WriteLine($"minivm: {OneLine(string.Join(" ", messages))} (see '{CommandPath(parse)} --help')");
+                // An unknown option is the culprit even when the parser first complains about what follows it
+                // (`img info --foo q.qcow2` would otherwise blame q.qcow2).
+                string message = UnknownOption(parse) ?? string.Join(" ", parse.Errors.Select(e => e.Message).Distinct());
+                stderr.WriteLine($"minivm: {OneLine(message)} (see '{CommandPath(parse)} --help')");
                 return ExitCodes.Usage;
             }
             return parse.Invoke(new InvocationConfiguration
@@ -48,6 +48,31 @@ public static class MiniVmCli
             stdout.Flush();
             stderr.Flush();
         }
+    }
+
+    /// <summary>
+    /// No POSIX bundling: QEMU's spelling `-hda` would otherwise be read as -h -d -a and print the help. No response
+    /// files: an argument starting with @ is a file name, never a file whose content becomes more arguments.
+    /// </summary>
+    private static readonly ParserConfiguration Parsing = new() { EnablePosixBundling = false, ResponseFileTokenReplacer = null };
+
+    /// <summary>"unknown option '-hda' (did you mean '--hda'?)" for the first word that looks like an option but is none.</summary>
+    private static string? UnknownOption(ParseResult parse)
+    {
+        var known = new HashSet<string>(StringComparer.Ordinal);
+        for (SymbolResult? r = parse.CommandResult; r is CommandResult c; r = c.Parent)
+            foreach (var o in c.Command.Options)
+            {
+                known.Add(o.Name);
+                foreach (var alias in o.Aliases) known.Add(alias);
+            }
+        foreach (var token in parse.Tokens)
+        {
+            if (token.Type != TokenType.Argument || !CliOptions.LooksLikeOption(token.Value) || known.Contains(token.Value)) continue;
+            string guess = "--" + token.Value.TrimStart('-');
+            return known.Contains(guess) ? $"unknown option '{token.Value}' (did you mean '{guess}'?)" : $"unknown option '{token.Value}'";
+        }
+        return null;
     }
 
     /// <summary>The command tree; each command family adds itself with one line.</summary>

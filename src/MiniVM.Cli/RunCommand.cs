@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.CommandLine;
 using MiniVM.Block;
 using MiniVM.Devices;
+using MiniVM.Devices.Storage;
 using MiniVM.Display.Sdl;
 using MiniVM.Machine;
 using MiniVM.Machine.Configuration;
@@ -33,7 +34,19 @@ internal static class RunCommand
         var display = new Option<string?>("--display") { Description = "headless or sdl (display)", HelpName = "KIND" };
         var clock = new Option<string?>("--clock") { Description = "virtual (deterministic, default) or realtime (clock)", HelpName = "KIND" };
         var until = new Option<string?>("--until") { Description = "stop with exit 0 when TEXT appears on the serial port or the text screen (\\n matches a line break)", HelpName = "TEXT" };
-        var timeout = new Option<double?>("--timeout") { Description = "stop with exit 3 after SECONDS of host time", HelpName = "SECONDS" };
+        var timeout = new Option<double?>("--timeout")
+        {
+            Description = "stop with exit 3 after SECONDS of host time", HelpName = "SECONDS",
+            CustomParser = result =>
+            {
+                string text = result.Tokens.Count > 0 ? result.Tokens[0].Value : "";
+                if (double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double seconds)
+                    && seconds > 0 && seconds <= TimeSpan.MaxValue.TotalSeconds / 2)
+                    return seconds;
+                result.AddError($"--timeout '{text}' is not a number of seconds (e.g. 30 or 2.5)");
+                return null;
+            },
+        };
         var screenshot = new Option<string?>("--screenshot") { Description = "save the screen as PNG at exit", HelpName = "PATH.png" };
         var screenDump = new Option<string?>("--screen-dump") { Description = "save the text screen as text at exit", HelpName = "PATH.txt" };
         var sendKeys = new Option<string?>("--sendkeys") { Description = "type TEXT once the guest waits for input (\\n is Enter)", HelpName = "TEXT" };
@@ -73,7 +86,17 @@ internal static class RunCommand
                 return ConfigError;
             }
 
+            // Every drive names a regular file that exists, as for `img` (exit 66): a FIFO would block the open.
+            foreach (var d in options.Drives)
+            {
+                if (!File.Exists(d.File) && !Directory.Exists(d.File))
+                    return Fail(context, ExitCodes.NoSuchFile, $"drive {d.Interface}{d.Index}: file '{d.File}' not found");
+                if (HostFiles.NotRegularReason(d.File) is { } why)
+                    return Fail(context, ExitCodes.NoSuchFile, $"drive {d.Interface}{d.Index}: '{d.File}' {why}; disk images must be regular files");
+            }
+
             var serialText = new SerialText();
+            var warnings = new List<string>();
             using var serialFile = OpenSerialSink(options.Serial);
             Stream? stdout = options.Serial.Equals("stdio", StringComparison.OrdinalIgnoreCase) ? Console.OpenStandardOutput() : null;
             using var debugFile = parse.GetValue(debugLog) is { } dl ? new FileStream(dl, FileMode.Create, FileAccess.Write) : null;
@@ -86,15 +109,20 @@ internal static class RunCommand
                     serialFile?.WriteByte(b);
                 },
                 DebugLog = b => debugFile?.WriteByte(b),
+                Warning = warnings.Add,
             };
 
             PcMachine machine;
             try { machine = new PcMachine(options, outputs); }
-            catch (VmConfigException e)
+            catch (Exception e) when (e is VmConfigException or StorageDeviceException)
             {
+                // StorageDeviceException: an image the device cannot take (a 32 MiB floppy, an empty disk), a
+                // configuration mistake like a wrong value.
                 context.Err.WriteLine("minivm: " + e.Message);
                 return ConfigError;
             }
+            // Warnings of a machine that was built (not of one that failed: that is one line, the error).
+            foreach (var w in warnings) context.Err.WriteLine("minivm: " + w);
             using (machine)
             {
                 ConcurrentQueue<byte>? input = null;
@@ -152,6 +180,12 @@ internal static class RunCommand
             }
         });
         return cmd;
+    }
+
+    private static int Fail(CliContext context, int code, string message)
+    {
+        context.Err.WriteLine("minivm: " + message);
+        return code;
     }
 
     private static FileStream? OpenSerialSink(string serial) =>

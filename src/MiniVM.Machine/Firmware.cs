@@ -9,7 +9,7 @@ public static class Firmware
     public static byte[] LoadBios(string path)
     {
         EnsurePresent(path);
-        var data = File.ReadAllBytes(path);
+        var data = HostInput.ReadAll(path, "firmware.bios", 0x100000);
         if (data.Length < 0x10000 || data.Length > 0x100000 || data.Length % 0x10000 != 0)
             throw new VmConfigException($"config: firmware.bios '{path}' is {data.Length} bytes; a BIOS image is 64 KiB..1 MiB in 64 KiB steps");
         if (data.Length < 0x20000) // the ISA alias at 0xE0000 is 128 KiB: pad small images at the bottom
@@ -24,7 +24,7 @@ public static class Firmware
     public static byte[] LoadVgaBios(string path)
     {
         EnsurePresent(path);
-        var data = File.ReadAllBytes(path);
+        var data = HostInput.ReadAll(path, "firmware.vgabios", 0x20000);
         if (data.Length < 512 || data.Length > 0x20000 || data[0] != 0x55 || data[1] != 0xAA)
             throw new VmConfigException($"config: firmware.vgabios '{path}' is not an option ROM (no 55 AA signature or bad size)");
         return data;

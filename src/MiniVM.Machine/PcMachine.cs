@@ -97,7 +97,7 @@ public sealed partial class PcMachine : IDisposable
         var virtio = new List<VirtioBlkPci>();
         foreach (var d in options.Drives)
         {
-            var disk = OpenDisk(formats, d);
+            var disk = OpenDisk(formats, d, outputs.Warning);
             switch (d.ParsedInterface)
             {
                 case DriveInterface.Ide: ata[d.Index] = new AtaDrive(disk, serial: $"MVM{d.Index:D5}"); break;
@@ -204,10 +204,11 @@ public sealed partial class PcMachine : IDisposable
         foreach (var d in _disks) if (!d.IsReadOnly) d.Flush();
     }
 
-    private IBlockDriver OpenDisk(ImageFormats formats, DriveOptions d)
+    private IBlockDriver OpenDisk(ImageFormats formats, DriveOptions d, Action<string> warning)
     {
-        if (!File.Exists(d.File)) throw new VmConfigException($"config: drive {d.Interface}{d.Index}: file '{d.File}' not found");
-        var disk = formats.Open(d.File, string.IsNullOrEmpty(d.Format) ? null : d.Format, new ImageOpenContext { ReadOnly = d.ReadOnly, Registry = formats });
+        if (!File.Exists(d.File)) throw new FileNotFoundException($"drive {d.Interface}{d.Index}: file '{d.File}' not found", d.File);
+        var disk = formats.Open(d.File, string.IsNullOrEmpty(d.Format) ? null : d.Format,
+            new ImageOpenContext { ReadOnly = d.ReadOnly, Registry = formats, Warning = warning });
         _disks.Add(disk);
         return disk;
     }

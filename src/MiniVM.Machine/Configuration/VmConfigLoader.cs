@@ -14,6 +14,15 @@ public static partial class VmConfigLoader
 {
     public const string EnvironmentPrefix = "MINIVM__";
 
+    /// <summary>A vm.json larger than this is refused unread (the file is read whole).</summary>
+    public const int MaxConfigFileBytes = 1 << 20;
+
+    /// <summary>
+    /// The most guest RAM the machine maps, in MiB: RAM is one byte array (PhysicalMemory), so it ends below
+    /// Array.MaxLength (2 GiB - 57 bytes), which also keeps it below the 0xE0000000 PCI hole SeaBIOS expects.
+    /// </summary>
+    public static readonly int MaxMemoryMiB = Array.MaxLength >> 20;
+
     /// <summary>Shorthand switches that are plain aliases of configuration keys.</summary>
     private static readonly Dictionary<string, string> Aliases = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -40,11 +49,13 @@ public static partial class VmConfigLoader
         if (configFile is not null)
         {
             if (!File.Exists(configFile)) throw new VmConfigException($"config: file '{configFile}' not found");
+            HostInput.Check(configFile, "--config", MaxConfigFileBytes);
             baseDir = firmwareBase = Path.GetDirectoryName(Path.GetFullPath(configFile))!;
             builder.AddJsonFile(Path.GetFullPath(configFile), optional: false);
         }
         else if (File.Exists("vm.json"))
         {
+            HostInput.Check("vm.json", "--config", MaxConfigFileBytes);
             firmwareBase = baseDir;
             builder.AddJsonFile(Path.GetFullPath("vm.json"), optional: false);
         }
@@ -72,9 +83,10 @@ public static partial class VmConfigLoader
         try { root = builder.Build(); }
         catch (Exception e) when (e is FormatException or InvalidDataException or IOException)
         {
-            throw new VmConfigException($"config: {configFile ?? "vm.json"}: {FirstLine(e.Message)}");
+            throw new VmConfigException($"config: {configFile ?? "vm.json"}: {JsonError(e)}");
         }
 
+        ConfigurationShape.Check(root);
         VmOptions options = Bind(root);
         if (drives.Count > 0) { options.Drives = drives.ToList(); AssignIndexes(options.Drives); }
         else foreach (var d in options.Drives) d.File = Resolve(baseDir, d.File);
@@ -96,28 +108,14 @@ public static partial class VmConfigLoader
             var conv = ConversionError().Match(m);
             if (conv.Success)
                 throw new VmConfigException($"config: {Dotted(conv.Groups["path"].Value)} = '{conv.Groups["value"].Value}' is not a valid {FriendlyType(conv.Groups["type"].Value)}");
-            var unknown = UnknownKeyError().Match(m);
-            if (unknown.Success)
-            {
-                string section = unknown.Groups["type"].Value switch
-                {
-                    var t when t.EndsWith(nameof(MachineSection)) => "machine.",
-                    var t when t.EndsWith(nameof(FirmwareSection)) => "firmware.",
-                    var t when t.EndsWith(nameof(DriveOptions)) => "drives[].",
-                    _ => "",
-                };
-                var keys = unknown.Groups["keys"].Value.Split(',', StringSplitOptions.TrimEntries)
-                    .Select(k => section + k.Trim('\''));
-                throw new VmConfigException($"config: unknown key {string.Join(", ", keys)}");
-            }
             throw new VmConfigException("config: " + FirstLine(m));
         }
     }
 
     private static void Validate(VmOptions o)
     {
-        if (o.Machine.Memory is < 1 or > 3072)
-            throw new VmConfigException($"config: machine.memory = {o.Machine.Memory}: must be 1..3072 (MiB)");
+        if (o.Machine.Memory < 1 || o.Machine.Memory > MaxMemoryMiB)
+            throw new VmConfigException($"config: machine.memory = {o.Machine.Memory}: must be 1..{MaxMemoryMiB} (MiB)");
         if (!string.Equals(o.Machine.Cpu, "p6", StringComparison.OrdinalIgnoreCase))
             throw new VmConfigException($"config: machine.cpu = '{o.Machine.Cpu}': the only CPU model is p6");
         if (!o.Machine.Rtc.Equals("now", StringComparison.OrdinalIgnoreCase) &&
@@ -125,6 +123,9 @@ public static partial class VmConfigLoader
             throw new VmConfigException($"config: machine.rtc = '{o.Machine.Rtc}': use now or a date like 2026-01-01T00:00:00");
         if (string.IsNullOrWhiteSpace(o.Boot) || o.Boot.Any(c => "acdn".IndexOf(char.ToLowerInvariant(c)) < 0))
             throw new VmConfigException($"config: boot = '{o.Boot}': use the letters a (floppy), c (hard disk), d, n");
+        // The CMOS boot order holds three devices; QEMU refuses a device named twice.
+        if (o.Boot.Length > 3 || o.Boot.ToLowerInvariant().Distinct().Count() != o.Boot.Length)
+            throw new VmConfigException($"config: boot = '{o.Boot}': at most 3 devices, each named once (e.g. cad)");
         CheckSerial(o.Serial);
         CheckMonitor(o.Monitor);
         if (!Is(o.Display, "headless", "sdl"))
@@ -153,6 +154,46 @@ public static partial class VmConfigLoader
             if (!Is(d.Transport, "legacy", "modern"))
                 throw new VmConfigException($"config: {key}.transport = '{d.Transport}': use legacy or modern");
         }
+        CheckSharedImages(o.Drives);
+    }
+
+    /// <summary>
+    /// One image behind two drives would be written by two devices that each believe they own it (QEMU refuses
+    /// through its image locks); two read-only drives may share one.
+    /// </summary>
+    private static void CheckSharedImages(List<DriveOptions> drives)
+    {
+        var seen = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int i = 0; i < drives.Count; i++)
+        {
+            string identity = FileIdentity(drives[i].File);
+            if (seen.TryGetValue(identity, out int first) && !(drives[first].ReadOnly && drives[i].ReadOnly))
+                throw new VmConfigException($"config: drives.{i}.file = '{drives[i].File}': the same image as drives.{first}.file; " +
+                    "two drives may share an image only when both are readonly");
+            seen.TryAdd(identity, i);
+        }
+    }
+
+    /// <summary>The path with symbolic links resolved, so two spellings of one file compare equal.</summary>
+    private static string FileIdentity(string path)
+    {
+        string full = Path.GetFullPath(path);
+        try { return new FileInfo(full).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? full; }
+        catch (IOException) { return full; }
+    }
+
+    /// <summary>A JSON syntax error as "line L, column C: what" (the parser's position, counted from 1).</summary>
+    private static string JsonError(Exception e)
+    {
+        for (Exception? inner = e; inner is not null; inner = inner.InnerException)
+            if (inner is System.Text.Json.JsonException { LineNumber: { } line } json)
+            {
+                string what = json.Message;
+                int cut = what.IndexOf(" LineNumber:", StringComparison.Ordinal);
+                if (cut > 0) what = what[..cut];
+                return $"line {line + 1}, column {(json.BytePositionInLine ?? 0) + 1}: {what.Trim()}";
+            }
+        return FirstLine(e.InnerException?.Message ?? e.Message);
     }
 
     /// <summary>Parses QEMU's `-drive if=ide,index=0,file=x.irow,format=irow,readonly=on` value.</summary>
@@ -215,7 +256,8 @@ public static partial class VmConfigLoader
     {
         if (Is(s, "stdio", "none")) return;
         var m = TcpMonitor().Match(s);
-        if (m.Success && int.TryParse(m.Groups[1].Value, out int port) && port is > 0 and < 65536) return;
+        // Port 0: any free port, announced on stderr when the monitor starts listening.
+        if (m.Success && int.TryParse(m.Groups[1].Value, out int port) && port is >= 0 and < 65536) return;
         throw new VmConfigException($"config: monitor = '{s}': use none, stdio or tcp:127.0.0.1:PORT (the monitor listens on loopback only)");
     }
 
@@ -238,9 +280,6 @@ public static partial class VmConfigLoader
 
     [GeneratedRegex(@"Failed to convert configuration value '(?<value>.*)' at '(?<path>[^']*)' to type '(?<type>[^']*)'")]
     private static partial Regex ConversionError();
-
-    [GeneratedRegex(@"not found on the instance of (?<type>[\w.]+): (?<keys>.*)$")]
-    private static partial Regex UnknownKeyError();
 
     [GeneratedRegex(@"^tcp:127\.0\.0\.1:(\d+)$")]
     private static partial Regex TcpMonitor();

@@ -109,7 +109,7 @@ public sealed class HumanMonitor(PcMachine machine)
         {
             var d = machine.Options.Drives[i];
             var disk = machine.Disks[i];
-            string format = string.IsNullOrEmpty(d.Format) ? disk.GetType().Name.Replace("Image", "").ToLowerInvariant() : d.Format;
+            string format = disk.FormatName;
             sb.Append(CultureInfo.InvariantCulture, $"{machine.DiskLabel(i)}: {d.File} ({format}{(disk.IsReadOnly ? ", read-only" : "")})\n");
             sb.Append(CultureInfo.InvariantCulture, $"    Size: {disk.Size} bytes, snapshots: {(disk is ISnapshotStore ? "yes" : "no")}\n");
         }
@@ -197,9 +197,15 @@ public sealed class HumanMonitor(PcMachine machine)
         return accepted == bytes.Length ? "" : throw new MonitorException($"sendserial: COM1's input queue is full ({accepted} of {bytes.Length} bytes taken)");
     }
 
+    /// <summary>
+    /// Writes a new file or replaces a regular one. QEMU writes wherever the process may; here an existing FIFO,
+    /// device or directory is refused too, since opening a FIFO would stall the machine thread until a reader
+    /// comes and a device is no picture file.
+    /// </summary>
     private string ScreenDump(string file)
     {
-        using (var f = File.Create(file)) machine.Vga.Render().WritePng(f);
+        if (HostFiles.NotRegularReason(file) is { } why) throw new MonitorException($"screendump: {file} {why}; give a new or regular file name");
+        using (var f = new FileStream(file, FileMode.Create, FileAccess.Write, FileShare.Read)) machine.Vga.Render().WritePng(f);
         return "";
     }
 

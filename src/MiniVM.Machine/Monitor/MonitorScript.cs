@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using MiniVM.Machine.Configuration;
 
 namespace MiniVM.Machine.Monitor;
 
@@ -32,10 +33,14 @@ public sealed class MonitorScript
 
     public IReadOnlyList<ScriptStep> Steps => _steps;
 
+    /// <summary>A script is read whole; a larger file (or /dev/zero, a FIFO) is refused unread.</summary>
+    public const int MaxFileBytes = 1 << 20;
+
     public static MonitorScript Load(string file)
     {
         string text;
-        try { text = File.ReadAllText(file); }
+        try { text = System.Text.Encoding.UTF8.GetString(HostInput.ReadAll(file, "--monitor-script", MaxFileBytes)); }
+        catch (VmConfigException e) { throw new MonitorException(e.Message); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new MonitorException($"monitor script {file}: {e.Message}"); }
         return Parse(text, file);
     }

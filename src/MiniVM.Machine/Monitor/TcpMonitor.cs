@@ -5,17 +5,26 @@ using System.Text;
 namespace MiniVM.Machine.Monitor;
 
 /// <summary>
-/// The monitor on a TCP port bound to 127.0.0.1 only (`--monitor tcp:127.0.0.1:PORT`), one client at a time,
-/// answering like QEMU's `-monitor tcp:…,server`: banner, prompt, one answer per line.
+/// The monitor on a TCP port bound to 127.0.0.1 only (`--monitor tcp:127.0.0.1:PORT`), answering like QEMU's
+/// `-monitor tcp:…,server`: banner, prompt, one answer per line. One client at a time: another that connects
+/// meanwhile is told the monitor is busy and closed, and a client that sends no command for
+/// <see cref="IdleTimeout"/> is closed, so a forgotten connection cannot lock everyone out. Lines are bounded
+/// (<see cref="MonitorLineReader"/>): a longer one is answered with an error and the connection closed.
 /// </summary>
 public sealed class TcpMonitor : IDisposable
 {
+    public static readonly TimeSpan DefaultIdleTimeout = TimeSpan.FromMinutes(10);
+
     private readonly TcpListener _listener;
     private readonly MonitorChannel _channel;
+    private int _serving;
 
-    public TcpMonitor(int port, MonitorChannel channel)
+    public TcpMonitor(int port, MonitorChannel channel) : this(port, channel, DefaultIdleTimeout) { }
+
+    public TcpMonitor(int port, MonitorChannel channel, TimeSpan idleTimeout)
     {
         _channel = channel;
+        IdleTimeout = idleTimeout;
         _listener = new TcpListener(IPAddress.Loopback, port);
         try { _listener.Start(); }
         catch (SocketException e) { throw new MonitorException($"monitor: cannot listen on 127.0.0.1:{port}: {e.Message}"); }
@@ -26,6 +35,9 @@ public sealed class TcpMonitor : IDisposable
     /// <summary>The port actually bound (useful when 0 asked for any free port).</summary>
     public int Port { get; }
 
+    /// <summary>How long a connected client may stay silent before it is closed.</summary>
+    public TimeSpan IdleTimeout { get; }
+
     private void AcceptLoop()
     {
         while (true)
@@ -33,19 +45,29 @@ public sealed class TcpMonitor : IDisposable
             TcpClient client;
             try { client = _listener.AcceptTcpClient(); }
             catch (Exception e) when (e is SocketException or ObjectDisposedException or InvalidOperationException) { return; }
-            using (client) Serve(client);
+            if (Interlocked.CompareExchange(ref _serving, 1, 0) != 0)
+            {
+                using (client) TrySend(client, "Error: the monitor is busy with another client; try again when it disconnects\r\n");
+                continue;
+            }
+            new Thread(() =>
+            {
+                try { using (client) Serve(client); }
+                finally { Volatile.Write(ref _serving, 0); }
+            }) { IsBackground = true, Name = "monitor-tcp-client" }.Start();
         }
     }
 
     private void Serve(TcpClient client)
     {
+        using var stream = client.GetStream();
+        using var writer = new StreamWriter(stream, new UTF8Encoding(false)) { NewLine = "\r\n", AutoFlush = true };
         try
         {
-            using var stream = client.GetStream();
-            using var reader = new StreamReader(stream, Encoding.UTF8);
-            using var writer = new StreamWriter(stream, new UTF8Encoding(false)) { NewLine = "\r\n", AutoFlush = true };
+            stream.ReadTimeout = (int)Math.Min(int.MaxValue, IdleTimeout.TotalMilliseconds);
             writer.WriteLine(HumanMonitor.Banner);
             writer.Write(HumanMonitor.Prompt);
+            var reader = new MonitorLineReader(stream);
             string? line;
             while ((line = reader.ReadLine()) is not null)
             {
@@ -57,7 +79,45 @@ public sealed class TcpMonitor : IDisposable
                 writer.Write(HumanMonitor.Prompt);
             }
         }
+        catch (MonitorException e)
+        {
+            TryWrite(writer, $"Error: {e.Message}; closing the connection");
+            Linger(client);
+        }
+        catch (IOException e) when (e.InnerException is SocketException { SocketErrorCode: SocketError.TimedOut })
+        {
+            TryWrite(writer, $"Error: no command for {IdleTimeout.TotalSeconds:0} s; closing the connection");
+        }
         catch (IOException) { /* the client went away; wait for the next one */ }
+    }
+
+    /// <summary>
+    /// Closes our side and discards what the peer still sends, for a moment: closing a socket with unread input
+    /// sends a reset, which can make the peer lose the error line before it reads it.
+    /// </summary>
+    private static void Linger(TcpClient client)
+    {
+        try
+        {
+            client.Client.Shutdown(SocketShutdown.Send);
+            client.Client.ReceiveTimeout = 200;
+            var sink = new byte[16384];
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            while (clock.ElapsedMilliseconds < 2000 && client.Client.Receive(sink) > 0) { }
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
+    }
+
+    private static void TryWrite(StreamWriter writer, string line)
+    {
+        try { writer.WriteLine(line); }
+        catch (IOException) { }
+    }
+
+    private static void TrySend(TcpClient client, string text)
+    {
+        try { client.GetStream().Write(Encoding.UTF8.GetBytes(text)); }
+        catch (Exception e) when (e is IOException or InvalidOperationException) { }
     }
 
     public void Dispose() => _listener.Stop();

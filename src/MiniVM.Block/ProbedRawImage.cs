@@ -1,0 +1,76 @@
+namespace MiniVM.Block;
+
+/// <summary>
+/// A raw image whose format was probed, not given: every change to the bytes the probe reads (the first
+/// <see cref="ImageFormats.ProbeWindow"/>) is checked first, and refused when the file would then probe as another
+/// format (QEMU's raw_co_pwritev restriction for probed raw images, which answers EPERM). Otherwise a guest could
+/// write a qcow2 header naming a backing file into its sector 0, and the next open would read that host file.
+/// Devices turn the refusal into a guest I/O error.
+/// </summary>
+public sealed class ProbedRawImage : IBlockDriver, IImageInfo
+{
+    private readonly IBlockDriver _raw;
+    private readonly ImageFormats _registry;
+
+    public ProbedRawImage(IBlockDriver raw, ImageFormats registry)
+    {
+        _raw = raw;
+        _registry = registry;
+    }
+
+    public string FormatName => _raw.FormatName;
+    public string FileName => _raw.FileName;
+    public long Size => _raw.Size;
+    public bool IsReadOnly => _raw.IsReadOnly;
+
+    public void Read(long offset, Span<byte> buffer) => _raw.Read(offset, buffer);
+
+    public void Write(long offset, ReadOnlySpan<byte> data)
+    {
+        CheckProbeWindow(offset, data.Length, data);
+        _raw.Write(offset, data);
+    }
+
+    public void WriteZeroes(long offset, long length)
+    {
+        CheckProbeWindow(offset, length, default);
+        _raw.WriteZeroes(offset, length);
+    }
+
+    public void Discard(long offset, long length)
+    {
+        CheckProbeWindow(offset, length, default); // raw reads a discarded range as zeroes
+        _raw.Discard(offset, length);
+    }
+
+    public void Flush() => _raw.Flush();
+
+    public Extent GetBlockStatus(long offset, long maxLength) => _raw.GetBlockStatus(offset, maxLength);
+
+    /// <summary>
+    /// When [offset, offset+length) overlaps the probe window: the window as it would read after the change
+    /// (<paramref name="data"/>, or zeroes when it is empty) must still probe as raw.
+    /// </summary>
+    private void CheckProbeWindow(long offset, long length, ReadOnlySpan<byte> data)
+    {
+        int window = (int)Math.Min(ImageFormats.ProbeWindow, Size);
+        if (length <= 0 || offset >= window || offset < 0) return;
+        var head = new byte[window];
+        _raw.Read(0, head);
+        int start = (int)offset, end = (int)Math.Min(window, offset + length);
+        if (data.IsEmpty) head.AsSpan(start, end - start).Clear();
+        else data[..(end - start)].CopyTo(head.AsSpan(start));
+        var probed = _registry.Probe(head, FileName);
+        if (probed is not Raw.RawFormat)
+            throw new ImageFormatException(FileName,
+                $"write at offset {offset} refused: the image would then probe as {probed?.Name ?? "no format"}, not raw " +
+                "(its format was probed; give format=raw to allow such writes)");
+    }
+
+    public long ClusterSize => (_raw as IImageInfo)?.ClusterSize ?? 0;
+    public long DiskUsage => (_raw as IImageInfo)?.DiskUsage ?? 0;
+    public IReadOnlyList<string> Files => (_raw as IImageInfo)?.Files ?? [FileName];
+    public IReadOnlyList<KeyValuePair<string, string>> FormatSpecific => (_raw as IImageInfo)?.FormatSpecific ?? [];
+
+    public void Dispose() => _raw.Dispose();
+}

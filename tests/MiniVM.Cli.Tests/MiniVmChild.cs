@@ -1,0 +1,59 @@
+using System.Diagnostics;
+
+namespace MiniVM.Cli.Tests;
+
+/// <summary>
+/// The built `minivm` run as a child process under an address-space limit (prlimit --as), for inputs that
+/// could hang or exhaust memory if the program regressed: the test then fails instead of the test host dying.
+/// </summary>
+public static class MiniVmChild
+{
+    /// <summary>3 GiB: .NET starts and runs a guest within it; reading /dev/zero whole or a 400 MB line does not.</summary>
+    public const long AddressSpaceLimit = 3L << 30;
+
+    public static CliResult Run(string workingDirectory, params string[] args) => Run(workingDirectory, TimeSpan.FromSeconds(120), args);
+
+    public static CliResult Run(string workingDirectory, TimeSpan limit, params string[] args)
+    {
+        using var p = Start(workingDirectory, args);
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(limit))
+        {
+            p.Kill(entireProcessTree: true);
+            Assert.Fail($"minivm {string.Join(' ', args)} did not finish within {limit} (a hang)");
+        }
+        p.WaitForExit();
+        return new CliResult(p.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    /// <summary>Starts minivm with stdin closed and stdout/stderr redirected; the caller reads and waits.</summary>
+    public static Process Start(string workingDirectory, params string[] args)
+    {
+        var psi = new ProcessStartInfo("prlimit")
+        {
+            WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true,
+        };
+        psi.ArgumentList.Add($"--as={AddressSpaceLimit}");
+        psi.ArgumentList.Add("--");
+        psi.ArgumentList.Add("dotnet");
+        psi.ArgumentList.Add("exec");
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "minivm.dll"));
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        var p = Process.Start(psi)!;
+        p.StandardInput.Close();
+        return p;
+    }
+
+    /// <summary>The repository's SeaBIOS, for runs whose working directory is a temporary folder.</summary>
+    public static string Bios => Path.Combine(RepoRoot, "firmware", "bios.bin");
+
+    public static string RepoRoot { get; } = FindRoot();
+
+    private static string FindRoot()
+    {
+        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
+            if (File.Exists(Path.Combine(d.FullName, "MiniVM.sln"))) return d.FullName;
+        throw new InvalidOperationException("MiniVM.sln not found above " + AppContext.BaseDirectory);
+    }
+}
