@@ -11,7 +11,7 @@ public sealed class MonitorLineReader(Stream input)
 {
     public const int MaxLineBytes = 4096;
 
-    private readonly byte[] _buffer = new byte[MaxLineBytes + 1];
+    private readonly byte[] _buffer = new byte[MaxLineBytes + 2]; // the line and its CR LF
     private int _start, _end;
 
     /// <summary>
@@ -28,12 +28,12 @@ public sealed class MonitorLineReader(Stream input)
             {
                 int length = newline - _start;
                 if (length > 0 && _buffer[newline - 1] == '\r') length--;
+                if (length > MaxLineBytes) throw TooLong();
                 string line = Encoding.UTF8.GetString(_buffer, _start, length);
                 _start = newline + 1;
                 return line;
             }
-            if (_end - _start > MaxLineBytes)
-                throw new MonitorException($"line longer than {MaxLineBytes} bytes");
+            if (_end - _start >= _buffer.Length) throw TooLong();
             scanned = _end;
             if (_end == _buffer.Length)
             {
@@ -47,11 +47,16 @@ public sealed class MonitorLineReader(Stream input)
             if (n <= 0)
             {
                 if (_end == _start) return null;
-                string last = Encoding.UTF8.GetString(_buffer, _start, _end - _start).TrimEnd('\r');
+                int length = _end - _start;
+                if (_buffer[_end - 1] == '\r') length--;
+                if (length > MaxLineBytes) throw TooLong();
+                string last = Encoding.UTF8.GetString(_buffer, _start, length);
                 _start = _end;
                 return last;
             }
             _end += n;
         }
     }
+
+    private static MonitorException TooLong() => new($"line longer than {MaxLineBytes} bytes");
 }
