@@ -11,6 +11,7 @@ public sealed class ProbedRawImage : IBlockDriver, IImageInfo
 {
     private readonly IBlockDriver _raw;
     private readonly ImageFormats _registry;
+    private byte[]? _head; // reused: a write loop over the disk start allocates nothing per request
 
     public ProbedRawImage(IBlockDriver raw, ImageFormats registry)
     {
@@ -55,11 +56,11 @@ public sealed class ProbedRawImage : IBlockDriver, IImageInfo
     {
         int window = (int)Math.Min(ImageFormats.ProbeWindow, Size);
         if (length <= 0 || offset >= window || offset < 0) return;
-        var head = new byte[window];
+        var head = (_head ??= new byte[window]).AsSpan();
         _raw.Read(0, head);
         int start = (int)offset, end = (int)Math.Min(window, offset + length);
-        if (data.IsEmpty) head.AsSpan(start, end - start).Clear();
-        else data[..(end - start)].CopyTo(head.AsSpan(start));
+        if (data.IsEmpty) head[start..end].Clear();
+        else data[..(end - start)].CopyTo(head[start..]);
         var probed = _registry.Probe(head, FileName);
         if (probed is not Raw.RawFormat)
             throw new ImageFormatException(FileName,
