@@ -121,6 +121,11 @@ internal static class RunCommand
                 context.Err.WriteLine("minivm: " + e.Message);
                 return ConfigError;
             }
+            catch (OutOfMemoryException)
+            {
+                // Guest RAM is one array of machine.memory MiB; a host (or an address-space limit) may refuse it.
+                return Fail(context, ExitCodes.IoError, $"machine.memory = {options.Machine.Memory}: the host refused that much guest RAM");
+            }
             // Warnings of a machine that was built (not of one that failed: that is one line, the error).
             foreach (var w in warnings) context.Err.WriteLine("minivm: " + w);
             using (machine)
@@ -192,6 +197,8 @@ internal static class RunCommand
         serial.StartsWith("file:", StringComparison.Ordinal) ? new FileStream(serial[5..], FileMode.Create, FileAccess.Write, FileShare.Read, 1) : null;
 
     /// <summary>Host keyboard → COM1 when the serial port is on stdio (a background reader; the machine drains it).</summary>
+    private const int MaxPendingInput = 1 << 16;
+
     private static ConcurrentQueue<byte> StartStdinPump()
     {
         var q = new ConcurrentQueue<byte>();
@@ -201,7 +208,12 @@ internal static class RunCommand
             var buf = new byte[256];
             int n;
             while ((n = stdin.Read(buf, 0, buf.Length)) > 0)
+            {
                 for (int i = 0; i < n; i++) q.Enqueue(buf[i] == (byte)'\n' ? (byte)'\r' : buf[i]);
+                // The guest drains this as fast as it reads its UART: a stdin without end (< /dev/zero) waits here
+                // rather than filling the host's memory.
+                while (q.Count > MaxPendingInput) Thread.Sleep(10);
+            }
         }) { IsBackground = true, Name = "stdin" };
         t.Start();
         return q;

@@ -68,6 +68,15 @@ public sealed class HostInputTests : IDisposable
     }
 
     [Fact]
+    public void Endless_stdin_on_the_serial_console_waits_for_the_guest_instead_of_filling_memory()
+    {
+        var r = MiniVmChild.Run(_dir.Path, TimeSpan.FromSeconds(180), "/dev/zero",
+            "run", "--serial", "stdio", "--memory", "16", "--timeout", "10");
+        Assert.True(r.ExitCode == 3, $"exit {r.ExitCode}: {r.Err}");
+        Assert.StartsWith("minivm: timeout after 10 s", r.Err);
+    }
+
+    [Fact]
     public void Configuration_file_on_dev_zero_or_a_fifo_is_refused()
     {
         Run("run", "--config", "/dev/zero").AssertOneError(78, "'/dev/zero' is a character device");

@@ -13,9 +13,12 @@ public static class MiniVmChild
 
     public static CliResult Run(string workingDirectory, params string[] args) => Run(workingDirectory, TimeSpan.FromSeconds(120), args);
 
-    public static CliResult Run(string workingDirectory, TimeSpan limit, params string[] args)
+    public static CliResult Run(string workingDirectory, TimeSpan limit, params string[] args) => Run(workingDirectory, limit, null, args);
+
+    /// <param name="stdinFile">A file to read standard input from (e.g. /dev/zero); null: stdin closed.</param>
+    public static CliResult Run(string workingDirectory, TimeSpan limit, string? stdinFile, params string[] args)
     {
-        using var p = Start(workingDirectory, args);
+        using var p = Start(workingDirectory, stdinFile, args);
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
         if (!p.WaitForExit(limit))
@@ -28,12 +31,22 @@ public static class MiniVmChild
     }
 
     /// <summary>Starts minivm with stdin closed and stdout/stderr redirected; the caller reads and waits.</summary>
-    public static Process Start(string workingDirectory, params string[] args)
+    public static Process Start(string workingDirectory, params string[] args) => Start(workingDirectory, null, args);
+
+    public static Process Start(string workingDirectory, string? stdinFile, params string[] args)
     {
-        var psi = new ProcessStartInfo("prlimit")
+        var psi = new ProcessStartInfo(stdinFile is null ? "prlimit" : "sh")
         {
-            WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true,
+            WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = stdinFile is null,
         };
+        if (stdinFile is not null)
+        {
+            psi.ArgumentList.Add("-c");
+            psi.ArgumentList.Add("exec \"$@\" < \"$MINIVM_STDIN\"");
+            psi.ArgumentList.Add("sh");
+            psi.ArgumentList.Add("prlimit");
+            psi.Environment["MINIVM_STDIN"] = stdinFile;
+        }
         psi.ArgumentList.Add($"--as={AddressSpaceLimit}");
         psi.ArgumentList.Add("--");
         psi.ArgumentList.Add("dotnet");
@@ -41,7 +54,7 @@ public static class MiniVmChild
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "minivm.dll"));
         foreach (var a in args) psi.ArgumentList.Add(a);
         var p = Process.Start(psi)!;
-        p.StandardInput.Close();
+        if (stdinFile is null) p.StandardInput.Close();
         return p;
     }
 
