@@ -13,12 +13,19 @@ public static class MiniVmChild
 
     public static CliResult Run(string workingDirectory, params string[] args) => Run(workingDirectory, TimeSpan.FromSeconds(120), args);
 
-    public static CliResult Run(string workingDirectory, TimeSpan limit, params string[] args) => Run(workingDirectory, limit, null, args);
+    /// <summary>
+    /// A managed heap limit (DOTNET_GCHeapHardLimit) for runs that must stay small: 96 MiB holds a 16 MiB guest with
+    /// room to spare, while an input buffered without bound exhausts it within seconds.
+    /// </summary>
+    public const long SmallHeap = 96L << 20;
+
+    public static CliResult Run(string workingDirectory, TimeSpan limit, params string[] args) => Run(workingDirectory, limit, null, null, args);
 
     /// <param name="stdinFile">A file to read standard input from (e.g. /dev/zero); null: stdin closed.</param>
-    public static CliResult Run(string workingDirectory, TimeSpan limit, string? stdinFile, params string[] args)
+    /// <param name="heapLimit">DOTNET_GCHeapHardLimit in bytes, or null for the runtime's default.</param>
+    public static CliResult Run(string workingDirectory, TimeSpan limit, string? stdinFile, long? heapLimit, params string[] args)
     {
-        using var p = Start(workingDirectory, stdinFile, args);
+        using var p = Start(workingDirectory, stdinFile, heapLimit, args);
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
         if (!p.WaitForExit(limit))
@@ -31,9 +38,9 @@ public static class MiniVmChild
     }
 
     /// <summary>Starts minivm with stdin closed and stdout/stderr redirected; the caller reads and waits.</summary>
-    public static Process Start(string workingDirectory, params string[] args) => Start(workingDirectory, null, args);
+    public static Process Start(string workingDirectory, params string[] args) => Start(workingDirectory, null, null, args);
 
-    public static Process Start(string workingDirectory, string? stdinFile, params string[] args)
+    public static Process Start(string workingDirectory, string? stdinFile, long? heapLimit, params string[] args)
     {
         var psi = new ProcessStartInfo(stdinFile is null ? "prlimit" : "sh")
         {
@@ -47,6 +54,7 @@ public static class MiniVmChild
             psi.ArgumentList.Add("prlimit");
             psi.Environment["MINIVM_STDIN"] = stdinFile;
         }
+        if (heapLimit is { } heap) psi.Environment["DOTNET_GCHeapHardLimit"] = "0x" + heap.ToString("x");
         psi.ArgumentList.Add($"--as={AddressSpaceLimit}");
         psi.ArgumentList.Add("--");
         psi.ArgumentList.Add("dotnet");

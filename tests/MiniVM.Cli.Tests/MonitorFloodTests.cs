@@ -5,8 +5,8 @@ namespace MiniVM.Cli.Tests;
 
 /// <summary>
 /// issue 11 item 6 as the campaign did it: 400 MB without a newline sent to the TCP monitor of a running VM. The
-/// run is a child process under a 3 GiB address-space limit (before the fix it grew to 1.9 GB and aborted under
-/// 4 GiB); it must answer with one error line, close that connection, and still obey `quit` from the next client.
+/// run is a child process under a 3 GiB address-space limit and a 96 MiB managed heap (before the fix it grew to
+/// 1.9 GB and aborted under 4 GiB); it must answer with one error line, close that connection, and still obey `quit` from the next client.
 /// </summary>
 public sealed partial class MonitorFloodTests : IDisposable
 {
@@ -17,7 +17,7 @@ public sealed partial class MonitorFloodTests : IDisposable
     [Fact]
     public async Task A_400_MB_line_is_cut_off_and_the_vm_keeps_running_in_bounded_memory()
     {
-        using var vm = MiniVmChild.Start(_dir.Path, "run", "--monitor", "tcp:127.0.0.1:0", "--serial", "none", "--memory", "16", "--timeout", "600");
+        using var vm = MiniVmChild.Start(_dir.Path, null, MiniVmChild.SmallHeap, "run", "--monitor", "tcp:127.0.0.1:0", "--serial", "none", "--memory", "16", "--timeout", "600");
         try
         {
             int port = 0;
