@@ -14,7 +14,10 @@
 # emulator process's CPU time (user + system, from /proc), which a busy shared machine does not inflate as it
 # does wall time.
 #
-# Usage: bench/linux-data-disk.sh [RESULTS-FILE]   (default: print to stdout only)
+# MiniVM runs once per CPU engine (`--set machine.cpu-engine=jit`, then `=interpreter`; only the interpreter, with no
+# --set, when the build does not know the key), each on fresh copies of the disks; a table of the wall times to the
+# marker closes the output.
+# Usage: bench/linux-data-disk.sh   (MINIVM=... to measure another build)
 # Needs: images/build-linux.sh outputs, python3, qemu-system-i386 (apt-get install qemu-system-x86), mtools.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -26,11 +29,13 @@ work="$(mktemp -d /tmp/minivm-linux-data.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 source "$here/minivm-command.sh"
 minivm_command "$root" "$work"
-cp "$root"/images/out/linux.irow* "$work/"
 cd "$work"
-# data.irow made afresh the way build-linux.sh makes it (a cp would turn its zero blocks into holes and so change
-# what img map reports: iROW's map lists the irvd file's data extents inside allocated clusters).
-"${minivm[@]}" img convert -O irow "$root/images/out/data.raw" data.irow
+# Which CPU engines this MiniVM has (`--set machine.cpu-engine=jit|interpreter`): a MiniVM that does not know the key
+# refuses it (exit 78, naming the key) and has only the interpreter, which then runs with no --set and the jit row says n/a.
+engines=(interpreter); engine_set=0
+probe=$("${minivm[@]}" run --config "$root/vm.json" --set machine.cpu-engine=jit --boot a \
+    --fda "$root/../shared/guests/bootos.img" --serial none --timeout 0.5 2>&1 || true)
+grep -q "cpu-engine" <<<"$probe" || { engines=(jit interpreter); engine_set=1; }
 
 # One guest session on the serial console: prints the wall time to the marker, then each command with its output
 # and wall time, then the exit status. $1 = label, rest = the emulator's command line.
@@ -96,26 +101,52 @@ print(f"[{label}] total wall time {time.monotonic() - t0:.1f} s; exit {p.returnc
 PY
 }
 
-echo "== $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "== minivm img info data.irow (before)"; "${minivm[@]}" img info data.irow | grep -E 'virtual size|disk size'
-echo "== minivm img map data.irow (before)"; "${minivm[@]}" img map data.irow | sed "s|$work/||"
-du -k --apparent-size data.irow* | sed 's/^/   apparent KiB: /'
-"${minivm[@]}" img convert -O raw linux.irow linux.raw
-"${minivm[@]}" img convert -O raw data.irow data.raw   # QEMU's data disk: the same bytes the guest starts from
+# One MiniVM run with ENGINE on fresh copies of the disks in its own folder: data.irow made afresh the way
+# build-linux.sh makes it (a cp would turn its zero blocks into holes and so change what img map reports: iROW's map
+# lists the irvd file's data extents inside allocated clusters).
+minivm_session() {
+    local engine=$1 set=()
+    [ $engine_set = 1 ] && set=(--set "machine.cpu-engine=$engine")
+    mkdir -p "$work/$engine" && cd "$work/$engine"
+    cp "$root"/images/out/linux.irow* .
+    "${minivm[@]}" img convert -O irow "$root/images/out/data.raw" data.irow
+    echo "== minivm img info data.irow (before)"; "${minivm[@]}" img info data.irow | grep -E 'virtual size|disk size'
+    echo "== minivm img map data.irow (before)"; "${minivm[@]}" img map data.irow | sed "s|$work/$engine/||"
+    du -k --apparent-size data.irow* | sed 's/^/   apparent KiB: /'
+    echo "== MiniVM, cpu-engine $engine: minivm run (vm.json's VM: virtio-blk modern, iROW boot + data disks, 128 MiB, clock virtual)"
+    session "minivm-$engine" "${minivm[@]}" run --config "$root/vm.json" "${set[@]}" \
+        --drive if=virtio,index=0,file=linux.irow,format=irow --drive if=virtio,index=1,file=data.irow,format=irow \
+        --serial stdio --timeout 3000
+    echo "== minivm img info data.irow (after)"; "${minivm[@]}" img info data.irow | grep -E 'virtual size|disk size'
+    echo "== minivm img map data.irow (after)"; "${minivm[@]}" img map data.irow | sed "s|$work/$engine/||"
+    du -k --apparent-size data.irow* | sed 's/^/   apparent KiB: /'
+    echo "== minivm img check data.irow"; "${minivm[@]}" img check data.irow
+    "${minivm[@]}" img convert -O raw data.irow after.raw
+    echo "== host reads the guest's files (img convert -O raw + mtools)"
+    MTOOLS_SKIP_CHECK=1 mdir -i after.raw :: | sed 's/^/   /'
+    MTOOLS_SKIP_CHECK=1 mtype -i after.raw ::s3.txt | sed 's/^/   s3.txt: /'
+    cd "$work"
+}
 
-echo "== MiniVM: minivm run (vm.json's VM: virtio-blk modern, iROW boot + data disks, 128 MiB, clock virtual)"
-session minivm "${minivm[@]}" run --config "$root/vm.json" \
-    --drive if=virtio,index=0,file=linux.irow,format=irow --drive if=virtio,index=1,file=data.irow,format=irow \
-    --serial stdio --timeout 3000
-echo "== minivm img info data.irow (after)"; "${minivm[@]}" img info data.irow | grep -E 'virtual size|disk size'
-echo "== minivm img map data.irow (after)"; "${minivm[@]}" img map data.irow | sed "s|$work/||"
-du -k --apparent-size data.irow* | sed 's/^/   apparent KiB: /'
-echo "== minivm img check data.irow"; "${minivm[@]}" img check data.irow
-"${minivm[@]}" img convert -O raw data.irow after.raw
-echo "== host reads the guest's files (img convert -O raw + mtools)"
-MTOOLS_SKIP_CHECK=1 mdir -i after.raw :: | sed 's/^/   /'
-MTOOLS_SKIP_CHECK=1 mtype -i after.raw ::s3.txt | sed 's/^/   s3.txt: /'
+echo "== $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); engines: ${engines[*]}"
+{
+for engine in "${engines[@]}"; do minivm_session "$engine"; done
 
+# QEMU's disks: the same bytes the MiniVM guests start from.
+"${minivm[@]}" img convert -O raw "$root/images/out/linux.irow" linux.raw
+"${minivm[@]}" img convert -O raw "$root/images/out/data.raw" data.raw
 echo "== QEMU: $(qemu-system-i386 --version | head -n1), -accel tcg, the raw conversions of the same images"
 session qemu qemu-system-i386 -accel tcg -m 128 -display none -monitor none -serial stdio -no-reboot \
     -drive file=linux.raw,format=raw,if=virtio -drive file=data.raw,format=raw,if=virtio
+} | tee "$work/session.txt"
+
+# One table: wall time to the marker per emulator (the lines each session printed above).
+marker_wall() { sed -n "s/^\[$1\] to MINIVM-LINUX-READY: wall \([0-9.]*\) s, emulator CPU time \([0-9.]*\) s.*/\1 \2/p" "$work/session.txt"; }
+read -r qw qc < <(marker_wall qemu) || true
+echo "== wall time to MINIVM-LINUX-READY (emulator CPU time), load average $(cut -d' ' -f1-3 /proc/loadavg) at end"
+for engine in jit interpreter; do
+    if read -r w c < <(marker_wall "minivm-$engine"); then
+        printf '   minivm %-12s %7.1f s (%6.1f s CPU)   %5.1f x QEMU TCG\n' "$engine" "$w" "$c" "$(echo "scale=2; $w / ${qw:-0}" | bc 2>/dev/null || echo 0)"
+    else printf '   minivm %-12s     n/a (machine.cpu-engine unknown to this build)\n' "$engine"; fi
+done
+printf '   qemu TCG            %7.1f s (%6.1f s CPU)\n' "${qw:-0}" "${qc:-0}"

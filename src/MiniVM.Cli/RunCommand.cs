@@ -53,12 +53,15 @@ internal static class RunCommand
         var sendKeysAfter = new Option<string?>("--sendkeys-after") { Description = "hold --sendkeys until TEXT has appeared on the serial port or the screen (e.g. the shell's prompt)", HelpName = "TEXT" };
         var debugLog = new Option<string?>("--debug-log") { Description = "write SeaBIOS's debug port (0x402) log to FILE", HelpName = "FILE" };
         var loadVm = new Option<string?>("--loadvm") { Description = "start from the snapshot NAME (VM state and disks), like QEMU's -loadvm", HelpName = "NAME" };
+        var eipSamples = new Option<string?>("--eip-samples") { Description = "record the guest's EIP every --eip-sample-interval instructions into FILE (bench/eip-profile.py maps it to symbols)", HelpName = "FILE" };
+        var eipInterval = new Option<long>("--eip-sample-interval") { Description = "instructions between two --eip-samples samples (default 100000)", HelpName = "N", DefaultValueFactory = _ => 100_000 };
         var monitorScript = new Option<string?>("--monitor-script") { Description = "run monitor commands at guest-text, virtual-time or instruction triggers (docs/monitor.md)", HelpName = "FILE" };
 
         var cmd = new Command("run", "boot the virtual machine")
         {
             config, set, memory, drive, fda, hda, hdb, boot, serial, monitor, display, clock,
             until, timeout, screenshot, screenDump, sendKeys, sendKeysAfter, debugLog, loadVm, monitorScript,
+            eipSamples, eipInterval,
         };
         cmd.SetAction(parse =>
         {
@@ -135,6 +138,12 @@ internal static class RunCommand
                 if (MonitorSetup.Prepare(context, machine, options, parse.GetValue(loadVm), parse.GetValue(monitorScript), out var monitorSetup) is { } failed)
                     return failed;
                 using var tcpMonitor = monitorSetup.Tcp;
+                if (parse.GetValue(eipInterval) < 1)
+                {
+                    context.Err.WriteLine($"minivm: --eip-sample-interval must be at least 1 (got {parse.GetValue(eipInterval)})");
+                    return ConfigError;
+                }
+                using var sampler = parse.GetValue(eipSamples) is { } sf ? new EipSampler(new StreamWriter(sf), parse.GetValue(eipInterval)) : null;
                 var runner = new MachineRunner(machine, serialText)
                 {
                     MonitorInput = monitorSetup.Channel,
@@ -145,6 +154,7 @@ internal static class RunCommand
                     SendKeys = parse.GetValue(sendKeys) is { } k ? EscapedText.Parse(k) : null,
                     SendKeysAfter = parse.GetValue(sendKeysAfter) is { } ka ? EscapedText.Parse(ka) : null,
                     SerialInput = input,
+                    Sampler = sampler,
                 };
                 ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; runner.RequestStop(); };
                 Console.CancelKeyPress += onCancel;

@@ -72,6 +72,9 @@ public sealed class MachineRunner
     /// </summary>
     public string? SendKeysAfter { get; init; }
 
+    /// <summary>`--eip-samples`: records the guest's EIP every so many instructions (slices end on its sample points).</summary>
+    public EipSampler? Sampler { get; init; }
+
     /// <summary>Bytes typed on the host for COM1 (serial stdio); drained into the UART between slices.</summary>
     public System.Collections.Concurrent.ConcurrentQueue<byte>? SerialInput { get; init; }
 
@@ -185,9 +188,10 @@ public sealed class MachineRunner
             while (MachineThreadWork.TryDequeue(out var work)) work();
             long before = (long)_machine.Cpu.InstructionCount;
             long timeBefore = _machine.Clock.Clock.Now;
-            _machine.RunSlice(SliceInstructions);
+            _machine.RunSlice(Sampler?.SliceLimit(Instructions, SliceInstructions) ?? SliceInstructions);
             Instructions += (long)_machine.Cpu.InstructionCount - before;
             _virtualNs += Math.Max(0, _machine.Clock.Clock.Now - timeBefore);
+            Sampler?.AfterSlice(Instructions, _machine.Clock.Clock.Now, _machine.Cpu);
 
             if (_machine.PoweredOff) return RunOutcome.PoweredOff;
             var cpu = _machine.Cpu;
