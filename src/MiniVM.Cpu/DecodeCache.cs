@@ -32,6 +32,20 @@ internal sealed class DecodeCache
             if (p is not null && p.Count > 0) p.Clear();
     }
 
+    /// <summary>Forgets every translated block and tiering count; the decoded instructions stay.</summary>
+    public void DropTranslations()
+    {
+        foreach (var p in _pages)
+        {
+            if (p is null) continue;
+            for (int k = 0; k < p.Count; k++)
+            {
+                p.Entries[k].Block = null;
+                p.Entries[k].Heat = 0;
+            }
+        }
+    }
+
     /// <summary>A write of <paramref name="length"/> bytes at <paramref name="offset"/> in <paramref name="page"/>.</summary>
     public void NotifyWrite(uint page, int offset, int length)
     {
@@ -56,6 +70,8 @@ internal sealed class DecodedPage
 
     public void Clear()
     {
+        // Entries are reused from slot 0; clearing them also lets go of their translated blocks.
+        Array.Clear(Entries, 0, Count);
         Array.Clear(Index);
         Count = 0;
         MinByte = int.MaxValue;

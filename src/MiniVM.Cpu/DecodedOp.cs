@@ -26,6 +26,10 @@ internal struct DecodedOp
     public uint Disp;
     /// <summary>Immediate (sign-extended where the encoding does), or for a relative branch the target minus the next IP.</summary>
     public uint Imm;
+    /// <summary>Times a block starting here was entered while untranslated (the translating engine's tiering counter).</summary>
+    public ushort Heat;
+    /// <summary>The translation of the block starting here, if any (<see cref="CpuEngine.Jit"/>).</summary>
+    public TranslatedBlock? Block;
 }
 
 /// <summary>

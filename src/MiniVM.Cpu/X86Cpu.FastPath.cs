@@ -88,6 +88,13 @@ public sealed partial class X86Cpu
         Eip_ = target;
     }
 
+    /// <summary>A near branch target, #GP(0) beyond CS's limit (for translated blocks, which set EIP at their exit).</summary>
+    internal uint BranchTarget(uint target)
+    {
+        if (target > CsLimit) throw new GuestFault(13, 0);
+        return target;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void CallTo(uint target)
     {

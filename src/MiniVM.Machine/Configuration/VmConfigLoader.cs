@@ -120,6 +120,8 @@ public static partial class VmConfigLoader
             throw new VmConfigException($"config: machine.memory = {o.Machine.Memory}: must be 1..3072 (MiB)");
         if (!string.Equals(o.Machine.Cpu, "p6", StringComparison.OrdinalIgnoreCase))
             throw new VmConfigException($"config: machine.cpu = '{o.Machine.Cpu}': the only CPU model is p6");
+        if (!Is(o.Machine.CpuEngine, "jit", "interpreter"))
+            throw new VmConfigException($"config: machine.cpu-engine = '{o.Machine.CpuEngine}': use jit or interpreter");
         if (!o.Machine.Rtc.Equals("now", StringComparison.OrdinalIgnoreCase) &&
             !DateTime.TryParse(o.Machine.Rtc, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out _))
             throw new VmConfigException($"config: machine.rtc = '{o.Machine.Rtc}': use now or a date like 2026-01-01T00:00:00");
