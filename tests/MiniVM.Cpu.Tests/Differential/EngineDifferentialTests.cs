@@ -13,7 +13,9 @@ namespace MiniVM.Cpu.Tests.Differential;
 /// </summary>
 public sealed class EngineDifferentialTests(ITestOutputHelper output)
 {
-    public const int DefaultPrograms = 24, Repetitions = 4, SeedsPerMode = 1_000_000;
+    public const int DefaultPrograms = 16, Repetitions = 4, SeedsPerMode = 1_000_000;
+
+    private static readonly int[] JitThresholds = [1, 3, 16];
 
     private static int Programs =>
         int.TryParse(Environment.GetEnvironmentVariable("MINIVM_DIFF_PROGRAMS"), out int n) && n > 0 ? n : DefaultPrograms;
@@ -40,6 +42,8 @@ public sealed class EngineDifferentialTests(ITestOutputHelper output)
         {
             var program = RandomProgram.Generate(seed, mode);
             programs++;
+            // From "translate at first sight" to the engine's default: blocks are entered cold, warm and mid-way.
+            candidate.Cpu.JitThreshold = JitThresholds[seed % JitThresholds.Length];
             for (int rep = 0; rep < Repetitions; rep++)
             {
                 int scheduleSeed = seed * 31 + rep;
@@ -57,8 +61,9 @@ public sealed class EngineDifferentialTests(ITestOutputHelper output)
                 foreach (int v in expected.Vectors) vectors[v] = vectors.GetValueOrDefault(v) + 1;
             }
         }
+        var jit = candidate.Cpu.JitStatistics;
         output.WriteLine($"{mode}: {programs} programs, {runs} runs, {instructions} instructions per engine, {halted} runs halted; exceptions by vector: " +
-                         string.Join(", ", vectors.Select(kv => $"#{kv.Key}×{kv.Value}")));
+                         string.Join(", ", vectors.Select(kv => $"#{kv.Key}×{kv.Value}")) + $"; {candidate.Engine}: {jit}");
         if (programs < 10) return; // a replayed seed: no coverage claims
         // The harness checks itself: programs end (they do not run away), and the faults they are built to raise happen.
         Assert.True(halted >= runs * 9 / 10, $"only {halted} of {runs} runs reached HLT");
@@ -69,5 +74,7 @@ public sealed class EngineDifferentialTests(ITestOutputHelper output)
             _ => [0, 5, 6, 13, 14],
         };
         foreach (int v in expectedVectors) Assert.True(vectors.ContainsKey(v), $"no program raised #{v}");
+        // And the candidate engine really ran translated code (a tiering change cannot silently make this test moot).
+        Assert.True(jit.InstructionsInBlocks > instructions / 10, $"only {jit.InstructionsInBlocks} of {instructions} instructions ran in translated blocks");
     }
 }

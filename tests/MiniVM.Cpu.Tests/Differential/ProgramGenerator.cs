@@ -452,7 +452,7 @@ internal sealed class ProgramGenerator
         if (_ecxBusy) { TableInstruction(memory: true, mayFault: true); return; }
         Register counter = _real ? CX : ECX;
         Add(Instruction.Create(_real ? Iced.Intel.Code.Push_r16 : Iced.Intel.Code.Push_r32, counter));
-        int count = _rng.Next(10) == 0 ? _rng.Next(100, 400) : _rng.Next(1, 24);
+        int count = _rng.Next(10) == 0 ? _rng.Next(60, 200) : _rng.Next(1, 24);
         Add(Instruction.Create(_real ? Iced.Intel.Code.Mov_r16_imm16 : Iced.Intel.Code.Mov_r32_imm32, counter, count));
         int top = NewLabel();
         Place(top);

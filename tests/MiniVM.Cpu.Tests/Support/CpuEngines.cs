@@ -15,12 +15,10 @@ public static class CpuEngines
     /// <summary>Puts <paramref name="cpu"/> under the named engine.</summary>
     public static X86Cpu Use(this X86Cpu cpu, string engine)
     {
-        // Until the translating engine exists, "jit" stands for the specialised-form interpreter and "interpreter" for
-        // the general one (the pair SpecialisedFormsTests already compares); switching to X86Cpu.Engine is this line.
-        cpu.SpecialisedForms = engine switch
+        cpu.Engine = engine switch
         {
-            Interpreter => false,
-            Jit => true,
+            Interpreter => CpuEngine.Interpreter,
+            Jit => CpuEngine.Jit,
             _ => throw new ArgumentException($"unknown engine '{engine}'", nameof(engine)),
         };
         return cpu;
