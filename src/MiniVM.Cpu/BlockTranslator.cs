@@ -46,6 +46,12 @@ internal sealed class BlockTranslator
     private static readonly MethodInfo MTestCondition = Method("TestCondition");
     private static readonly MethodInfo MZeroNow = typeof(X86Cpu).GetProperty("ZeroFlagNow", Any)!.GetMethod!;
     private static readonly MethodInfo MBranchTarget = Method(nameof(X86Cpu.BranchTarget));
+    private static readonly FieldInfo FLazyA = Field("_lazyA");
+    private static readonly FieldInfo FLazyB = Field("_lazyB");
+    private static readonly FieldInfo FLazyRes = Field("_lazyRes");
+
+    // The lazy-flags record kinds (X86Cpu.LazyFlags.cs), as far as the translator knows them at a point of the block.
+    private const int KindUnknown = -1, KindAdd = 1, KindSub = 2, KindLogic = 3, KindInc = 4, KindDec = 5;
 
     private static FieldInfo Field(string name) => typeof(X86Cpu).GetField(name, Any) ?? throw new MissingFieldException(nameof(X86Cpu), name);
     private static MethodInfo Method(string name) => typeof(X86Cpu).GetMethod(name, Any) ?? throw new MissingMethodException(nameof(X86Cpu), name);
@@ -57,6 +63,9 @@ internal sealed class BlockTranslator
     /// <summary>Registers the block reads or writes (loaded at entry) and writes (stored at exits).</summary>
     private int _used, _written;
     private readonly bool _code16;
+    /// <summary>Which lazy record the last flag-setting instruction of the block left, so a condition can be read
+    /// straight from its operands instead of through <c>TestCondition</c>'s switch.</summary>
+    private int _flagKind = KindUnknown;
 
     private BlockTranslator(ILGenerator il, bool code16)
     {
@@ -473,12 +482,12 @@ internal sealed class BlockTranslator
                 il.Emit(OpCodes.Ldloc, _tmp); St(5);
                 break;
 
-            case FastForm.SetccR8: This(); Const(d.Aux); Call(MTestCondition); St8(d.Reg0); break;
-            case FastForm.SetccM8: MemArgs(d); This(); Const(d.Aux); Call(MTestCondition); Call(MWrite8); break;
+            case FastForm.SetccR8: Condition(d.Aux); St8(d.Reg0); break;
+            case FastForm.SetccM8: MemArgs(d); Condition(d.Aux); Call(MWrite8); break;
             case FastForm.CmovRR:
             {
                 var skip = il.DefineLabel();
-                This(); Const(d.Aux); Call(MTestCondition); il.Emit(OpCodes.Brfalse, skip);
+                Condition(d.Aux); il.Emit(OpCodes.Brfalse, skip);
                 Ld(d.Reg1); St(d.Reg0);
                 il.MarkLabel(skip);
                 // Make sure Reg0 counts as written even when only the conditional path writes it.
@@ -488,7 +497,7 @@ internal sealed class BlockTranslator
             {
                 var skip = il.DefineLabel();
                 Load32(d); il.Emit(OpCodes.Stloc, _tmp); // memory is read even when the condition is false
-                This(); Const(d.Aux); Call(MTestCondition); il.Emit(OpCodes.Brfalse, skip);
+                Condition(d.Aux); il.Emit(OpCodes.Brfalse, skip);
                 il.Emit(OpCodes.Ldloc, _tmp); St(d.Reg0);
                 il.MarkLabel(skip);
                 break;
@@ -537,12 +546,15 @@ internal sealed class BlockTranslator
                 var taken = il.DefineLabel();
                 if (d.Form == FastForm.Jz || d.Form == FastForm.Jnz)
                 {
-                    This(); Call(MZeroNow);
-                    il.Emit(d.Form == FastForm.Jz ? OpCodes.Brtrue : OpCodes.Brfalse, taken);
+                    if (_flagKind != KindUnknown) { This(); il.Emit(OpCodes.Ldfld, FLazyRes); }
+                    else { This(); Call(MZeroNow); }
+                    bool zeroTaken = d.Form == FastForm.Jz;
+                    if (_flagKind != KindUnknown) zeroTaken = !zeroTaken; // the value is the result, not ZF
+                    il.Emit(zeroTaken ? OpCodes.Brtrue : OpCodes.Brfalse, taken);
                 }
                 else
                 {
-                    This(); Const(d.Aux); Call(MTestCondition);
+                    Condition(d.Aux);
                     il.Emit(OpCodes.Brtrue, taken);
                 }
                 SetExit(i + 1, nextRel);
@@ -579,8 +591,87 @@ internal sealed class BlockTranslator
             default:
                 throw new InvalidOperationException($"no translation for {d.Form}");
         }
+        _flagKind = FlagKindAfter(d, _flagKind);
         if (mem) BreakCheck(i + 1, nextRel);
         return false;
+    }
+
+    /// <summary>The lazy record kind after <paramref name="d"/>: set by the 32-bit ALU forms, unknown after eager ones.</summary>
+    private static int FlagKindAfter(in DecodedOp d, int before) => d.Form switch
+    {
+        >= FastForm.AddRR and <= FastForm.AddMI => KindAdd,
+        >= FastForm.SubRR and <= FastForm.SubMI => KindSub,
+        >= FastForm.CmpRR and <= FastForm.CmpMI => KindSub,
+        >= FastForm.OrRR and <= FastForm.OrMI => KindLogic,
+        >= FastForm.AndRR and <= FastForm.AndMI => KindLogic,
+        >= FastForm.XorRR and <= FastForm.XorMI => KindLogic,
+        FastForm.TestRR or FastForm.TestMR or FastForm.TestRI or FastForm.TestMI => KindLogic,
+        FastForm.IncR or FastForm.IncM => KindInc,
+        FastForm.DecR or FastForm.DecM => KindDec,
+        >= FastForm.Cmp8RR and <= FastForm.Test8MI => KindUnknown,
+        FastForm.ShiftRI or FastForm.ShiftRCl or FastForm.ImulRR or FastForm.ImulRM or FastForm.ImulRRI or FastForm.ImulRMI => KindUnknown,
+        >= FastForm.Alu16RR and <= FastForm.DecR16 => KindUnknown,
+        _ => before,
+    };
+
+    /// <summary>
+    /// Pushes condition <paramref name="cc"/> (Iced's numbering) as 0/1. With the block's last flag setter known,
+    /// it is read from that record's operands exactly as <c>TestCondition</c> would; else <c>TestCondition</c> runs.
+    /// (A materialisation between leaves the record's fields as they were, so reading them stays correct.)
+    /// </summary>
+    private void Condition(int cc)
+    {
+        var c = (Iced.Intel.ConditionCode)cc;
+        var il = _il;
+        void A() { This(); il.Emit(OpCodes.Ldfld, FLazyA); }
+        void B() { This(); il.Emit(OpCodes.Ldfld, FLazyB); }
+        void Res() { This(); il.Emit(OpCodes.Ldfld, FLazyRes); }
+        void Not() { Const(0); il.Emit(OpCodes.Ceq); }
+        switch (_flagKind)
+        {
+            case KindSub:
+                switch (c)
+                {
+                    case Iced.Intel.ConditionCode.e: A(); B(); il.Emit(OpCodes.Ceq); return;
+                    case Iced.Intel.ConditionCode.ne: A(); B(); il.Emit(OpCodes.Ceq); Not(); return;
+                    case Iced.Intel.ConditionCode.b: A(); B(); il.Emit(OpCodes.Clt_Un); return;
+                    case Iced.Intel.ConditionCode.ae: A(); B(); il.Emit(OpCodes.Clt_Un); Not(); return;
+                    case Iced.Intel.ConditionCode.be: A(); B(); il.Emit(OpCodes.Cgt_Un); Not(); return;
+                    case Iced.Intel.ConditionCode.a: A(); B(); il.Emit(OpCodes.Cgt_Un); return;
+                    case Iced.Intel.ConditionCode.s: Res(); Const(0); il.Emit(OpCodes.Clt); return;
+                    case Iced.Intel.ConditionCode.ns: Res(); Const(0); il.Emit(OpCodes.Clt); Not(); return;
+                    case Iced.Intel.ConditionCode.l: A(); B(); il.Emit(OpCodes.Clt); return;
+                    case Iced.Intel.ConditionCode.ge: A(); B(); il.Emit(OpCodes.Clt); Not(); return;
+                    case Iced.Intel.ConditionCode.le: A(); B(); il.Emit(OpCodes.Cgt); Not(); return;
+                    case Iced.Intel.ConditionCode.g: A(); B(); il.Emit(OpCodes.Cgt); return;
+                }
+                break;
+            case KindLogic:
+                switch (c)
+                {
+                    case Iced.Intel.ConditionCode.e: case Iced.Intel.ConditionCode.be: Res(); Const(0); il.Emit(OpCodes.Ceq); return;
+                    case Iced.Intel.ConditionCode.ne: case Iced.Intel.ConditionCode.a: Res(); Const(0); il.Emit(OpCodes.Ceq); Not(); return;
+                    case Iced.Intel.ConditionCode.s: case Iced.Intel.ConditionCode.l: Res(); Const(0); il.Emit(OpCodes.Clt); return;
+                    case Iced.Intel.ConditionCode.ns: case Iced.Intel.ConditionCode.ge: Res(); Const(0); il.Emit(OpCodes.Clt); Not(); return;
+                    case Iced.Intel.ConditionCode.le: Res(); Const(0); il.Emit(OpCodes.Cgt); Not(); return;
+                    case Iced.Intel.ConditionCode.g: Res(); Const(0); il.Emit(OpCodes.Cgt); return;
+                    case Iced.Intel.ConditionCode.o: case Iced.Intel.ConditionCode.b: Const(0); return;
+                    case Iced.Intel.ConditionCode.no: case Iced.Intel.ConditionCode.ae: Const(1); return;
+                }
+                break;
+            case KindAdd:
+            case KindInc:
+            case KindDec:
+                switch (c)
+                {
+                    case Iced.Intel.ConditionCode.e: Res(); Const(0); il.Emit(OpCodes.Ceq); return;
+                    case Iced.Intel.ConditionCode.ne: Res(); Const(0); il.Emit(OpCodes.Ceq); Not(); return;
+                    case Iced.Intel.ConditionCode.s: Res(); Const(0); il.Emit(OpCodes.Clt); return;
+                    case Iced.Intel.ConditionCode.ns: Res(); Const(0); il.Emit(OpCodes.Clt); Not(); return;
+                }
+                break;
+        }
+        This(); Const((uint)cc); Call(MTestCondition);
     }
 
     private void Store16Unless7(in DecodedOp d)

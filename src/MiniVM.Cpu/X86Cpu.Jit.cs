@@ -71,30 +71,24 @@ public sealed partial class X86Cpu
             _startEsp = Gpr(4);
             ref DecodedOp op = ref Fetch();
             TranslatedBlock? b = op.Block;
-            if (b is not null)
+            // Translation may grow the page's entry array: op then stays a valid copy to execute.
+            if (b is null && ++op.Heat == _jitThreshold && !Unsafe.AreSame(ref op, ref _scratch)) b = Translate(CsBase + Eip_);
+            if (b is not null && b.Count <= budget - n && CanEnter(b))
             {
-                if (b.Count <= budget - n && CanEnter(b))
+                _blockBreak = false;
+                int done;
+                if (b.Cold)
                 {
-                    _blockBreak = false;
-                    int done;
-                    if (b.Cold)
-                    {
-                        long t0 = Stopwatch.GetTimestamp();
-                        done = b.Run(this, n);
-                        _jitTicks += Stopwatch.GetTimestamp() - t0;
-                        b.Cold = false;
-                    }
-                    else done = b.Run(this, n);
-                    n += done;
-                    _jitRuns++;
-                    _jitInstructionsRun += done;
-                    continue;
+                    long t0 = Stopwatch.GetTimestamp();
+                    done = b.Run(this, n);
+                    _jitTicks += Stopwatch.GetTimestamp() - t0;
+                    b.Cold = false;
                 }
-            }
-            else if (++op.Heat == _jitThreshold && !Unsafe.AreSame(ref op, ref _scratch))
-            {
-                // Translation may grow the page's entry array: op stays a valid copy to execute now.
-                Translate((uint)(CsBase + Eip_));
+                else done = b.Run(this, n);
+                n += done;
+                _jitRuns++;
+                _jitInstructionsRun += done;
+                continue;
             }
             uint next = Eip_ + op.Length;
             Eip_ = CodeBits == 32 ? next : next & 0xFFFF;
@@ -117,24 +111,25 @@ public sealed partial class X86Cpu
     }
 
     /// <summary>Translates the block starting at linear <paramref name="lin"/> (on the current fetch page) and hangs it off its first instruction.</summary>
-    private void Translate(uint lin)
+    private TranslatedBlock? Translate(uint lin)
     {
         var page = _fetchDecoded;
-        if (page is null) return;
+        if (page is null) return null;
         if (_jitLiveBlocks >= JitCacheCapacity) DropTranslations(eviction: true);
         long t0 = Stopwatch.GetTimestamp();
         int offset = (int)(lin & 0xFFF);
         var block = BlockTranslator.Translate(this, page, offset);
         _fetchEntries = page.Entries; // decoding the block's later instructions may have grown the array
         _jitTicks += Stopwatch.GetTimestamp() - t0;
-        if (block is null) return;
+        if (block is null) return null;
         int e = page.Index[offset];
-        if (e == 0 || (e & DecodedPage.Code32Flag) != _codeFlag) return;
+        if (e == 0 || (e & DecodedPage.Code32Flag) != _codeFlag) return null;
         page.Entries[(e & (DecodedPage.Code32Flag - 1)) - 1].Block = block;
         _jitBlocksTranslated++;
         _jitInstructionsTranslated += block.Count;
         _jitLiveBlocks++;
         _jitLiveIl += block.IlBytes;
+        return block;
     }
 
     /// <summary>

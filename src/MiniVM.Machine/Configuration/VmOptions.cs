@@ -27,8 +27,7 @@ public sealed class MachineSection
     public int Memory { get; set; } = 128;
     /// <summary>CPU model; only the P6-class "p6" exists.</summary>
     public string Cpu { get; set; } = "p6";
-    /// <summary>"jit" (hot blocks translated to IL) or "interpreter" (the reference); both give identical runs.</summary>
-    [Microsoft.Extensions.Configuration.ConfigurationKeyName("cpu-engine")]
+    /// <summary>Key `cpu-engine`: "jit" (hot blocks translated to IL) or "interpreter" (the reference); both give identical runs.</summary>
     public string CpuEngine { get; set; } = "interpreter";
 
     public MiniVM.Cpu.CpuEngine ParsedCpuEngine => CpuEngine.Equals("jit", StringComparison.OrdinalIgnoreCase)
