@@ -13,7 +13,7 @@ namespace MiniVM.Cpu.Tests.Differential;
 /// </summary>
 public sealed class EngineDifferentialTests(ITestOutputHelper output)
 {
-    public const int DefaultPrograms = 16, Repetitions = 4, SeedsPerMode = 1_000_000;
+    public const int DefaultPrograms = 10, Repetitions = 4, SeedsPerMode = 1_000_000;
 
     private static readonly int[] JitThresholds = [1, 3, 16];
 
