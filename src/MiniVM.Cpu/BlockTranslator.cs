@@ -58,8 +58,11 @@ internal sealed class BlockTranslator
 
     private readonly ILGenerator _il;
     private readonly LocalBuilder[] _reg = new LocalBuilder[8];
-    private readonly LocalBuilder _entryEip, _curOff, _exitEip, _exitCount, _ea, _tmp;
+    private readonly LocalBuilder _entryEip, _curOff, _exitEip, _exitCount, _ea, _tmp, _base;
     private readonly Label _exit;
+    /// <summary>The block's first instruction: a branch back to it loops inside the IL while the budget lasts.</summary>
+    private readonly Label _top;
+    private int _blockCount;
     /// <summary>Registers the block reads or writes (loaded at entry) and writes (stored at exits).</summary>
     private int _used, _written;
     private readonly bool _code16;
@@ -76,9 +79,11 @@ internal sealed class BlockTranslator
         _curOff = il.DeclareLocal(typeof(uint));
         _exitEip = il.DeclareLocal(typeof(uint));
         _exitCount = il.DeclareLocal(typeof(int));
+        _base = il.DeclareLocal(typeof(int));
         _ea = il.DeclareLocal(typeof(uint));
         _tmp = il.DeclareLocal(typeof(uint));
         _exit = il.DefineLabel();
+        _top = il.DefineLabel();
     }
 
     /// <summary>Translates the block starting at <paramref name="offset"/> of the CPU's current fetch page; null when its first instruction is not translatable.</summary>
@@ -100,14 +105,14 @@ internal sealed class BlockTranslator
         if (ops.Count == 0) return null;
         bool code16 = cpu.CodeBits == 16;
         // Pass 1 finds the registers the block touches, so pass 2 loads and stores only those.
-        var probe = new DynamicMethod("x86probe", typeof(int), [typeof(X86Cpu), typeof(int)], typeof(X86Cpu), skipVisibility: true);
+        var probe = new DynamicMethod("x86probe", typeof(int), [typeof(X86Cpu), typeof(int), typeof(int)], typeof(X86Cpu), skipVisibility: true);
         var first = new BlockTranslator(probe.GetILGenerator(), code16);
         first.EmitBody(ops, off - offset);
-        var dm = new DynamicMethod($"x86block_{offset:X3}", typeof(int), [typeof(X86Cpu), typeof(int)], typeof(X86Cpu), skipVisibility: true);
+        var dm = new DynamicMethod($"x86block_{offset:X3}", typeof(int), [typeof(X86Cpu), typeof(int), typeof(int)], typeof(X86Cpu), skipVisibility: true);
         var t = new BlockTranslator(dm.GetILGenerator(), code16) { _used = first._used, _written = first._written };
         t.EmitBody(ops, off - offset);
         int ilBytes = t._il.ILOffset;
-        var run = dm.CreateDelegate<Func<X86Cpu, int, int>>();
+        var run = dm.CreateDelegate<Func<X86Cpu, int, int, int>>();
         return new TranslatedBlock(run, ops.Count, off - offset, needsStack32, ilBytes);
     }
 
@@ -142,6 +147,8 @@ internal sealed class BlockTranslator
             il.Emit(OpCodes.Stloc, _reg[k]);
         }
         il.BeginExceptionBlock();
+        il.MarkLabel(_top);
+        _blockCount = ops.Count;
         bool ended = false;
         for (int i = 0; i < ops.Count; i++)
         {
@@ -204,7 +211,7 @@ internal sealed class BlockTranslator
     {
         This();
         _il.Emit(OpCodes.Ldarg_1);
-        Const((uint)i);
+        Count(i);
         _il.Emit(OpCodes.Add);
         _il.Emit(OpCodes.Stfld, FDone);
         Const((uint)rel);
@@ -223,9 +230,16 @@ internal sealed class BlockTranslator
         _il.MarkLabel(go);
     }
 
+    /// <summary>Pushes the instructions completed in this run before the block's instruction <paramref name="i"/> of the current pass.</summary>
+    private void Count(int i)
+    {
+        _il.Emit(OpCodes.Ldloc, _base);
+        if (i != 0) { Const((uint)i); _il.Emit(OpCodes.Add); }
+    }
+
     private void SetExit(int count, int rel)
     {
-        Const((uint)count);
+        Count(count);
         _il.Emit(OpCodes.Stloc, _exitCount);
         EipAt(rel);
         _il.Emit(OpCodes.Stloc, _exitEip);
@@ -346,9 +360,34 @@ internal sealed class BlockTranslator
         // stack: this, target
         Call(MBranchTarget);
         _il.Emit(OpCodes.Stloc, _exitEip);
-        Const((uint)count);
+        Count(count);
         _il.Emit(OpCodes.Stloc, _exitCount);
         _il.Emit(OpCodes.Leave, _exit);
+    }
+
+    /// <summary>
+    /// A taken branch back to the block's own first instruction: run the block again without leaving it while the
+    /// whole next pass fits the budget (the third argument). Nothing else can intervene between passes: an MMIO
+    /// access or a write to code already left the block, and no translated instruction changes IF, TF or the shadow.
+    /// The target is the EIP the block was entered at, so it is within CS's limit.
+    /// </summary>
+    private void LoopBack()
+    {
+        var il = _il;
+        var stop = il.DefineLabel();
+        il.Emit(OpCodes.Ldloc, _base);
+        Const((uint)_blockCount);
+        il.Emit(OpCodes.Add);
+        il.Emit(OpCodes.Stloc, _base);
+        il.Emit(OpCodes.Ldloc, _base);
+        Const((uint)_blockCount);
+        il.Emit(OpCodes.Add);
+        il.Emit(OpCodes.Ldarg_2);
+        il.Emit(OpCodes.Bgt, stop);
+        il.Emit(OpCodes.Br, _top);
+        il.MarkLabel(stop);
+        SetExit(0, 0);
+        il.Emit(OpCodes.Leave, _exit);
     }
 
     /// <summary>Relative branch target: next EIP + delta, wrapped to 16 bits for 16-bit branches.</summary>
@@ -490,7 +529,6 @@ internal sealed class BlockTranslator
                 Condition(d.Aux); il.Emit(OpCodes.Brfalse, skip);
                 Ld(d.Reg1); St(d.Reg0);
                 il.MarkLabel(skip);
-                // Make sure Reg0 counts as written even when only the conditional path writes it.
                 break;
             }
             case FastForm.CmovRM:
@@ -537,7 +575,9 @@ internal sealed class BlockTranslator
             case FastForm.LeaR16: Ea(d); St16(d.Reg0); break;
 
             // ---- block ends ----
-            case FastForm.JmpRel: This(); RelTarget(d, nextRel, false); ExitTo(i + 1); return true;
+            case FastForm.JmpRel:
+                if (nextRel + (int)d.Imm == 0 && i + 1 == _blockCount) { LoopBack(); return true; }
+                This(); RelTarget(d, nextRel, false); ExitTo(i + 1); return true;
             case FastForm.JmpRel16: This(); RelTarget(d, nextRel, true); ExitTo(i + 1); return true;
             case FastForm.JmpR: This(); Ld(d.Reg0); ExitTo(i + 1); return true;
             case FastForm.JmpM: Load32(d); il.Emit(OpCodes.Stloc, _tmp); This(); il.Emit(OpCodes.Ldloc, _tmp); ExitTo(i + 1); return true;
@@ -560,7 +600,8 @@ internal sealed class BlockTranslator
                 SetExit(i + 1, nextRel);
                 il.Emit(OpCodes.Leave, _exit);
                 il.MarkLabel(taken);
-                This(); RelTarget(d, nextRel, d.Form == FastForm.Jcc16); ExitTo(i + 1);
+                if (d.Form != FastForm.Jcc16 && nextRel + (int)d.Imm == 0 && i + 1 == _blockCount) LoopBack();
+                else { This(); RelTarget(d, nextRel, d.Form == FastForm.Jcc16); ExitTo(i + 1); }
                 return true;
             }
             case FastForm.CallRel:
@@ -573,7 +614,7 @@ internal sealed class BlockTranslator
                 Call(MBranchTarget);
                 il.Emit(OpCodes.Stloc, _exitEip);
                 Push32(() => EipAt(nextRel));
-                Const((uint)(i + 1));
+                Count(i + 1);
                 il.Emit(OpCodes.Stloc, _exitCount);
                 il.Emit(OpCodes.Leave, _exit);
                 return true;
@@ -584,7 +625,7 @@ internal sealed class BlockTranslator
                 Call(MBranchTarget);
                 il.Emit(OpCodes.Stloc, _exitEip);
                 Ld(4); Const(4 + d.Imm); il.Emit(OpCodes.Add); St(4);
-                Const((uint)(i + 1));
+                Count(i + 1);
                 il.Emit(OpCodes.Stloc, _exitCount);
                 il.Emit(OpCodes.Leave, _exit);
                 return true;

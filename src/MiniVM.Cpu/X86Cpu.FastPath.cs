@@ -89,6 +89,7 @@ public sealed partial class X86Cpu
     }
 
     /// <summary>A near branch target, #GP(0) beyond CS's limit (for translated blocks, which set EIP at their exit).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal uint BranchTarget(uint target)
     {
         if (target > CsLimit) throw new GuestFault(13, 0);

@@ -80,11 +80,11 @@ public sealed partial class X86Cpu
                 if (b.Cold)
                 {
                     long t0 = Stopwatch.GetTimestamp();
-                    done = b.Run(this, n);
+                    done = b.Run(this, n, budget - n);
                     _jitTicks += Stopwatch.GetTimestamp() - t0;
                     b.Cold = false;
                 }
-                else done = b.Run(this, n);
+                else done = b.Run(this, n, budget - n);
                 n += done;
                 _jitRuns++;
                 _jitInstructionsRun += done;
