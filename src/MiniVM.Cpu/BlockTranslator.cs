@@ -43,6 +43,7 @@ internal sealed class BlockTranslator
     private static readonly MethodInfo MDec = Method(nameof(X86Cpu.Dec));
     private static readonly MethodInfo MShift = Method(nameof(X86Cpu.Shift));
     private static readonly MethodInfo MImul = Method("Imul32");
+    private static readonly MethodInfo MMul = Method(nameof(X86Cpu.Mul32));
     private static readonly MethodInfo MTestCondition = Method("TestCondition");
     private static readonly MethodInfo MZeroNow = typeof(X86Cpu).GetProperty("ZeroFlagNow", Any)!.GetMethod!;
     private static readonly MethodInfo MBranchTarget = Method(nameof(X86Cpu.BranchTarget));
@@ -118,11 +119,33 @@ internal sealed class BlockTranslator
 
     private static bool Translatable(in DecodedOp d) => d.Form switch
     {
-        FastForm.General => false,
+        FastForm.General => (GeneralAluOp(d.Ins.Code) >= 0 || d.Ins.Code == Iced.Intel.Code.Mul_rm32) && Described(d.Ins),
         // These call interpreter helpers that read the stack pointer from R[]: left to the interpreter.
         FastForm.PushR16 or FastForm.PopR16 or FastForm.CallRel16 or FastForm.Ret16 => false,
         _ => true,
     };
+
+    /// <summary>
+    /// ADC/SBB r/m32 forms, which the interpreter runs through its general path (Alu with eager flags): their op
+    /// number (2 ADC, 3 SBB), else -1. With MUL r/m32 they carry the kernel's multi-precision loops (lib/mpi).
+    /// </summary>
+    private static int GeneralAluOp(Iced.Intel.Code c) => c switch
+    {
+        Iced.Intel.Code.Adc_rm32_r32 or Iced.Intel.Code.Adc_r32_rm32 or Iced.Intel.Code.Adc_rm32_imm8
+            or Iced.Intel.Code.Adc_rm32_imm32 or Iced.Intel.Code.Adc_EAX_imm32 => 2,
+        Iced.Intel.Code.Sbb_rm32_r32 or Iced.Intel.Code.Sbb_r32_rm32 or Iced.Intel.Code.Sbb_rm32_imm8
+            or Iced.Intel.Code.Sbb_rm32_imm32 or Iced.Intel.Code.Sbb_EAX_imm32 => 3,
+        _ => -1,
+    };
+
+    /// <summary>Pre-decoding filled the operand fields (register indices, memory descriptor): it gives up on
+    /// memory operands whose base or index is not a 16/32-bit GPR, leaving them unset.</summary>
+    private static bool Described(in Iced.Intel.Instruction ins)
+    {
+        static bool Gpr(Iced.Intel.Register r) => r == Iced.Intel.Register.None || Iced.Intel.RegisterExtensions.IsGPR32(r) || Iced.Intel.RegisterExtensions.IsGPR16(r);
+        bool mem = ins.Op0Kind == Iced.Intel.OpKind.Memory || (ins.OpCount > 1 && ins.Op1Kind == Iced.Intel.OpKind.Memory);
+        return !mem || (Gpr(ins.MemoryBase) && Gpr(ins.MemoryIndex) && ins.MemorySegment is >= Iced.Intel.Register.ES and <= Iced.Intel.Register.GS);
+    }
 
     private static bool UsesStack(FastForm f) => f is FastForm.PushR or FastForm.PushI or FastForm.PushM or FastForm.PopR
         or FastForm.CallRel or FastForm.CallR or FastForm.CallM or FastForm.Ret or FastForm.RetImm or FastForm.Leave;
@@ -419,7 +442,9 @@ internal sealed class BlockTranslator
     private bool EmitInstruction(DecodedOp d, int i, int rel, int nextRel)
     {
         var il = _il;
-        bool mem = HasMemory(d.Form);
+        bool mem = d.Form == FastForm.General
+            ? d.Ins.Op0Kind == Iced.Intel.OpKind.Memory || (d.Ins.OpCount > 1 && d.Ins.Op1Kind == Iced.Intel.OpKind.Memory)
+            : HasMemory(d.Form);
         if (mem || EndsBlock(d.Form)) MayFault(i, rel);
         switch (d.Form)
         {
@@ -629,6 +654,9 @@ internal sealed class BlockTranslator
                 il.Emit(OpCodes.Stloc, _exitCount);
                 il.Emit(OpCodes.Leave, _exit);
                 return true;
+            case FastForm.General:
+                EmitGeneral(d);
+                break;
             default:
                 throw new InvalidOperationException($"no translation for {d.Form}");
         }
@@ -652,6 +680,7 @@ internal sealed class BlockTranslator
         >= FastForm.Cmp8RR and <= FastForm.Test8MI => KindUnknown,
         FastForm.ShiftRI or FastForm.ShiftRCl or FastForm.ImulRR or FastForm.ImulRM or FastForm.ImulRRI or FastForm.ImulRMI => KindUnknown,
         >= FastForm.Alu16RR and <= FastForm.DecR16 => KindUnknown,
+        FastForm.General => KindUnknown,
         _ => before,
     };
 
@@ -713,6 +742,43 @@ internal sealed class BlockTranslator
                 break;
         }
         This(); Const((uint)cc); Call(MTestCondition);
+    }
+
+    /// <summary>ADC/SBB r/m32 and MUL r/m32, in the order the interpreter's AluOp and MulDiv access operands.</summary>
+    private void EmitGeneral(in DecodedOp d)
+    {
+        var il = _il;
+        ref readonly var ins = ref d.Ins;
+        bool memDst = ins.Op0Kind == Iced.Intel.OpKind.Memory;
+        bool memSrc = ins.OpCount > 1 && ins.Op1Kind == Iced.Intel.OpKind.Memory;
+        if (ins.Code == Iced.Intel.Code.Mul_rm32)
+        {
+            if (memDst) Load32(d); else Ld(d.Reg0);
+            il.Emit(OpCodes.Stloc, _tmp);
+            This(); Ld(0); il.Emit(OpCodes.Ldloc, _tmp); Call(MMul);
+            il.Emit(OpCodes.Dup);
+            il.Emit(OpCodes.Conv_U4); St(0);
+            Const(32); il.Emit(OpCodes.Shr_Un); il.Emit(OpCodes.Conv_U4); St(2);
+            return;
+        }
+        int op = GeneralAluOp(ins.Code);
+        bool imm = ins.Op1Kind != Iced.Intel.OpKind.Register && !memSrc;
+        uint immValue = imm ? (uint)ins.GetImmediate(1) : 0;
+        if (memDst)
+        {
+            SaveEa(d);
+            This(); Const(d.Seg); il.Emit(OpCodes.Ldloc, _ea);   // WriteM32 arguments
+            This(); Const((uint)op); Ea32Load(d);
+            if (imm) Const(immValue); else Ld(d.Reg1);
+            Const(4); Call(MAlu);
+            Call(MWriteM32);
+            return;
+        }
+        if (memSrc) { Load32(d); il.Emit(OpCodes.Stloc, _tmp); }
+        This(); Const((uint)op); Ld(d.Reg0);
+        if (memSrc) il.Emit(OpCodes.Ldloc, _tmp); else if (imm) Const(immValue); else Ld(d.Reg1);
+        Const(4); Call(MAlu);
+        St(d.Reg0);
     }
 
     private void Store16Unless7(in DecodedOp d)

@@ -114,7 +114,8 @@ public sealed partial class X86Cpu
     private TranslatedBlock? Translate(uint lin)
     {
         var page = _fetchDecoded;
-        if (page is null) return null;
+        // Without specialised forms nothing is pre-decoded into the operand fields the translator reads.
+        if (page is null || !_specialised) return null;
         if (_jitLiveBlocks >= JitCacheCapacity) DropTranslations(eviction: true);
         long t0 = Stopwatch.GetTimestamp();
         int offset = (int)(lin & 0xFFF);
