@@ -43,6 +43,7 @@ internal sealed class BlockTranslator
     private static readonly MethodInfo MDec = Method(nameof(X86Cpu.Dec));
     private static readonly MethodInfo MShift = Method(nameof(X86Cpu.Shift));
     private static readonly MethodInfo MImul = Method("Imul32");
+    private static readonly MethodInfo MMul = Method(nameof(X86Cpu.Mul32));
     private static readonly MethodInfo MTestCondition = Method("TestCondition");
     private static readonly MethodInfo MZeroNow = typeof(X86Cpu).GetProperty("ZeroFlagNow", Any)!.GetMethod!;
     private static readonly MethodInfo MBranchTarget = Method(nameof(X86Cpu.BranchTarget));
@@ -58,8 +59,11 @@ internal sealed class BlockTranslator
 
     private readonly ILGenerator _il;
     private readonly LocalBuilder[] _reg = new LocalBuilder[8];
-    private readonly LocalBuilder _entryEip, _curOff, _exitEip, _exitCount, _ea, _tmp;
+    private readonly LocalBuilder _entryEip, _curOff, _exitEip, _exitCount, _ea, _tmp, _base;
     private readonly Label _exit;
+    /// <summary>The block's first instruction: a branch back to it loops inside the IL while the budget lasts.</summary>
+    private readonly Label _top;
+    private int _blockCount;
     /// <summary>Registers the block reads or writes (loaded at entry) and writes (stored at exits).</summary>
     private int _used, _written;
     private readonly bool _code16;
@@ -76,9 +80,11 @@ internal sealed class BlockTranslator
         _curOff = il.DeclareLocal(typeof(uint));
         _exitEip = il.DeclareLocal(typeof(uint));
         _exitCount = il.DeclareLocal(typeof(int));
+        _base = il.DeclareLocal(typeof(int));
         _ea = il.DeclareLocal(typeof(uint));
         _tmp = il.DeclareLocal(typeof(uint));
         _exit = il.DefineLabel();
+        _top = il.DefineLabel();
     }
 
     /// <summary>Translates the block starting at <paramref name="offset"/> of the CPU's current fetch page; null when its first instruction is not translatable.</summary>
@@ -100,24 +106,46 @@ internal sealed class BlockTranslator
         if (ops.Count == 0) return null;
         bool code16 = cpu.CodeBits == 16;
         // Pass 1 finds the registers the block touches, so pass 2 loads and stores only those.
-        var probe = new DynamicMethod("x86probe", typeof(int), [typeof(X86Cpu), typeof(int)], typeof(X86Cpu), skipVisibility: true);
+        var probe = new DynamicMethod("x86probe", typeof(int), [typeof(X86Cpu), typeof(int), typeof(int)], typeof(X86Cpu), skipVisibility: true);
         var first = new BlockTranslator(probe.GetILGenerator(), code16);
         first.EmitBody(ops, off - offset);
-        var dm = new DynamicMethod($"x86block_{offset:X3}", typeof(int), [typeof(X86Cpu), typeof(int)], typeof(X86Cpu), skipVisibility: true);
+        var dm = new DynamicMethod($"x86block_{offset:X3}", typeof(int), [typeof(X86Cpu), typeof(int), typeof(int)], typeof(X86Cpu), skipVisibility: true);
         var t = new BlockTranslator(dm.GetILGenerator(), code16) { _used = first._used, _written = first._written };
         t.EmitBody(ops, off - offset);
         int ilBytes = t._il.ILOffset;
-        var run = dm.CreateDelegate<Func<X86Cpu, int, int>>();
+        var run = dm.CreateDelegate<Func<X86Cpu, int, int, int>>();
         return new TranslatedBlock(run, ops.Count, off - offset, needsStack32, ilBytes);
     }
 
     private static bool Translatable(in DecodedOp d) => d.Form switch
     {
-        FastForm.General => false,
+        FastForm.General => (GeneralAluOp(d.Ins.Code) >= 0 || d.Ins.Code == Iced.Intel.Code.Mul_rm32) && Described(d.Ins),
         // These call interpreter helpers that read the stack pointer from R[]: left to the interpreter.
         FastForm.PushR16 or FastForm.PopR16 or FastForm.CallRel16 or FastForm.Ret16 => false,
         _ => true,
     };
+
+    /// <summary>
+    /// ADC/SBB r/m32 forms, which the interpreter runs through its general path (Alu with eager flags): their op
+    /// number (2 ADC, 3 SBB), else -1. With MUL r/m32 they carry the kernel's multi-precision loops (lib/mpi).
+    /// </summary>
+    private static int GeneralAluOp(Iced.Intel.Code c) => c switch
+    {
+        Iced.Intel.Code.Adc_rm32_r32 or Iced.Intel.Code.Adc_r32_rm32 or Iced.Intel.Code.Adc_rm32_imm8
+            or Iced.Intel.Code.Adc_rm32_imm32 or Iced.Intel.Code.Adc_EAX_imm32 => 2,
+        Iced.Intel.Code.Sbb_rm32_r32 or Iced.Intel.Code.Sbb_r32_rm32 or Iced.Intel.Code.Sbb_rm32_imm8
+            or Iced.Intel.Code.Sbb_rm32_imm32 or Iced.Intel.Code.Sbb_EAX_imm32 => 3,
+        _ => -1,
+    };
+
+    /// <summary>Pre-decoding filled the operand fields (register indices, memory descriptor): it gives up on
+    /// memory operands whose base or index is not a 16/32-bit GPR, leaving them unset.</summary>
+    private static bool Described(in Iced.Intel.Instruction ins)
+    {
+        static bool Gpr(Iced.Intel.Register r) => r == Iced.Intel.Register.None || Iced.Intel.RegisterExtensions.IsGPR32(r) || Iced.Intel.RegisterExtensions.IsGPR16(r);
+        bool mem = ins.Op0Kind == Iced.Intel.OpKind.Memory || (ins.OpCount > 1 && ins.Op1Kind == Iced.Intel.OpKind.Memory);
+        return !mem || (Gpr(ins.MemoryBase) && Gpr(ins.MemoryIndex) && ins.MemorySegment is >= Iced.Intel.Register.ES and <= Iced.Intel.Register.GS);
+    }
 
     private static bool UsesStack(FastForm f) => f is FastForm.PushR or FastForm.PushI or FastForm.PushM or FastForm.PopR
         or FastForm.CallRel or FastForm.CallR or FastForm.CallM or FastForm.Ret or FastForm.RetImm or FastForm.Leave;
@@ -142,6 +170,8 @@ internal sealed class BlockTranslator
             il.Emit(OpCodes.Stloc, _reg[k]);
         }
         il.BeginExceptionBlock();
+        il.MarkLabel(_top);
+        _blockCount = ops.Count;
         bool ended = false;
         for (int i = 0; i < ops.Count; i++)
         {
@@ -204,7 +234,7 @@ internal sealed class BlockTranslator
     {
         This();
         _il.Emit(OpCodes.Ldarg_1);
-        Const((uint)i);
+        Count(i);
         _il.Emit(OpCodes.Add);
         _il.Emit(OpCodes.Stfld, FDone);
         Const((uint)rel);
@@ -223,9 +253,16 @@ internal sealed class BlockTranslator
         _il.MarkLabel(go);
     }
 
+    /// <summary>Pushes the instructions completed in this run before the block's instruction <paramref name="i"/> of the current pass.</summary>
+    private void Count(int i)
+    {
+        _il.Emit(OpCodes.Ldloc, _base);
+        if (i != 0) { Const((uint)i); _il.Emit(OpCodes.Add); }
+    }
+
     private void SetExit(int count, int rel)
     {
-        Const((uint)count);
+        Count(count);
         _il.Emit(OpCodes.Stloc, _exitCount);
         EipAt(rel);
         _il.Emit(OpCodes.Stloc, _exitEip);
@@ -346,9 +383,34 @@ internal sealed class BlockTranslator
         // stack: this, target
         Call(MBranchTarget);
         _il.Emit(OpCodes.Stloc, _exitEip);
-        Const((uint)count);
+        Count(count);
         _il.Emit(OpCodes.Stloc, _exitCount);
         _il.Emit(OpCodes.Leave, _exit);
+    }
+
+    /// <summary>
+    /// A taken branch back to the block's own first instruction: run the block again without leaving it while the
+    /// whole next pass fits the budget (the third argument). Nothing else can intervene between passes: an MMIO
+    /// access or a write to code already left the block, and no translated instruction changes IF, TF or the shadow.
+    /// The target is the EIP the block was entered at, so it is within CS's limit.
+    /// </summary>
+    private void LoopBack()
+    {
+        var il = _il;
+        var stop = il.DefineLabel();
+        il.Emit(OpCodes.Ldloc, _base);
+        Const((uint)_blockCount);
+        il.Emit(OpCodes.Add);
+        il.Emit(OpCodes.Stloc, _base);
+        il.Emit(OpCodes.Ldloc, _base);
+        Const((uint)_blockCount);
+        il.Emit(OpCodes.Add);
+        il.Emit(OpCodes.Ldarg_2);
+        il.Emit(OpCodes.Bgt, stop);
+        il.Emit(OpCodes.Br, _top);
+        il.MarkLabel(stop);
+        SetExit(0, 0);
+        il.Emit(OpCodes.Leave, _exit);
     }
 
     /// <summary>Relative branch target: next EIP + delta, wrapped to 16 bits for 16-bit branches.</summary>
@@ -380,7 +442,9 @@ internal sealed class BlockTranslator
     private bool EmitInstruction(DecodedOp d, int i, int rel, int nextRel)
     {
         var il = _il;
-        bool mem = HasMemory(d.Form);
+        bool mem = d.Form == FastForm.General
+            ? d.Ins.Op0Kind == Iced.Intel.OpKind.Memory || (d.Ins.OpCount > 1 && d.Ins.Op1Kind == Iced.Intel.OpKind.Memory)
+            : HasMemory(d.Form);
         if (mem || EndsBlock(d.Form)) MayFault(i, rel);
         switch (d.Form)
         {
@@ -490,7 +554,6 @@ internal sealed class BlockTranslator
                 Condition(d.Aux); il.Emit(OpCodes.Brfalse, skip);
                 Ld(d.Reg1); St(d.Reg0);
                 il.MarkLabel(skip);
-                // Make sure Reg0 counts as written even when only the conditional path writes it.
                 break;
             }
             case FastForm.CmovRM:
@@ -537,7 +600,9 @@ internal sealed class BlockTranslator
             case FastForm.LeaR16: Ea(d); St16(d.Reg0); break;
 
             // ---- block ends ----
-            case FastForm.JmpRel: This(); RelTarget(d, nextRel, false); ExitTo(i + 1); return true;
+            case FastForm.JmpRel:
+                if (nextRel + (int)d.Imm == 0 && i + 1 == _blockCount) { LoopBack(); return true; }
+                This(); RelTarget(d, nextRel, false); ExitTo(i + 1); return true;
             case FastForm.JmpRel16: This(); RelTarget(d, nextRel, true); ExitTo(i + 1); return true;
             case FastForm.JmpR: This(); Ld(d.Reg0); ExitTo(i + 1); return true;
             case FastForm.JmpM: Load32(d); il.Emit(OpCodes.Stloc, _tmp); This(); il.Emit(OpCodes.Ldloc, _tmp); ExitTo(i + 1); return true;
@@ -560,7 +625,8 @@ internal sealed class BlockTranslator
                 SetExit(i + 1, nextRel);
                 il.Emit(OpCodes.Leave, _exit);
                 il.MarkLabel(taken);
-                This(); RelTarget(d, nextRel, d.Form == FastForm.Jcc16); ExitTo(i + 1);
+                if (d.Form != FastForm.Jcc16 && nextRel + (int)d.Imm == 0 && i + 1 == _blockCount) LoopBack();
+                else { This(); RelTarget(d, nextRel, d.Form == FastForm.Jcc16); ExitTo(i + 1); }
                 return true;
             }
             case FastForm.CallRel:
@@ -573,7 +639,7 @@ internal sealed class BlockTranslator
                 Call(MBranchTarget);
                 il.Emit(OpCodes.Stloc, _exitEip);
                 Push32(() => EipAt(nextRel));
-                Const((uint)(i + 1));
+                Count(i + 1);
                 il.Emit(OpCodes.Stloc, _exitCount);
                 il.Emit(OpCodes.Leave, _exit);
                 return true;
@@ -584,10 +650,13 @@ internal sealed class BlockTranslator
                 Call(MBranchTarget);
                 il.Emit(OpCodes.Stloc, _exitEip);
                 Ld(4); Const(4 + d.Imm); il.Emit(OpCodes.Add); St(4);
-                Const((uint)(i + 1));
+                Count(i + 1);
                 il.Emit(OpCodes.Stloc, _exitCount);
                 il.Emit(OpCodes.Leave, _exit);
                 return true;
+            case FastForm.General:
+                EmitGeneral(d);
+                break;
             default:
                 throw new InvalidOperationException($"no translation for {d.Form}");
         }
@@ -611,6 +680,7 @@ internal sealed class BlockTranslator
         >= FastForm.Cmp8RR and <= FastForm.Test8MI => KindUnknown,
         FastForm.ShiftRI or FastForm.ShiftRCl or FastForm.ImulRR or FastForm.ImulRM or FastForm.ImulRRI or FastForm.ImulRMI => KindUnknown,
         >= FastForm.Alu16RR and <= FastForm.DecR16 => KindUnknown,
+        FastForm.General => KindUnknown,
         _ => before,
     };
 
@@ -672,6 +742,43 @@ internal sealed class BlockTranslator
                 break;
         }
         This(); Const((uint)cc); Call(MTestCondition);
+    }
+
+    /// <summary>ADC/SBB r/m32 and MUL r/m32, in the order the interpreter's AluOp and MulDiv access operands.</summary>
+    private void EmitGeneral(in DecodedOp d)
+    {
+        var il = _il;
+        ref readonly var ins = ref d.Ins;
+        bool memDst = ins.Op0Kind == Iced.Intel.OpKind.Memory;
+        bool memSrc = ins.OpCount > 1 && ins.Op1Kind == Iced.Intel.OpKind.Memory;
+        if (ins.Code == Iced.Intel.Code.Mul_rm32)
+        {
+            if (memDst) Load32(d); else Ld(d.Reg0);
+            il.Emit(OpCodes.Stloc, _tmp);
+            This(); Ld(0); il.Emit(OpCodes.Ldloc, _tmp); Call(MMul);
+            il.Emit(OpCodes.Dup);
+            il.Emit(OpCodes.Conv_U4); St(0);
+            Const(32); il.Emit(OpCodes.Shr_Un); il.Emit(OpCodes.Conv_U4); St(2);
+            return;
+        }
+        int op = GeneralAluOp(ins.Code);
+        bool imm = ins.Op1Kind != Iced.Intel.OpKind.Register && !memSrc;
+        uint immValue = imm ? (uint)ins.GetImmediate(1) : 0;
+        if (memDst)
+        {
+            SaveEa(d);
+            This(); Const(d.Seg); il.Emit(OpCodes.Ldloc, _ea);   // WriteM32 arguments
+            This(); Const((uint)op); Ea32Load(d);
+            if (imm) Const(immValue); else Ld(d.Reg1);
+            Const(4); Call(MAlu);
+            Call(MWriteM32);
+            return;
+        }
+        if (memSrc) { Load32(d); il.Emit(OpCodes.Stloc, _tmp); }
+        This(); Const((uint)op); Ld(d.Reg0);
+        if (memSrc) il.Emit(OpCodes.Ldloc, _tmp); else if (imm) Const(immValue); else Ld(d.Reg1);
+        Const(4); Call(MAlu);
+        St(d.Reg0);
     }
 
     private void Store16Unless7(in DecodedOp d)

@@ -42,6 +42,7 @@ internal sealed class DecodeCache
             {
                 p.Entries[k].Block = null;
                 p.Entries[k].Heat = 0;
+                p.Entries[k].HeatRounds = 0;
             }
         }
     }
@@ -68,8 +69,13 @@ internal sealed class DecodedPage
     /// <summary>Range of bytes covered by decoded instructions; writes outside it keep the cache.</summary>
     public int MinByte = int.MaxValue, MaxByte = -1;
 
+    /// <summary>Times this page's decoded code was dropped by a write: the translating engine backs off on pages
+    /// where code and written data share a page, whose translations would keep being thrown away.</summary>
+    public int Clears;
+
     public void Clear()
     {
+        if (Count > 0 && Clears < int.MaxValue) Clears++;
         // Entries are reused from slot 0; clearing them also lets go of their translated blocks.
         Array.Clear(Entries, 0, Count);
         Array.Clear(Index);

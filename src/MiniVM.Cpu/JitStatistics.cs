@@ -3,7 +3,8 @@ namespace MiniVM.Cpu;
 /// <summary>What the translating engine has done since the CPU was created (see <see cref="X86Cpu.JitStatistics"/>).</summary>
 /// <param name="BlocksTranslated">Blocks compiled to IL, counting re-translations after invalidation.</param>
 /// <param name="InstructionsTranslated">Guest instructions in those blocks.</param>
-/// <param name="TranslationTime">Host time spent decoding, emitting and compiling blocks.</param>
+/// <param name="TranslationTime">Host time spent decoding and emitting blocks, plus each block's first run (which is
+/// when the .NET JIT compiles it).</param>
 /// <param name="LiveBlocks">Blocks in the code cache now (bounded by <see cref="X86Cpu.JitCacheCapacity"/>).</param>
 /// <param name="LiveIlBytes">IL bytes of those blocks (native code is of the same order).</param>
 /// <param name="Evictions">Times the full cache was dropped to make room.</param>

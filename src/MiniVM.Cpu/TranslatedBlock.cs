@@ -5,15 +5,17 @@ namespace MiniVM.Cpu;
 /// the <see cref="DecodedOp"/> of its first instruction, so the decode cache's write tracking drops it together with
 /// the decoded bytes (self-modifying code, DMA) and no second invalidation mechanism exists.
 /// </summary>
-internal sealed class TranslatedBlock(Func<X86Cpu, int, int> run, int count, int bytes, bool needsStack32, int ilBytes)
+internal sealed class TranslatedBlock(Func<X86Cpu, int, int, int> run, int count, int bytes, bool needsStack32, int ilBytes)
 {
     /// <summary>
     /// Runs the block from the current EIP; the second argument is the count the run loop has completed so far in
-    /// this stretch (so a device reached mid-block sees the exact instruction count). Returns the instructions
-    /// completed: <see cref="Count"/>, or fewer when a write to code or an MMIO access ended it early. A fault
+    /// this stretch (so a device reached mid-block sees the exact instruction count), the third the instructions
+    /// left in the budget (at least <see cref="Count"/>; a block that branches back to its start runs further passes
+    /// while they fit). Returns the instructions completed: a multiple of <see cref="Count"/>, or less when a write to
+    /// code or an MMIO access ended it early. A fault
     /// propagates as <see cref="GuestFault"/> with registers, EIP and ESP of the faulting instruction written back.
     /// </summary>
-    public readonly Func<X86Cpu, int, int> Run = run;
+    public readonly Func<X86Cpu, int, int, int> Run = run;
     public readonly int Count = count;
     /// <summary>Code bytes from the first instruction to the end of the last: all must lie within CS's limit.</summary>
     public readonly int Bytes = bytes;

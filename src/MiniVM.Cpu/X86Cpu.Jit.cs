@@ -16,7 +16,7 @@ public sealed partial class X86Cpu
         set => _jitThreshold = value is >= 1 and <= ushort.MaxValue ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "1..65535");
     }
 
-    private int _jitThreshold = 48;
+    private int _jitThreshold = 2000;
 
     private CpuEngine _engine = CpuEngine.Interpreter;
 
@@ -72,7 +72,7 @@ public sealed partial class X86Cpu
             ref DecodedOp op = ref Fetch();
             TranslatedBlock? b = op.Block;
             // Translation may grow the page's entry array: op then stays a valid copy to execute.
-            if (b is null && ++op.Heat == _jitThreshold && !Unsafe.AreSame(ref op, ref _scratch)) b = Translate(CsBase + Eip_);
+            if (b is null && ++op.Heat == _jitThreshold && !Unsafe.AreSame(ref op, ref _scratch)) b = TranslateHot(ref op);
             if (b is not null && b.Count <= budget - n && CanEnter(b))
             {
                 _blockBreak = false;
@@ -80,11 +80,11 @@ public sealed partial class X86Cpu
                 if (b.Cold)
                 {
                     long t0 = Stopwatch.GetTimestamp();
-                    done = b.Run(this, n);
+                    done = b.Run(this, n, budget - n);
                     _jitTicks += Stopwatch.GetTimestamp() - t0;
                     b.Cold = false;
                 }
-                else done = b.Run(this, n);
+                else done = b.Run(this, n, budget - n);
                 n += done;
                 _jitRuns++;
                 _jitInstructionsRun += done;
@@ -110,11 +110,27 @@ public sealed partial class X86Cpu
         return !b.NeedsStack32 || Stack32;
     }
 
+    /// <summary>
+    /// The tiering decision once an instruction has been entered <see cref="JitThreshold"/> times: translate, unless
+    /// its page keeps being rewritten; there each earlier clear of the page (up to 12) asks for another threshold's
+    /// worth of entries, and a clear restarts the count, so code sharing a page with busy data stays interpreted.
+    /// </summary>
+    private TranslatedBlock? TranslateHot(ref DecodedOp op)
+    {
+        int clears = _fetchDecoded?.Clears ?? 0;
+        if (clears > 0)
+        {
+            if (op.HeatRounds < Math.Min(clears, 12)) { op.HeatRounds++; op.Heat = 0; return null; }
+        }
+        return Translate(CsBase + Eip_);
+    }
+
     /// <summary>Translates the block starting at linear <paramref name="lin"/> (on the current fetch page) and hangs it off its first instruction.</summary>
     private TranslatedBlock? Translate(uint lin)
     {
         var page = _fetchDecoded;
-        if (page is null) return null;
+        // Without specialised forms nothing is pre-decoded into the operand fields the translator reads.
+        if (page is null || !_specialised) return null;
         if (_jitLiveBlocks >= JitCacheCapacity) DropTranslations(eviction: true);
         long t0 = Stopwatch.GetTimestamp();
         int offset = (int)(lin & 0xFFF);

@@ -269,4 +269,50 @@ public sealed class JitEngineTests
         Assert.True(stats.Evictions > 0, stats.ToString());
         Assert.True(stats.LiveBlocks <= 2, stats.ToString());
     }
+
+    [Fact]
+    public void MultiPrecisionLoopWithMulAdcSbbMatchesTheInterpreter()
+    {
+        // The shape of the kernel's mpihelp_addmul_1/submul_1: MUL, ADD/ADC carries, SBB borrows, memory operands.
+        void Program(Assembler a)
+        {
+            var top = a.CreateLabel();
+            a.mov(esi, 0x10000);
+            a.mov(edi, 0x11000);
+            a.mov(ecx, 200);
+            a.mov(ebx, 0x9E3779B9);
+            a.xor(ebp, ebp);
+            a.Label(ref top);
+            a.mov(eax, __dword_ptr[esi + ecx * 4]);
+            a.mul(ebx);
+            a.add(eax, ebp);
+            a.adc(edx, 0);
+            a.sbb(__dword_ptr[edi + ecx * 4], eax);
+            a.adc(edx, __dword_ptr[esi + ecx * 4 + 4]);
+            a.sbb(eax, edx);
+            a.mul(__dword_ptr[edi + ecx * 4]);
+            a.adc(ebp, edx);
+            a.sbb(ebp, 0x1234);
+            a.adc(__dword_ptr[edi + 0x800], eax);
+            a.dec(ecx);
+            a.jnz(top);
+            a.hlt();
+        }
+        var results = new List<uint[]>();
+        foreach (var engine in new[] { CpuEngine.Interpreter, CpuEngine.Jit })
+        {
+            var m = NewMachine(engine);
+            var data = new byte[0x2000];
+            new Random(3).NextBytes(data);
+            m.Memory.Write(0x10000, data);
+            m.LoadBootTo32(Program);
+            m.RunToHalt(100_000);
+            var mem = new byte[0x1000];
+            m.Memory.Read(0x11000, mem);
+            var state = Snapshot(m).Concat(Enumerable.Range(0, 0x400).Select(k => BitConverter.ToUInt32(mem, k * 4))).ToArray();
+            results.Add(state);
+            if (engine == CpuEngine.Jit) Assert.True(m.Cpu.JitStatistics.InstructionsInBlocks > 2000, m.Cpu.JitStatistics.ToString());
+        }
+        Assert.Equal(results[0], results[1]);
+    }
 }
