@@ -86,9 +86,10 @@ run_once() {
     limit=$((60 + iters * 42 / 2000000))     # 3 x 14 instructions per iteration at no less than 2 MIPS
     local t0 t1; t0=$(now)
     case "$emu" in
-        minivm)
+        minivm|minivm-jit)
+            local engine=interpreter; [ "$emu" = minivm-jit ] && engine=jit
             (cd "$work" && /usr/bin/time -f '%U %S' -o "$times" timeout "$limit" "$minivm" run -m 32 --fda "$img" --boot a \
-                --serial stdio --until ' END' --timeout "$limit" </dev/null >"$out" 2>"$work/err") || status=$? ;;
+                --set machine.cpu-engine=$engine --serial stdio --until ' END' --timeout "$limit" </dev/null >"$out" 2>"$work/err") || status=$? ;;
         bochs)
             sed "s|IMAGE|$img|" "$work/bochsrc" > "$work/bochsrc.run"
             SDL_VIDEODRIVER=dummy /usr/bin/time -f '%U %S' -o "$times" timeout "$limit" bochs -q -f "$work/bochsrc.run" \
@@ -106,7 +107,7 @@ run_once() {
     esac
     t1=$(now)
     # The guest's own way out: minivm 0 (--until or HLT with IF=0), Bochs 1 (shutdown-port panic), QEMU 1 (debug-exit 0).
-    local want=1; [ "$emu" = minivm ] && want=0
+    local want=1; [[ "$emu" == minivm* ]] && want=0
     local line; line=$(grep -a -o 'CPULOOP [^\r]* END' "$out" | head -n1 || true)
     if [ "$status" != "$want" ] || [ -z "$line" ]; then
         echo "bench: $emu with $iters iterations: exit $status (expected $want), report '${line}'" >&2
@@ -163,16 +164,20 @@ else echo "minivm: this tree at $(git -C "$root" describe --always --dirty 2>/de
 echo "peers: $(bochs --help 2>&1 | grep -o 'Bochs x86 Emulator [0-9.]*' | head -n1), $(qemu-system-i386 --version | head -n1)"
 printf '%-34s %10s %9s %9s %9s %14s %8s %10s\n' emulator N "N wall" "3N wall" "Δ wall" "Δ instr" MIPS "MIPS/CPU-s"
 measure minivm "minivm (interpreter, C#)" 1
+measure minivm-jit "minivm (jit: blocks -> IL)" 1
 measure bochs "bochs 2.7 (interpreter, C++)" 1
 measure qemu "qemu-system-i386 -accel tcg (JIT)" 10
 measure qemu-icount "qemu tcg -icount shift=0" 10
 measure qemu-singlestep "qemu tcg -singlestep (1 insn/TB)" 1
 for iters in $(printf '%s\n' "${!report[@]}" | sort -n); do printf 'guest report, %10d: %s\n' "$iters" "${report[$iters]}"; done
-ratio() { printf '%.2f' "$(echo "${mips[minivm]} / ${mips[$1]}" | bc -l)"; }
-cratio() { printf '%.2f' "$(echo "${cpumips[minivm]} / ${cpumips[$1]}" | bc -l)"; }
+ratio() { printf '%.2f' "$(echo "${mips[${2:-minivm}]} / ${mips[$1]}" | bc -l)"; }
+cratio() { printf '%.2f' "$(echo "${cpumips[${2:-minivm}]} / ${cpumips[$1]}" | bc -l)"; }
 echo "ratios: MiniVM's MIPS / the peer's (above 1: MiniVM is faster)"
 echo "MiniVM/Bochs                 $(ratio bochs) (wall MIPS), $(cratio bochs) (MIPS per CPU-second)"
 echo "MiniVM/QEMU TCG              $(ratio qemu) (wall MIPS), $(cratio qemu) (MIPS per CPU-second)"
 echo "MiniVM/QEMU TCG icount       $(ratio qemu-icount) (wall MIPS), $(cratio qemu-icount) (MIPS per CPU-second)"
 echo "MiniVM/QEMU TCG singlestep   $(ratio qemu-singlestep) (wall MIPS), $(cratio qemu-singlestep) (MIPS per CPU-second)"
+echo "MiniVM jit/interpreter        $(ratio minivm minivm-jit) (wall MIPS), $(cratio minivm minivm-jit) (MIPS per CPU-second)"
+echo "MiniVM jit/Bochs              $(ratio bochs minivm-jit) (wall MIPS), $(cratio bochs minivm-jit) (MIPS per CPU-second)"
+echo "MiniVM jit/QEMU TCG           $(ratio qemu minivm-jit) (wall MIPS), $(cratio qemu minivm-jit) (MIPS per CPU-second)"
 echo "load average $(cut -d' ' -f1-3 /proc/loadavg) at end"

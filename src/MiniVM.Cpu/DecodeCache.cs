@@ -32,6 +32,21 @@ internal sealed class DecodeCache
             if (p is not null && p.Count > 0) p.Clear();
     }
 
+    /// <summary>Forgets every translated block and tiering count; the decoded instructions stay.</summary>
+    public void DropTranslations()
+    {
+        foreach (var p in _pages)
+        {
+            if (p is null) continue;
+            for (int k = 0; k < p.Count; k++)
+            {
+                p.Entries[k].Block = null;
+                p.Entries[k].Heat = 0;
+                p.Entries[k].HeatRounds = 0;
+            }
+        }
+    }
+
     /// <summary>A write of <paramref name="length"/> bytes at <paramref name="offset"/> in <paramref name="page"/>.</summary>
     public void NotifyWrite(uint page, int offset, int length)
     {
@@ -54,8 +69,15 @@ internal sealed class DecodedPage
     /// <summary>Range of bytes covered by decoded instructions; writes outside it keep the cache.</summary>
     public int MinByte = int.MaxValue, MaxByte = -1;
 
+    /// <summary>Times this page's decoded code was dropped by a write: the translating engine backs off on pages
+    /// where code and written data share a page, whose translations would keep being thrown away.</summary>
+    public int Clears;
+
     public void Clear()
     {
+        if (Count > 0 && Clears < int.MaxValue) Clears++;
+        // Entries are reused from slot 0; clearing them also lets go of their translated blocks.
+        Array.Clear(Entries, 0, Count);
         Array.Clear(Index);
         Count = 0;
         MinByte = int.MaxValue;

@@ -26,6 +26,12 @@ internal struct DecodedOp
     public uint Disp;
     /// <summary>Immediate (sign-extended where the encoding does), or for a relative branch the target minus the next IP.</summary>
     public uint Imm;
+    /// <summary>Times a block starting here was entered while untranslated (the translating engine's tiering counter).</summary>
+    public ushort Heat;
+    /// <summary>Thresholds' worth of entries already counted on a page that keeps being rewritten (see X86Cpu.TranslateHot).</summary>
+    public byte HeatRounds;
+    /// <summary>The translation of the block starting here, if any (<see cref="CpuEngine.Jit"/>).</summary>
+    public TranslatedBlock? Block;
 }
 
 /// <summary>

@@ -88,6 +88,14 @@ public sealed partial class X86Cpu
         Eip_ = target;
     }
 
+    /// <summary>A near branch target, #GP(0) beyond CS's limit (for translated blocks, which set EIP at their exit).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal uint BranchTarget(uint target)
+    {
+        if (target > CsLimit) throw new GuestFault(13, 0);
+        return target;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void CallTo(uint target)
     {
@@ -105,6 +113,14 @@ public sealed partial class X86Cpu
         if (p != (int)r) f |= CF | OF;
         SetArith(f);
         return r;
+    }
+
+    /// <summary>MUL r/m32's product of EAX and <paramref name="src"/> with its flags, as <see cref="MulDiv"/> sets them (for translated blocks).</summary>
+    internal ulong Mul32(uint eax, uint src)
+    {
+        ulong p = (ulong)eax * src;
+        SetArith(Szp((uint)p, 4) | ((p >> 32) != 0 ? CF | OF : 0));
+        return p;
     }
 
     /// <summary>Runs a specialised form; EIP already points past the instruction.</summary>

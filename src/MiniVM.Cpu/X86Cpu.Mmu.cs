@@ -246,7 +246,11 @@ public sealed partial class X86Cpu
                 case 2: Unsafe.WriteUnaligned(ref a[idx], (ushort)v); break;
                 default: Unsafe.WriteUnaligned(ref a[idx], v); break;
             }
-            if (_mem.Code.HasCode((uint)page)) _mem.Code.NotifyWrite((uint)page, off, size);
+            if (_mem.Code.HasCode((uint)page))
+            {
+                _mem.Code.NotifyWrite((uint)page, off, size);
+                _blockBreak = true; // the rest of a translated block may be stale: the interpreter re-fetches
+            }
             else if (linForTlb != uint.MaxValue)
             {
                 int i = (int)((linForTlb >> 12) & TlbMask) + (user ? TlbEntries : 0);
@@ -256,6 +260,7 @@ public sealed partial class X86Cpu
             }
             return;
         }
+        _blockBreak = true; // a device may raise INTR or re-map memory: end a translated block here
         if (_mem.WriteKind[page] == PageSourceKind.Io)
         {
             _bus.WriteMmio(phys, size, size == 4 ? v : v & ((1u << (8 * size)) - 1));
@@ -266,6 +271,7 @@ public sealed partial class X86Cpu
     private uint ReadPhysicalIo(uint phys, int size)
     {
         int page = (int)(phys >> 12);
+        _blockBreak = true;
         if (_mem.ReadKind[page] == PageSourceKind.Io)
         {
             uint v = _bus.ReadMmio(phys, size);

@@ -35,6 +35,9 @@ public sealed partial class X86Cpu
         d.Seg = 3;
         d.EaMask = 0xFFFFFFFF;
         d.Disp = d.Imm = 0;
+        d.Heat = 0;
+        d.HeatRounds = 0;
+        d.Block = null;
         // Execute wraps EIP past a 16-bit instruction; the forms themselves follow the operand and address sizes
         // that Iced's Code and the memory descriptor already carry, so they serve both code sizes.
         if (!_specialised || ins.Code == Code.INVALID) return;

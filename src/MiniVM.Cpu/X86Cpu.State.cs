@@ -88,6 +88,7 @@ public sealed partial class X86Cpu
             ShutdownPending = shutdown;
             UpdateCodeBits();
             FlushTlb();
+            DropTranslations(eviction: false); // nothing translated is VM state
         }
         catch (EndOfStreamException)
         {

@@ -172,6 +172,7 @@ public sealed partial class X86Cpu
         _fpu.Reset();
         UpdateCodeBits();
         FlushTlb();
+        DropTranslations(eviction: false);
     }
 
     internal void UpdateCodeBits()
@@ -296,6 +297,7 @@ public sealed partial class X86Cpu
     /// </summary>
     private int RunUninterrupted(int budget)
     {
+        if (_engine == CpuEngine.Jit) return RunUninterruptedJit(budget);
         int n = 0;
         do
         {

@@ -35,7 +35,7 @@ public sealed partial class PcMachine : IDisposable
         Ports = new PortBus();
         Mmio = new MmioBus();
         Pic = new DualPic();
-        Cpu = new X86Cpu(Memory, new MachineBus(Ports, Mmio, Clock), new PicInterrupts(Pic));
+        Cpu = new X86Cpu(Memory, new MachineBus(Ports, Mmio, Clock), new PicInterrupts(Pic)) { Engine = options.Machine.ParsedCpuEngine };
         Clock.Attach(Cpu);
         var guestMemory = new GuestMemory(Memory);
 

@@ -100,7 +100,13 @@ public static partial class VmConfigLoader
     {
         try
         {
-            return root.Get<VmOptions>(o => o.ErrorOnUnknownConfiguration = true) ?? new VmOptions();
+            // A hyphenated key binds to its property without the hyphen (the binder's unknown-key check ignores
+            // ConfigurationKeyName): machine.cpu-engine -> MachineSection.CpuEngine.
+            var renamed = new ConfigurationBuilder().AddInMemoryCollection(root.AsEnumerable()
+                .Where(kv => kv.Value is not null)
+                .Select(kv => new KeyValuePair<string, string?>(
+                    kv.Key.Equals("machine:cpu-engine", StringComparison.OrdinalIgnoreCase) ? "machine:CpuEngine" : kv.Key, kv.Value))).Build();
+            return renamed.Get<VmOptions>(o => o.ErrorOnUnknownConfiguration = true) ?? new VmOptions();
         }
         catch (InvalidOperationException e)
         {
@@ -118,6 +124,8 @@ public static partial class VmConfigLoader
             throw new VmConfigException($"config: machine.memory = {o.Machine.Memory}: must be 1..{MaxMemoryMiB} (MiB)");
         if (!string.Equals(o.Machine.Cpu, "p6", StringComparison.OrdinalIgnoreCase))
             throw new VmConfigException($"config: machine.cpu = '{o.Machine.Cpu}': the only CPU model is p6");
+        if (!Is(o.Machine.CpuEngine, "jit", "interpreter"))
+            throw new VmConfigException($"config: machine.cpu-engine = '{o.Machine.CpuEngine}': use jit or interpreter");
         if (!o.Machine.Rtc.Equals("now", StringComparison.OrdinalIgnoreCase) &&
             !DateTime.TryParse(o.Machine.Rtc, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out _))
             throw new VmConfigException($"config: machine.rtc = '{o.Machine.Rtc}': use now or a date like 2026-01-01T00:00:00");

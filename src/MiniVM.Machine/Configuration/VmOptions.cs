@@ -27,6 +27,12 @@ public sealed class MachineSection
     public int Memory { get; set; } = 128;
     /// <summary>CPU model; only the P6-class "p6" exists.</summary>
     public string Cpu { get; set; } = "p6";
+    /// <summary>Key `cpu-engine`: "jit" (hot blocks translated to IL) or "interpreter" (the reference); both give identical runs.</summary>
+    public string CpuEngine { get; set; } = "interpreter";
+
+    public MiniVM.Cpu.CpuEngine ParsedCpuEngine => CpuEngine.Equals("jit", StringComparison.OrdinalIgnoreCase)
+        ? MiniVM.Cpu.CpuEngine.Jit
+        : MiniVM.Cpu.CpuEngine.Interpreter;
     /// <summary>
     /// What the RTC reads at power-on: "now" (the host's UTC time) or a fixed UTC time such as "2026-01-01T00:00:00"
     /// for runs that must be identical from start to end.

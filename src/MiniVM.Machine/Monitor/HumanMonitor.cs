@@ -19,7 +19,7 @@ public sealed class HumanMonitor(PcMachine machine)
     private static readonly (string Usage, string Text)[] Help =
     [
         ("help", "list the commands"),
-        ("info status|block|snapshots|statehash|sections", "VM state, disks, snapshots, SHA-256 of the whole machine state and of each section"),
+        ("info status|block|snapshots|statehash|sections|jit", "VM state, disks, snapshots, SHA-256 of the whole machine state and of each section, CPU engine and translation statistics"),
         ("savevm [NAME]", "save the VM (CPU, RAM, devices, clock) and snapshot every writable disk"),
         ("loadvm NAME", "revert every disk and the VM to a snapshot"),
         ("delvm NAME", "delete a snapshot from every disk"),
@@ -97,9 +97,10 @@ public sealed class HumanMonitor(PcMachine machine)
         "block" => InfoBlock(),
         "snapshots" => InfoSnapshots(),
         "statehash" => Convert.ToHexStringLower(machine.StateHash()),
+        "jit" => $"engine {machine.Cpu.Engine.ToString().ToLowerInvariant()}: {machine.Cpu.JitStatistics}",
         "sections" => string.Join('\n', machine.SectionHashes().Select(h => $"{h.Section,-10} {h.Hash}")),
-        "" => throw new MonitorException("info: missing item (status, block, snapshots, statehash, sections)"),
-        _ => throw new MonitorException($"info: unknown item '{what}' (status, block, snapshots, statehash, sections)"),
+        "" => throw new MonitorException("info: missing item (status, block, snapshots, statehash, sections, jit)"),
+        _ => throw new MonitorException($"info: unknown item '{what}' (status, block, snapshots, statehash, sections, jit)"),
     };
 
     private string InfoBlock()

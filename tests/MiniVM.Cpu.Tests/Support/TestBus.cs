@@ -8,7 +8,10 @@ public sealed class TestBus : ICpuBus
     /// <summary>Called at each OUT before it is recorded: what a device sees of the CPU at that moment.</summary>
     public Action? OutObserver;
 
-    public uint ReadMmio(ulong address, int size) => size == 4 ? 0xFFFFFFFF : (1u << (8 * size)) - 1;
+    /// <summary>Answers MMIO reads when set (else all ones): what a device sees of the CPU at that moment.</summary>
+    public Func<ulong, int, uint>? MmioRead;
+
+    public uint ReadMmio(ulong address, int size) => MmioRead?.Invoke(address, size) ?? (size == 4 ? 0xFFFFFFFF : (1u << (8 * size)) - 1);
     public void WriteMmio(ulong address, int size, uint value) { }
     public uint In(ushort port, int size) => size == 4 ? 0xFFFFFFFF : (1u << (8 * size)) - 1;
     public void Out(ushort port, int size, uint value)

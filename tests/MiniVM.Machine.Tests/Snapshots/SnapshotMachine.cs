@@ -10,13 +10,13 @@ namespace MiniVM.Machine.Tests.Snapshots;
 /// </summary>
 public sealed class SnapshotMachine : IDisposable
 {
-    public SnapshotMachine(string dir, int memoryMiB = 32, string diskFormat = "irow", bool create = true)
+    public SnapshotMachine(string dir, int memoryMiB = 32, string diskFormat = "irow", bool create = true, string cpuEngine = "interpreter")
     {
         DiskPath = Path.Combine(dir, "disk." + diskFormat);
         if (create) ImageFormats.Default.Create(diskFormat, DiskPath, 8 << 20, new ImageCreateOptions()).Dispose();
         var options = new VmOptions
         {
-            Machine = new MachineSection { Memory = memoryMiB, Rtc = "2026-01-01T00:00:00" },
+            Machine = new MachineSection { Memory = memoryMiB, Rtc = "2026-01-01T00:00:00", CpuEngine = cpuEngine },
             Firmware = MiniVmProcess.Firmware,
             Drives =
             [

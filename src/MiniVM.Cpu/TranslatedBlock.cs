@@ -1,0 +1,27 @@
+namespace MiniVM.Cpu;
+
+/// <summary>
+/// One translated block: a straight run of decoded instructions of one physical page compiled to IL. It hangs off
+/// the <see cref="DecodedOp"/> of its first instruction, so the decode cache's write tracking drops it together with
+/// the decoded bytes (self-modifying code, DMA) and no second invalidation mechanism exists.
+/// </summary>
+internal sealed class TranslatedBlock(Func<X86Cpu, int, int, int> run, int count, int bytes, bool needsStack32, int ilBytes)
+{
+    /// <summary>
+    /// Runs the block from the current EIP; the second argument is the count the run loop has completed so far in
+    /// this stretch (so a device reached mid-block sees the exact instruction count), the third the instructions
+    /// left in the budget (at least <see cref="Count"/>; a block that branches back to its start runs further passes
+    /// while they fit). Returns the instructions completed: a multiple of <see cref="Count"/>, or less when a write to
+    /// code or an MMIO access ended it early. A fault
+    /// propagates as <see cref="GuestFault"/> with registers, EIP and ESP of the faulting instruction written back.
+    /// </summary>
+    public readonly Func<X86Cpu, int, int, int> Run = run;
+    public readonly int Count = count;
+    /// <summary>Code bytes from the first instruction to the end of the last: all must lie within CS's limit.</summary>
+    public readonly int Bytes = bytes;
+    /// <summary>Has PUSH/POP/CALL/RET/LEAVE, which are translated for a 32-bit (SS.B = 1) stack only.</summary>
+    public readonly bool NeedsStack32 = needsStack32;
+    public readonly int IlBytes = ilBytes;
+    /// <summary>Not run yet: its first run includes the .NET JIT's compilation and counts as translation time.</summary>
+    public bool Cold = true;
+}

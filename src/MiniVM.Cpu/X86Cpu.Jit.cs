@@ -1,0 +1,174 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+
+namespace MiniVM.Cpu;
+
+// The translating engine's side of the run loop: tiering, block entry and the code cache. A block is entered only
+// where the interpreter would run its first instruction next with nothing able to interrupt (RunUninterrupted),
+// only when all of it fits the instruction budget, and only when its bytes lie within CS's limit; otherwise the
+// interpreter runs that instruction. Translation itself is in BlockTranslator.
+public sealed partial class X86Cpu
+{
+    /// <summary>Entries into an untranslated block before it is translated (1..65535): cold code stays interpreted.</summary>
+    public int JitThreshold
+    {
+        get => _jitThreshold;
+        set => _jitThreshold = value is >= 1 and <= ushort.MaxValue ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "1..65535");
+    }
+
+    private int _jitThreshold = 2000;
+
+    private CpuEngine _engine = CpuEngine.Interpreter;
+
+    /// <summary>
+    /// The execution engine; switchable between <see cref="Run"/> calls. Switching drops every translation. Both
+    /// engines give the same registers, memory, faults and instruction counts.
+    /// </summary>
+    public CpuEngine Engine
+    {
+        get => _engine;
+        set
+        {
+            if (!Enum.IsDefined(value)) throw new ArgumentOutOfRangeException(nameof(value), value, "not a CPU engine");
+            _engine = value;
+            DropTranslations(eviction: false);
+        }
+    }
+
+    /// <summary>Translated blocks the code cache holds before it is emptied to make room.</summary>
+    public int JitCacheCapacity { get; set; } = 16384;
+
+    private long _jitBlocksTranslated, _jitInstructionsTranslated, _jitTicks, _jitEvictions, _jitFlushes, _jitRuns, _jitInstructionsRun;
+    private int _jitLiveBlocks;
+    private long _jitLiveIl;
+
+    /// <summary>Set by anything that must end a translated block after the current instruction: a write to a page
+    /// holding decoded code, an MMIO or unmapped access (a device may raise INTR or re-map memory).</summary>
+    internal bool _blockBreak;
+
+    public JitStatistics JitStatistics => new(
+        _jitBlocksTranslated, _jitInstructionsTranslated, TimeSpan.FromSeconds((double)_jitTicks / Stopwatch.Frequency),
+        _jitLiveBlocks, _jitLiveIl, _jitEvictions, _jitFlushes, _jitRuns, _jitInstructionsRun);
+
+    /// <summary>Forgets all translations (engine switch, loadvm, reset, or a full cache).</summary>
+    internal void DropTranslations(bool eviction)
+    {
+        if (_jitLiveBlocks == 0) return;
+        _mem.Code.DropTranslations();
+        _jitLiveBlocks = 0;
+        _jitLiveIl = 0;
+        if (eviction) _jitEvictions++; else _jitFlushes++;
+    }
+
+    /// <summary><see cref="RunUninterrupted"/> with translated blocks: same contract, same counts.</summary>
+    private int RunUninterruptedJit(int budget)
+    {
+        int n = 0;
+        do
+        {
+            _uninterruptedDone = n;
+            _startEip = Eip_;
+            _startEsp = Gpr(4);
+            ref DecodedOp op = ref Fetch();
+            TranslatedBlock? b = op.Block;
+            // Translation may grow the page's entry array: op then stays a valid copy to execute.
+            if (b is null && ++op.Heat == _jitThreshold && !Unsafe.AreSame(ref op, ref _scratch)) b = TranslateHot(ref op);
+            if (b is not null && b.Count <= budget - n && CanEnter(b))
+            {
+                _blockBreak = false;
+                int done;
+                if (b.Cold)
+                {
+                    long t0 = Stopwatch.GetTimestamp();
+                    done = b.Run(this, n, budget - n);
+                    _jitTicks += Stopwatch.GetTimestamp() - t0;
+                    b.Cold = false;
+                }
+                else done = b.Run(this, n, budget - n);
+                n += done;
+                _jitRuns++;
+                _jitInstructionsRun += done;
+                continue;
+            }
+            uint next = Eip_ + op.Length;
+            Eip_ = CodeBits == 32 ? next : next & 0xFFFF;
+            if (op.Form != FastForm.General) ExecuteFast(ref op);
+            else ExecuteGeneral(in op.Ins);
+            n++;
+        }
+        while (n < budget && !Halted_ && Uninterrupted);
+        _uninterruptedDone = 0;
+        return n;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool CanEnter(TranslatedBlock b)
+    {
+        ulong end = (ulong)Eip_ + (uint)b.Bytes - 1;
+        if (end > CsLimit) return false;
+        if (CodeBits == 16 && end > 0xFFFF) return false;
+        return !b.NeedsStack32 || Stack32;
+    }
+
+    /// <summary>
+    /// The tiering decision once an instruction has been entered <see cref="JitThreshold"/> times: translate, unless
+    /// its page keeps being rewritten; there each earlier clear of the page (up to 12) asks for another threshold's
+    /// worth of entries, and a clear restarts the count, so code sharing a page with busy data stays interpreted.
+    /// </summary>
+    private TranslatedBlock? TranslateHot(ref DecodedOp op)
+    {
+        int clears = _fetchDecoded?.Clears ?? 0;
+        if (clears > 0)
+        {
+            if (op.HeatRounds < Math.Min(clears, 12)) { op.HeatRounds++; op.Heat = 0; return null; }
+        }
+        return Translate(CsBase + Eip_);
+    }
+
+    /// <summary>Translates the block starting at linear <paramref name="lin"/> (on the current fetch page) and hangs it off its first instruction.</summary>
+    private TranslatedBlock? Translate(uint lin)
+    {
+        var page = _fetchDecoded;
+        // Without specialised forms nothing is pre-decoded into the operand fields the translator reads.
+        if (page is null || !_specialised) return null;
+        if (_jitLiveBlocks >= JitCacheCapacity) DropTranslations(eviction: true);
+        long t0 = Stopwatch.GetTimestamp();
+        int offset = (int)(lin & 0xFFF);
+        var block = BlockTranslator.Translate(this, page, offset);
+        _fetchEntries = page.Entries; // decoding the block's later instructions may have grown the array
+        _jitTicks += Stopwatch.GetTimestamp() - t0;
+        if (block is null) return null;
+        int e = page.Index[offset];
+        if (e == 0 || (e & DecodedPage.Code32Flag) != _codeFlag) return null;
+        page.Entries[(e & (DecodedPage.Code32Flag - 1)) - 1].Block = block;
+        _jitBlocksTranslated++;
+        _jitInstructionsTranslated += block.Count;
+        _jitLiveBlocks++;
+        _jitLiveIl += block.IlBytes;
+        return block;
+    }
+
+    /// <summary>
+    /// The decoded instruction at <paramref name="offset"/> of the current fetch page for the current code size,
+    /// decoding and caching it if needed; null when it would cross the page end or is invalid. For the translator,
+    /// which looks ahead without executing, so nothing here faults or touches architectural state.
+    /// </summary>
+    internal DecodedOp? PeekDecoded(DecodedPage page, int offset)
+    {
+        int e = page.Index[offset];
+        if (e != 0 && (e & DecodedPage.Code32Flag) == _codeFlag) return page.Entries[(e & (DecodedPage.Code32Flag - 1)) - 1];
+        int n = Math.Min(15, 0x1000 - offset);
+        uint phys = (_fetchPhysPage << 12) | (uint)offset;
+        var bytes = new byte[15];
+        ReadCodeBytes(phys, bytes.AsSpan(0, n));
+        var decoder = CodeBits == 32 ? _dec32 : _dec16;
+        _codeReader.Reset(bytes, n);
+        decoder.IP = (ulong)offset;
+        var d = new DecodedOp();
+        decoder.Decode(out d.Ins);
+        if (decoder.LastError != Iced.Intel.DecoderError.None || d.Ins.Code == Iced.Intel.Code.INVALID) return null;
+        Predecode(ref d, CodeBits);
+        page.Add(offset, in d, CodeBits);
+        return d;
+    }
+}
