@@ -20,7 +20,8 @@ internal static class ConfigurationShape
         foreach (var child in section.GetChildren())
         {
             string key = prefix + child.Key.ToLowerInvariant();
-            var property = type.GetProperty(child.Key, BindingFlags.Public | BindingFlags.Instance | BindingFlags.IgnoreCase);
+            var property = type.GetProperties(BindingFlags.Public | BindingFlags.Instance)
+                .FirstOrDefault(p => KeyOf(p).Equals(child.Key, StringComparison.OrdinalIgnoreCase));
             if (property is null || !property.CanWrite)
                 throw new VmConfigException($"config: unknown key {key} ({Describe(type, prefix)})");
             CheckValue(child, property.PropertyType, key, property);
@@ -67,5 +68,9 @@ internal static class ConfigurationShape
 
     private static string Describe(Type type, string prefix) =>
         "keys: " + string.Join(", ", type.GetProperties(BindingFlags.Public | BindingFlags.Instance)
-            .Where(p => p.CanWrite).Select(p => prefix + p.Name.ToLowerInvariant()));
+            .Where(p => p.CanWrite).Select(p => prefix + KeyOf(p)));
+
+    /// <summary>The key a property is spelled with in vm.json and `--set`: its ConfigurationKeyName, else its name.</summary>
+    private static string KeyOf(PropertyInfo p) =>
+        p.GetCustomAttribute<ConfigurationKeyNameAttribute>()?.Name ?? p.Name.ToLowerInvariant();
 }

@@ -100,13 +100,9 @@ public static partial class VmConfigLoader
     {
         try
         {
-            // A hyphenated key binds to its property without the hyphen (the binder's unknown-key check ignores
-            // ConfigurationKeyName): machine.cpu-engine -> MachineSection.CpuEngine.
-            var renamed = new ConfigurationBuilder().AddInMemoryCollection(root.AsEnumerable()
-                .Where(kv => kv.Value is not null)
-                .Select(kv => new KeyValuePair<string, string?>(
-                    kv.Key.Equals("machine:cpu-engine", StringComparison.OrdinalIgnoreCase) ? "machine:CpuEngine" : kv.Key, kv.Value))).Build();
-            return renamed.Get<VmOptions>(o => o.ErrorOnUnknownConfiguration = true) ?? new VmOptions();
+            // Unknown keys were refused by ConfigurationShape.Check, which also knows hyphenated keys
+            // (ConfigurationKeyName) that the binder's own unknown-key check does not.
+            return root.Get<VmOptions>() ?? new VmOptions();
         }
         catch (InvalidOperationException e)
         {

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Configuration;
+
 namespace MiniVM.Machine.Configuration;
 
 /// <summary>
@@ -27,7 +29,8 @@ public sealed class MachineSection
     public int Memory { get; set; } = 128;
     /// <summary>CPU model; only the P6-class "p6" exists.</summary>
     public string Cpu { get; set; } = "p6";
-    /// <summary>Key `cpu-engine`: "jit" (hot blocks translated to IL) or "interpreter" (the reference); both give identical runs.</summary>
+    /// <summary>"jit" (hot blocks translated to IL) or "interpreter" (the reference); both give identical runs.</summary>
+    [ConfigurationKeyName("cpu-engine")]
     public string CpuEngine { get; set; } = "interpreter";
 
     public MiniVM.Cpu.CpuEngine ParsedCpuEngine => CpuEngine.Equals("jit", StringComparison.OrdinalIgnoreCase)
