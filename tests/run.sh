@@ -9,6 +9,8 @@ cd "$root"
 need=()
 command -v qemu-img >/dev/null || need+=(qemu-utils)
 command -v mcopy >/dev/null || need+=(mtools)
+# The syscall crash harness (tests/MiniVM.Cli.Tests/SyscallKill.cs) kills children with strace -e inject.
+command -v strace >/dev/null || need+=(strace)
 # The SDL window test (tests/MiniVM.Display.Sdl.Tests) runs minivm on Xvfb, types with xdotool, captures with import.
 command -v Xvfb >/dev/null || need+=(xvfb)
 command -v xdotool >/dev/null || need+=(xdotool)

@@ -25,6 +25,7 @@ internal sealed class MonitorSetup
         try
         {
             var script = scriptFile is null ? null : MonitorScript.Load(scriptFile);
+            machine.SnapshotNotice ??= line => context.Err.WriteLine($"minivm: {line}");
             if (loadVm is not null) machine.LoadVm(loadVm);
             MonitorChannel? channel = null;
             TcpMonitor? tcp = null;

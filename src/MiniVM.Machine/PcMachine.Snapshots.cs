@@ -86,21 +86,54 @@ public sealed partial class PcMachine
     }
 
     /// <summary>Snapshots as `info snapshots` shows them: those of the disk that holds VM state (the first writable one).</summary>
-    public IReadOnlyList<SnapshotInfo> ListVmSnapshots() => SnapshotDisks("info snapshots")[0].Store.ListSnapshots();
+    public IReadOnlyList<SnapshotInfo> ListVmSnapshots()
+    {
+        var disks = SnapshotDisks("info snapshots");
+        RemoveHalfMadeSets(disks);
+        return disks[0].Store.ListSnapshots();
+    }
+
+    /// <summary>Told one line whenever a half-made savevm set is found and removed (the CLI prints it on stderr).</summary>
+    public Action<string>? SnapshotNotice { get; set; }
+
+    /// <summary>
+    /// A multi-disk savevm is committed by its last step, the snapshot with VM state on the first disk; the other disks
+    /// get theirs before it. A savevm killed midway therefore leaves snapshots on later disks that the first disk lacks:
+    /// they belong to no set loadvm could use, so they are removed here (savevm, loadvm, delvm, info snapshots) and
+    /// reported in one line. Only savevm-made ones (a VM clock) are touched; `img snapshot -c` leaves the clock at 0.
+    /// </summary>
+    private void RemoveHalfMadeSets(List<(string Label, ISnapshotStore Store)> disks)
+    {
+        if (disks.Count < 2) return;
+        var committed = new HashSet<string>(disks[0].Store.ListSnapshots().Select(s => s.Name), StringComparer.Ordinal);
+        for (int i = 1; i < disks.Count; i++)
+        {
+            var (label, store) = disks[i];
+            foreach (var s in store.ListSnapshots())
+            {
+                if (committed.Contains(s.Name) || s.VmClockNanoseconds == 0 || s.VmStateSize != 0) continue;
+                store.DeleteSnapshot(s.Id);
+                SnapshotNotice?.Invoke($"savevm '{s.Name}' was interrupted: {disks[0].Label} (VM state) never got it, so it was removed from {label}");
+            }
+        }
+    }
 
     /// <summary>
     /// savevm: flush, replace any snapshot of that name on every writable disk, snapshot them all, the VM state going
-    /// into the first. A disk that cannot take snapshots refuses the whole command before anything changes.
+    /// into the first. A disk that cannot take snapshots refuses the whole command before anything changes. The first
+    /// disk is the commit point: its old snapshot goes first and its new one comes last (<see cref="RemoveHalfMadeSets"/>).
     /// </summary>
     public SnapshotInfo SaveVm(string? name = null)
     {
         name = string.IsNullOrWhiteSpace(name) ? $"vm-{DateTime.Now:yyyyMMddHHmmss}" : name;
         var disks = SnapshotDisks("savevm");
+        RemoveHalfMadeSets(disks);
         FlushDisks();
         foreach (var (_, store) in disks)
             if (Find(store, name) is { } old) store.DeleteSnapshot(old.Id);
         long clock = Clock.Clock.Now;
         var sections = StateSections;
+        for (int i = 1; i < disks.Count; i++) disks[i].Store.CreateSnapshot(name, Math.Max(clock, 1));
         SnapshotInfo first = disks[0].Store.CreateSnapshot(name, clock, s =>
         {
             // The format owns `s` (qcow2 flushes it after this returns): flush the buffer, never dispose it.
@@ -108,7 +141,6 @@ public sealed partial class PcMachine
             VmStateStream.Save(buffered, Fingerprint, sections, Memory.Ram);
             buffered.Flush();
         });
-        for (int i = 1; i < disks.Count; i++) disks[i].Store.CreateSnapshot(name, clock);
         return Find(disks[0].Store, first.Id) ?? first;
     }
 
@@ -119,6 +151,7 @@ public sealed partial class PcMachine
     public void LoadVm(string idOrName)
     {
         var disks = SnapshotDisks("loadvm");
+        RemoveHalfMadeSets(disks);
         foreach (var (label, store) in disks)
             if (Find(store, idOrName) is null) throw new SnapshotException($"loadvm: disk {label} has no snapshot '{idOrName}'");
         var (stateLabel, stateStore) = disks[0];
@@ -150,7 +183,10 @@ public sealed partial class PcMachine
     public int DeleteVm(string idOrName)
     {
         int removed = 0;
-        foreach (var (_, store) in SnapshotDisks("delvm"))
+        var disks = SnapshotDisks("delvm");
+        RemoveHalfMadeSets(disks);
+        // The first disk first: once its snapshot (the set's commit point) is gone, the rest is a half-made set.
+        foreach (var (_, store) in disks)
             if (Find(store, idOrName) is { } s) { store.DeleteSnapshot(s.Id); removed++; }
         if (removed == 0) throw new SnapshotException($"delvm: no snapshot '{idOrName}' on any disk");
         return removed;

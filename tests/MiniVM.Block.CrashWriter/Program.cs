@@ -4,13 +4,16 @@ using MiniVM.Block.CrashWriter;
 // Child process of the crash test: runs the workload on an image until it is killed, printing
 // "FLUSHED <index>" after each flush that completed, so the parent knows what must be durable.
 // With "snapshots" it also creates snapshots and deletes the oldest ones (merge-down) as it goes.
+// With "noflush" it never flushes (as DOS never does) and prints "COMPLETED <index>" after each write or
+// write-zeroes returned, so the parent can check that a killed process loses no completed write.
 if (args.Length is < 3 or > 4 || !int.TryParse(args[1], out int seed) || !int.TryParse(args[2], out int maxOps)
-    || (args.Length == 4 && args[3] != "snapshots"))
+    || (args.Length == 4 && args[3] is not ("snapshots" or "noflush")))
 {
-    Console.Error.WriteLine("usage: MiniVM.Block.CrashWriter IMAGE SEED MAX_OPS [snapshots]");
+    Console.Error.WriteLine("usage: MiniVM.Block.CrashWriter IMAGE SEED MAX_OPS [snapshots|noflush]");
     return 2;
 }
-bool withSnapshots = args.Length == 4;
+bool withSnapshots = args.Length == 4 && args[3] == "snapshots";
+bool noFlush = args.Length == 4 && args[3] == "noflush";
 try
 {
     using var img = ImageFormats.Default.Open(args[0]);
@@ -27,9 +30,11 @@ try
             case CrashOpKind.Write:
                 CrashWorkload.Data(op.DataSeed, buffer.AsSpan(0, op.Length));
                 img.Write(op.Offset, buffer.AsSpan(0, op.Length));
+                if (noFlush) Completed(op.Index);
                 break;
             case CrashOpKind.Zero:
                 img.WriteZeroes(op.Offset, op.Length);
+                if (noFlush) Completed(op.Index);
                 break;
             case CrashOpKind.Snapshot:
                 var store = (ISnapshotStore)img;
@@ -39,6 +44,7 @@ try
                 while (snapshots.Count > 3) store.DeleteSnapshot(snapshots.Dequeue());
                 break;
             case CrashOpKind.Flush:
+                if (noFlush) break;
                 img.Flush();
                 Console.WriteLine($"FLUSHED {op.Index}");
                 Console.Out.Flush();
@@ -52,4 +58,10 @@ catch (ImageFormatException e)
 {
     Console.Error.WriteLine(e.Message);
     return 1;
+}
+
+static void Completed(int index)
+{
+    Console.WriteLine($"COMPLETED {index}");
+    Console.Out.Flush();
 }

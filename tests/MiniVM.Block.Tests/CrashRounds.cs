@@ -27,17 +27,24 @@ internal static class CrashRounds
     }
 
     /// <summary>
-    /// Starts the writer, SIGKILLs it <paramref name="killAfterMs"/> after READY, returns the last op index whose flush
+    /// Starts the writer, SIGKILLs it <paramref name="killAfterMs"/> after its first progress line, returns the last op index whose flush
     /// completed (-1 if none). With <paramref name="stderrMustBeEmpty"/> anything the writer wrote to stderr fails the test.
     /// </summary>
-    public static int RunAndKill(string writer, string image, int seed, int killAfterMs, bool withSnapshots, bool stderrMustBeEmpty)
+    public static int RunAndKill(string writer, string image, int seed, int killAfterMs, bool withSnapshots, bool stderrMustBeEmpty) =>
+        RunAndKill(writer, image, seed, killAfterMs, withSnapshots ? "snapshots" : null, stderrMustBeEmpty);
+
+    /// <summary>
+    /// As above with the writer's mode (null, "snapshots" or "noflush"); in "noflush" mode the answer is the last op
+    /// whose write returned before the kill.
+    /// </summary>
+    public static int RunAndKill(string writer, string image, int seed, int killAfterMs, string? mode, bool stderrMustBeEmpty)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         psi.ArgumentList.Add(writer);
         psi.ArgumentList.Add(image);
         psi.ArgumentList.Add(seed.ToString(CultureInfo.InvariantCulture));
         psi.ArgumentList.Add(MaxOps.ToString(CultureInfo.InvariantCulture));
-        if (withSnapshots) psi.ArgumentList.Add("snapshots");
+        if (mode is not null) psi.ArgumentList.Add(mode);
         using var p = Process.Start(psi)!;
         string? first = p.StandardOutput.ReadLine();
         if (first != "READY")
@@ -45,16 +52,27 @@ internal static class CrashRounds
             p.Kill();
             Assert.Fail($"writer did not start: {first} {p.StandardError.ReadToEnd()}");
         }
+        // The kill timer starts at the first FLUSHED/COMPLETED line, so a loaded machine still kills mid-workload
+        // rather than before anything could be checked.
+        int last = -1;
+        var progressed = new ManualResetEventSlim();
+        var reader = Task.Run(() =>
+        {
+            string? line;
+            while ((line = p.StandardOutput.ReadLine()) is not null)
+            {
+                if (line.StartsWith("FLUSHED ", StringComparison.Ordinal)) Volatile.Write(ref last, int.Parse(line.AsSpan(8), CultureInfo.InvariantCulture));
+                else if (line.StartsWith("COMPLETED ", StringComparison.Ordinal)) Volatile.Write(ref last, int.Parse(line.AsSpan(10), CultureInfo.InvariantCulture));
+                else if (line == "DONE") Volatile.Write(ref last, MaxOps);
+                progressed.Set();
+            }
+            progressed.Set();
+        });
+        progressed.Wait(TimeSpan.FromSeconds(60));
         Thread.Sleep(killAfterMs);
         try { p.Kill(); } catch (InvalidOperationException) { } // already exited
         p.WaitForExit();
-        int last = -1;
-        string? line;
-        while ((line = p.StandardOutput.ReadLine()) is not null)
-        {
-            if (line.StartsWith("FLUSHED ", StringComparison.Ordinal)) last = int.Parse(line.AsSpan(8), CultureInfo.InvariantCulture);
-            else if (line == "DONE") last = MaxOps;
-        }
+        reader.Wait();
         if (stderrMustBeEmpty)
         {
             string err = p.StandardError.ReadToEnd();
@@ -68,7 +86,11 @@ internal static class CrashRounds
     /// ops up to <paramref name="lastFlushed"/> give the durable bytes, the writes and zeroes after it mark bytes that
     /// may differ and are returned in order.
     /// </summary>
-    public static CrashReplay Replay(byte[] shadow, int seed, int lastFlushed, bool withSnapshots, byte[] buffer)
+    public static CrashReplay Replay(byte[] shadow, int seed, int lastFlushed, bool withSnapshots, byte[] buffer) =>
+        Replay(shadow, seed, lastFlushed, withSnapshots, buffer, LaterOpsBound);
+
+    /// <summary>As above, with at most <paramref name="laterOps"/> ops after <paramref name="lastFlushed"/> possibly landed.</summary>
+    public static CrashReplay Replay(byte[] shadow, int seed, int lastFlushed, bool withSnapshots, byte[] buffer, int laterOps)
     {
         var durable = (byte[])shadow.Clone();
         var mayDiffer = new bool[shadow.Length];
@@ -91,7 +113,7 @@ internal static class CrashRounds
                 Array.Fill(mayDiffer, true, (int)op.Offset, op.Length);
                 laterChanges.Add(op);
             }
-            if (++later > LaterOpsBound) break;
+            if (++later > laterOps) break;
         }
         return new CrashReplay(durable, mayDiffer, laterChanges);
     }

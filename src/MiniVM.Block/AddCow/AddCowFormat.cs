@@ -18,10 +18,9 @@ public sealed class AddCowFormat : IImageFormat
     ];
 
     /// <summary>Magic and version (§3.9). Machine configurations should still name the format instead of probing.</summary>
+    /// <summary>By magic alone: an unknown version must be refused by the header parser, not opened as raw (issue 11).</summary>
     public int Probe(ReadOnlySpan<byte> head, string fileName) =>
-        head.Length >= 12
-        && BinaryPrimitives.ReadUInt64BigEndian(head) == AddCowHeader.Magic
-        && BinaryPrimitives.ReadUInt32BigEndian(head[8..]) == AddCowHeader.Version ? 100 : 0;
+        head.Length >= 12 && BinaryPrimitives.ReadUInt64BigEndian(head) == AddCowHeader.Magic ? 100 : 0;
 
     /// <summary>Without image_file the raw file is the add-cow file's name plus ".raw".</summary>
     public IBlockDriver Create(string fileName, long size, ImageCreateOptions options, ImageOpenContext context)

@@ -28,6 +28,8 @@ public sealed partial class AddCowImage : IBlockDriver, IImageCheck, IBackingIma
     private long _metaLength;
     private int _strayBitsFound;
     private bool _disposed;
+    /// <summary>Bitmap bytes were written to the add-cow file since its last fdatasync.</summary>
+    private bool _metaUnsynced;
 
     /// <summary>Test seam: sees each ordered host step (raw writes, syncs, bitmap writes).</summary>
     internal AddCowHostObserver? HostObserver { get; set; }
@@ -247,7 +249,11 @@ public sealed partial class AddCowImage : IBlockDriver, IImageCheck, IBackingIma
         {
             CheckRange(offset, data.Length);
             CheckWritable();
-            try { WriteCore(offset, data.Length, data, zeroes: false); }
+            try
+            {
+                WriteCore(offset, data.Length, data, zeroes: false);
+                WriteThroughBitmap();
+            }
             catch (IOException e) { throw HostError("write", e); }
         }
     }
@@ -258,7 +264,11 @@ public sealed partial class AddCowImage : IBlockDriver, IImageCheck, IBackingIma
         {
             CheckRange(offset, length);
             CheckWritable();
-            try { WriteCore(offset, length, default, zeroes: true); }
+            try
+            {
+                WriteCore(offset, length, default, zeroes: true);
+                WriteThroughBitmap();
+            }
             catch (IOException e) { throw HostError("write zeroes", e); }
         }
     }
@@ -438,16 +448,37 @@ public sealed partial class AddCowImage : IBlockDriver, IImageCheck, IBackingIma
         {
             HostFile.SyncData(_raw, RawPath);
             HostObserver?.Invoke(AddCowHostOp.RawSync, 0, 0, default);
-            if (!_bitmap.IsDirty) return;
-            _bitmap.WriteDirty((start, bytes) =>
-            {
-                RandomAccess.Write(_meta, bytes.Span, AddCowHeader.Size + start);
-                HostObserver?.Invoke(AddCowHostOp.BitmapWrite, start, bytes.Length, bytes.Span);
-            });
+            WriteDirtyBitmap();
+            if (!_metaUnsynced) return;
             HostFile.SyncData(_meta, FileName);
             HostObserver?.Invoke(AddCowHostOp.MetaSync, 0, 0, default);
+            _metaUnsynced = false;
         }
         catch (IOException e) { throw HostError("flush", e); }
+    }
+
+    /// <summary>
+    /// The end of every request that set bits: raw is synced, then the bits go to the add-cow file without an fsync,
+    /// so a killed process loses no completed write and a power failure still never finds a bit over unsynced data
+    /// (add-cow.md §3.5; docs/durability.md). The fdatasync is paid once per request that allocates, not per write.
+    /// </summary>
+    private void WriteThroughBitmap()
+    {
+        if (!_bitmap.IsDirty) return;
+        HostFile.SyncData(_raw, RawPath);
+        HostObserver?.Invoke(AddCowHostOp.RawSync, 0, 0, default);
+        WriteDirtyBitmap();
+    }
+
+    private void WriteDirtyBitmap()
+    {
+        if (!_bitmap.IsDirty) return;
+        _bitmap.WriteDirty((start, bytes) =>
+        {
+            RandomAccess.Write(_meta, bytes.Span, AddCowHeader.Size + start);
+            HostObserver?.Invoke(AddCowHostOp.BitmapWrite, start, bytes.Length, bytes.Span);
+        });
+        _metaUnsynced = true;
     }
 
     public Extent GetBlockStatus(long offset, long maxLength)

@@ -25,9 +25,9 @@ public sealed class FvdFormat : IImageFormat
         new("journal_size", "metadata journal size; negative disables it", "16M"),
     ];
 
+    /// <summary>By magic alone: an unknown version must be refused by the header parser, not opened as raw (issue 11).</summary>
     public int Probe(ReadOnlySpan<byte> head, string fileName) =>
-        head.Length >= 8 && BinaryPrimitives.ReadUInt32LittleEndian(head) == FvdHeader.Magic
-        && BinaryPrimitives.ReadUInt32LittleEndian(head[4..]) == FvdHeader.Version ? 100 : 0;
+        head.Length >= 8 && BinaryPrimitives.ReadUInt32LittleEndian(head) == FvdHeader.Magic ? 100 : 0;
 
     public IBlockDriver Create(string fileName, long size, ImageCreateOptions options, ImageOpenContext context)
     {

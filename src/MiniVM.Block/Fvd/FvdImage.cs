@@ -54,6 +54,8 @@ public sealed partial class FvdImage : IBlockDriver, IImageCheck, IBackingImage,
     /// <summary>Journal sectors [0, this) may hold records; a checkpoint zeroes them.</summary>
     private long _journalUsed;
     private bool _metadataDirty;
+    /// <summary>Journal sectors were written since the metadata file's last fdatasync.</summary>
+    private bool _metaUnsynced;
     private bool _dataUnsynced;
     private int _dirtyEntriesOnDisk;
     private bool _openedUnclean;
@@ -472,6 +474,7 @@ public sealed partial class FvdImage : IBlockDriver, IImageCheck, IBackingImage,
         CheckWritable();
         CheckRange(offset, data.Length);
         if (data.Length > 0) WriteCore(offset, data, data.Length, zero: false);
+        WriteThroughJournal();
     }
 
     public void WriteZeroes(long offset, long length)
@@ -483,6 +486,7 @@ public sealed partial class FvdImage : IBlockDriver, IImageCheck, IBackingImage,
         const long Piece = 4L << 20;
         for (long done = 0; done < length; done += Piece)
             WriteCore(offset + done, default, Math.Min(Piece, length - done), zero: true);
+        WriteThroughJournal();
     }
 
     /// <summary>FVD never gives storage back (ids and bits only grow, fvd.md §2.6), so discard writes zeroes.</summary>
@@ -657,12 +661,37 @@ public sealed partial class FvdImage : IBlockDriver, IImageCheck, IBackingImage,
             WriteCheckpoint();
             return;
         }
+        AppendPendingJournal();
+        if (!_metaUnsynced) return;
+        SyncMeta();
+        _metaUnsynced = false;
+    }
+
+    /// <summary>
+    /// The end of every request that changed metadata: data synced, then its journal records appended without an
+    /// fsync of the metadata file, so a killed process loses no completed write (docs/durability.md). Without room
+    /// in the journal (or without a journal) the change can only be a checkpoint, which is a full flush.
+    /// </summary>
+    private void WriteThroughJournal()
+    {
+        if (_checkpointDue || (_journalSectors == 0 && _metadataDirty))
+        {
+            FlushCore();
+            return;
+        }
+        if (_pendingSectors == 0) return;
+        SyncData();
+        AppendPendingJournal();
+    }
+
+    private void AppendPendingJournal()
+    {
         if (_pendingSectors == 0) return;
         WriteMeta(_h.JournalOffset + _journalNext * FvdJournal.SectorSize, _pending.AsSpan(0, _pendingSectors * FvdJournal.SectorSize));
         _journalNext += _pendingSectors;
         _journalUsed = Math.Max(_journalUsed, _journalNext);
         _pendingSectors = 0;
-        SyncMeta();
+        _metaUnsynced = true;
     }
 
     /// <summary>

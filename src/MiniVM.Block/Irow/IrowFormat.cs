@@ -16,10 +16,9 @@ public sealed class IrowFormat : IImageFormat
         new("backing_fmt", "format of the backing image; iROW cannot store it, so it must match what probing finds"),
     ];
 
+    /// <summary>By magic alone: an unknown version must be refused by the header parser, not opened as raw (issue 11).</summary>
     public int Probe(ReadOnlySpan<byte> head, string fileName) =>
-        head.Length >= IrowMetaHeader.Size
-        && BinaryPrimitives.ReadUInt32BigEndian(head) == IrowMetaHeader.Magic
-        && BinaryPrimitives.ReadUInt32BigEndian(head[4..]) == IrowMetaHeader.Version ? 100 : 0;
+        head.Length >= IrowMetaHeader.Size && BinaryPrimitives.ReadUInt32BigEndian(head) == IrowMetaHeader.Magic ? 100 : 0;
 
     public IBlockDriver Create(string fileName, long size, ImageCreateOptions options, ImageOpenContext context)
     {

@@ -124,7 +124,7 @@ public sealed partial class IrowImage
         // 5. In memory: the old current joins the chain as its newest layer; its bitmap becomes owner entries.
         string oldBtmpPath = _curBtmpPath, oldIrvdPath = _curIrvdPath;
         int layer = _chain.Length + 1;
-        _owners.Apply(_curBitmap.Bytes, 0, layer);
+        _curBitmap.ForEachNonZeroPage((first, bytes) => _owners.Apply(bytes.Span, first, layer));
         var chain = new IrowLayer[_chain.Length + 1];
         _chain.CopyTo(chain, 0);
         chain[^1] = new IrowLayer(snapshot, _curIrvd, oldIrvdPath, oldBtmpPath);
@@ -136,6 +136,7 @@ public sealed partial class IrowImage
         _curIrvd = HostFile.OpenHandle(_curIrvdPath, write: true);
         _curIrvdLength = RandomAccess.GetLength(_curIrvd);
         _curBitmap = new IrowBitmap(_totalClusters);
+        _btmpUnsynced = false;
         return ToInfo(snapshot);
     }
 
@@ -219,28 +220,41 @@ public sealed partial class IrowImage
             if (t < 0) throw new ImageFormatException(_metaPath, $"no snapshot '{idOrName}'");
             Transact(() =>
             {
-                var target = _tree.Records[t];
-                // Bits first, durably: a crash after this is a clean revert to the old father (§9 W4).
-                _curBitmap.ClearAll();
-                _curBitmap.WriteDirtyPages(_curBtmp);
-                RandomAccess.SetLength(_curBtmp, _bitmapSize);
-                HostFile.SyncData(_curBtmp, _curBtmpPath);
-                // The discarded writes are invisible now; give their space back (§9 W18).
-                RandomAccess.SetLength(_curIrvd, 0);
-                RandomAccess.SetLength(_curIrvd, Size);
-                _curIrvdLength = Size;
-                int cur = _tree.CurrentIndex;
-                _tree.Records[cur] = _tree.Records[cur] with
-                {
-                    FatherBtmpFile = target.BtmpFile, DateSeconds = target.DateSeconds,
-                    DateNanoseconds = target.DateNanoseconds, VmClockNanoseconds = target.VmClockNanoseconds, VmStateSize = 0,
-                };
-                CommitMeta();
-                Reclaim();
-                BuildChain();
+                RevertCore(t);
                 return 0;
             });
         }
+    }
+
+    /// <summary>
+    /// Revert as one meta commit: the current state moves to fresh empty files under the target (made durable first),
+    /// and the single rename of the meta file switches from the old current state to the new one. A crash before the
+    /// rename leaves the old state whole (the new files are leaks check reports); after it, the new state, with the old
+    /// files as leaks until they are deleted. The original cleared the current bitmap in place before the meta named
+    /// the new father, so a crash between read the old father's data (issue 11).
+    /// </summary>
+    private void RevertCore(int t)
+    {
+        var target = _tree.Records[t];
+        var (btmpName, irvdName) = CreateStateFiles(_metaPath, _bitmapSize, Size, DateTimeOffset.UtcNow);
+        int cur = _tree.CurrentIndex;
+        var old = _tree.Records[cur];
+        _tree.Records[cur] = old with
+        {
+            BtmpFile = btmpName, IrvdFile = irvdName,
+            FatherBtmpFile = target.BtmpFile, DateSeconds = target.DateSeconds,
+            DateNanoseconds = target.DateNanoseconds, VmClockNanoseconds = target.VmClockNanoseconds, VmStateSize = 0,
+        };
+        _tree.Header = _tree.Header with { CurrentBtmp = btmpName };
+        CommitMeta();
+        string oldBtmp = _curBtmpPath, oldIrvd = _curIrvdPath;
+        _curBtmp.Dispose();
+        _curIrvd.Dispose();
+        OpenCurrent();
+        _btmpUnsynced = false;
+        DeleteFiles([oldBtmp, oldIrvd]);
+        Reclaim();
+        BuildChain();
     }
 
     public void DeleteSnapshot(string idOrName)
@@ -329,7 +343,7 @@ public sealed partial class IrowImage
         bool childIsCurrent = child == _tree.CurrentIndex;
         string dBtmpPath = Resolve(d.BtmpFile, "btmp file"), dIrvdPath = Resolve(d.IrvdFile, "irvd file");
         var dBits = new IrowBitmap(_totalClusters);
-        using (var db = HostFile.OpenHandle(dBtmpPath, write: false)) dBits.Load(db, dBtmpPath);
+        using (var db = HostFile.OpenHandle(dBtmpPath, write: false)) dBits.LoadAll(db, dBtmpPath);
 
         SafeFileHandle? ownBtmp = null, ownIrvd = null;
         try
@@ -355,10 +369,9 @@ public sealed partial class IrowImage
             {
                 var buf = new byte[Math.Max(ClusterSize, 1 << 20)];
                 long c = 0;
-                var dBytes = dBits.Bytes;
                 while (c < _totalClusters)
                 {
-                    if ((c & 7) == 0 && dBytes[(int)(c >> 3)] == 0) { c += 8; continue; } // skip empty bitmap bytes
+                    if ((c & 7) == 0 && (c = dBits.SkipZeroPages(c, _totalClusters)) >= _totalClusters) break; // skip empty pages
                     if (!dBits.IsSet(c) || kBits.IsSet(c)) { c++; continue; }
                     long start = c;
                     long maxClusters = buf.Length >> _clusterBits;

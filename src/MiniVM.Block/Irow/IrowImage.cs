@@ -7,9 +7,10 @@ namespace MiniVM.Block.Irow;
 /// An iROW image (specs/irow.md): a meta file, and per state a btmp (bitmap + VM state) and an irvd (sparse raw).
 /// Byte-compatible with the original patch's files; these of its weaknesses (§9) are fixed:
 /// <list type="bullet">
-/// <item>W1/W2 crash ordering: a write sets its bits in memory only after the data write returned; bits reach the
-/// btmp only in <see cref="Flush"/>, after an fdatasync of the irvd, and the btmp is then synced. So a bit on disk
-/// always describes durable data, and a completed flush covers data, bitmap, then meta.</item>
+/// <item>W1/W2 crash ordering: a write sets its bits in memory only after the data write returned, and the request
+/// ends by writing the changed bitmap pages to the btmp (no fsync: QEMU's cache=writeback model, docs/durability.md).
+/// A killed process therefore loses no completed write; a host crash loses at most what the guest has not flushed.
+/// <see cref="Flush"/> fdatasyncs the irvd, then the btmp, so a completed flush covers data, then bitmap.</item>
 /// <item>W3/W4 atomic meta: every meta change is write-temp + fsync + rename + fsync(dir) (<see cref="IrowMetaFile"/>);
 /// snapshot operations make new or reset files durable before the meta commit points at them.</item>
 /// <item>W5/W6/W32 no global or stale state: everything is per image; all derived state (chain, owner map) is
@@ -43,6 +44,10 @@ public sealed partial class IrowImage : IBlockDriver, ISnapshotStore, IImageChec
     private string _curIrvdPath;
     private long _curIrvdLength;
     private IrowBitmap _curBitmap;
+    /// <summary>Bitmap pages were written to the btmp since its last fdatasync.</summary>
+    private bool _btmpUnsynced;
+    /// <summary>A copy-up since the last bitmap write-through wrote bytes of an older state into the irvd.</summary>
+    private bool _copiedOlderData;
 
     private IrowLayer[] _chain = [];
     private IrowOwnerMap _owners;
@@ -213,7 +218,11 @@ public sealed partial class IrowImage : IBlockDriver, ISnapshotStore, IImageChec
             try
             {
                 ReadResolved(offset, buffer);
-                if (_tree.Header.CopyOnDemand && !IsReadOnly && buffer.Length > 0) CopyOnRead(offset, buffer.Length);
+                if (_tree.Header.CopyOnDemand && !IsReadOnly && buffer.Length > 0)
+                {
+                    CopyOnRead(offset, buffer.Length);
+                    WriteThroughBits();
+                }
             }
             catch (IOException e) { throw HostError("read", e); }
         }
@@ -277,6 +286,7 @@ public sealed partial class IrowImage : IBlockDriver, ISnapshotStore, IImageChec
             try
             {
                 if (data.Length > 0) WriteCore(offset, data);
+                WriteThroughBits();
             }
             catch (IOException e) { throw HostError("write", e); }
         }
@@ -335,6 +345,7 @@ public sealed partial class IrowImage : IBlockDriver, ISnapshotStore, IImageChec
         piece.CopyTo(buf[(int)(ws - cs)..]);
         RandomAccess.Write(_curIrvd, buf, cs);
         if (ce > _curIrvdLength) _curIrvdLength = ce;
+        _copiedOlderData = true;
     }
 
     /// <summary>True when the current irvd holds no data in [start, end) (stale data may hide behind clear bits, §2.6).</summary>
@@ -359,6 +370,7 @@ public sealed partial class IrowImage : IBlockDriver, ISnapshotStore, IImageChec
             ReadSource(owner, cs, buf);
             RandomAccess.Write(_curIrvd, buf, cs);
             if (ce > _curIrvdLength) _curIrvdLength = ce;
+            _copiedOlderData = true;
             _curBitmap.Set(c);
         }
     }
@@ -376,14 +388,33 @@ public sealed partial class IrowImage : IBlockDriver, ISnapshotStore, IImageChec
         }
     }
 
+    /// <summary>
+    /// The end of every request that set bits: the changed bitmap pages go to the host file system now, after the
+    /// data writes they describe have returned, so a process death cannot lose a completed write (docs/durability.md).
+    /// </summary>
+    private void WriteThroughBits()
+    {
+        if (!_curBitmap.HasDirtyPages) return;
+        if (_copiedOlderData)
+        {
+            // A copied-up cluster holds bytes the guest did not write (an older state's): its bit must not reach the
+            // disk before them, or a power failure would show zeroes there (QEMU orders its COW the same way).
+            HostFile.SyncData(_curIrvd, _curIrvdPath);
+            _copiedOlderData = false;
+        }
+        _curBitmap.WriteDirtyPages(_curBtmp);
+        _btmpUnsynced = true;
+    }
+
     /// <summary>Data, then the bits that describe it (irow.md §9 W1). The meta is always committed synchronously.</summary>
     private void FlushCore()
     {
         HostFile.SyncData(_curIrvd, _curIrvdPath);
-        if (_curBitmap.HasDirtyPages)
+        WriteThroughBits();
+        if (_btmpUnsynced)
         {
-            _curBitmap.WriteDirtyPages(_curBtmp);
             HostFile.SyncData(_curBtmp, _curBtmpPath);
+            _btmpUnsynced = false;
         }
     }
 
@@ -398,6 +429,8 @@ public sealed partial class IrowImage : IBlockDriver, ISnapshotStore, IImageChec
             long c = offset >> _clusterBits;
             int src = SourceOf(c);
             long runEnd = Math.Min((c + 1) << _clusterBits, end);
+            if (src == 0 && runEnd < end)
+                runEnd = Math.Min(UnallocatedRunEnd(c + 1, ((end - 1) >> _clusterBits) + 1) << _clusterBits, end);
             while (runEnd < end && SourceOf(runEnd >> _clusterBits) == src)
                 runEnd = Math.Min(((runEnd >> _clusterBits) + 1) << _clusterBits, end);
             if (src == 0) return new Extent(offset, runEnd - offset, ExtentKind.Unallocated);
@@ -415,6 +448,30 @@ public sealed partial class IrowImage : IBlockDriver, ISnapshotStore, IImageChec
         }
     }
 
+    /// <summary>
+    /// The first cluster in [<paramref name="c"/>, <paramref name="endCluster"/>) that some state holds, skipping
+    /// bitmap pages and owner-map chunks that are empty without looking at their clusters one by one, so mapping an
+    /// empty 4 TiB image takes a few hundred page checks (issue 11 item 8).
+    /// </summary>
+    private long UnallocatedRunEnd(long c, long endCluster)
+    {
+        const long PageClusters = IrowBitmap.PageSize * 8L;
+        while (c < endCluster)
+        {
+            long next = _curBitmap.SkipZeroPages(c, endCluster); // the current state holds nothing in [c, next)
+            while (c < next)
+            {
+                if (_owners.ChunkIsEmpty(c)) { c = Math.Min(next, (c / IrowOwnerMap.ChunkClusters + 1) * IrowOwnerMap.ChunkClusters); continue; }
+                if (_owners.Get(c) != 0) return c;
+                c++;
+            }
+            long pageEnd = Math.Min((c / PageClusters + 1) * PageClusters, endCluster);
+            for (; c < pageEnd; c++)
+                if (SourceOf(c) != 0) return c;
+        }
+        return endCluster;
+    }
+
     public void WriteZeroes(long offset, long length)
     {
         lock (_sync)
@@ -424,6 +481,7 @@ public sealed partial class IrowImage : IBlockDriver, ISnapshotStore, IImageChec
             try
             {
                 if (length > 0) ZeroRange(offset, offset + length);
+                WriteThroughBits();
             }
             catch (IOException e) { throw HostError("write zeroes", e); }
         }

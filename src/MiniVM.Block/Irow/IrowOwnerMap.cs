@@ -61,11 +61,18 @@ public sealed class IrowOwnerMap
         long len = RandomAccess.GetLength(btmp);
         if (len < bitmapSize)
             throw new ImageFormatException(path, $"btmp file is {len} bytes, shorter than its {bitmapSize}-byte bitmap");
-        for (int off = 0; off < bitmapSize; off += scratch.Length)
+        for (long off = 0; off < bitmapSize;)
         {
-            int n = Math.Min(scratch.Length, bitmapSize - off);
+            // Holes of a sparse btmp own nothing: skip them without reading (a 1 GiB bitmap of an empty state).
+            if (Raw.HostFile.TryGetAllocation(btmp, off, len, out bool isData, out long runEnd) && !isData)
+            {
+                off = Math.Min(runEnd, bitmapSize);
+                continue;
+            }
+            int n = (int)Math.Min(scratch.Length, bitmapSize - off);
             IrowBitmap.ReadExactly(btmp, scratch.AsSpan(0, n), off, path);
-            Apply(scratch.AsSpan(0, n), (long)off << 3, owner);
+            Apply(scratch.AsSpan(0, n), off << 3, owner);
+            off += n;
         }
     }
 }

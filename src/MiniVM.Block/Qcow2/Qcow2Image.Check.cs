@@ -24,8 +24,23 @@ public sealed partial class Qcow2Image : IImageCheck
         var counts = Recount(result, includeRefcountStructures: true);
         var mismatches = Compare(counts, result);
         CheckCopiedFlags(result, counts);
+        int incompleteEntries = CheckSnapshotEntriesComplete(result, repair == RepairMode.All);
         if (repair == RepairMode.None) return result;
 
+        if (repair == RepairMode.All && incompleteEntries > 0)
+        {
+            foreach (var sn in _snapshots)
+            {
+                if (sn.ExtraData.Length >= 16) continue;
+                var extra = new byte[16];
+                sn.ExtraData.CopyTo(extra, 0);
+                sn.ExtraData = extra;
+                sn.DiskSize ??= Size; // qemu-img's fix: a missing disk size is the image's
+            }
+            WriteSnapshotTable([.. _snapshots]); // the writer fills vm_state_size_large and disk_size in
+            result.Corruptions -= incompleteEntries;
+            result.CorruptionsFixed += incompleteEntries;
+        }
         int corruptions = result.Corruptions, leaks = result.Leaks;
         int refcountErrors = corruptions - result.Messages.Count(m => m.StartsWith("ERROR OFLAG_COPIED", StringComparison.Ordinal));
         if (repair == RepairMode.All && refcountErrors > 0)
@@ -51,6 +66,24 @@ public sealed partial class Qcow2Image : IImageCheck
         after.Messages.InsertRange(0, result.Messages);
         ClearCorruptBitIfRepaired(repair, after);
         return after;
+    }
+
+    /// <summary>
+    /// As qemu-img (qcow2_check_read_snapshot_table): every v3 snapshot entry needs at least the 16 bytes of extra data
+    /// that hold vm_state_size_large and disk_size; a shorter one is a corruption that `-r all` fixes by rewriting the table.
+    /// </summary>
+    private int CheckSnapshotEntriesComplete(CheckResult result, bool repairing)
+    {
+        if (_h.Version < 3) return 0;
+        int n = 0;
+        for (int i = 0; i < _snapshots.Count; i++)
+        {
+            if (_snapshots[i].ExtraData.Length >= 16) continue;
+            result.Corruptions++;
+            result.Messages.Add($"{(repairing ? "Repairing" : "ERROR")} snapshot table entry {i} is incomplete");
+            n++;
+        }
+        return n;
     }
 
     private CheckResult CountAgain()
@@ -241,11 +274,11 @@ public sealed partial class Qcow2Image : IImageCheck
             long off = (long)(_l1[i] & Qcow2Entry.OffsetMask);
             if (off == 0 || (off & (_cs - 1)) != 0 || off + _cs > _file.Length) continue;
             bool l1Copied = (_l1[i] & Qcow2Entry.Copied) != 0;
-            ulong rc = Counted(counts, off >> _clusterBits);
+            if (!TryStoredRefcount(off >> _clusterBits, out ulong rc)) continue;
             if ((rc == 1) != l1Copied)
             {
                 result.Corruptions++;
-                result.Messages.Add($"ERROR OFLAG_COPIED L2 cluster: l1_index={i} l1_entry=0x{_l1[i]:X} refcount={rc}{CopiedNote(l1Copied)}");
+                result.Messages.Add($"ERROR OFLAG_COPIED L2 cluster: l1_index={i} l1_entry=0x{_l1[i]:X} refcount={rc}{CopiedNote(l1Copied, Counted(counts, off >> _clusterBits))}");
             }
             var t = GetL2(off);
             for (int j = 0; j < t.Entries.Length; j++)
@@ -254,22 +287,37 @@ public sealed partial class Qcow2Image : IImageCheck
                 if ((e & (Qcow2Entry.Compressed | Qcow2Entry.L2Reserved)) != 0) continue;
                 long data = (long)(e & Qcow2Entry.OffsetMask);
                 if (data == 0 || (data & (_cs - 1)) != 0) continue;
-                ulong drc = Counted(counts, data >> _clusterBits);
+                if (!TryStoredRefcount(data >> _clusterBits, out ulong drc)) continue;
                 if ((drc == 1) != ((e & Qcow2Entry.Copied) != 0))
                 {
                     result.Corruptions++;
-                    result.Messages.Add($"ERROR OFLAG_COPIED data cluster: l2_entry=0x{e:X} refcount={drc}{CopiedNote((e & Qcow2Entry.Copied) != 0)}");
+                    result.Messages.Add($"ERROR OFLAG_COPIED data cluster: l2_entry=0x{e:X} refcount={drc}{CopiedNote((e & Qcow2Entry.Copied) != 0, Counted(counts, data >> _clusterBits))}");
                 }
             }
         }
     }
 
     /// <summary>
-    /// A missing flag only costs a needless copy; a flag on a shared cluster would let a write change a snapshot.
-    /// A crash inside snapshot create or delete can leave the first kind, as it can in QEMU (qcow2 has no journal).
+    /// qemu-img 7.2 (check_oflag_copied) compares the flag with the refcount stored in the image, not with the
+    /// references it counted, and skips a cluster whose refcount it cannot read; so does this, so both give the same
+    /// verdict on a half-done snapshot operation (refcounts raised, flags not yet cleared: corruption, exit 2).
     /// </summary>
-    private static string CopiedNote(bool flagSet) =>
-        flagSet ? " (flag set on a shared cluster)" : " (flag missing: harmless, repaired by -r all)";
+    private bool TryStoredRefcount(long cluster, out ulong refcount)
+    {
+        try { refcount = GetRefcount(cluster); return true; }
+        catch (ImageFormatException) { refcount = 0; return false; }
+    }
+
+    /// <summary>
+    /// A missing flag only costs a needless copy, and a flag over a stored refcount that is only too high (one
+    /// reference counted) is a leak in disguise; both are what a crash inside snapshot create or delete can leave, as
+    /// in QEMU (qcow2 has no journal), and -r all repairs them. A flag on a cluster with several references would let a
+    /// write change a snapshot.
+    /// </summary>
+    private static string CopiedNote(bool flagSet, ulong references) =>
+        !flagSet ? " (flag missing: harmless, repaired by -r all)"
+        : references <= 1 ? " (stored refcount too high: harmless, repaired by -r all)"
+        : " (flag set on a shared cluster)";
 
     private static ulong Counted(uint[] counts, long cluster) => cluster < counts.LongLength ? counts[cluster] : 0;
 

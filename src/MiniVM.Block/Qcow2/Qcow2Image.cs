@@ -533,6 +533,7 @@ public sealed partial class Qcow2Image : IBlockDriver, IImageInfo, IBackingImage
         CheckRange(offset, data.Length);
         TrimCaches();
         WriteCore(offset, data);
+        WriteThroughMetadata();
     }
 
     /// <summary>Writes through the active tree with no disk-size check (the VM state lives past the disk's end).</summary>
@@ -663,6 +664,7 @@ public sealed partial class Qcow2Image : IBlockDriver, IImageInfo, IBackingImage
         CheckRange(offset, length);
         TrimCaches();
         ZeroRange(offset, length, discard: false);
+        WriteThroughMetadata();
     }
 
     public void Discard(long offset, long length)
@@ -672,6 +674,7 @@ public sealed partial class Qcow2Image : IBlockDriver, IImageInfo, IBackingImage
         CheckRange(offset, length);
         TrimCaches();
         ZeroRange(offset, length, discard: true);
+        WriteThroughMetadata();
     }
 
     /// <summary>
@@ -737,6 +740,24 @@ public sealed partial class Qcow2Image : IBlockDriver, IImageInfo, IBackingImage
         if (!_writable) return;
         FlushMetadata();
         Sync();
+    }
+
+    /// <summary>
+    /// The end of every request: what it allocated reaches the host file system now, in the order a reader needs —
+    /// data (already written), refcount increments, L2 tables, L1 — without an fsync (QEMU's cache=writeback model,
+    /// docs/durability.md). So a killed process loses no completed write; at worst the decrements still held for the
+    /// next flush are lost, which check reports as leaked clusters.
+    /// </summary>
+    private void WriteThroughMetadata()
+    {
+        WriteRefcountStructures();
+        foreach (var t in _l2Cache.Values)
+            if (t.Dirty) WriteL2(t);
+        if (_l1Dirty)
+        {
+            WriteTable(_h.L1TableOffset, _l1);
+            _l1Dirty = false;
+        }
     }
 
     /// <summary>

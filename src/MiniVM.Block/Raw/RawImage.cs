@@ -30,7 +30,14 @@ public sealed class RawImage : IBlockDriver, IImageInfo
             RandomAccess.SetLength(h, size);
             return new RawImage(fileName, h, size, false);
         }
-        catch (IOException e) { h.Dispose(); throw new ImageFormatException(fileName, $"cannot create: {e.Message}"); }
+        catch (Exception e) when (e is IOException or ArgumentOutOfRangeException)
+        {
+            // The host refused the length (EFBIG for 1P on ext4): one line, and no empty file left behind.
+            h.Dispose();
+            try { File.Delete(fileName); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            string why = e is ArgumentOutOfRangeException ? "the host file system does not allow a file that large" : e.Message;
+            throw new ImageFormatException(fileName, $"cannot create a {size}-byte image: {why}");
+        }
     }
 
     public string FormatName => "raw";

@@ -29,7 +29,7 @@ public sealed class AddCowFuzzTests : IDisposable
         }
         var pristine = File.ReadAllBytes(path);
         long[] rawSizes = [0, 512, 1000, 3 * Cluster, 21 * Cluster, 21 * Cluster + 512, 64L * Cluster, 1L << 40, 3L << 40];
-        var (runs, rejected) = await MutationFuzz.RunAsync(seed, defaultSeconds: 3, allocationCap: 64L << 20, rnd =>
+        var (runs, rejected) = await MutationFuzz.RunAsync(seed, defaultSeconds: 5, allocationCap: 64L << 20, rnd =>
         {
             var b = (byte[])pristine.Clone();
             int flips = rnd.Next(1, 8);

@@ -77,16 +77,19 @@ public sealed class AddCowLayoutTests : IDisposable
     }
 
     [Fact]
-    public void ProbeAnswersOnlyForMagicAndVersion()
+    public void ProbeAnswersForTheMagicAndAnUnknownVersionIsRefusedNotOpenedAsRaw()
     {
         var f = new AddCowFormat();
         var h = AddCowFixture.HeaderBytes("b", "i");
         Assert.Equal(100, f.Probe(h, "x"));
         Assert.Equal(0, f.Probe(h.AsSpan(0, 11), "x"));
         h[11] = 2;
-        Assert.Equal(0, f.Probe(h, "x"));
+        Assert.Equal(100, f.Probe(h, "x")); // the parser, not the probe, turns an unknown version away
         AddCowFixture.CreateBacking(_dir, "base.img", "raw", 4096, 5);
         AddCowFixture.Create(_dir, 0).Dispose();
         Assert.Equal("add-cow", ImageFormats.Default.Probe(_dir.File("d.add-cow")).Name);
+        using (var fs = new FileStream(_dir.File("d.add-cow"), FileMode.Open)) { fs.Position = 11; fs.WriteByte(2); }
+        var e = Assert.Throws<ImageFormatException>(() => ImageFormats.Default.Open(_dir.File("d.add-cow")).Dispose());
+        Assert.Contains("version", e.Message);
     }
 }

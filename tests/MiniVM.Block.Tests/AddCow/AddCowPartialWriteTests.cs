@@ -21,8 +21,10 @@ public sealed class AddCowPartialWriteTests : IDisposable
 
     private static List<(AddCowHostOp Op, long Offset, long Length)> Record(AddCowImage img)
     {
+        // Data writes only: each request also syncs raw and writes its bits through (issue 11), which
+        // AddCowFlushOrderTests checks; here the point is how much data a partial write moves.
         var journal = new List<(AddCowHostOp, long, long)>();
-        img.HostObserver = (op, off, len, _) => journal.Add((op, off, len));
+        img.HostObserver = (op, off, len, _) => { if (op == AddCowHostOp.RawWrite) journal.Add((op, off, len)); };
         return journal;
     }
 

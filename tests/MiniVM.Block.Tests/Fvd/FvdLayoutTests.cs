@@ -116,14 +116,17 @@ public sealed class FvdLayoutTests : IDisposable
     }
 
     [Fact]
-    public void Probe_recognises_the_magic_and_version()
+    public void Probe_recognises_the_magic_and_an_unknown_version_is_refused_not_opened_as_raw()
     {
         var f = new FvdFormat();
         Assert.Equal(100, f.Probe(new byte[] { 0xA9, 0xF5, 0x43, 0x51, 1, 0, 0, 0 }, "x"));
-        Assert.Equal(0, f.Probe(new byte[] { 0xA9, 0xF5, 0x43, 0x51, 2, 0, 0, 0 }, "x"));
+        Assert.Equal(100, f.Probe(new byte[] { 0xA9, 0xF5, 0x43, 0x51, 2, 0, 0, 0 }, "x"));
         Assert.Equal(0, f.Probe(new byte[] { 0xA9, 0xF5, 0x43 }, "x"));
         CreateAndReadHeader(1 << 20, "");
         Assert.Equal("fvd", ImageFormats.Default.Probe(_dir.File("t.fvd")).Name);
+        using (var fs = new FileStream(_dir.File("t.fvd"), FileMode.Open)) { fs.Position = 4; fs.WriteByte(2); }
+        var e = Assert.Throws<ImageFormatException>(() => ImageFormats.Default.Open(_dir.File("t.fvd")).Dispose());
+        Assert.Contains("version", e.Message);
     }
 
     /// <summary>An image assembled by hand (header, bitmap, data area) reads as the spec says, and the stored shell
