@@ -12,6 +12,30 @@ public sealed partial class X86Cpu
         catch (GuestFault f) { RaiseNested(f); }
     }
 
+    /// <summary>An NMI is latched until delivered (edge-triggered, SDM vol. 3 §6.7.1).</summary>
+    private bool _nmiPending;
+
+    /// <summary>Set while an NMI handler runs: further NMIs wait for the next IRET (SDM vol. 3 §6.7.1).</summary>
+    internal bool NmiBlocked;
+
+    /// <summary>The NMI input (the local APIC's LINT1 or an NMI message): delivered as vector 2 before the next instruction.</summary>
+    public void RaiseNmi()
+    {
+        _nmiPending = true;
+        _intrMayBePending = true;
+    }
+
+    private bool NmiDeliverable => _nmiPending && !NmiBlocked;
+
+    private void DeliverNmi()
+    {
+        _nmiPending = false;
+        NmiBlocked = true;
+        Halted_ = false;
+        try { DeliverInterrupt(2, InterruptSource.External, -1); }
+        catch (GuestFault f) { RaiseNested(f); }
+    }
+
     private void SoftwareInterrupt(int vector, InterruptSource src)
     {
         if ((Flags_ & VM) != 0 && src == InterruptSource.Software)
