@@ -275,6 +275,10 @@ public sealed partial class X86Cpu
         // task's EIP/ESP, not on the start of the instruction that switched.
         _startEip = neip;
         _startEsp = R[4];
+        // Step 13 loads the LDTR and segment selectors from the new TSS before checking any descriptor (as Bochs
+        // does): a fault there shows the new task's selectors, e.g. the failing CS in the exception frame.
+        Ldtr.Selector = ldt;
+        if ((Flags_ & VM) == 0) for (int k = 0; k < (new32 ? 6 : 4); k++) S[k].Selector = segs[k];
 
         // LDT, then segments; faults from here on are #TS in the new task's context.
         if ((ldt & 0xFFFC) == 0) Ldtr = new SegmentCache { Selector = ldt };
