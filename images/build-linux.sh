@@ -105,8 +105,8 @@ LABEL linux
   KERNEL vmlinuz
   INITRD initrd.img
   # ACPI stays on: the PIIX4 PM function gives SCI, PM timer and S5, so poweroff powers the machine off.
-  # No noapic/nolapic needed: the CPU has no APIC bit, so Linux keeps the 8259 ("Local APIC disabled by BIOS")
-  # and skips the MADT's I/O APIC, whose registers read all ones.
+  # The machine has a local APIC and an I/O APIC (docs/apic.md): Linux routes IRQs through the I/O APIC and uses
+  # the local APIC timer as its clock event device; `noapic` still works (8259 through LINT0).
   # console=tty0 and console=ttyS0: messages and a shell on the screen and the serial port; ttyS0 last so that
   # /dev/console (the kernel's messages) is the serial port. panic=-1 reboots at once on a panic instead of
   # hanging; loglevel=4 keeps the serial console to warnings, so the boot is not slowed by printing.

@@ -158,10 +158,13 @@ public sealed partial class X86Cpu
             if (r >= Register.ES && r <= Register.GS)
             {
                 int seg = r - Register.ES;
-                // Load before adjusting ESP so a faulting selector leaves the stack untouched.
-                uint sel = S[2].Big ? ReadSized(2, R[4], size) : ReadSized(2, R[4] & 0xFFFF, size);
+                // Load before adjusting ESP so a faulting selector leaves the stack untouched; the adjustment uses
+                // the size of the stack the selector was popped from, not of the SS just loaded (SDM vol. 2 "POP").
+                bool bigStack = S[2].Big;
+                uint sel = bigStack ? ReadSized(2, R[4], size) : ReadSized(2, R[4] & 0xFFFF, size);
                 LoadSegment(seg, (ushort)sel);
-                AdjustSp((uint)size);
+                if (bigStack) R[4] += (uint)size;
+                else R[4] = (R[4] & 0xFFFF0000) | ((R[4] + (uint)size) & 0xFFFF);
                 if (seg == 2) Shadow = true;
                 return;
             }

@@ -304,8 +304,10 @@ public sealed partial class X86Cpu
                 int seg = SegOf(in ins); uint off = Ea(in ins);
                 int size = RegSize[(int)ins.Op0Register];
                 int idx, lo, hi;
-                if (size == 2) { idx = (short)GetReg(ins.Op0Register); lo = (short)Read16(seg, off); hi = (short)Read16(seg, (off + 2) & 0xFFFF); }
-                else { idx = (int)GetReg(ins.Op0Register); lo = (int)Read32(seg, off); hi = (int)Read32(seg, off + 4); }
+                // The upper bound's offset wraps with the address size, not the operand size (Bochs BOUND_GdMa).
+                uint wrap = Address16(in ins) ? 0xFFFFu : 0xFFFF_FFFFu;
+                if (size == 2) { idx = (short)GetReg(ins.Op0Register); lo = (short)Read16(seg, off); hi = (short)Read16(seg, (off + 2) & wrap); }
+                else { idx = (int)GetReg(ins.Op0Register); lo = (int)Read32(seg, off); hi = (int)Read32(seg, (off + 4) & wrap); }
                 if (idx < lo || idx > hi) throw new GuestFault(5);
                 break;
             }
@@ -685,7 +687,8 @@ public sealed partial class X86Cpu
         int level = ins.Immediate8_2nd & 31;
         bool big = S[2].Big;
         Push(R[5], size);
-        uint frame = big ? R[4] : R[4] & 0xFFFF;
+        // FrameTemp is ESP for a 32-bit operand size and SP for 16, whatever the stack size (SDM vol. 2 "ENTER").
+        uint frame = size == 4 ? R[4] : R[4] & 0xFFFF;
         if (level > 0)
         {
             uint bp = big ? R[5] : R[5] & 0xFFFF;
@@ -696,10 +699,18 @@ public sealed partial class X86Cpu
             }
             Push(frame, size);
         }
+        uint sp = big ? R[4] - alloc : (R[4] - alloc) & 0xFFFF;
+        // ENTER ends with a write check of the final stack pointer: a page the CPL cannot write there is #PF (or a
+        // segment limit #SS) before EBP and ESP change (Bochs: a read-modify-write probe of SS:ESP; nothing is written).
+        if (alloc != 0)
+        {
+            uint lin = LinearForWrite(2, sp, (uint)size);
+            Translate(lin, write: true, user: Cpl == 3);
+            Translate(lin + (uint)size - 1, write: true, user: Cpl == 3);
+        }
         if (size == 4) R[5] = frame; else R[5] = (R[5] & 0xFFFF0000) | (frame & 0xFFFF);
-        uint sp = (big ? R[4] : R[4] & 0xFFFF) - alloc;
         if (big) R[4] = sp;
-        else R[4] = (R[4] & 0xFFFF0000) | (sp & 0xFFFF);
+        else R[4] = (R[4] & 0xFFFF0000) | sp;
     }
 
     private void LoadFarPointer(in Instruction ins, int seg)

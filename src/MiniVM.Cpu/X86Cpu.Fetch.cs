@@ -72,9 +72,10 @@ public sealed partial class X86Cpu
             decoder.Decode(out _scratch.Ins);
         }
         // More than 15 bytes (redundant prefixes) is #GP(0), not #UD (SDM vol. 2 §2.3.11). Iced marks an instruction
-        // invalid when it would need a 16th byte; a prefixed instruction that used up all 15 is taken as that case
-        // (an undefined opcode is recognised well before 15 bytes unless padded with prefixes).
-        if (_scratch.Ins.Code == Code.INVALID && _codeReader.Consumed == 15 && IsLegacyPrefix(_fetchBytes[0])) throw new GuestFault(13, 0);
+        // invalid when it would need a 16th byte; an undefined opcode padded with prefixes to exactly 15 bytes is
+        // invalid too, and stays #UD.
+        if (_scratch.Ins.Code == Code.INVALID && _codeReader.Consumed == 15 && IsLegacyPrefix(_fetchBytes[0]) && !IsUndefinedWithoutPadding())
+            throw new GuestFault(13, 0);
         if ((ulong)Eip_ + (uint)_scratch.Ins.Length - 1 > S[1].Limit) throw new GuestFault(13, 0);
         Predecode(ref _scratch, CodeBits);
         var dp = _fetchDecoded;
@@ -87,7 +88,26 @@ public sealed partial class X86Cpu
         return ref dp.Entries[slot];
     }
 
+
     private static bool IsLegacyPrefix(byte b) => b is 0x26 or 0x2E or 0x36 or 0x3E or 0x64 or 0x65 or 0x66 or 0x67 or 0xF0 or 0xF2 or 0xF3;
+
+    /// <summary>
+    /// The 15 fetched bytes, with repeated prefixes dropped (one of each keeps their meaning), decode as an undefined
+    /// opcode rather than as an instruction cut short: the guest's instruction is undefined, not too long.
+    /// </summary>
+    private bool IsUndefinedWithoutPadding()
+    {
+        var bytes = new List<byte>(15);
+        int p = 0;
+        for (; p < 15 && IsLegacyPrefix(_fetchBytes[p]); p++)
+            if (!bytes.Contains(_fetchBytes[p])) bytes.Add(_fetchBytes[p]);
+        for (int i = p; i < 15; i++) bytes.Add(_fetchBytes[i]);
+        // NOPs after the fetched bytes give a cut-short instruction the bytes it lacked: only an undefined one stays invalid.
+        for (int i = 0; i < 15; i++) bytes.Add(0x90);
+        var decoder = Decoder.Create(CodeBits, new ByteArrayCodeReader(bytes.ToArray()), 0, DecoderOptions.None);
+        decoder.Decode(out var ins);
+        return ins.Code == Code.INVALID;
+    }
 
     private void ReadCodeBytes(uint phys, Span<byte> dst)
     {

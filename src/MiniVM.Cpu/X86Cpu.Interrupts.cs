@@ -12,6 +12,30 @@ public sealed partial class X86Cpu
         catch (GuestFault f) { RaiseNested(f); }
     }
 
+    /// <summary>An NMI is latched until delivered (edge-triggered, SDM vol. 3 §6.7.1).</summary>
+    private bool _nmiPending;
+
+    /// <summary>Set while an NMI handler runs: further NMIs wait for the next IRET (SDM vol. 3 §6.7.1).</summary>
+    internal bool NmiBlocked;
+
+    /// <summary>The NMI input (the local APIC's LINT1 or an NMI message): delivered as vector 2 before the next instruction.</summary>
+    public void RaiseNmi()
+    {
+        _nmiPending = true;
+        _intrMayBePending = true;
+    }
+
+    private bool NmiDeliverable => _nmiPending && !NmiBlocked;
+
+    private void DeliverNmi()
+    {
+        _nmiPending = false;
+        NmiBlocked = true;
+        Halted_ = false;
+        try { DeliverInterrupt(2, InterruptSource.External, -1); }
+        catch (GuestFault f) { RaiseNested(f); }
+    }
+
     private void SoftwareInterrupt(int vector, InterruptSource src)
     {
         if ((Flags_ & VM) != 0 && src == InterruptSource.Software)
@@ -251,6 +275,10 @@ public sealed partial class X86Cpu
         // task's EIP/ESP, not on the start of the instruction that switched.
         _startEip = neip;
         _startEsp = R[4];
+        // Step 13 loads the LDTR and segment selectors from the new TSS before checking any descriptor (as Bochs
+        // does): a fault there shows the new task's selectors, e.g. the failing CS in the exception frame.
+        Ldtr.Selector = ldt;
+        if ((Flags_ & VM) == 0) for (int k = 0; k < (new32 ? 6 : 4); k++) S[k].Selector = segs[k];
 
         // LDT, then segments; faults from here on are #TS in the new task's context.
         if ((ldt & 0xFFFC) == 0) Ldtr = new SegmentCache { Selector = ldt };

@@ -75,6 +75,14 @@ public sealed partial class X86Cpu
         return a16 ? ea & 0xFFFF : ea;
     }
 
+    /// <summary>The memory operand uses 16-bit addressing (the same rule as <see cref="Ea"/>).</summary>
+    internal static bool Address16(in Instruction ins)
+    {
+        Register b = ins.MemoryBase, x = ins.MemoryIndex;
+        if (b == Register.None && x == Register.None) return ins.MemoryDisplSize == 2;
+        return (b != Register.None && RegSize[(int)b] == 2) || (x != Register.None && RegSize[(int)x] == 2);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static int Size0(in Instruction ins) =>
         ins.Op0Kind == OpKind.Register ? RegSize[(int)ins.Op0Register] : MemSizeBytes[(int)ins.MemorySize];

@@ -408,6 +408,7 @@ public sealed partial class X86Cpu
 
     private void ExecIret(int size)
     {
+        NmiBlocked = false; // IRET ends NMI blocking (SDM vol. 3 §6.7.1)
         if (!PagingOrProtected)
         {
             uint ip = Pop(size), cs = Pop(size), fl = Pop(size);

@@ -3,7 +3,7 @@ using Iced.Intel;
 namespace MiniVM.Cpu;
 
 // System instructions: control/debug registers, descriptor-table registers, LLDT/LTR/LAR/LSL/VERR/VERW/ARPL,
-// CPUID, RDTSC and the few MSRs a P6 without APIC/MTRR/SEP reporting has.
+// CPUID, RDTSC and the few MSRs a P6 without MTRR/SEP reporting has (IA32_APIC_BASE when a local APIC is attached).
 public sealed partial class X86Cpu
 {
     /// <summary>CPUID.1:EDX: FPU VME DE PSE TSC MSR CX8 CMOV — exactly what is implemented.</summary>
@@ -12,27 +12,44 @@ public sealed partial class X86Cpu
     /// <summary>Family 6, model 3, stepping 3 (a Pentium II "Klamath").</summary>
     public const uint CpuidSignature = 0x0633;
 
+    /// <summary>CPUID.1:EDX bit 9: an on-chip APIC, reported while the local APIC is globally enabled.</summary>
+    public const uint CpuidApic = 1u << 9;
+
+    /// <summary>
+    /// CPUID.2 of a Pentium II with 512 KiB L2 (SDM vol. 2 Table 3-12): EAX = 01 (one iteration), 01 ITLB 4K,
+    /// 02 ITLB 4M, 03 DTLB 4K; EDX = 43 L2 512K 4-way 32-byte lines, 08 L1I 16K, 04 DTLB 4M, 0C L1D 16K.
+    /// </summary>
+    public const uint CpuidCacheEax = 0x0302_0101, CpuidCacheEdx = 0x0C04_0843;
+
     private void ExecCpuid()
     {
-        switch (R[0])
+        var apic = _pic as IApicBaseRegister;
+        // Leaves above the highest (2) return the highest basic leaf (SDM vol. 2, CPUID, "INPUT EAX = 0").
+        uint leaf = R[0] > 2 ? 2 : R[0];
+        switch (leaf)
         {
             case 0:
-                R[0] = 1;
+                R[0] = 2;
                 R[3] = 0x756E6547; // "Genu"
                 R[2] = 0x49656E69; // "ineI"
                 R[1] = 0x6C65746E; // "ntel"
                 break;
             case 1:
                 R[0] = CpuidSignature;
-                R[3] = 0;
+                R[3] = apic is null ? 0 : (uint)apic.InitialApicId << 24;
                 R[1] = 0;
-                R[2] = CpuidFeatures;
+                R[2] = CpuidFeatures | (apic is not null && (apic.ApicBase & ApicGlobalEnable) != 0 ? CpuidApic : 0);
                 break;
             default:
-                R[0] = R[3] = R[1] = R[2] = 0;
+                R[0] = CpuidCacheEax;
+                R[3] = R[1] = 0;
+                R[2] = CpuidCacheEdx;
                 break;
         }
     }
+
+    private const ulong ApicGlobalEnable = 1 << 11;
+    private const uint MsrApicBase = 0x1B;
 
     private ulong ReadTsc() => (ulong)((long)_bus.ReadTimestampCounter() + TscOffset);
 
@@ -44,6 +61,7 @@ public sealed partial class X86Cpu
             0x10 => ReadTsc(),
             0x17 => 0,        // IA32_PLATFORM_ID
             0x8B => 0,        // IA32_BIOS_SIGN_ID: no microcode loaded
+            MsrApicBase when _pic is IApicBaseRegister apic => apic.ApicBase,
             _ => throw new GuestFault(13, 0),
         };
         R[0] = (uint)v;
@@ -57,6 +75,9 @@ public sealed partial class X86Cpu
         switch (R[1])
         {
             case 0x10: TscOffset = (long)v - (long)_bus.ReadTimestampCounter(); break;
+            case MsrApicBase when _pic is IApicBaseRegister apic:
+                if (!apic.TrySetApicBase(v)) throw new GuestFault(13, 0);
+                break;
             case 0x79: // IA32_BIOS_UPDT_TRIG: microcode updates are accepted and ignored
             case 0x8B:
                 break;

@@ -165,6 +165,7 @@ public sealed partial class X86Cpu
         Halted_ = false;
         Shadow = false;
         _intrMayBePending = true;
+        _nmiPending = NmiBlocked = false;
         TscOffset = 0;
         ShutdownPending = false;
         LastExceptionVector = -1;
@@ -222,6 +223,11 @@ public sealed partial class X86Cpu
             _sliceDone = executed;
             if (Halted_)
             {
+                if (NmiDeliverable)
+                {
+                    DeliverNmi();
+                    continue;
+                }
                 if ((_flags & IF) != 0 && _pic.InterruptPending)
                 {
                     Halted_ = false;
@@ -241,7 +247,12 @@ public sealed partial class X86Cpu
                         if (Halted_) break;
                         continue;
                     }
-                    if ((_flags & IF) != 0 && !Shadow)
+                    if (NmiDeliverable && !Shadow)
+                    {
+                        DeliverNmi();
+                        if (ShutdownPending) return executed;
+                    }
+                    else if ((_flags & IF) != 0 && !Shadow)
                     {
                         if (_pic.InterruptPending)
                         {
@@ -285,7 +296,7 @@ public sealed partial class X86Cpu
     private bool Uninterrupted
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        get => (_flags & TF) == 0 && !Shadow && ((_flags & IF) == 0 || !_intrMayBePending);
+        get => (_flags & TF) == 0 && !Shadow && ((_flags & IF) == 0 || !_intrMayBePending) && !_nmiPending;
     }
 
     /// <summary>Instructions RunUninterrupted completed in its current call, for the fault handler's count.</summary>

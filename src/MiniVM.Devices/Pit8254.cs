@@ -34,7 +34,10 @@ public sealed class Pit8254 : IPortDevice, ISnapshottable
     {
         foreach (var c in _channels)
         {
-            c.Mode = 3; c.Bcd = false; c.RwMode = 3; c.ReadState = 3; c.WriteState = 3;
+            // The 8254's state after power-up is undefined (datasheet, "Operation"); a PC's OUT0 stays low until the
+            // BIOS writes a control word, so nothing raises IRQ0 before the timer is programmed (as on QEMU and Bochs).
+            // Mode 0 with no count loaded is that: OUT low, no transition scheduled.
+            c.Mode = 0; c.Bcd = false; c.RwMode = 3; c.ReadState = 3; c.WriteState = 3;
             c.Count = 0x10000; c.LoadTime = _clock.Now; c.Loaded = false; c.Triggered = false;
             c.CountLatched = 0; c.StatusLatched = false; c.GateLowSince = -1;
         }

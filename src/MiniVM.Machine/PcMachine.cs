@@ -35,7 +35,17 @@ public sealed partial class PcMachine : IDisposable
         Ports = new PortBus();
         Mmio = new MmioBus();
         Pic = new DualPic();
-        Cpu = new X86Cpu(Memory, new MachineBus(Ports, Mmio, Clock), new PicInterrupts(Pic)) { Engine = options.Machine.ParsedCpuEngine };
+        // The local APIC is the CPU's interrupt controller; the 8259 pair reaches it through LINT0 (ExtINT), and
+        // every ISA IRQ goes to both the 8259s and the I/O APIC (IsaInterruptRouting).
+        Apic = new LocalApic(Clock.Clock, Pic);
+        IoApic = new IoApic(Apic);
+        var irqs = new IsaInterruptRouting(Pic, IoApic);
+        Cpu = new X86Cpu(Memory, new MachineBus(Ports, Mmio, Clock), new ApicInterrupts(Apic)) { Engine = options.Machine.ParsedCpuEngine };
+        Apic.NmiRequested += Cpu.RaiseNmi;
+        Apic.Moved += address => MoveMmio(ref _apicAt, address, Apic, LocalApic.Size);
+        MoveMmio(ref _apicAt, Apic.MappedAt, Apic, LocalApic.Size);
+        Mmio.Register(Devices.IoApic.DefaultBase, Devices.IoApic.Size, IoApic);
+        Memory.MapIo(Devices.IoApic.DefaultBase, Devices.IoApic.Size);
         Clock.Attach(Cpu);
         var guestMemory = new GuestMemory(Memory);
 
@@ -45,17 +55,17 @@ public sealed partial class PcMachine : IDisposable
         Memory.MapIo(VgaDevice.WindowBase, VgaDevice.WindowSize);
 
         Pic.Attach(Ports);
-        Pit = new Pit8254(Clock.Clock, Pic.GetLine(0));
+        Pit = new Pit8254(Clock.Clock, irqs.GetLine(0));
         Pit.Attach(Ports);
         var port61 = new SystemControlPortB(Pit, Clock.Clock);
         port61.Attach(Ports);
-        Cmos = new CmosRtc(Clock.Clock, Pic.GetLine(8), options.Machine.RtcStart());
+        Cmos = new CmosRtc(Clock.Clock, irqs.GetLine(8), options.Machine.RtcStart());
         Cmos.Attach(Ports);
         Keyboard = new Ps2Keyboard(Clock.Clock);
         var mouse = new Ps2Mouse();
-        Kbc = new I8042(Keyboard, mouse, Pic.GetLine(1), Pic.GetLine(12));
+        Kbc = new I8042(Keyboard, mouse, irqs.GetLine(1), irqs.GetLine(12));
         Kbc.Attach(Ports);
-        Serial = new Uart16550(Clock.Clock, Pic.GetLine(4), outputs.Serial);
+        Serial = new Uart16550(Clock.Clock, irqs.GetLine(4), outputs.Serial);
         Serial.Attach(Ports);
         new DebugConsole(outputs.DebugLog).Attach(Ports);
         var post = new PostCode();
@@ -76,11 +86,11 @@ public sealed partial class PcMachine : IDisposable
         PciHost = new PciHostBridge();
         PciHost.Attach(Ports);
         PciHost.PamChanged += _shadow.Set;
-        var isa = new Piix3IsaBridge(Pic);
+        var isa = new Piix3IsaBridge(irqs);
         PciHost.AddFunction(isa);
         // 01.3: the PIIX4 ACPI function, as on QEMU's i440FX board: SeaBIOS builds its ACPI tables when it finds it.
         // SCI on IRQ 9, the line SeaBIOS's FADT names.
-        Power = new Piix4PowerManagement(Clock.Clock, Pic.GetLine(9));
+        Power = new Piix4PowerManagement(Clock.Clock, irqs.GetLine(9));
         Power.Attach(Ports);
         PciHost.AddFunction(Power);
         Power.PowerOffRequested += () => PoweredOff = true;
@@ -105,12 +115,12 @@ public sealed partial class PcMachine : IDisposable
                 case DriveInterface.Virtio: virtio.Add(AddVirtioBlk(d, disk, isa, guestMemory)); break;
             }
         }
-        Ide = new PiixIde(Pic.GetLine(14), Pic.GetLine(15), ata[0], ata[1], ata[2], ata[3]);
+        Ide = new PiixIde(irqs.GetLine(14), irqs.GetLine(15), ata[0], ata[1], ata[2], ata[3]);
         Ide.Attach(Ports);
         PciHost.AddFunction(Ide);
         var dma = new Dma8237(guestMemory);
         dma.Attach(Ports);
-        Floppy = new FloppyController(Pic.GetLine(6), dma, floppies[0], floppies[1]);
+        Floppy = new FloppyController(irqs.GetLine(6), dma, floppies[0], floppies[1]);
         Floppy.Attach(Ports);
 
         // What SeaBIOS learns about the machine: CMOS (QEMU's layout) and fw_cfg.
@@ -127,11 +137,13 @@ public sealed partial class PcMachine : IDisposable
         // S0 and S5 only: without bit 7 SeaBIOS renames _S3/_S4 in its SSDT (acpi.c build_ssdt), since nothing here
         // could resume from suspend; soft-off (SLP_TYP 0) is what Piix4PowerManagement turns into a power-off.
         FwCfg.SetFile("etc/system-states", [0, 0, 0, 0x01, 0x02, 0]);
+        // The PIT's IRQ0 is the I/O APIC's pin 2: SeaBIOS writes that override into the MP table and the MADT.
+        FwCfg.SetFile("etc/irq0-override", [1, 0, 0, 0]);
 
-        _sections.AddRange([Pic, Pit, port61, Cmos, Keyboard, mouse, Kbc, Serial, post, fastA20, PciHost, isa, Power, Vga, vgaPci, Ide, dma, Floppy, .. virtio]);
+        _sections.AddRange([Pic, Apic, IoApic, Pit, port61, Cmos, Keyboard, mouse, Kbc, Serial, post, fastA20, PciHost, isa, Power, Vga, vgaPci, Ide, dma, Floppy, .. virtio]);
         // A machine reset (0xCF9, 8042 pulse, port 0x92, triple fault) puts every chip back to its power-on state;
         // RAM and the CMOS contents survive, as on a PC.
-        _resets = [PciHost.Reset, isa.Reset, Power.Reset, Pic.Reset, Pit.Reset, Cmos.Reset, Keyboard.Reset, mouse.Reset, Kbc.Reset,
+        _resets = [PciHost.Reset, isa.Reset, Power.Reset, Pic.Reset, Apic.Reset, IoApic.Reset, Pit.Reset, Cmos.Reset, Keyboard.Reset, mouse.Reset, Kbc.Reset,
                    Serial.Reset, fastA20.Reset, resetControl.Reset, dma.Reset, Ide.Reset, Floppy.Reset,
                    .. virtio.Select(v => (Action)v.Reset)];
         Reset();
@@ -144,6 +156,10 @@ public sealed partial class PcMachine : IDisposable
     public MmioBus Mmio { get; }
     public X86Cpu Cpu { get; }
     public DualPic Pic { get; }
+    /// <summary>The processor's local APIC (0xFEE00000), the CPU's interrupt controller.</summary>
+    public LocalApic Apic { get; }
+    /// <summary>The I/O APIC (0xFEC00000): 24 pins, ISA IRQs on 0-15 (IRQ0 on pin 2).</summary>
+    public IoApic IoApic { get; }
     public Pit8254 Pit { get; }
     public CmosRtc Cmos { get; }
     public Ps2Keyboard Keyboard { get; }
@@ -161,7 +177,7 @@ public sealed partial class PcMachine : IDisposable
     /// <summary>Set by a reset source (0xCF9, 8042 pulse, port 0x92, triple fault); the runner performs it between slices.</summary>
     public bool ResetPending { get; private set; }
 
-    private ulong? _lfbAt, _vgaRomAt;
+    private ulong? _lfbAt, _vgaRomAt, _apicAt;
 
     private readonly Action[] _resets;
 
@@ -194,7 +210,7 @@ public sealed partial class PcMachine : IDisposable
         int budget = Clock.InstructionBudget(maxInstructions);
         int n = Cpu.Run(budget);
         Clock.Sync();
-        if (Cpu.Halted && !Pic.InterruptPending) Clock.SkipToNextTimer(TimeSpan.FromMilliseconds(10));
+        if (Cpu.Halted && !Apic.InterruptPending) Clock.SkipToNextTimer(TimeSpan.FromMilliseconds(10));
         return n;
     }
 
@@ -264,12 +280,15 @@ public sealed partial class PcMachine : IDisposable
         _disks.Clear();
     }
 
-    /// <summary>The CPU's view of the 8259 pair.</summary>
-    private sealed class PicInterrupts(DualPic pic) : IInterruptController, IInterruptLineSignal
+    /// <summary>The CPU's view of its local APIC: INTR, INTA and IA32_APIC_BASE.</summary>
+    private sealed class ApicInterrupts(LocalApic apic) : IInterruptController, IInterruptLineSignal, IApicBaseRegister
     {
-        public bool InterruptPending => pic.InterruptPending;
-        public byte AcknowledgeInterrupt() => pic.Acknowledge();
-        // The 8259 announces every change of its output, so the CPU need not poll it per instruction.
-        public event Action? LineChanged { add => pic.OutputChanged += value; remove => pic.OutputChanged -= value; }
+        public bool InterruptPending => apic.InterruptPending;
+        public byte AcknowledgeInterrupt() => apic.Acknowledge();
+        // The APIC announces every change of what it would deliver (the 8259's output included).
+        public event Action? LineChanged { add => apic.OutputChanged += value; remove => apic.OutputChanged -= value; }
+        public ulong ApicBase => apic.ApicBase;
+        public byte InitialApicId => 0;
+        public bool TrySetApicBase(ulong value) => apic.TrySetBase(value);
     }
 }

@@ -3,7 +3,7 @@ namespace MiniVM.Devices.Pci;
 /// <summary>
 /// The PIIX3 PCI-to-ISA bridge function (8086:7000, 82371SB datasheet §2), by default at 01.0 and multi-function
 /// because the IDE controller is 01.1. Its PIRQ route control registers 0x60-0x63 steer PCI interrupts PIRQA-D
-/// onto ISA IRQs of the 8259s (bit 7 = disabled). PCI functions assert INTx through <see cref="GetIntxLine"/>;
+/// onto ISA IRQs (the 8259s and the I/O APIC) (bit 7 = disabled). PCI functions assert INTx through <see cref="GetIntxLine"/>;
 /// each source is one input of a wired-OR on its PIRQ, and an ISA IRQ is asserted while any PIRQ routed to it is.
 /// The edge/level control registers (ELCR, 0x4D0/0x4D1) live in <see cref="DualPic"/>.
 /// </summary>
@@ -13,13 +13,13 @@ public sealed class Piix3IsaBridge : IPciFunction, ISnapshottable
     // PIIX3 §2.2.13: route values 0-2, 8 and 13 are reserved.
     private const int RoutableIrqs = 0b1101_1110_1111_1000;
 
-    private readonly DualPic _pic;
+    private readonly IIsaInterrupts _pic;
     private readonly PciConfigSpace _config;
     private readonly int[] _assertedSources = new int[4];
     private readonly bool[] _irqDriven = new bool[16];
     private readonly List<PirqSource> _sources = new();
 
-    public Piix3IsaBridge(DualPic pic, int device = 1)
+    public Piix3IsaBridge(IIsaInterrupts pic, int device = 1)
     {
         if ((uint)device > 31) throw new ArgumentOutOfRangeException(nameof(device), device, "PCI device number must be 0..31");
         _pic = pic;

@@ -114,6 +114,48 @@ public sealed class TaskSwitchTests
         Assert.Equal(0u, m.ReadU32(0x3024));
     }
 
+    /// <summary>
+    /// After the commit point the new task's selectors are already in the segment registers when a descriptor check
+    /// fails (SDM vol. 3 §7.3 step 13): a data segment as CS is #TS(CS) with that CS in the frame; a code segment as
+    /// SS is #TS(SS) with the new CS in the frame and the failing selector in SS.
+    /// </summary>
+    [Theory]
+    [InlineData(0x4Cu, (uint)TestMachine.Data32, (uint)TestMachine.Data32, (uint)TestMachine.Data32)]
+    [InlineData(0x50u, (uint)TestMachine.Code32, (uint)TestMachine.Code32, (uint)TestMachine.Code32)]
+    public void FailingCsOrSsOfTheNewTaskIsInTheSegmentRegister(uint tssField, uint selector, uint expectedFrameCsOrSs, uint errorCode)
+    {
+        var m = new TestMachine();
+        m.LoadBootTo32(a =>
+        {
+            a.mov(ax, TestMachine.Tss1Sel);
+            a.ltr(ax);
+            a.jmp(TestMachine.Tss2Sel, 0);
+            a.hlt();
+        });
+        WriteTask2(m, 0x2A00);
+        m.WriteU32(TestMachine.Tss2 + tssField, selector);
+        m.SetIdt(10, TestMachine.Gate(TestMachine.Code32, 0x2400, 0xE, 0));
+        m.Load(32, 0x2400, a =>
+        {
+            a.pop(__dword_ptr[0x3000]);  // error code
+            a.pop(__dword_ptr[0x3004]);  // EIP
+            a.pop(__dword_ptr[0x3008]);  // CS
+            a.mov(eax, ss);
+            a.mov(__[0x300C], eax);
+            a.hlt();
+        });
+        m.RunToHalt();
+        Assert.Equal(10, m.Cpu.LastExceptionVector);
+        Assert.Equal(errorCode, m.ReadU32(0x3000));
+        Assert.Equal(0x2A00u, m.ReadU32(0x3004));
+        if (tssField == 0x4C) Assert.Equal(expectedFrameCsOrSs, m.ReadU32(0x3008) & 0xFFFF);
+        else
+        {
+            Assert.Equal(TestMachine.Code32, m.ReadU32(0x3008) & 0xFFFF);
+            Assert.Equal(expectedFrameCsOrSs, m.ReadU32(0x300C) & 0xFFFF);
+        }
+    }
+
     [Fact]
     public void DoubleFaultThroughTaskGateRunsTheHandlerTask()
     {

@@ -37,13 +37,39 @@ public sealed class LinuxBootTests : IDisposable
         return _work.PathOf(name);
     }
 
-    [Fact]
-    public void BootsToTheReadyMarkerFromIrowOverIde()
+    /// <summary>
+    /// A copy of the boot disk whose kernel command line ends with <paramref name="extra"/>: converted to raw, its
+    /// syslinux.cfg edited with mtools (the FAT partition starts at 1 MiB), converted back to iROW.
+    /// </summary>
+    private string IrowWithKernelArguments(string extra)
     {
-        string serial = _work.PathOf("serial.txt");
-        _work.RunOk("run", "--drive", $"if=ide,index=0,file={CopyIrow("linux.irow")},format=irow",
-            "--serial", $"file:{serial}", "--until", "MINIVM-LINUX-READY", "--timeout", "900");
-        Assert.Contains("MINIVM-LINUX-READY 6.1.", File.ReadAllText(serial));
+        string raw = _work.PathOf("linux-args.raw");
+        _work.RunOk("img", "convert", "-O", "raw", CopyIrow("linux.irow"), raw);
+        const long partition = 1 << 20;
+        string cfg = Mtools.Type(raw, partition, "::syslinux.cfg");
+        Assert.Contains("APPEND console=tty0", cfg);
+        cfg = string.Join('\n', cfg.Split('\n').Select(l => l.TrimStart().StartsWith("APPEND ") ? l.TrimEnd() + " " + extra : l));
+        Mtools.Write(raw, partition, "::syslinux.cfg", cfg);
+        string irow = _work.PathOf("linux-args.irow");
+        _work.RunOk("img", "convert", "-O", "irow", raw, irow);
+        return irow;
+    }
+
+    /// <summary>
+    /// From iROW over IDE with `noapic` on the kernel command line (issue 15): Linux leaves the I/O APIC alone and
+    /// takes the 8259's interrupts through the local APIC's LINT0 (virtual wire); /proc/interrupts shows XT-PIC.
+    /// </summary>
+    [Fact]
+    public void BootsToTheReadyMarkerFromIrowOverIdeWithNoapic()
+    {
+        var lines = new[] { new MiniVmProcess.TypedLine("minivm# ", "cat /proc/interrupts; poweroff -f") };
+        var r = MiniVmProcess.RunTyping(_work.Root, TimeSpan.FromMinutes(16), lines, "run",
+            "--drive", $"if=ide,index=0,file={IrowWithKernelArguments("noapic")},format=irow",
+            "--serial", "stdio", "--timeout", "900");
+        Assert.True(r.ExitCode == 0, $"minivm run: exit {r.ExitCode}: {r.Stderr}\n{r.Stdout}");
+        Assert.Contains("MINIVM-LINUX-READY 6.1.", r.Stdout);
+        Assert.Contains("XT-PIC", r.Stdout);
+        Assert.DoesNotContain("IO-APIC", r.Stdout);
     }
 
     /// <summary>
@@ -57,7 +83,11 @@ public sealed class LinuxBootTests : IDisposable
         string data = CopyIrow("data.irow");
         string content = "minivm-" + Guid.NewGuid().ToString("N");
         // The shell's prompt (PS1 from the image's init) after the marker: only then is ttyS0 open and read.
-        var lines = new[] { new MiniVmProcess.TypedLine("minivm# ", $"echo {content} > /mnt/data/guest.txt && sync && poweroff -f") };
+        var lines = new[]
+        {
+            new MiniVmProcess.TypedLine("minivm# ", "cat /proc/interrupts /sys/devices/system/clockevents/clockevent0/current_device"),
+            new MiniVmProcess.TypedLine("minivm# ", $"echo {content} > /mnt/data/guest.txt && sync && poweroff -f"),
+        };
         var r = MiniVmProcess.RunTyping(_work.Root, TimeSpan.FromMinutes(16), lines, "run",
             "--drive", $"if=virtio,index=0,file={CopyIrow("linux.irow")},format=irow",
             "--drive", $"if=virtio,index=1,file={data},format=irow",
@@ -65,6 +95,12 @@ public sealed class LinuxBootTests : IDisposable
         Assert.True(r.ExitCode == 0, $"minivm run: exit {r.ExitCode}: {r.Stderr}\n{r.Stdout}");
         Assert.Contains("data disk /dev/vdb mounted on /mnt/data", r.Stdout);
         Assert.Contains("MINIVM-LINUX-READY 6.1.", r.Stdout);
+        // The local APIC and I/O APIC (issue 15): SeaBIOS's MP table lists the processor, interrupts arrive through
+        // the I/O APIC and the local APIC timer is the clock event device.
+        Assert.DoesNotContain("MP table errors", r.Stdout);
+        Assert.DoesNotContain("no processors registered", r.Stdout);
+        Assert.Contains("IO-APIC", r.Stdout);
+        Assert.Contains("lapic", r.Stdout);
 
         _work.RunOk("img", "check", data);
         string raw = _work.PathOf("data.raw");

@@ -20,4 +20,20 @@ public static class Mtools
         Assert.True(p.ExitCode == 0, $"mtype failed: {err}");
         return text;
     }
+
+    /// <summary>Writes <paramref name="text"/> as <paramref name="file"/> (replacing it) in the FAT partition at <paramref name="offset"/>.</summary>
+    public static void Write(string image, long offset, string file, string text)
+    {
+        string source = Path.Combine(Path.GetDirectoryName(image)!, "mtools-" + Guid.NewGuid().ToString("N"));
+        File.WriteAllText(source, text);
+        var psi = new ProcessStartInfo("mcopy") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { "-o", "-i", $"{image}@@{offset}", source, file }) psi.ArgumentList.Add(a);
+        psi.Environment["MTOOLS_SKIP_CHECK"] = "1";
+        using var p = Process.Start(psi) ?? throw new InvalidOperationException("mtools (mcopy) is not installed: apt-get install mtools");
+        p.StandardOutput.ReadToEnd();
+        string err = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        File.Delete(source);
+        Assert.True(p.ExitCode == 0, $"mcopy failed: {err}");
+    }
 }
