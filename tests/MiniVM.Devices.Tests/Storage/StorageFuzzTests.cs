@@ -36,7 +36,7 @@ public class StorageFuzzTests
         var fdc = new FloppyController(irq6, dma, FloppyDrive.ForImage(floppyDisk), new FloppyDrive(FloppyDriveType.Drive720K));
         fdc.Attach(ports);
         var hdd = new MemoryDisk(16L << 20);
-        var ide = new PiixIde(new EdgeCountingIrq(), new EdgeCountingIrq(), new AtaDrive(hdd), null, new AtaDrive(new MemoryDisk(4L << 20)));
+        var ide = new PiixIde(new FlatGuestMemory(1 << 20), new EdgeCountingIrq(), new EdgeCountingIrq(), new AtaDrive(hdd), null, new AtaDrive(new MemoryDisk(4L << 20)));
         ide.Attach(ports);
 
         var rng = new Random(seed);
