@@ -123,10 +123,12 @@ public sealed partial class AtapiCdrom : IdeDevice, IDisposable
 
     internal override bool DmaPending => _phase == Phase.DmaIn;
 
+    /// <summary>Power-on: a medium already in the drive is simply there (no unit attention, no media event).</summary>
     internal override void PowerOnReset()
     {
         _mode = TransferMode.Default;
         _sense = ScsiSense.None;
+        _unitAttention = _newMediaEvent = _ejectRequestEvent = false;
         Locked = false;
         SoftResetBegin();
         SoftResetEnd();
