@@ -30,7 +30,7 @@ public sealed partial class AtapiCdrom : IdeDevice, IDisposable
     private Phase _phase;
     private int _packetPos;
     private bool _dma;            // the PACKET command asked for DMA (Features bit 0)
-    private int _byteLimit;       // the host's byte count limit for PIO DRQ blocks
+    private int _byteLimit = 0xFFFE; // the host's byte count limit for PIO DRQ blocks
     private int _bufPos, _bufEnd; // bytes of _buffer still to go to the host
     private long _remaining;      // bytes left in the whole transfer (including those in the buffer)
     private long _nextLba = -1;   // the next medium sector to read into the buffer; -1: the reply is all in the buffer
