@@ -110,6 +110,7 @@ public sealed class IdeChannel : IPortDevice
         if (reg == 0)
         {
             _drives[_selected]?.WriteData(size, value);
+            RunDma(); // the last byte of an ATAPI packet may start a DMA data phase
             return;
         }
         byte b = (byte)value;
