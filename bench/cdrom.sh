@@ -3,8 +3,8 @@
 #   1. boot time of images/out/linux-cd.iso from the CD (El Torito, ISOLINUX, Linux) to its MINIVM-LINUX-READY marker;
 #   2. the guest's `dd` read throughput on the IDE disk (data.raw as primary master, ata_piix) with DMA, and with
 #      PIO (the same ISO with libata.dma=0 on the kernel command line, built here in a temporary folder).
-# The guest's dd reports its own figure (guest time: under MiniVM's virtual clock, time follows executed
-# instructions). Usage: bench/cdrom.sh  (MINIVM="dotnet path/minivm.dll" to measure another build)
+# busybox dd prints no rate, so the read is bracketed by /proc/uptime (guest time: under MiniVM's virtual clock,
+# time follows executed instructions; 16 MiB / the difference is the figure). Usage: bench/cdrom.sh  (MINIVM="dotnet path/minivm.dll" to measure another build)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -37,14 +37,14 @@ qemu_boot=$(secs "$t0" "$(now)")
 kill "$qpid"; wait "$qpid" 2>/dev/null || true
 echo "ISO boot to marker: minivm ${minivm_boot} s, qemu-system-i386 TCG ${qemu_boot} s, ratio $(echo "$minivm_boot $qemu_boot" | awk '{printf "%.1f", $1/$2}')"
 
-# 2. dd on the IDE disk, DMA then PIO. The guest prints busybox dd's "N bytes ... copied, T seconds, R/s".
-dd_cmd="dd if=/dev/sda of=/dev/null bs=64k count=256; dmesg | grep 'configured for'; poweroff -f"
+# 2. dd on the IDE disk (16 MiB), DMA then PIO, between two readings of /proc/uptime.
+dd_cmd="cat /proc/uptime; dd if=/dev/sda of=/dev/null bs=64k count=256; cat /proc/uptime; dmesg | grep 'configured for'; poweroff -f"
 for mode in dma pio; do
     iso="$out/linux-cd.iso"; [ $mode = pio ] && iso="$tmp/pio.iso"
     printf 'when "minivm# " sendserial %s\\n\n' "$dd_cmd" > "$tmp/dd.script"
     "${minivm[@]}" run --hda "$tmp/data.raw" --cdrom "$iso" --boot d --serial "file:$tmp/m-$mode.txt" \
         --monitor-script "$tmp/dd.script" --timeout 1800 >/dev/null
-    echo "minivm $mode: $(grep -a -E 'copied|configured for' "$tmp/m-$mode.txt" | tr -d '\r' | tr '\n' ' ')"
+    echo "minivm $mode: $(grep -a -E '^[0-9]+\.[0-9]+ [0-9]+\.[0-9]+|configured for' "$tmp/m-$mode.txt" | tr -d '\r' | tr '\n' ' ')"
 
     rm -f "$tmp/q.in" "$tmp/q.out"; mkfifo "$tmp/q.in" "$tmp/q.out"
     qemu-system-i386 -M pc -m 128 -display none -hda "$tmp/data.raw" -cdrom "$iso" -boot d \
@@ -58,5 +58,5 @@ for mode in dma pio; do
     printf '%s\r' "$dd_cmd" >&3
     wait "$qpid" || true
     exec 3>&-
-    echo "qemu $mode:   $(grep -a -E 'copied|configured for' "$tmp/q-$mode.txt" | tr -d '\r' | tr '\n' ' ')"
+    echo "qemu $mode:   $(grep -a -E '^[0-9]+\.[0-9]+ [0-9]+\.[0-9]+|configured for' "$tmp/q-$mode.txt" | tr -d '\r' | tr '\n' ' ')"
 done
