@@ -38,13 +38,13 @@ kill "$qpid"; wait "$qpid" 2>/dev/null || true
 echo "ISO boot to marker: minivm ${minivm_boot} s, qemu-system-i386 TCG ${qemu_boot} s, ratio $(echo "$minivm_boot $qemu_boot" | awk '{printf "%.1f", $1/$2}')"
 
 # 2. dd on the IDE disk (16 MiB), DMA then PIO, between two readings of /proc/uptime.
-dd_cmd="cat /proc/uptime; dd if=/dev/sda of=/dev/null bs=64k count=256; cat /proc/uptime; dmesg | grep 'configured for'; poweroff -f"
+dd_cmd="cat /proc/uptime; dd if=/dev/sda of=/dev/null bs=64k count=256; cat /proc/uptime; grep . /sys/class/ata_device/dev*/xfer_mode; poweroff -f"
 for mode in dma pio; do
     iso="$out/linux-cd.iso"; [ $mode = pio ] && iso="$tmp/pio.iso"
     printf 'when "minivm# " sendserial %s\\n\n' "$dd_cmd" > "$tmp/dd.script"
     "${minivm[@]}" run --hda "$tmp/data.raw" --cdrom "$iso" --boot d --serial "file:$tmp/m-$mode.txt" \
         --monitor-script "$tmp/dd.script" --timeout 1800 >/dev/null
-    echo "minivm $mode: $(grep -a -E '^[0-9]+\.[0-9]+ [0-9]+\.[0-9]+|configured for' "$tmp/m-$mode.txt" | tr -d '\r' | tr '\n' ' ')"
+    echo "minivm $mode: $(grep -a -E '^[0-9]+\.[0-9]+ [0-9]+\.[0-9]+|xfer_mode' "$tmp/m-$mode.txt" | tr -d '\r' | tr '\n' ' ')"
 
     rm -f "$tmp/q.in" "$tmp/q.out"; mkfifo "$tmp/q.in" "$tmp/q.out"
     qemu-system-i386 -M pc -m 128 -display none -hda "$tmp/data.raw" -cdrom "$iso" -boot d \
@@ -58,5 +58,5 @@ for mode in dma pio; do
     printf '%s\r' "$dd_cmd" >&3
     wait "$qpid" || true
     exec 3>&-
-    echo "qemu $mode:   $(grep -a -E '^[0-9]+\.[0-9]+ [0-9]+\.[0-9]+|configured for' "$tmp/q-$mode.txt" | tr -d '\r' | tr '\n' ' ')"
+    echo "qemu $mode:   $(grep -a -E '^[0-9]+\.[0-9]+ [0-9]+\.[0-9]+|xfer_mode' "$tmp/q-$mode.txt" | tr -d '\r' | tr '\n' ' ')"
 done
