@@ -16,6 +16,9 @@ command -v Xvfb >/dev/null || need+=(xvfb)
 command -v xdotool >/dev/null || need+=(xdotool)
 command -v import >/dev/null || need+=(imagemagick)
 dpkg -s libsdl2-2.0-0 >/dev/null 2>&1 || need+=(libsdl2-2.0-0)
+# The CD-ROM boots (issue 14): images/build-iso.sh's ISOLINUX ISO.
+command -v genisoimage >/dev/null || need+=(genisoimage)
+[ -e /usr/lib/ISOLINUX/isolinux.bin ] || need+=(isolinux)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
         export DEBIAN_FRONTEND=noninteractive

@@ -24,11 +24,12 @@ internal static class RunCommand
         var config = new Option<string?>("--config", "-c") { Description = "VM configuration file (default: ./vm.json when present)", HelpName = "FILE" };
         var set = new Option<string[]>("--set") { Description = "override a configuration key, e.g. machine.memory=256 (repeatable)", HelpName = "KEY=VALUE", AllowMultipleArgumentsPerToken = false };
         var memory = new Option<string?>("--memory", "-m") { Description = "guest RAM in MiB (machine.memory)", HelpName = "MIB" };
-        var drive = new Option<string[]>("--drive") { Description = "add a disk: if=ide|floppy|virtio,index=N,file=PATH[,format=FMT][,readonly=on] (replaces the configuration's drives)", HelpName = "SPEC" };
+        var drive = new Option<string[]>("--drive") { Description = "add a disk: if=ide|floppy|virtio,index=N,file=PATH[,format=FMT][,readonly=on][,media=cdrom] (replaces the configuration's drives)", HelpName = "SPEC" };
         var fda = new Option<string?>("--fda") { Description = "floppy A image (same as --drive if=floppy,index=0,file=FILE)", HelpName = "FILE" };
         var hda = new Option<string?>("--hda") { Description = "first IDE disk (same as --drive if=ide,index=0,file=FILE)", HelpName = "FILE" };
         var hdb = new Option<string?>("--hdb") { Description = "second IDE disk (if=ide,index=1)", HelpName = "FILE" };
-        var boot = new Option<string?>("--boot") { Description = "boot order letters: a floppy, c hard disk (boot)", HelpName = "ORDER" };
+        var cdrom = new Option<string?>("--cdrom") { Description = "CD-ROM medium, e.g. an ISO, on the secondary master (if=ide,index=2,media=cdrom)", HelpName = "FILE" };
+        var boot = new Option<string?>("--boot") { Description = "boot order letters: a floppy, c hard disk, d CD-ROM (boot)", HelpName = "ORDER" };
         var serial = new Option<string?>("--serial") { Description = "COM1: stdio, none or file:PATH (serial)", HelpName = "DEV" };
         var monitor = new Option<string?>("--monitor") { Description = "monitor: none, stdio or tcp:127.0.0.1:PORT (monitor)", HelpName = "DEV" };
         var display = new Option<string?>("--display") { Description = "headless or sdl (display)", HelpName = "KIND" };
@@ -59,7 +60,7 @@ internal static class RunCommand
 
         var cmd = new Command("run", "boot the virtual machine")
         {
-            config, set, memory, drive, fda, hda, hdb, boot, serial, monitor, display, clock,
+            config, set, memory, drive, fda, hda, hdb, cdrom, boot, serial, monitor, display, clock,
             until, timeout, screenshot, screenDump, sendKeys, sendKeysAfter, debugLog, loadVm, monitorScript,
             eipSamples, eipInterval,
         };
@@ -74,6 +75,7 @@ internal static class RunCommand
                 if (parse.GetValue(fda) is { } a) drives.Add(VmConfigLoader.ParseDrive($"if=floppy,index=0,file={a}", cwd));
                 if (parse.GetValue(hda) is { } h) drives.Add(VmConfigLoader.ParseDrive($"if=ide,index=0,file={h}", cwd));
                 if (parse.GetValue(hdb) is { } h2) drives.Add(VmConfigLoader.ParseDrive($"if=ide,index=1,file={h2}", cwd));
+                if (parse.GetValue(cdrom) is { } cd) drives.Add(VmConfigLoader.ParseDrive($"if=ide,index=2,media=cdrom,file={cd}", cwd));
                 var shorthands = new List<(string, string)>();
                 void Alias(Option<string?> o, string name) { if (parse.GetValue(o) is { } v) shorthands.Add((name, v)); }
                 Alias(memory, "--memory"); Alias(boot, "--boot"); Alias(serial, "--serial"); Alias(monitor, "--monitor");

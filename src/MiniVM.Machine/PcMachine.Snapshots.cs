@@ -60,7 +60,7 @@ public sealed partial class PcMachine
     }
 
     /// <summary>The name a drive has in messages and `info block`: ide0, floppy0, virtio1 (with its file).</summary>
-    public string DiskLabel(int i) => $"{Options.Drives[i].Interface.ToLowerInvariant()}{Options.Drives[i].Index}";
+    public string DiskLabel(int i) => $"{DiskDrive(i).Interface.ToLowerInvariant()}{DiskDrive(i).Index}";
 
     /// <summary>The writable disks with their labels; each must be able to take snapshots for savevm/loadvm.</summary>
     private List<(string Label, ISnapshotStore Store)> SnapshotDisks(string command)
@@ -70,7 +70,7 @@ public sealed partial class PcMachine
         {
             if (_disks[i].IsReadOnly) continue;
             if (_disks[i] is not ISnapshotStore store)
-                throw new SnapshotException($"{command}: disk {DiskLabel(i)} ({Path.GetFileName(Options.Drives[i].File)}) does not support snapshots; make it read-only or use a format that does (irow, qcow2)");
+                throw new SnapshotException($"{command}: disk {DiskLabel(i)} ({Path.GetFileName(DiskDrive(i).File)}) does not support snapshots; make it read-only or use a format that does (irow, qcow2)");
             list.Add((DiskLabel(i), store));
         }
         if (list.Count == 0) throw new SnapshotException($"{command}: no writable disk to hold snapshots");

@@ -17,6 +17,8 @@ namespace MiniVM.Machine;
 public sealed partial class PcMachine : IDisposable
 {
     private readonly List<IBlockDriver> _disks = new();
+    private readonly List<DriveOptions> _diskDrives = new();
+    private readonly List<AtapiCdrom> _cdroms = new();
     private readonly List<ISnapshottable> _sections = new();
     private readonly ShadowRom _shadow;
     private readonly byte[] _bios;
@@ -102,11 +104,12 @@ public sealed partial class PcMachine : IDisposable
         vgaPci.LfbMoved += address => MoveMmio(ref _lfbAt, address, Vga.LinearFramebuffer, vgaPci.LfbSize);
         vgaPci.RomMoved += address => MoveMmio(ref _vgaRomAt, address, vgaPci.Rom, vgaPci.RomSize);
 
-        var ata = new AtaDrive?[4];
+        var ata = new IdeDevice?[4];
         var floppies = new FloppyDrive?[2];
         var virtio = new List<VirtioBlkPci>();
         foreach (var d in options.Drives)
         {
+            if (d.IsCdrom) { ata[d.Index] = AddCdrom(formats, d); continue; }
             var disk = OpenDisk(formats, d, outputs.Warning);
             switch (d.ParsedInterface)
             {
@@ -115,7 +118,7 @@ public sealed partial class PcMachine : IDisposable
                 case DriveInterface.Virtio: virtio.Add(AddVirtioBlk(d, disk, isa, guestMemory)); break;
             }
         }
-        Ide = new PiixIde(irqs.GetLine(14), irqs.GetLine(15), ata[0], ata[1], ata[2], ata[3]);
+        Ide = new PiixIde(guestMemory, irqs.GetLine(14), irqs.GetLine(15), ata[0], ata[1], ata[2], ata[3]);
         Ide.Attach(Ports);
         PciHost.AddFunction(Ide);
         var dma = new Dma8237(guestMemory);
@@ -173,6 +176,8 @@ public sealed partial class PcMachine : IDisposable
     public FloppyController Floppy { get; }
     public FwCfg FwCfg { get; }
     public IReadOnlyList<IBlockDriver> Disks => _disks;
+    /// <summary>The CD-ROM drives (their media are not disks: never written, never snapshotted).</summary>
+    public IReadOnlyList<AtapiCdrom> CdRoms => _cdroms;
 
     /// <summary>Set by a reset source (0xCF9, 8042 pulse, port 0x92, triple fault); the runner performs it between slices.</summary>
     public bool ResetPending { get; private set; }
@@ -226,8 +231,12 @@ public sealed partial class PcMachine : IDisposable
         var disk = formats.Open(d.File, string.IsNullOrEmpty(d.Format) ? null : d.Format,
             new ImageOpenContext { ReadOnly = d.ReadOnly, Registry = formats, Warning = warning });
         _disks.Add(disk);
+        _diskDrives.Add(d);
         return disk;
     }
+
+    /// <summary>The drive options of disk <paramref name="i"/> of <see cref="Disks"/>.</summary>
+    public DriveOptions DiskDrive(int i) => _diskDrives[i];
 
     /// <summary>
     /// virtio-blk disk <c>index</c> at PCI slot 3 + index, INTA# through the PIIX3 PIRQ swizzle; the legacy transport
@@ -273,6 +282,7 @@ public sealed partial class PcMachine : IDisposable
 
     public void Dispose()
     {
+        foreach (var cd in _cdroms) cd.Dispose();
         foreach (var d in _disks)
         {
             try { if (!d.IsReadOnly) d.Flush(); } finally { d.Dispose(); }

@@ -67,11 +67,25 @@ public sealed class VmConfigLoaderTests : IDisposable
     [InlineData("""{ "drives": [ { "interface": "scsi", "file": "x" } ] }""", "drives.0.interface = 'scsi'")]
     [InlineData("""{ "drives": [ { "interface": "ide", "index": 7, "file": "x" } ] }""", "drives.0.index = 7")]
     [InlineData("""{ "machine": { "memory": 1 """, "vm.json")]
+    [InlineData("""{ "drives": [ { "interface": "ide", "media": "tape", "file": "x" } ] }""", "drives.0.media = 'tape': use disk or cdrom")]
+    [InlineData("""{ "drives": [ { "interface": "virtio", "media": "cdrom", "file": "x" } ] }""", "drives.0.media = cdrom: a CD-ROM drive is on the ide interface")]
+    [InlineData("""{ "drives": [ { "interface": "ide", "file": "" } ] }""", "drives.0.file is empty")]
     public void WrongValuesGiveOneLineNamingTheKey(string json, string expected)
     {
         var e = Assert.Throws<VmConfigException>(() => Load(Json(json)));
         Assert.Contains(expected, e.Message);
         Assert.DoesNotContain('\n', e.Message);
+    }
+
+    [Fact]
+    public void CdromDrivesAreReadOnlyAndMayBeEmpty()
+    {
+        var o = Load(Json("""{ "boot": "dc", "drives": [ { "interface": "ide", "index": 2, "media": "cdrom", "file": "" }, { "interface": "ide", "index": 3, "media": "cdrom", "file": "x.iso" } ] }"""));
+        Assert.Equal("dc", o.Boot);
+        Assert.All(o.Drives, d => Assert.True(d.IsCdrom && d.ReadOnly));
+        Assert.Equal("", o.Drives[0].File);
+        var cd = VmConfigLoader.ParseDrive("if=ide,index=2,media=cdrom,file=a.iso", _dir);
+        Assert.True(Load(Json("{}"), drives: [cd]).Drives[0] is { IsCdrom: true, ReadOnly: true, Index: 2 });
     }
 
     [Fact]

@@ -4,24 +4,20 @@ using MiniVM.Block;
 namespace MiniVM.Devices.Storage;
 
 /// <summary>
-/// An ATA hard disk on an IDE channel, backed by any block-layer image. PIO only: IDENTIFY DEVICE, READ/WRITE
-/// SECTORS and MULTIPLE in CHS, LBA28 and LBA48 forms, READ VERIFY, SET MULTIPLE MODE, INITIALIZE DEVICE
+/// An ATA hard disk on an IDE channel, backed by any block-layer image: IDENTIFY DEVICE, READ/WRITE SECTORS and
+/// MULTIPLE in CHS, LBA28 and LBA48 forms, READ/WRITE DMA (+EXT) through the PIIX bus master, READ VERIFY, SET MULTIPLE MODE, INITIALIZE DEVICE
 /// PARAMETERS, FLUSH CACHE (+EXT), SET FEATURES and the power/diagnostic commands a BIOS or OS sends.
 /// Commands complete at once; the owning <see cref="IdeChannel"/> turns <see cref="InterruptPending"/> into INTRQ.
 /// Register semantics follow ATA/ATAPI-6 (T13 1410D), identify words QEMU's hw/ide/core.c ide_identify.
 /// </summary>
-public sealed class AtaDrive
+public sealed class AtaDrive : IdeDevice
 {
     public const int SectorSize = 512;
     public const int MaxMultipleSectors = 16;
     private const int CacheSectors = 128;           // read-ahead window for PIO reads (64 KiB)
     private const long MaxLba48Sectors = 1L << 48;
 
-    // Status and error bits (ATA-6 §7.15, §7.9).
-    internal const byte StBusy = 0x80, StReady = 0x40, StFault = 0x20, StSeekDone = 0x10, StDrq = 0x08, StErr = 0x01;
-    internal const byte ErrAbort = 0x04, ErrIdNotFound = 0x10, ErrUncorrectable = 0x40, ErrDiagPassed = 0x01;
-
-    private enum Transfer : byte { None, Identify, Read, Write }
+    private enum Transfer : byte { None, Identify, Read, Write, DmaRead, DmaWrite }
 
     private readonly ushort _defaultCylinders, _defaultHeads, _defaultSectors;
     private readonly byte[] _buffer = new byte[CacheSectors * SectorSize];
@@ -54,18 +50,10 @@ public sealed class AtaDrive
     /// <summary>Default CHS geometry reported in IDENTIFY words 1, 3 and 6 (what a BIOS uses for INT 13h).</summary>
     public (int Cylinders, int Heads, int Sectors) Geometry => (_defaultCylinders, _defaultHeads, _defaultSectors);
 
-    // Command block registers; the "Hob" halves are the previous value of each LBA48 two-byte FIFO.
-    internal byte Feature, HobFeature, SectorCount, HobSectorCount;
-    internal byte LbaLow, HobLbaLow, LbaMid, HobLbaMid, LbaHigh, HobLbaHigh;
-    internal byte DeviceHead;
-    internal byte Status, Error;
-
-    /// <summary>INTRQ request of this device, cleared by reading Status or writing Command (ATA-6 §5.2.9).</summary>
-    internal bool InterruptPending;
-
     private ushort _curCylinders, _curHeads, _curSectors;
     private int _multiple;
     private bool _writeCache = true;
+    private TransferMode _mode = TransferMode.Default;
 
     private Transfer _transfer;
     private long _xferLba;          // next sector to move between host and buffer
@@ -77,15 +65,16 @@ public sealed class AtaDrive
     private int _cacheCount;
 
     /// <summary>Power-on or hardware reset: defaults, signature, ready.</summary>
-    internal void PowerOnReset()
+    internal override void PowerOnReset()
     {
         _writeCache = true;
+        _mode = TransferMode.Default;
         SoftResetBegin();
         SoftResetEnd();
     }
 
     /// <summary>SRST asserted: the device goes busy and drops whatever it was doing.</summary>
-    internal void SoftResetBegin()
+    internal override void SoftResetBegin()
     {
         _transfer = Transfer.None;
         _cacheLba = -1;
@@ -94,7 +83,7 @@ public sealed class AtaDrive
     }
 
     /// <summary>SRST released: the ATA signature (ATA-6 §9.12) and settings back to their defaults.</summary>
-    internal void SoftResetEnd()
+    internal override void SoftResetEnd()
     {
         _curCylinders = _defaultCylinders; _curHeads = _defaultHeads; _curSectors = _defaultSectors;
         _multiple = MaxMultipleSectors; // QEMU's ide_reset default, which SeaBIOS and Linux see
@@ -110,11 +99,9 @@ public sealed class AtaDrive
         Error = ErrDiagPassed;
     }
 
-    internal bool DataRequest => (Status & StDrq) != 0;
-
     // ----- command execution -----
 
-    internal void ExecuteCommand(byte command)
+    internal override void ExecuteCommand(byte command)
     {
         InterruptPending = false;
         _transfer = Transfer.None;
@@ -128,6 +115,10 @@ public sealed class AtaDrive
             case 0x34: StartWrite(lba48: true, multiple: false); break;             // WRITE SECTORS EXT
             case 0xC5: StartWrite(lba48: false, multiple: true); break;             // WRITE MULTIPLE
             case 0x39: StartWrite(lba48: true, multiple: true); break;              // WRITE MULTIPLE EXT
+            case 0xC8: case 0xC9: StartDma(lba48: false, write: false); break;     // READ DMA (with/without retry)
+            case 0x25: StartDma(lba48: true, write: false); break;                  // READ DMA EXT
+            case 0xCA: case 0xCB: StartDma(lba48: false, write: true); break;       // WRITE DMA
+            case 0x35: StartDma(lba48: true, write: true); break;                   // WRITE DMA EXT
             case 0x40: case 0x41: ReadVerify(lba48: false); break;                  // READ VERIFY SECTORS
             case 0x42: ReadVerify(lba48: true); break;                              // READ VERIFY SECTORS EXT
             case 0xC6: SetMultipleMode(); break;
@@ -153,8 +144,8 @@ public sealed class AtaDrive
                 Complete();
                 break;
             default:
-                // IDENTIFY PACKET DEVICE (A1h), PACKET (A0h), DEVICE RESET (08h), NOP, DMA and unknown commands:
-                // an ATA disk without PACKET or DMA support aborts them (ATA-6 §8), which is how hosts tell ATA from ATAPI.
+                // IDENTIFY PACKET DEVICE (A1h), PACKET (A0h), DEVICE RESET (08h), NOP, queued DMA and unknown commands:
+                // an ATA disk without the PACKET feature set aborts them (ATA-6 §8), which is how hosts tell ATA from ATAPI.
                 Abort(ErrAbort);
                 break;
         }
@@ -304,6 +295,65 @@ public sealed class AtaDrive
         ExpectWriteBlock();
     }
 
+    internal override bool DmaPending => _transfer is Transfer.DmaRead or Transfer.DmaWrite;
+
+    // READ/WRITE DMA: the range is checked now; the data moves when the bus master is started (RunDma).
+    // Status DRQ while waiting, as QEMU's ide_sector_start_dma leaves it.
+    private void StartDma(bool lba48, bool write)
+    {
+        if (!SetUpRange(lba48, out long lba, out long count)) return;
+        if (write && Disk.IsReadOnly) { Abort(ErrAbort); return; }
+        _transfer = write ? Transfer.DmaWrite : Transfer.DmaRead;
+        _xferLba = lba;
+        _xferRemaining = count;
+        _cacheLba = -1;
+        Status = StReady | StSeekDone | StDrq;
+    }
+
+    internal override void RunDma(IDmaBus bus)
+    {
+        bool write = _transfer == Transfer.DmaWrite;
+        while (_xferRemaining > 0)
+        {
+            int n = (int)Math.Min(CacheSectors, _xferRemaining);
+            var chunk = _buffer.AsSpan(0, n * SectorSize);
+            try
+            {
+                if (write)
+                {
+                    if (!bus.FromGuest(chunk)) { DmaFailed(); return; }
+                    Disk.Write(_xferLba * SectorSize, chunk);
+                }
+                else
+                {
+                    Disk.Read(_xferLba * SectorSize, chunk);
+                    if (!bus.ToGuest(chunk)) { DmaFailed(); return; }
+                }
+            }
+            catch (Exception e) when (e is IOException or ImageFormatException)
+            {
+                SetAddress(_xferLba);
+                Abort(write ? ErrAbort : ErrUncorrectable);
+                return;
+            }
+            _xferLba += n;
+            _xferRemaining -= n;
+        }
+        _transfer = Transfer.None;
+        SetAddress(_xferLba);
+        SectorCount = 0;
+        if (_lba48) HobSectorCount = 0;
+        Complete();
+    }
+
+    // The PRD table ended before the command's data, or named memory that is not there (the bus master has set
+    // its error bit): the command ends with ABRT, as QEMU's ide_dma_error.
+    private void DmaFailed()
+    {
+        SetAddress(_xferLba);
+        Abort(ErrAbort);
+    }
+
     private void ReadVerify(bool lba48)
     {
         if (!SetUpRange(lba48, out long lba, out long count)) return;
@@ -368,8 +418,9 @@ public sealed class AtaDrive
             case 0x02: _writeCache = true; break;
             case 0x82: _writeCache = false; break;
             case 0x03:
-                // Transfer mode: PIO default (00h/01h) or PIO flow-control modes 0-4 (08h-0Ch); no DMA modes exist here.
-                if (SectorCount is not (0x00 or 0x01) and not (>= 0x08 and <= 0x0C)) { Abort(ErrAbort); return; }
+                // Transfer mode (ATA-6 §8.46.11): PIO default/flow-control modes, multiword DMA 0-2, Ultra DMA 0-5.
+                if (TransferMode.FromSetFeatures(SectorCount) is not { } mode) { Abort(ErrAbort); return; }
+                _mode = mode;
                 break;
             case 0x55: case 0xAA: // read look-ahead off/on
             case 0x66: case 0xCC: // reverting to power-on defaults off/on
@@ -403,7 +454,7 @@ public sealed class AtaDrive
         InterruptPending = true;
     }
 
-    /// <summary>The 256 IDENTIFY DEVICE words (ATA-6 §8.15, values as QEMU's ide_identify, minus DMA which is not offered).</summary>
+    /// <summary>The 256 IDENTIFY DEVICE words (ATA-6 §8.15, values as QEMU's ide_identify).</summary>
     public void BuildIdentify(Span<byte> data)
     {
         if (data.Length < SectorSize) throw new ArgumentException("IDENTIFY data is 512 bytes", nameof(data));
@@ -421,15 +472,16 @@ public sealed class AtaDrive
         AtaString(data[54..94], Model);                 // words 27-46
         W(data, 47, 0x8000 | MaxMultipleSectors);
         W(data, 48, 1);                                       // 32-bit PIO
-        W(data, 49, (1 << 11) | (1 << 9));                    // IORDY, LBA
+        W(data, 49, (1 << 11) | (1 << 9) | (1 << 8));         // IORDY, LBA, DMA
         W(data, 51, 0x200); W(data, 52, 0x200);
-        W(data, 53, 0x0003);                                  // words 54-58 and 64-70 valid
+        W(data, 53, 0x0007);                                  // words 54-58, 64-70 and 88 valid
         W(data, 54, _curCylinders); W(data, 55, _curHeads); W(data, 56, _curSectors);
         uint chsCapacity = (uint)Math.Min((long)_curCylinders * _curHeads * _curSectors, uint.MaxValue);
         W(data, 57, (int)(chsCapacity & 0xFFFF)); W(data, 58, (int)(chsCapacity >> 16));
         if (_multiple != 0) W(data, 59, 0x100 | _multiple);
         uint lba28 = (uint)Math.Min(TotalSectors, (1L << 28) - 1);
         W(data, 60, (int)(lba28 & 0xFFFF)); W(data, 61, (int)(lba28 >> 16));
+        W(data, 63, _mode.MultiwordWord);                     // multiword DMA 0-2 supported, the selected one
         W(data, 64, 0x03);                                    // PIO 3 and 4
         W(data, 65, 120); W(data, 66, 120); W(data, 67, 120); W(data, 68, 120);
         W(data, 80, 0xF0);                                    // ATA-4 .. ATA-7
@@ -440,6 +492,7 @@ public sealed class AtaDrive
         W(data, 85, (1 << 14) | (_writeCache ? 1 << 5 : 0));
         W(data, 86, (1 << 13) | (1 << 12) | (1 << 10));
         W(data, 87, 1 << 14);
+        W(data, 88, _mode.UltraWord);                         // Ultra DMA 0-5 supported, the selected one
         W(data, 93, 1 | (1 << 14) | 0x2000);                  // hardware reset result, as QEMU
         ulong total = (ulong)TotalSectors;
         W(data, 100, (int)(total & 0xFFFF)); W(data, 101, (int)((total >> 16) & 0xFFFF));
@@ -466,10 +519,9 @@ public sealed class AtaDrive
 
     // ----- data port -----
 
-    internal uint ReadData(int size)
+    internal override uint ReadData(int size)
     {
-        if (_transfer is not (Transfer.Read or Transfer.Identify) || !DataRequest)
-            return size switch { 1 => 0xFFu, 2 => 0xFFFFu, _ => 0xFFFF_FFFFu };
+        if (_transfer is not (Transfer.Read or Transfer.Identify) || !DataRequest) return Floating(size);
         uint value = 0;
         for (int i = 0; i < size && _dataPos < _dataEnd; i++) value |= (uint)_buffer[_dataPos++] << (8 * i);
         if (_dataPos >= _dataEnd)
@@ -480,7 +532,7 @@ public sealed class AtaDrive
         return value;
     }
 
-    internal void WriteData(int size, uint value)
+    internal override void WriteData(int size, uint value)
     {
         if (_transfer != Transfer.Write || !DataRequest) return;
         for (int i = 0; i < size && _dataPos < _dataEnd; i++) _buffer[_dataPos++] = (byte)(value >> (8 * i));
@@ -489,11 +541,10 @@ public sealed class AtaDrive
 
     // ----- state -----
 
-    internal void SaveState(StateWriter w)
+    internal override void SaveState(StateWriter w)
     {
-        w.Write(Feature); w.Write(HobFeature); w.Write(SectorCount); w.Write(HobSectorCount);
-        w.Write(LbaLow); w.Write(HobLbaLow); w.Write(LbaMid); w.Write(HobLbaMid); w.Write(LbaHigh); w.Write(HobLbaHigh);
-        w.Write(DeviceHead); w.Write(Status); w.Write(Error); w.Write(InterruptPending);
+        SaveRegisters(w);
+        w.Write(_mode.Code);
         w.Write(_curCylinders); w.Write(_curHeads); w.Write(_curSectors); w.Write(_multiple); w.Write(_writeCache);
         w.Write((byte)_transfer); w.Write(_xferLba); w.Write(_xferRemaining); w.Write(_blockSectors);
         w.Write(_lba48); w.Write(_chs); w.Write(_dataPos); w.Write(_dataEnd);
@@ -506,12 +557,12 @@ public sealed class AtaDrive
     }
 
     /// <summary>Reads and validates this drive's state; the returned action applies it (so a channel can validate both drives first).</summary>
-    internal Action ReadState(StateReader r)
+    internal override Action ReadState(StateReader r)
     {
         string id = r.SectionId;
-        byte feature = r.ReadByte(), hobFeature = r.ReadByte(), sc = r.ReadByte(), hobSc = r.ReadByte();
-        byte lbaLow = r.ReadByte(), hobLow = r.ReadByte(), lbaMid = r.ReadByte(), hobMid = r.ReadByte(), lbaHigh = r.ReadByte(), hobHigh = r.ReadByte();
-        byte dh = r.ReadByte(), status = r.ReadByte(), error = r.ReadByte(); bool irq = r.ReadBool();
+        var registers = ReadRegisters(r);
+        byte modeCode = r.ReadByte();
+        var mode = TransferMode.FromSetFeatures(modeCode) ?? throw new StateFormatException($"section {id}: transfer mode {modeCode:X2}h");
         ushort cyl = r.ReadUInt16(), heads = r.ReadUInt16(), secs = r.ReadUInt16();
         int multiple = r.ReadInt32InRange(0, MaxMultipleSectors, "multiple count"); bool wcache = r.ReadBool();
         var transfer = (Transfer)r.ReadByte();
@@ -524,7 +575,7 @@ public sealed class AtaDrive
         if (live != 0 && live != _buffer.Length) throw new StateFormatException($"section {id}: buffer of {live} bytes");
         var buffer = new byte[live];
         r.ReadBytes(buffer);
-        if (transfer > Transfer.Write) throw new StateFormatException($"section {id}: transfer kind {(byte)transfer} out of range");
+        if (transfer > Transfer.DmaWrite) throw new StateFormatException($"section {id}: transfer kind {(byte)transfer} out of range");
         if (heads is 0 or > 16 || secs is 0 or > 255) throw new StateFormatException($"section {id}: geometry {heads} heads × {secs} sectors out of range");
         if (xferLba < 0 || remaining < 0 || xferLba + remaining > TotalSectors || dataPos > dataEnd)
             throw new StateFormatException($"section {id}: transfer position out of range for this disk");
@@ -532,9 +583,8 @@ public sealed class AtaDrive
 
         return () =>
         {
-        Feature = feature; HobFeature = hobFeature; SectorCount = sc; HobSectorCount = hobSc;
-        LbaLow = lbaLow; HobLbaLow = hobLow; LbaMid = lbaMid; HobLbaMid = hobMid; LbaHigh = lbaHigh; HobLbaHigh = hobHigh;
-        DeviceHead = dh; Status = status; Error = error; InterruptPending = irq;
+        registers();
+        _mode = mode;
         _curCylinders = cyl; _curHeads = heads; _curSectors = secs; _multiple = multiple; _writeCache = wcache;
         _transfer = transfer; _xferLba = xferLba; _xferRemaining = remaining; _blockSectors = block;
         _lba48 = lba48; _chs = chs; _dataPos = dataPos; _dataEnd = dataEnd;

@@ -11,14 +11,16 @@ public sealed class IdeChannel : IPortDevice
     private const byte CtlNoInterrupt = 0x02, CtlSoftReset = 0x04, CtlHighOrder = 0x80;
 
     private readonly IIrqLine _irq;
-    private readonly AtaDrive?[] _drives = new AtaDrive?[2];
+    private readonly IdeDevice?[] _drives = new IdeDevice?[2];
     private int _selected;
     private byte _control;
     private bool _irqLevel;
 
-    public IdeChannel(IIrqLine irq, ushort commandBase, ushort controlPort, AtaDrive? master, AtaDrive? slave)
+    public IdeChannel(IIrqLine irq, ushort commandBase, ushort controlPort, IdeDevice? master, IdeDevice? slave, BusMasterChannel busMaster)
     {
         _irq = irq;
+        BusMaster = busMaster;
+        busMaster.Started = RunDma;
         CommandBase = commandBase;
         ControlPort = controlPort;
         _drives[0] = master;
@@ -27,14 +29,15 @@ public sealed class IdeChannel : IPortDevice
 
     public ushort CommandBase { get; }
     public ushort ControlPort { get; }
-    public AtaDrive? Master => _drives[0];
-    public AtaDrive? Slave => _drives[1];
+    public IdeDevice? Master => _drives[0];
+    public IdeDevice? Slave => _drives[1];
+
+    /// <summary>This channel's half of the PIIX bus master.</summary>
+    public BusMasterChannel BusMaster { get; }
 
     /// <summary>The INTRQ line as the interrupt controller sees it.</summary>
     public bool InterruptAsserted => _irqLevel;
 
-    /// <summary>Called whenever INTRQ rises (the PIIX latches it in the bus-master status register).</summary>
-    internal Action? InterruptRaised;
 
     public void Attach(PortBus ports)
     {
@@ -47,6 +50,7 @@ public sealed class IdeChannel : IPortDevice
     {
         _control = 0;
         _selected = 0;
+        BusMaster.Reset();
         foreach (var d in _drives) d?.PowerOnReset();
         UpdateIrq();
     }
@@ -79,7 +83,10 @@ public sealed class IdeChannel : IPortDevice
         if (Empty) return size switch { 1 => 0xFFu, 2 => 0xFFFFu, _ => 0xFFFF_FFFFu };
         var selected = _drives[_selected];
         if (reg == 0)
-            return selected?.ReadData(size) ?? (size switch { 1 => 0xFFu, 2 => 0xFFFFu, _ => 0xFFFF_FFFFu });
+        {
+            if (selected is null) return size switch { 1 => 0xFFu, 2 => 0xFFFFu, _ => 0xFFFF_FFFFu };
+            return selected.ReadData(size);
+        }
         // A present device answers; for an absent device 1, device 0 shows its register copies and status 00h.
         var regs = selected ?? _drives[0] ?? _drives[1]!;
         bool hob = (_control & CtlHighOrder) != 0;
@@ -103,13 +110,14 @@ public sealed class IdeChannel : IPortDevice
         if (reg == 0)
         {
             _drives[_selected]?.WriteData(size, value);
+            RunDma(); // the last byte of an ATAPI packet may start a DMA data phase
             return;
         }
         byte b = (byte)value;
         if (reg != 7) _control &= unchecked((byte)~CtlHighOrder); // any command-block write clears HOB (ATA-6 §7.9.6)
         foreach (var d in _drives)
         {
-            if (d is null || (d.Status & AtaDrive.StBusy) != 0) continue; // registers are not writable while BSY
+            if (d is null || (d.Status & IdeDevice.StBusy) != 0) continue; // registers are not writable while BSY
             switch (reg)
             {
                 // Each register is a two-byte FIFO for LBA48: the previous value becomes the "HOB" half.
@@ -131,8 +139,20 @@ public sealed class IdeChannel : IPortDevice
             return;
         }
         var target = _drives[_selected];
-        if (target is null || (target.Status & AtaDrive.StBusy) != 0) return; // an absent device ignores commands
+        if (target is null || (target.Status & IdeDevice.StBusy) != 0) return; // an absent device ignores commands
         target.ExecuteCommand(b);
+        RunDma();
+    }
+
+    /// <summary>
+    /// A DMA command runs once both halves are there: the device's command and the bus master's start bit, in
+    /// either order (Linux starts the engine after the command, SeaBIOS never uses it).
+    /// </summary>
+    private void RunDma()
+    {
+        if (!BusMaster.Running || _drives[_selected] is not { DmaPending: true } device) return;
+        BusMaster.Run(device);
+        UpdateIrq();
     }
 
     private void WriteControl(byte value)
@@ -156,15 +176,16 @@ public sealed class IdeChannel : IPortDevice
         if (level == _irqLevel) return;
         _irqLevel = level;
         _irq.SetLevel(level);
-        if (level) InterruptRaised?.Invoke();
+        if (level) BusMaster.LatchInterrupt(); // the PIIX latches INTRQ in the bus-master status (82371SB §2.7.2)
     }
 
     internal void SaveState(StateWriter w)
     {
         w.Write(_selected); w.Write(_control);
+        BusMaster.SaveState(w);
         for (int i = 0; i < 2; i++)
         {
-            w.Write(_drives[i] is not null);
+            w.Write(Kind(_drives[i]));
             _drives[i]?.SaveState(w);
         }
     }
@@ -174,16 +195,22 @@ public sealed class IdeChannel : IPortDevice
     {
         int selected = r.ReadInt32InRange(0, 1, "selected device");
         byte control = r.ReadByte();
+        var busMaster = BusMaster.ReadState(r);
         var apply = new Action?[2];
         for (int i = 0; i < 2; i++)
         {
-            bool present = r.ReadBool();
-            if (present != (_drives[i] is not null))
-                throw new StateFormatException($"section {r.SectionId}: channel 0x{CommandBase:X} {(i == 0 ? "master" : "slave")} is {(present ? "present" : "absent")} in the state but not in this machine");
+            // The kind of device (0 none, 1 disk, 2 CD-ROM) must match this machine's.
+            byte kind = r.ReadByte();
+            if (kind != Kind(_drives[i]))
+                throw new StateFormatException($"section {r.SectionId}: channel 0x{CommandBase:X} {(i == 0 ? "master" : "slave")} is {KindName(kind)} in the state but {KindName(Kind(_drives[i]))} in this machine");
             apply[i] = _drives[i]?.ReadState(r);
         }
-        return () => Apply(selected, control, apply);
+        return () => { busMaster(); Apply(selected, control, apply); };
     }
+
+    private static byte Kind(IdeDevice? d) => d switch { null => 0, AtapiCdrom => 2, _ => 1 };
+
+    private static string KindName(byte kind) => kind switch { 0 => "absent", 1 => "a disk", 2 => "a CD-ROM", _ => $"kind {kind}" };
 
     private void Apply(int selected, byte control, Action?[] drives)
     {

@@ -5,27 +5,25 @@ namespace MiniVM.Devices.Storage;
 /// <summary>
 /// The PIIX3 IDE function (PCI 00:01.1, 8086:7010, class 01.01, prog-if 80h): two IDE channels in
 /// compatibility mode at the legacy ports (0x1F0-0x1F7 + 0x3F6 on IRQ 14, 0x170-0x177 + 0x376 on IRQ 15)
-/// and the bus-master register block behind BAR4. The disks here speak PIO only (IDENTIFY offers no DMA
-/// mode and DMA commands abort), so the bus-master registers hold what the host writes and report the
-/// channel interrupt, but never move data. Configuration registers follow the Intel 82371SB datasheet §2.3.
+/// and the bus-master register block behind BAR4 (<see cref="BusMasterChannel"/>), which moves the data of the
+/// disks' READ/WRITE DMA and the CD-ROM's DMA packets. Configuration registers follow the Intel 82371SB datasheet §2.3.
 /// </summary>
 public sealed class PiixIde : IPciFunction, ISnapshottable
 {
     private const int BusMasterBar = 4, BusMasterSize = 16;
 
     private readonly PciConfigSpace _config;
-    private readonly BusMasterRegisters _busMaster;
+    private readonly BusMasterPorts _busMaster;
     private PortBus? _ports;
     private ushort _mappedBusMaster; // 0 = not mapped
 
-    public PiixIde(IIrqLine irq14, IIrqLine irq15,
-        AtaDrive? primaryMaster, AtaDrive? primarySlave = null, AtaDrive? secondaryMaster = null, AtaDrive? secondarySlave = null)
+    /// <param name="memory">Guest RAM as the bus master reaches it.</param>
+    public PiixIde(IGuestMemory memory, IIrqLine irq14, IIrqLine irq15,
+        IdeDevice? primaryMaster, IdeDevice? primarySlave = null, IdeDevice? secondaryMaster = null, IdeDevice? secondarySlave = null)
     {
-        Primary = new IdeChannel(irq14, 0x1F0, 0x3F6, primaryMaster, primarySlave);
-        Secondary = new IdeChannel(irq15, 0x170, 0x376, secondaryMaster, secondarySlave);
-        _busMaster = new BusMasterRegisters();
-        Primary.InterruptRaised = () => _busMaster.LatchInterrupt(0);
-        Secondary.InterruptRaised = () => _busMaster.LatchInterrupt(1);
+        Primary = new IdeChannel(irq14, 0x1F0, 0x3F6, primaryMaster, primarySlave, new BusMasterChannel(memory));
+        Secondary = new IdeChannel(irq15, 0x170, 0x376, secondaryMaster, secondarySlave, new BusMasterChannel(memory));
+        _busMaster = new BusMasterPorts(Primary.BusMaster, Secondary.BusMaster);
         // prog-if 80h: bus-master capable, both channels fixed in compatibility mode.
         _config = new PciConfigSpace(0x8086, 0x7010, classCode: 0x01, subclass: 0x01, progIf: 0x80);
         _config.DefineBar(BusMasterBar, PciBarKind.Io, BusMasterSize);
@@ -43,7 +41,8 @@ public sealed class PiixIde : IPciFunction, ISnapshottable
     public int Function => 1;
 
     public string SectionId => "ide";
-    public int SectionVersion => 1;
+    /// <summary>2: bus-master DMA (transfer mode, DMA commands waiting) and ATAPI devices (issue 14).</summary>
+    public int SectionVersion => 2;
 
     /// <summary>Registers both channels' legacy ports; BAR4 maps itself on this bus once the BIOS programs it.</summary>
     public void Attach(PortBus ports)
@@ -58,7 +57,6 @@ public sealed class PiixIde : IPciFunction, ISnapshottable
     public void Reset()
     {
         ResetConfig();
-        _busMaster.Reset();
         RemapBusMaster();
         Primary.Reset();
         Secondary.Reset();
@@ -103,7 +101,6 @@ public sealed class PiixIde : IPciFunction, ISnapshottable
     public void SaveState(StateWriter w)
     {
         _config.Save(w);
-        _busMaster.SaveState(w);
         Primary.SaveState(w);
         Secondary.SaveState(w);
     }
@@ -112,11 +109,10 @@ public sealed class PiixIde : IPciFunction, ISnapshottable
     {
         if (version != SectionVersion) throw new StateFormatException($"section {SectionId}: version {version} is not supported (expected {SectionVersion})");
         var before = _config.Bytes.ToArray();
-        Action busMaster, primary, secondary;
+        Action primary, secondary;
         try
         {
             _config.Load(r); // refuses a section of another PCI device
-            busMaster = _busMaster.ReadState(r);
             primary = Primary.ReadState(r);
             secondary = Secondary.ReadState(r);
         }
@@ -125,29 +121,14 @@ public sealed class PiixIde : IPciFunction, ISnapshottable
             before.CopyTo(_config.Bytes);
             throw;
         }
-        busMaster();
         primary();
         secondary();
         RemapBusMaster();
     }
 
-    /// <summary>
-    /// BMICx/BMISx/BMIDTPx for both channels (82371SB §2.7). Status bit 2 latches the channel interrupt as
-    /// the PIIX does; bits 1 and 2 clear when written with 1; the DMA-capable bits 5-6 are plain storage.
-    /// </summary>
-    private sealed class BusMasterRegisters : IPortDevice
+    /// <summary>BMICx/BMISx/BMIDTPx of both channels at BAR4 (82371SB §2.7): channel 0 at +0, channel 1 at +8.</summary>
+    private sealed class BusMasterPorts(BusMasterChannel primary, BusMasterChannel secondary) : IPortDevice
     {
-        private readonly byte[] _command = new byte[2];
-        private readonly byte[] _status = new byte[2];
-        private readonly uint[] _prdTable = new uint[2];
-
-        public void Reset()
-        {
-            Array.Clear(_command); Array.Clear(_status); Array.Clear(_prdTable);
-        }
-
-        public void LatchInterrupt(int channel) => _status[channel] |= 0x04;
-
         public uint ReadPort(ushort port, int size)
         {
             uint value = 0;
@@ -160,48 +141,29 @@ public sealed class PiixIde : IPciFunction, ISnapshottable
             for (int i = 0; i < size; i++) WriteByte((port + i) & 0x0F, (byte)(value >> (8 * i)));
         }
 
+        private BusMasterChannel Channel(int reg) => reg < 8 ? primary : secondary;
+
         private byte ReadByte(int reg)
         {
-            int ch = reg >> 3;
+            var ch = Channel(reg);
             return (reg & 7) switch
             {
-                0 => _command[ch],
-                2 => _status[ch],
-                >= 4 => (byte)(_prdTable[ch] >> (8 * ((reg & 7) - 4))),
+                0 => ch.Command,
+                2 => ch.Status,
+                >= 4 => (byte)(ch.PrdTable >> (8 * ((reg & 7) - 4))),
                 _ => 0,
             };
         }
 
         private void WriteByte(int reg, byte value)
         {
-            int ch = reg >> 3;
+            var ch = Channel(reg);
             switch (reg & 7)
             {
-                case 0: _command[ch] = (byte)(value & 0x09); break;
-                case 2: _status[ch] = (byte)((_status[ch] & ~(value & 0x06) & ~0x60) | (value & 0x60)); break;
-                case >= 4:
-                {
-                    int shift = 8 * ((reg & 7) - 4);
-                    uint v = (_prdTable[ch] & ~(0xFFu << shift)) | ((uint)value << shift);
-                    _prdTable[ch] = v & 0xFFFF_FFFC; // descriptor table is dword aligned
-                    break;
-                }
+                case 0: ch.WriteCommand(value); break;
+                case 2: ch.WriteStatus(value); break;
+                case >= 4: ch.WritePrdTable((reg & 7) - 4, value); break;
             }
-        }
-
-        public void SaveState(StateWriter w)
-        {
-            for (int i = 0; i < 2; i++) { w.Write(_command[i]); w.Write(_status[i]); w.Write(_prdTable[i]); }
-        }
-
-        public Action ReadState(StateReader r)
-        {
-            var values = new (byte Cmd, byte Status, uint Prd)[2];
-            for (int i = 0; i < 2; i++) values[i] = (r.ReadByte(), r.ReadByte(), r.ReadUInt32());
-            return () =>
-            {
-                for (int i = 0; i < 2; i++) { _command[i] = values[i].Cmd; _status[i] = values[i].Status; _prdTable[i] = values[i].Prd; }
-            };
         }
     }
 }

@@ -90,6 +90,7 @@ public static partial class VmConfigLoader
         VmOptions options = Bind(root);
         if (drives.Count > 0) { options.Drives = drives.ToList(); AssignIndexes(options.Drives); }
         else foreach (var d in options.Drives) d.File = Resolve(baseDir, d.File);
+        foreach (var d in options.Drives.Where(d => d.IsCdrom)) d.ReadOnly = true; // a CD-ROM's medium is never written
         options.Firmware.Bios = Resolve(firmwareBase, options.Firmware.Bios);
         options.Firmware.VgaBios = Resolve(firmwareBase, options.Firmware.VgaBios);
         Validate(options);
@@ -153,7 +154,11 @@ public static partial class VmConfigLoader
                 throw new VmConfigException($"config: {key}.index = {d.Index}: {iface} takes 0..{max}");
             if (!seen.Add((iface, d.Index)))
                 throw new VmConfigException($"config: {key}: {iface} index {d.Index} is used twice");
-            if (string.IsNullOrWhiteSpace(d.File))
+            if (!Is(d.Media, "disk", "cdrom"))
+                throw new VmConfigException($"config: {key}.media = '{d.Media}': use disk or cdrom");
+            if (d.IsCdrom && iface != "ide")
+                throw new VmConfigException($"config: {key}.media = cdrom: a CD-ROM drive is on the ide interface, not {iface}");
+            if (string.IsNullOrWhiteSpace(d.File) && !d.IsCdrom)
                 throw new VmConfigException($"config: {key}.file is empty");
             if (!Is(d.Transport, "legacy", "modern"))
                 throw new VmConfigException($"config: {key}.transport = '{d.Transport}': use legacy or modern");
@@ -222,10 +227,11 @@ public static partial class VmConfigLoader
                 case "readonly": d.ReadOnly = v is "on" or "true" or "yes" ? true : v is "off" or "false" or "no" ? false
                     : throw new VmConfigException($"--drive '{spec}': readonly '{v}' must be on or off"); break;
                 case "transport": d.Transport = v; break;
-                default: throw new VmConfigException($"--drive '{spec}': unknown key '{k}' (if, index, file, format, readonly, transport)");
+                case "media": d.Media = v; break;
+                default: throw new VmConfigException($"--drive '{spec}': unknown key '{k}' (if, index, file, format, readonly, media, transport)");
             }
         }
-        if (string.IsNullOrEmpty(d.File)) throw new VmConfigException($"--drive '{spec}': file= is missing");
+        if (string.IsNullOrEmpty(d.File) && !d.IsCdrom) throw new VmConfigException($"--drive '{spec}': file= is missing");
         d.Index = haveIndex ? d.Index : -1; // -1: the caller assigns the next free index of that interface
         return d;
     }

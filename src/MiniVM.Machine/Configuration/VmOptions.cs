@@ -11,7 +11,7 @@ public sealed class VmOptions
     public MachineSection Machine { get; set; } = new();
     public FirmwareSection Firmware { get; set; } = new();
     public List<DriveOptions> Drives { get; set; } = new();
-    /// <summary>QEMU's -boot order letters: a = floppy, c = first hard disk, n/d ignored. Default "cad".</summary>
+    /// <summary>QEMU's -boot order letters: a = floppy, c = first hard disk, d = CD-ROM, n ignored. Default "cad".</summary>
     public string Boot { get; set; } = "cad";
     /// <summary>"stdio", "file:PATH" or "none".</summary>
     public string Serial { get; set; } = "stdio";
@@ -63,10 +63,13 @@ public sealed class DriveOptions
     public string Interface { get; set; } = "ide";
     /// <summary>ide: 0..3 (primary master, primary slave, secondary master, secondary slave); floppy: 0..1; virtio: 0..7.</summary>
     public int Index { get; set; }
+    /// <summary>The image; may be empty for a CD-ROM drive (no medium in it).</summary>
     public string File { get; set; } = "";
     /// <summary>Image format; probed from the file when empty.</summary>
     public string? Format { get; set; }
     public bool ReadOnly { get; set; }
+    /// <summary>"disk" or "cdrom" (ide only: an ATAPI CD-ROM drive, its medium read-only).</summary>
+    public string Media { get; set; } = "disk";
     /// <summary>virtio only: "legacy" (1af4:1001) or "modern" (1af4:1042).</summary>
     public string Transport { get; set; } = "modern";
 
@@ -77,4 +80,6 @@ public sealed class DriveOptions
         "virtio" => DriveInterface.Virtio,
         _ => throw new InvalidOperationException("validated by VmConfigLoader"),
     };
+
+    public bool IsCdrom => Media.Equals("cdrom", StringComparison.OrdinalIgnoreCase);
 }

@@ -23,6 +23,8 @@ public sealed class HumanMonitor(PcMachine machine)
         ("savevm [NAME]", "save the VM (CPU, RAM, devices, clock) and snapshot every writable disk"),
         ("loadvm NAME", "revert every disk and the VM to a snapshot"),
         ("delvm NAME", "delete a snapshot from every disk"),
+        ("change DRIVE FILE [FORMAT]", "put FILE in the CD-ROM drive DRIVE (ide1-cd0); the guest sees a new medium"),
+        ("eject [-f] DRIVE", "open the CD-ROM drive's tray and remove its medium (-f: even if the guest locked it)"),
         ("stop", "pause the VM"),
         ("cont", "resume the VM"),
         ("system_reset", "reset the machine"),
@@ -34,7 +36,7 @@ public sealed class HumanMonitor(PcMachine machine)
     ];
 
     private static readonly HashSet<string> Commands =
-        ["help", "?", "info", "savevm", "loadvm", "delvm", "stop", "cont", "c", "system_reset", "system_powerdown", "sendkey", "sendserial", "screendump", "quit", "q"];
+        ["help", "?", "info", "change", "eject", "savevm", "loadvm", "delvm", "stop", "cont", "c", "system_reset", "system_powerdown", "sendkey", "sendserial", "screendump", "quit", "q"];
 
     /// <summary>Whether <paramref name="word"/> names a monitor command (scripts are checked before the run starts).</summary>
     public static bool IsCommand(string word) => Commands.Contains(word);
@@ -64,6 +66,8 @@ public sealed class HumanMonitor(PcMachine machine)
                 "savevm" => SaveVm(args),
                 "loadvm" => LoadVm(RequireArgument(command, args, "NAME")),
                 "delvm" => DeleteVm(RequireArgument(command, args, "NAME")),
+                "change" => Change(RequireArgument(command, args, "DRIVE FILE")),
+                "eject" => Eject(RequireArgument(command, args, "DRIVE")),
                 "stop" => Stop(),
                 "cont" or "c" => Continue(),
                 "system_reset" => SystemReset(),
@@ -108,13 +112,41 @@ public sealed class HumanMonitor(PcMachine machine)
         var sb = new StringBuilder();
         for (int i = 0; i < machine.Disks.Count; i++)
         {
-            var d = machine.Options.Drives[i];
+            var d = machine.DiskDrive(i);
             var disk = machine.Disks[i];
             string format = disk.FormatName;
             sb.Append(CultureInfo.InvariantCulture, $"{machine.DiskLabel(i)}: {d.File} ({format}{(disk.IsReadOnly ? ", read-only" : "")})\n");
             sb.Append(CultureInfo.InvariantCulture, $"    Size: {disk.Size} bytes, snapshots: {(disk is ISnapshotStore ? "yes" : "no")}\n");
         }
+        foreach (var cd in machine.CdRoms)
+        {
+            sb.Append(cd.MediumName is { } name
+                ? $"{cd.Name}: {name} ({FormatName(cd.Medium!)}, read-only)\n"
+                : $"{cd.Name}: [not inserted]\n");
+            sb.Append($"    Removable device: {(cd.Locked ? "locked" : "not locked")}, tray {(cd.TrayOpen ? "open" : "closed")}\n");
+        }
         return sb.Length == 0 ? "no disks" : sb.ToString().TrimEnd('\n');
+    }
+
+    private static string FormatName(IBlockDriver medium) => medium.GetType().Name.Replace("Image", "").ToLowerInvariant();
+
+    // QEMU's `change DEVICE FILE [FORMAT]` for a removable drive.
+    private string Change(string args)
+    {
+        var parts = args.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        if (parts.Length is < 2 or > 3) throw new MonitorException("change: usage: change DRIVE FILE [FORMAT]");
+        machine.ChangeMedium(parts[0], parts[1], parts.Length == 3 ? parts[2] : null);
+        return "";
+    }
+
+    // QEMU's `eject [-f] DEVICE`: a drive the guest locked is asked to open, and the command says so.
+    private string Eject(string args)
+    {
+        var parts = args.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        bool force = parts.Length > 0 && parts[0] == "-f";
+        if (parts.Length != (force ? 2 : 1)) throw new MonitorException("eject: usage: eject [-f] DRIVE");
+        var cd = machine.FindCdrom(parts[^1], "eject");
+        return cd.Eject(force) ? "" : $"Error: eject: device '{cd.Name}' is locked by the guest and -f was not given; the guest was asked to open the tray";
     }
 
     private string InfoSnapshots()

@@ -42,7 +42,7 @@ public class GuestImageTests
         var bytes = SharedGuests.Read("freedos-hdd-32m.img.gz");
         var disk = MemoryDisk.FromBytes(bytes, "freedos-hdd-32m.img");
         var ports = new PortBus();
-        var ide = new PiixIde(new EdgeCountingIrq(), new EdgeCountingIrq(), new AtaDrive(disk));
+        var ide = new PiixIde(new FlatGuestMemory(1 << 20), new EdgeCountingIrq(), new EdgeCountingIrq(), new AtaDrive(disk));
         ide.Attach(ports);
         var bios = new SeaBiosAtaDriver(ports, 0x1F0, 0x3F6);
 

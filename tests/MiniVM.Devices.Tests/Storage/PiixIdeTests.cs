@@ -11,13 +11,14 @@ public class PiixIdeTests
     private readonly EdgeCountingIrq _irq14 = new(), _irq15 = new();
     private readonly MemoryDisk _disk;
     private readonly PiixIde _ide;
+    private readonly FlatGuestMemory _memory = new(1 << 20);
 
     public PiixIdeTests() : this(new MemoryDisk(Disk64M)) { }
 
     private PiixIdeTests(MemoryDisk disk, AtaDrive? slave = null, AtaDrive? secondaryMaster = null)
     {
         _disk = disk;
-        _ide = new PiixIde(_irq14, _irq15, new AtaDrive(disk), slave, secondaryMaster);
+        _ide = new PiixIde(_memory, _irq14, _irq15, new AtaDrive(disk), slave, secondaryMaster);
         _ide.Attach(_ports);
     }
 
@@ -80,7 +81,8 @@ public class PiixIdeTests
         Assert.Equal(63, W(6));
         Assert.Equal(0x8010, W(47)); // READ/WRITE MULTIPLE up to 16
         Assert.Equal(0x0200, W(49) & 0x0200); // LBA
-        Assert.Equal(0, W(49) & 0x0100);      // no DMA offered
+        Assert.Equal(0x0100, W(49) & 0x0100); // DMA offered
+        Assert.Equal(0x3F, W(88) & 0x3F);     // Ultra DMA 0-5
         Assert.Equal(130 * 16 * 63, W(57) | W(58) << 16);
         Assert.Equal(0x0110, W(59));
         Assert.Equal(131072, W(60) | W(61) << 16);
@@ -296,20 +298,25 @@ public class PiixIdeTests
     }
 
     [Fact]
-    public void SetFeaturesAcceptsPioModesAndWriteCacheButRefusesDma()
+    public void SetFeaturesAcceptsPioAndDmaModesAndWriteCacheButRefusesModesNotOffered()
     {
         Out(6, 0xA0); Out(1, 0x03); Out(2, 0x0C);
         Out(7, 0xEF);
         Assert.Equal(0x50, In(7));
-        Out(1, 0x03); Out(2, 0x45);        // UDMA 5
+        Out(1, 0x03); Out(2, 0x46);        // UDMA 6 is not offered
         Out(7, 0xEF);
         Assert.Equal(0x51, In(7));
+        Out(1, 0x03); Out(2, 0x22);        // multiword DMA 2
+        Out(7, 0xEF);
+        Assert.Equal(0x50, In(7));
         Out(1, 0x82);
         Out(7, 0xEF);
         Assert.Equal(0x50, In(7));
         Out(7, 0xEC);
         var id = ReadBytes(512);
         Assert.Equal(0, BinaryPrimitives.ReadUInt16LittleEndian(id.AsSpan(85 * 2)) & 0x20);
+        Assert.Equal(0x0407, BinaryPrimitives.ReadUInt16LittleEndian(id.AsSpan(63 * 2))); // MDMA 2 selected
+        Assert.Equal(0x003F, BinaryPrimitives.ReadUInt16LittleEndian(id.AsSpan(88 * 2))); // no UDMA mode selected
     }
 
     [Fact]
@@ -360,7 +367,7 @@ public class PiixIdeTests
 
         var t = new PiixIdeTests(_disk);
         stream.Position = 0;
-        t._ide.LoadState(new StateReader(stream, "ide"), 1);
+        t._ide.LoadState(new StateReader(stream, "ide"), 2);
         var rest = new List<byte>(first);
         rest.AddRange(t.ReadBytes(312));
         Assert.Equal(0x58, t.In(7));
@@ -369,7 +376,7 @@ public class PiixIdeTests
         Assert.Equal(_disk.Bytes(20 * 512, 1024), rest.ToArray());
 
         var withSlave = new PiixIdeTests(_disk, slave: new AtaDrive(new MemoryDisk(Disk64M)));
-        var e = Assert.Throws<StateFormatException>(() => withSlave._ide.LoadState(new StateReader(new MemoryStream(stream.ToArray()), "ide"), 1));
+        var e = Assert.Throws<StateFormatException>(() => withSlave._ide.LoadState(new StateReader(new MemoryStream(stream.ToArray()), "ide"), 2));
         Assert.Contains("slave", e.Message);
     }
 

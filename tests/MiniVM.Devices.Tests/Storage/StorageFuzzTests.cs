@@ -18,6 +18,7 @@ public class StorageFuzzTests
         for (int i = 0x1F0; i <= 0x1F7; i++) p.Add((ushort)i);
         for (int i = 0x170; i <= 0x177; i++) p.Add((ushort)i);
         p.Add(0x376);
+        for (int i = 0xC000; i <= 0xC00F; i++) p.Add((ushort)i); // the bus master, where the test maps BAR4
         return [.. p];
     }
 
@@ -36,8 +37,13 @@ public class StorageFuzzTests
         var fdc = new FloppyController(irq6, dma, FloppyDrive.ForImage(floppyDisk), new FloppyDrive(FloppyDriveType.Drive720K));
         fdc.Attach(ports);
         var hdd = new MemoryDisk(16L << 20);
-        var ide = new PiixIde(new EdgeCountingIrq(), new EdgeCountingIrq(), new AtaDrive(hdd), null, new AtaDrive(new MemoryDisk(4L << 20)));
+        // The secondary slave is a CD-ROM with a disc: random PACKETs, byte counts and bus-master tables reach it too.
+        var cd = new AtapiCdrom("ide1-cd1");
+        cd.Insert(new MemoryDisk(64 * 2048L, readOnly: true), "fuzz.iso");
+        var ide = new PiixIde(new FlatGuestMemory(1 << 20), new EdgeCountingIrq(), new EdgeCountingIrq(), new AtaDrive(hdd), null, new AtaDrive(new MemoryDisk(4L << 20)), cd);
         ide.Attach(ports);
+        ide.WriteConfig(0x20, 4, 0xC000);
+        ide.WriteConfig(0x04, 2, 0x0005);
 
         var rng = new Random(seed);
         for (int i = 0; i < 200_000; i++)

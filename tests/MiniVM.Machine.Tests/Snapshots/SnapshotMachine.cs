@@ -10,7 +10,8 @@ namespace MiniVM.Machine.Tests.Snapshots;
 /// </summary>
 public sealed class SnapshotMachine : IDisposable
 {
-    public SnapshotMachine(string dir, int memoryMiB = 32, string diskFormat = "irow", bool create = true, string cpuEngine = "interpreter")
+    /// <param name="cdrom">When given, a CD-ROM drive on the secondary master with this medium ("" for an empty drive).</param>
+    public SnapshotMachine(string dir, int memoryMiB = 32, string diskFormat = "irow", bool create = true, string cpuEngine = "interpreter", string? cdrom = null)
     {
         DiskPath = Path.Combine(dir, "disk." + diskFormat);
         if (create) ImageFormats.Default.Create(diskFormat, DiskPath, 8 << 20, new ImageCreateOptions()).Dispose();
@@ -26,6 +27,7 @@ public sealed class SnapshotMachine : IDisposable
             Boot = "a",
             Serial = "none",
         };
+        if (cdrom is not null) options.Drives.Add(new DriveOptions { Interface = "ide", Index = 2, Media = "cdrom", File = cdrom, ReadOnly = true });
         Machine = new PcMachine(options, new MachineOutputs());
     }
 

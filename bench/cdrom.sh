@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Issue 14's figures, MiniVM against qemu-system-i386 (TCG) with the same files:
+#   1. boot time of images/out/linux-cd.iso from the CD (El Torito, ISOLINUX, Linux) to its MINIVM-LINUX-READY marker;
+#   2. the guest's `dd` read throughput on the IDE disk (data.raw as primary master, ata_piix) with DMA, and with
+#      PIO (the same ISO with libata.dma=0 on the kernel command line, built here in a temporary folder).
+# busybox dd prints no rate, so the read is bracketed by /proc/uptime (guest time: under MiniVM's virtual clock,
+# time follows executed instructions; 16 MiB / the difference is the figure). Usage: bench/cdrom.sh  (MINIVM="dotnet path/minivm.dll" to measure another build)
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
+source "$here/minivm-command.sh"
+minivm_command "$root" "$tmp"
+bash "$root/images/build-iso.sh"
+out="$root/images/out"; cache="$root/images/.cache"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# The PIO variant of the ISO: only the kernel command line differs.
+cp -a "$cache/iso" "$tmp/iso"
+sed -i 's/APPEND \(.*\)/APPEND \1 libata.dma=0/' "$tmp/iso/isolinux/isolinux.cfg"
+genisoimage -quiet -o "$tmp/pio.iso" -V MINIVM_CD -J -R \
+    -b isolinux/isolinux.bin -c isolinux/boot.cat -no-emul-boot -boot-load-size 4 -boot-info-table "$tmp/iso"
+cp "$out/data.raw" "$tmp/data.raw"
+
+now() { date +%s.%N; }
+secs() { echo "$1 $2" | awk '{printf "%.1f", $2 - $1}'; }
+
+# 1. Boot to the marker.
+t0=$(now)
+"${minivm[@]}" run --cdrom "$out/linux-cd.iso" --boot d --serial "file:$tmp/m.txt" --until MINIVM-LINUX-READY --timeout 1800 >/dev/null
+minivm_boot=$(secs "$t0" "$(now)")
+t0=$(now)
+qemu-system-i386 -M pc -m 128 -display none -cdrom "$out/linux-cd.iso" -boot d -serial "file:$tmp/q.txt" -monitor none &
+qpid=$!
+until grep -q MINIVM-LINUX-READY "$tmp/q.txt" 2>/dev/null; do sleep 0.2; done
+qemu_boot=$(secs "$t0" "$(now)")
+kill "$qpid"; wait "$qpid" 2>/dev/null || true
+echo "ISO boot to marker: minivm ${minivm_boot} s, qemu-system-i386 TCG ${qemu_boot} s, ratio $(echo "$minivm_boot $qemu_boot" | awk '{printf "%.1f", $1/$2}')"
+
+# 2. dd on the IDE disk (16 MiB), DMA then PIO, between two readings of /proc/uptime.
+dd_cmd="cat /proc/uptime; dd if=/dev/sda of=/dev/null bs=64k count=256; cat /proc/uptime; grep . /sys/class/ata_device/dev*/xfer_mode; poweroff -f"
+for mode in dma pio; do
+    iso="$out/linux-cd.iso"; [ $mode = pio ] && iso="$tmp/pio.iso"
+    printf 'when "minivm# " sendserial %s\\n\n' "$dd_cmd" > "$tmp/dd.script"
+    "${minivm[@]}" run --hda "$tmp/data.raw" --cdrom "$iso" --boot d --serial "file:$tmp/m-$mode.txt" \
+        --monitor-script "$tmp/dd.script" --timeout 1800 >/dev/null
+    echo "minivm $mode: $(grep -a -E '^[0-9]+\.[0-9]+ [0-9]+\.[0-9]+|xfer_mode' "$tmp/m-$mode.txt" | tr -d '\r' | tr '\n' ' ')"
+
+    rm -f "$tmp/q.in" "$tmp/q.out"; mkfifo "$tmp/q.in" "$tmp/q.out"
+    qemu-system-i386 -M pc -m 128 -display none -hda "$tmp/data.raw" -cdrom "$iso" -boot d \
+        -serial "pipe:$tmp/q" -monitor none -no-reboot &
+    qpid=$!
+    exec 3>"$tmp/q.in"
+    : > "$tmp/q-$mode.txt"
+    cat "$tmp/q.out" > "$tmp/q-$mode.txt" &
+    until grep -q "minivm# " "$tmp/q-$mode.txt"; do sleep 0.5; done
+    sleep 1
+    printf '%s\r' "$dd_cmd" >&3
+    wait "$qpid" || true
+    exec 3>&-
+    echo "qemu $mode:   $(grep -a -E '^[0-9]+\.[0-9]+ [0-9]+\.[0-9]+|xfer_mode' "$tmp/q-$mode.txt" | tr -d '\r' | tr '\n' ' ')"
+done
