@@ -94,10 +94,17 @@ internal static class RunCommand
             // Every drive names a regular file that exists, as for `img` (exit 66): a FIFO would block the open.
             foreach (var d in options.Drives)
             {
+                if (d.IsCdrom && string.IsNullOrEmpty(d.File)) continue; // an empty CD-ROM drive: no medium yet
                 if (!File.Exists(d.File) && !Directory.Exists(d.File))
                     return Fail(context, ExitCodes.NoSuchFile, $"drive {d.Interface}{d.Index}: file '{d.File}' not found");
                 if (HostFiles.NotRegularReason(d.File) is { } why)
                     return Fail(context, ExitCodes.NoSuchFile, $"drive {d.Interface}{d.Index}: '{d.File}' {why}; disk images must be regular files");
+            }
+
+            if (parse.GetValue(eipInterval) < 1)
+            {
+                context.Err.WriteLine($"minivm: --eip-sample-interval must be at least 1 (got {parse.GetValue(eipInterval)})");
+                return ConfigError;
             }
 
             var serialText = new SerialText();
@@ -140,11 +147,6 @@ internal static class RunCommand
                 if (MonitorSetup.Prepare(context, machine, options, parse.GetValue(loadVm), parse.GetValue(monitorScript), out var monitorSetup) is { } failed)
                     return failed;
                 using var tcpMonitor = monitorSetup.Tcp;
-                if (parse.GetValue(eipInterval) < 1)
-                {
-                    context.Err.WriteLine($"minivm: --eip-sample-interval must be at least 1 (got {parse.GetValue(eipInterval)})");
-                    return ConfigError;
-                }
                 using var sampler = parse.GetValue(eipSamples) is { } sf ? new EipSampler(new StreamWriter(sf), parse.GetValue(eipInterval)) : null;
                 var runner = new MachineRunner(machine, serialText)
                 {

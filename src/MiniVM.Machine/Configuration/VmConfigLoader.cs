@@ -175,6 +175,7 @@ public static partial class VmConfigLoader
         var seen = new Dictionary<string, int>(StringComparer.Ordinal);
         for (int i = 0; i < drives.Count; i++)
         {
+            if (string.IsNullOrEmpty(drives[i].File)) continue; // an empty CD-ROM drive holds no image
             string identity = FileIdentity(drives[i].File);
             if (seen.TryGetValue(identity, out int first) && !(drives[first].ReadOnly && drives[i].ReadOnly))
                 throw new VmConfigException($"config: drives.{i}.file = '{drives[i].File}': the same image as drives.{first}.file; " +
