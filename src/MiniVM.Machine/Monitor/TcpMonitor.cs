@@ -17,7 +17,14 @@ public sealed class TcpMonitor : IDisposable
 
     private readonly TcpListener _listener;
     private readonly MonitorChannel _channel;
-    private int _serving;
+    /// <summary>The one client session; a connection that cannot take it within <see cref="HandOver"/> is refused.</summary>
+    private readonly SemaphoreSlim _session = new(1, 1);
+
+    /// <summary>
+    /// How long a new connection waits for the session: a client that has just disconnected (a script that probes
+    /// whether the port is open, then connects for real) is still being closed by its thread for a moment.
+    /// </summary>
+    private static readonly TimeSpan HandOver = TimeSpan.FromSeconds(2);
 
     public TcpMonitor(int port, MonitorChannel channel) : this(port, channel, DefaultIdleTimeout) { }
 
@@ -45,7 +52,7 @@ public sealed class TcpMonitor : IDisposable
             TcpClient client;
             try { client = _listener.AcceptTcpClient(); }
             catch (Exception e) when (e is SocketException or ObjectDisposedException or InvalidOperationException) { return; }
-            if (Interlocked.CompareExchange(ref _serving, 1, 0) != 0)
+            if (!_session.Wait(HandOver))
             {
                 using (client) TrySend(client, "Error: the monitor is busy with another client; try again when it disconnects\r\n");
                 continue;
@@ -53,7 +60,7 @@ public sealed class TcpMonitor : IDisposable
             new Thread(() =>
             {
                 try { using (client) Serve(client); }
-                finally { Volatile.Write(ref _serving, 0); }
+                finally { _session.Release(); }
             }) { IsBackground = true, Name = "monitor-tcp-client" }.Start();
         }
     }

@@ -14,7 +14,8 @@ public sealed class LinuxBootTests : IDisposable
 
     public void Dispose() => _work.Dispose();
 
-    private static string Image(string name)
+    /// <summary>An image of images/build-linux.sh, built when missing (any boot test may be the first to need it).</summary>
+    internal static string Image(string name)
     {
         string path = Path.Combine(MiniVmProcess.RepoRoot, "images", "out", name);
         if (File.Exists(path)) return path;

@@ -83,8 +83,7 @@ public sealed class EngineDeterminismTests(Xunit.Abstractions.ITestOutputHelper 
         foreach (string engine in new[] { "interpreter", "jit" })
         {
             string dir = Dir("linux-" + engine);
-            string source = Path.Combine(MiniVmProcess.RepoRoot, "images", "out", "linux.irow");
-            Assert.True(File.Exists(source), "images/out/linux.irow missing: run images/build-linux.sh");
+            string source = MiniVM.Machine.Tests.Boot.LinuxBootTests.Image("linux.irow");
             foreach (var f in Directory.GetFiles(Path.GetDirectoryName(source)!, "linux.irow*"))
                 File.Copy(f, Path.Combine(dir, Path.GetFileName(f)));
             var console = new System.Text.StringBuilder();
