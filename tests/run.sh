@@ -19,6 +19,8 @@ dpkg -s libsdl2-2.0-0 >/dev/null 2>&1 || need+=(libsdl2-2.0-0)
 # The CD-ROM boots (issue 14): images/build-iso.sh's ISOLINUX ISO.
 command -v genisoimage >/dev/null || need+=(genisoimage)
 [ -e /usr/lib/ISOLINUX/isolinux.bin ] || need+=(isolinux)
+# The GRUB rescue CD boot (CdromBootTests): Debian's grub-rescue-pc ships the ISO.
+[ -e /usr/lib/grub-rescue/grub-rescue-cdrom.iso ] || need+=(grub-rescue-pc)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
         export DEBIAN_FRONTEND=noninteractive

@@ -83,4 +83,22 @@ public sealed class CdromBootTests : IDisposable
         Assert.Contains("ISOLINUX", text);
         Assert.Contains("MINIVM-LINUX-READY 6.1.", text);
     }
+
+    /// <summary>
+    /// Debian's grub-rescue-pc CD (GRUB 2 El Torito image, no ISOLINUX): GRUB reads its modules and grub.cfg from the
+    /// ATAPI drive through the BIOS, shows its menu on the VGA text screen, and 'c' there gives the command line.
+    /// </summary>
+    [Fact]
+    public void DebiansGrubRescueCdReachesTheGrubPrompt()
+    {
+        const string iso = "/usr/lib/grub-rescue/grub-rescue-cdrom.iso";
+        Assert.True(File.Exists(iso), $"{iso} is missing: install Debian's grub-rescue-pc (sudo apt-get install grub-rescue-pc)");
+        string screen = _work.PathOf("screen.txt");
+        // The menu ends with "... before booting or `c' for a command-line."; typing c there opens the prompt.
+        _work.RunOk("run", "--cdrom", iso, "--boot", "d", "--sendkeys-after", "before booting", "--sendkeys", "c",
+            "--until", "grub>", "--screen-dump", screen, "--timeout", "900");
+        string text = File.ReadAllText(screen);
+        Assert.Contains("GNU GRUB  version 2.", text);
+        Assert.Contains("grub>", text);
+    }
 }
