@@ -31,6 +31,18 @@ public sealed class HostInputTests : IDisposable
     }
 
     [Fact]
+    public void An_irow_whose_bitmap_file_is_a_fifo_is_refused_without_opening_it()
+    {
+        // The image names its own data files: a hostile (or damaged) one can lead the open to a FIFO.
+        string image = _dir.File("fifo.irow");
+        Run("img", "create", "-f", "irow", image, "1M");
+        string btmp = Directory.GetFiles(_dir.Path, "fifo.irow-*.btmp").Single();
+        File.Delete(btmp);
+        using (var p = Process.Start("mkfifo", [btmp])) { p.WaitForExit(); Assert.Equal(0, p.ExitCode); }
+        Run("img", "info", image).AssertOneError(ExitCodes.ImageFormat, "is a FIFO, not a regular file; image files must be regular files");
+    }
+
+    [Fact]
     public void A_drive_on_a_fifo_is_refused()
     {
         Run("run", "--hda", Fifo(), "--serial", "none").AssertOneError(ExitCodes.NoSuchFile, "is a FIFO, not a regular file");

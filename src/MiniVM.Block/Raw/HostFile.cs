@@ -36,9 +36,15 @@ public static partial class HostFile
 
     private static readonly bool IsLinux = OperatingSystem.IsLinux();
 
-    /// <summary>Opens a host file for positional I/O.</summary>
+    /// <summary>
+    /// Opens a host file for positional I/O. Every file of an image passes here — a format's data files too (iROW's
+    /// btmp/irvd, add-cow's and FVD's data files), whose names come from the image itself — so a name that leads to
+    /// a FIFO (the open would block) or a device (reads without end) is refused before it is opened.
+    /// </summary>
     public static SafeFileHandle OpenHandle(string path, bool write, FileMode mode = FileMode.Open)
     {
+        if (HostFiles.NotRegularReason(path) is { } why)
+            throw new ImageFormatException(path, $"{why}; image files must be regular files");
         try
         {
             return File.OpenHandle(path, mode, write ? FileAccess.ReadWrite : FileAccess.Read,
