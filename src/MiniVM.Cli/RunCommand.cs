@@ -98,7 +98,7 @@ internal static class RunCommand
             using (machine)
             {
                 ConcurrentQueue<byte>? input = null;
-                if (stdout is not null) input = StartStdinPump();
+                if (stdout is not null) input = StartStdinPump(machine.Clock.Wake);
                 if (MonitorSetup.Prepare(context, machine, options, parse.GetValue(loadVm), parse.GetValue(monitorScript), out var monitorSetup) is { } failed)
                     return failed;
                 using var tcpMonitor = monitorSetup.Tcp;
@@ -158,7 +158,7 @@ internal static class RunCommand
         serial.StartsWith("file:", StringComparison.Ordinal) ? new FileStream(serial[5..], FileMode.Create, FileAccess.Write, FileShare.Read, 1) : null;
 
     /// <summary>Host keyboard → COM1 when the serial port is on stdio (a background reader; the machine drains it).</summary>
-    private static ConcurrentQueue<byte> StartStdinPump()
+    private static ConcurrentQueue<byte> StartStdinPump(HostWake wake)
     {
         var q = new ConcurrentQueue<byte>();
         var t = new Thread(() =>
@@ -167,7 +167,10 @@ internal static class RunCommand
             var buf = new byte[256];
             int n;
             while ((n = stdin.Read(buf, 0, buf.Length)) > 0)
+            {
                 for (int i = 0; i < n; i++) q.Enqueue(buf[i] == (byte)'\n' ? (byte)'\r' : buf[i]);
+                wake.Signal();
+            }
         }) { IsBackground = true, Name = "stdin" };
         t.Start();
         return q;

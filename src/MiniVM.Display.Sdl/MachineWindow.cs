@@ -164,11 +164,11 @@ public sealed class MachineWindow
         if (down)
         {
             _held.Add(key);
-            _runner.MachineThreadWork.Enqueue(() => keyboard.KeyDown(key));
+            _runner.Post(() => keyboard.KeyDown(key));
         }
         else if (_held.Remove(key))
         {
-            _runner.MachineThreadWork.Enqueue(() => keyboard.KeyUp(key));
+            _runner.Post(() => keyboard.KeyUp(key));
         }
     }
 
@@ -187,7 +187,7 @@ public sealed class MachineWindow
         var commands = _runner.Commands;
         var console = _console;
         console.Submit(line);
-        _runner.MachineThreadWork.Enqueue(() =>
+        _runner.Post(() =>
         {
             string answer = commands.Execute(line);
             console.Answer(answer);

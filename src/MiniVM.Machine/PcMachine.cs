@@ -30,7 +30,7 @@ public sealed partial class PcMachine : IDisposable
         _bios = Firmware.LoadBios(options.Firmware.Bios);
         byte[] vgaBios = Firmware.LoadVgaBios(options.Firmware.VgaBios);
 
-        Clock = new MachineClock(options.Clock.Equals("realtime", StringComparison.OrdinalIgnoreCase));
+        Clock = new MachineClock(options.ParsedClock);
         Memory = new PhysicalMemory(ram);
         Ports = new PortBus();
         Mmio = new MmioBus();
@@ -185,6 +185,9 @@ public sealed partial class PcMachine : IDisposable
         Cpu.A20Enabled = true;
     }
 
+    /// <summary>The longest a halted CPU sleeps between the runner's checks (timeout, screen) when no input wakes it.</summary>
+    private static readonly TimeSpan HaltedWaitLimit = TimeSpan.FromMilliseconds(50);
+
     /// <summary>Runs at most <paramref name="maxInstructions"/>; returns how many ran. Keeps the clock in step.</summary>
     public int RunSlice(int maxInstructions)
     {
@@ -194,7 +197,7 @@ public sealed partial class PcMachine : IDisposable
         int budget = Clock.InstructionBudget(maxInstructions);
         int n = Cpu.Run(budget);
         Clock.Sync();
-        if (Cpu.Halted && !Pic.InterruptPending) Clock.SkipToNextTimer(TimeSpan.FromMilliseconds(10));
+        if (Cpu.Halted && !Pic.InterruptPending) Clock.WaitForNextTimer(HaltedWaitLimit);
         return n;
     }
 

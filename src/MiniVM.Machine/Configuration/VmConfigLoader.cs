@@ -129,8 +129,8 @@ public static partial class VmConfigLoader
         CheckMonitor(o.Monitor);
         if (!Is(o.Display, "headless", "sdl"))
             throw new VmConfigException($"config: display = '{o.Display}': use headless or sdl");
-        if (!Is(o.Clock, "virtual", "realtime"))
-            throw new VmConfigException($"config: clock = '{o.Clock}': use virtual or realtime");
+        if (!Is(o.Clock, "virtual", "paced", "realtime"))
+            throw new VmConfigException($"config: clock = '{o.Clock}': use virtual, paced or realtime");
         var seen = new HashSet<(string, int)>();
         for (int i = 0; i < o.Drives.Count; i++)
         {

@@ -17,8 +17,16 @@ public sealed class VmOptions
     public string Monitor { get; set; } = "none";
     /// <summary>"headless" or "sdl".</summary>
     public string Display { get; set; } = "headless";
-    /// <summary>"virtual" (driven by executed instructions; deterministic) or "realtime".</summary>
+    /// <summary>"virtual" (driven by executed instructions; deterministic), "paced" or "realtime" (<see cref="ClockMode"/>).</summary>
     public string Clock { get; set; } = "virtual";
+
+    public ClockMode ParsedClock => Clock.ToLowerInvariant() switch
+    {
+        "virtual" => ClockMode.Virtual,
+        "paced" => ClockMode.Paced,
+        "realtime" => ClockMode.Realtime,
+        _ => throw new InvalidOperationException("validated by VmConfigLoader"),
+    };
 }
 
 public sealed class MachineSection
