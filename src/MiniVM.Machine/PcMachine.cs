@@ -52,7 +52,7 @@ public sealed partial class PcMachine : IDisposable
         Cmos = new CmosRtc(Clock.Clock, Pic.GetLine(8), options.Machine.RtcStart());
         Cmos.Attach(Ports);
         Keyboard = new Ps2Keyboard(Clock.Clock);
-        var mouse = new Ps2Mouse();
+        var mouse = Mouse = new Ps2Mouse();
         Kbc = new I8042(Keyboard, mouse, Pic.GetLine(1), Pic.GetLine(12));
         Kbc.Attach(Ports);
         Serial = new Uart16550(Clock.Clock, Pic.GetLine(4), outputs.Serial);
@@ -147,6 +147,7 @@ public sealed partial class PcMachine : IDisposable
     public Pit8254 Pit { get; }
     public CmosRtc Cmos { get; }
     public Ps2Keyboard Keyboard { get; }
+    public Ps2Mouse Mouse { get; }
     public I8042 Kbc { get; }
     public Uart16550 Serial { get; }
     public PciHostBridge PciHost { get; }
