@@ -16,6 +16,8 @@ namespace MiniVM.Cli;
 internal static class RunCommand
 {
     public const int TimedOut = 3;
+    /// <summary>Nothing to boot: no drive configured, or the BIOS found no boot sector on any.</summary>
+    public const int NoBootableDevice = 4;
     public const int ConfigError = 78;
 
     public static Command Create(CliContext context)
@@ -30,8 +32,8 @@ internal static class RunCommand
         var boot = new Option<string?>("--boot") { Description = "boot order letters: a floppy, c hard disk (boot)", HelpName = "ORDER" };
         var serial = new Option<string?>("--serial") { Description = "COM1: stdio, none or file:PATH (serial)", HelpName = "DEV" };
         var monitor = new Option<string?>("--monitor") { Description = "monitor: none, stdio or tcp:127.0.0.1:PORT (monitor)", HelpName = "DEV" };
-        var display = new Option<string?>("--display") { Description = "headless or sdl (display)", HelpName = "KIND" };
-        var clock = new Option<string?>("--clock") { Description = "virtual (deterministic, default) or realtime (clock)", HelpName = "KIND" };
+        var display = new Option<string?>("--display") { Description = "none, curses (the text screen on this terminal; default on a terminal) or sdl (display)", HelpName = "KIND" };
+        var clock = new Option<string?>("--clock") { Description = "virtual (deterministic; default without a terminal), paced (default on a terminal) or realtime (clock)", HelpName = "KIND" };
         var until = new Option<string?>("--until") { Description = "stop with exit 0 when TEXT appears on the serial port or the text screen (\\n matches a line break)", HelpName = "TEXT" };
         var timeout = new Option<double?>("--timeout") { Description = "stop with exit 3 after SECONDS of host time", HelpName = "SECONDS" };
         var screenshot = new Option<string?>("--screenshot") { Description = "save the screen as PNG at exit", HelpName = "PATH.png" };
@@ -73,16 +75,31 @@ internal static class RunCommand
                 return ConfigError;
             }
 
+            if (options.Drives.Count == 0)
+            {
+                context.Err.WriteLine("minivm: no drive to boot from: give --hda, --fda or --drive, or a vm.json with drives (none found in the current folder)");
+                return NoBootableDevice;
+            }
+            // On a terminal a person is watching: guest time keeps pace with the wall clock and the text screen is shown.
+            bool interactive = !Console.IsInputRedirected && !Console.IsOutputRedirected;
+            if (options.Clock.Equals("auto", StringComparison.OrdinalIgnoreCase)) options.Clock = interactive ? "paced" : "virtual";
+            var displayKind = options.ParsedDisplay;
+            if (displayKind == DisplayKind.Auto)
+                displayKind = interactive && !options.Monitor.Equals("stdio", StringComparison.OrdinalIgnoreCase) ? DisplayKind.Curses : DisplayKind.None;
+            string vmName = Path.GetFileName(options.Drives[0].File);
+
             var serialText = new SerialText();
             using var serialFile = OpenSerialSink(options.Serial);
             Stream? stdout = options.Serial.Equals("stdio", StringComparison.OrdinalIgnoreCase) ? Console.OpenStandardOutput() : null;
+            var terminal = displayKind == DisplayKind.Curses ? new TerminalDisplay(Console.OpenStandardOutput(), vmName) : null;
             using var debugFile = parse.GetValue(debugLog) is { } dl ? new FileStream(dl, FileMode.Create, FileAccess.Write) : null;
             var outputs = new MachineOutputs
             {
                 Serial = b =>
                 {
                     serialText.Append(b);
-                    stdout?.WriteByte(b);
+                    if (terminal is not null && stdout is not null) terminal.SerialOut(b);
+                    else stdout?.WriteByte(b);
                     serialFile?.WriteByte(b);
                 },
                 DebugLog = b => debugFile?.WriteByte(b),
@@ -98,7 +115,7 @@ internal static class RunCommand
             using (machine)
             {
                 ConcurrentQueue<byte>? input = null;
-                if (stdout is not null) input = StartStdinPump(machine.Clock.Wake);
+                if (stdout is not null) input = terminal is null ? StartStdinPump(machine.Clock.Wake) : new ConcurrentQueue<byte>();
                 if (MonitorSetup.Prepare(context, machine, options, parse.GetValue(loadVm), parse.GetValue(monitorScript), out var monitorSetup) is { } failed)
                     return failed;
                 using var tcpMonitor = monitorSetup.Tcp;
@@ -119,9 +136,12 @@ internal static class RunCommand
                 try
                 {
                     // The window is optional: MachineWindow says why there is none and runs headless instead.
-                    outcome = options.Display.Equals("sdl", StringComparison.OrdinalIgnoreCase)
-                        ? MachineWindow.Run(machine, runner, context.Err)
-                        : runner.Run();
+                    outcome = displayKind switch
+                    {
+                        DisplayKind.Sdl => MachineWindow.Run(machine, runner, vmName, context.Err),
+                        DisplayKind.Curses => terminal!.Run(machine, runner, input, context.Err),
+                        _ => runner.Run(),
+                    };
                 }
                 finally { Console.CancelKeyPress -= onCancel; stdout?.Flush(); }
 
@@ -142,6 +162,9 @@ internal static class RunCommand
                     case RunOutcome.PoweredOff:
                         context.Err.WriteLine($"minivm: the guest powered off ({summary})");
                         return ExitCodes.Success;
+                    case RunOutcome.NoBootableDevice:
+                        context.Err.WriteLine($"minivm: no bootable device: the BIOS found nothing to boot in the boot order '{options.Boot}' ({summary})");
+                        return NoBootableDevice;
                     case RunOutcome.GuestHalted:
                         context.Err.WriteLine($"minivm: the guest halted the CPU with interrupts disabled ({summary})");
                         return ExitCodes.Success;

@@ -17,6 +17,8 @@ public enum RunOutcome
     Stopped,
     /// <summary>The guest powered the machine off through ACPI (S5), e.g. Linux's `poweroff`.</summary>
     PoweredOff,
+    /// <summary>The BIOS found no drive to boot from (SeaBIOS's "No bootable device." on the screen).</summary>
+    NoBootableDevice,
 }
 
 /// <summary>
@@ -32,6 +34,9 @@ public sealed class MachineRunner
     /// guest sits at a prompt, whether it halts (Linux, SeaBIOS's INT 16h) or polls the keyboard (FreeCOM).
     /// </summary>
     private const long IdleBeforeTypingNs = 500_000_000;
+
+    /// <summary>What SeaBIOS prints when no drive in the boot order holds a boot sector.</summary>
+    private const string NoBootableDevice = "No bootable device.";
 
     private readonly PcMachine _machine;
     private readonly SerialText _serial;
@@ -231,6 +236,8 @@ public sealed class MachineRunner
                     string screen = _machine.Vga.DumpText();
                     if (screen != lastScreen) { lastScreen = screen; quietSince = now; }
                     if (Until is { } u2 && ScreenShows(screen, u2)) return RunOutcome.UntilMatched;
+                    // SeaBIOS would wait and retry for ever (boot-fail-wait): a run that cannot boot says so instead.
+                    if (screen.Contains(NoBootableDevice, StringComparison.Ordinal)) return RunOutcome.NoBootableDevice;
                     if (!cueSeen && ScreenShows(screen, SendKeysAfter!)) { cueSeen = true; quietSince = now; }
                 }
             }
