@@ -106,9 +106,9 @@ public sealed class MachineWindow
                         ReleaseHeldKeys();
                         Grab(window, false);
                         break;
-                    case WindowInputKind.MouseButton when !_mouseGrabbed:
-                        // The click that grabs the mouse is the window's, not the guest's.
-                        if (input.Buttons != 0 && !_monitorShown) Grab(window, true);
+                    case WindowInputKind.MouseButton or WindowInputKind.MouseMotion when !_mouseGrabbed:
+                        // The mouse is the host's until a click grabs it; that click is the window's, not the guest's.
+                        if (input.Kind == WindowInputKind.MouseButton && input.Buttons != 0 && !_monitorShown) Grab(window, true);
                         break;
                     case WindowInputKind.MouseButton or WindowInputKind.MouseMotion:
                         SendMouse(input.Dx, input.Dy, input.Buttons);
