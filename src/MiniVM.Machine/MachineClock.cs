@@ -20,8 +20,9 @@ public sealed class MachineClock
     /// <summary>
     /// Paced mode: how far behind the wall clock an idle guest may still catch up (firing its due timers without
     /// waiting). Short lags — the instructions of a timer interrupt take longer on the host than their 10 ns each —
-    /// are made good, so periodic ticks keep wall-clock pace; a long one (a busy boot) is forgiven, so the guest never
-    /// races through minutes of timers and a `sleep` started after a busy spell still takes its full time.
+    /// are made good, so periodic ticks keep wall-clock pace; a long one built while the guest ran (a busy boot) is
+    /// forgiven, so the guest never races through minutes of timers and a `sleep` started after a busy spell still
+    /// takes its full time.
     /// </summary>
     public const long PacedCatchUpNs = 50_000_000;
 
@@ -29,6 +30,8 @@ public sealed class MachineClock
     private readonly List<ITimerSource> _extraSources = [];
     /// <summary>Real time: guest time at host time 0. Paced: the lag forgiven so far (guest ≤ host − this).</summary>
     private long _hostBase, _forgivenLag;
+    /// <summary>Paced: host and guest time when the last halted wait ended (what follows is the guest running).</summary>
+    private long _idleEndHost, _idleEndGuest;
     private X86Cpu? _cpu;
     private ulong _sliceStartInstructions;
     private long _sliceStartTime;
@@ -144,18 +147,26 @@ public sealed class MachineClock
     /// </summary>
     private void WaitPaced(long next, TimeSpan maxWait)
     {
-        long now = Clock.Now;
-        long limit = HostNanoseconds - _forgivenLag;
-        if (limit - now > PacedCatchUpNs)
+        long now = Clock.Now, host = HostNanoseconds;
+        long limit = host - _forgivenLag;
+        // Only lag built up while the guest ran is forgiven: a wake the host scheduled late (a loaded machine) is
+        // made good, so the guest's waits keep wall-clock length.
+        long ranLag = (host - _idleEndHost) - (now - _idleEndGuest);
+        long forgive = Math.Min(limit - now - PacedCatchUpNs, ranLag);
+        if (forgive > 0)
         {
-            _forgivenLag += limit - now - PacedCatchUpNs;
-            limit = now + PacedCatchUpNs;
+            _forgivenLag += forgive;
+            limit -= forgive;
         }
-        if (next <= limit) { AdvanceTo(next); return; }
-        long waitNs = Math.Min(next - limit, maxWait.Ticks * 100);
-        Wake.Wait(TimeSpan.FromTicks(waitNs / 100));
+        if (next > limit)
+        {
+            long waitNs = Math.Min(next - limit, maxWait.Ticks * 100);
+            Wake.Wait(TimeSpan.FromTicks(waitNs / 100));
+        }
         long reached = Math.Min(next, HostNanoseconds - _forgivenLag);
         if (reached > Clock.Now) AdvanceTo(reached);
+        _idleEndHost = HostNanoseconds;
+        _idleEndGuest = Clock.Now;
     }
 
     /// <summary>After loadvm: continue from a saved virtual time (paced and real time: from now on the host's).</summary>
@@ -164,6 +175,8 @@ public sealed class MachineClock
         Clock.Reset(now);
         _hostBase = now - HostNanoseconds;
         _forgivenLag = HostNanoseconds - now;
+        _idleEndHost = HostNanoseconds;
+        _idleEndGuest = now;
         BeginSlice();
     }
 }
