@@ -49,7 +49,7 @@ public sealed class TerminalDisplay(Stream stdout, string vmName)
         using var raw = TerminalMode.EnterRaw();
         if (raw is null)
         {
-            notice.WriteLine("minivm: the terminal display needs a terminal on standard input (stty failed); running without it");
+            notice.WriteLine("minivm: the terminal display needs a terminal on standard input (it cannot be put in raw mode); running without it");
             return runner.Run();
         }
         lock (_terminal)

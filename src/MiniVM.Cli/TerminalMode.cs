@@ -1,40 +1,40 @@
-using System.Diagnostics;
+using System.Runtime.InteropServices;
 
 namespace MiniVM.Cli;
 
 /// <summary>
-/// The terminal in raw mode for the text display (keys arrive one by one, unechoed, Ctrl+C as a byte for the guest),
-/// put back as it was on <see cref="Dispose"/>. Uses stty on the inherited standard input, as a shell would.
+/// The terminal in raw mode for the text display (keys arrive one by one, unechoed, Ctrl+C and Ctrl+A as bytes),
+/// put back as it was on <see cref="Dispose"/>. libc's tcgetattr/cfmakeraw/tcsetattr on standard input, in this
+/// process: an `stty raw` child would be undone by .NET, which re-applies its own terminal settings when a child exits.
+/// The termios structure stays opaque (a buffer larger than glibc's 60 bytes): only libc reads it.
 /// </summary>
-public sealed class TerminalMode : IDisposable
+public sealed partial class TerminalMode : IDisposable
 {
-    private readonly string _saved;
+    private const int StandardInput = 0, SetNow = 0, TermiosBytes = 256;
+    private readonly byte[] _saved;
 
-    private TerminalMode(string saved) { _saved = saved; }
+    private TerminalMode(byte[] saved) { _saved = saved; }
 
-    /// <summary>Raw mode, or null when stty cannot manage standard input (not a terminal).</summary>
+    /// <summary>Raw mode, or null when standard input is not a terminal (or this is not a Unix).</summary>
     public static TerminalMode? EnterRaw()
     {
-        string? saved = Stty("-g");
-        if (saved is null || Stty("raw", "-echo") is null) return null;
-        return new TerminalMode(saved.Trim());
+        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS() && !OperatingSystem.IsFreeBSD()) return null;
+        var saved = new byte[TermiosBytes];
+        if (GetAttributes(StandardInput, saved) != 0) return null;
+        var raw = (byte[])saved.Clone();
+        MakeRaw(raw);
+        if (SetAttributes(StandardInput, SetNow, raw) != 0) return null;
+        return new TerminalMode(saved);
     }
 
-    public void Dispose() => Stty(_saved);
+    public void Dispose() => SetAttributes(StandardInput, SetNow, _saved);
 
-    private static string? Stty(params string[] args)
-    {
-        try
-        {
-            var psi = new ProcessStartInfo("stty") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            foreach (var a in args) psi.ArgumentList.Add(a);
-            using var p = Process.Start(psi);
-            if (p is null) return null;
-            string output = p.StandardOutput.ReadToEnd();
-            p.StandardError.ReadToEnd();
-            p.WaitForExit();
-            return p.ExitCode == 0 ? output : null;
-        }
-        catch (System.ComponentModel.Win32Exception) { return null; }
-    }
+    [LibraryImport("libc", EntryPoint = "tcgetattr")]
+    private static partial int GetAttributes(int fd, [Out] byte[] termios);
+
+    [LibraryImport("libc", EntryPoint = "tcsetattr")]
+    private static partial int SetAttributes(int fd, int when, [In] byte[] termios);
+
+    [LibraryImport("libc", EntryPoint = "cfmakeraw")]
+    private static partial void MakeRaw([In, Out] byte[] termios);
 }
