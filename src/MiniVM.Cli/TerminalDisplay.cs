@@ -83,7 +83,7 @@ public sealed class TerminalDisplay(Stream stdout, string vmName)
 
     private void ReadKeys(PcMachine machine, MachineRunner runner, ConcurrentQueue<byte>? serialInput)
     {
-        using var stdin = Console.OpenStandardInput();
+        using var stdin = TerminalMode.OpenInput();
         var buffer = new byte[256];
         var keys = new List<TerminalKey>();
         int n;

@@ -29,6 +29,14 @@ public sealed partial class TerminalMode : IDisposable
 
     public void Dispose() => SetAttributes(StandardInput, SetNow, _saved);
 
+    /// <summary>
+    /// Standard input as the bytes the terminal sends, each read returning what has arrived. Not
+    /// <see cref="Console.OpenStandardInput()"/>: on a terminal that stream is .NET's line editor (it echoes keys and
+    /// hands over nothing before Enter), so Ctrl+A x and single keys would never arrive as typed.
+    /// </summary>
+    public static Stream OpenInput() =>
+        new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(StandardInput, ownsHandle: false), FileAccess.Read, bufferSize: 0);
+
     [LibraryImport("libc", EntryPoint = "tcgetattr")]
     private static partial int GetAttributes(int fd, [Out] byte[] termios);
 
