@@ -116,7 +116,7 @@ minivm_session() {
     echo "== MiniVM, cpu-engine $engine: minivm run (vm.json's VM: virtio-blk modern, iROW boot + data disks, 128 MiB, clock virtual)"
     session "minivm-$engine" "${minivm[@]}" run --config "$root/vm.json" "${set[@]}" \
         --drive if=virtio,index=0,file=linux.irow,format=irow --drive if=virtio,index=1,file=data.irow,format=irow \
-        --serial stdio --timeout 3000
+        --serial stdio --display none --clock virtual --timeout 3000
     echo "== minivm img info data.irow (after)"; "${minivm[@]}" img info data.irow | grep -E 'virtual size|disk size'
     echo "== minivm img map data.irow (after)"; "${minivm[@]}" img map data.irow | sed "s|$work/$engine/||"
     du -k --apparent-size data.irow* | sed 's/^/   apparent KiB: /'

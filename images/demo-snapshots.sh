@@ -51,7 +51,7 @@ linux_demo() {
     say "booting Linux (serial console in $serial, monitor on 127.0.0.1:$port)"
     "$minivm" run --config "$root/vm.json" \
         --set "drives.0.file=$out/linux.irow" --set "drives.1.file=$out/data.irow" \
-        --serial "file:$serial" --monitor "tcp:127.0.0.1:$port" --timeout 3600 \
+        --serial "file:$serial" --monitor "tcp:127.0.0.1:$port" --clock virtual --timeout 3600 \
         </dev/null >"$out/minivm.out" 2>"$out/minivm.err" &
     vm_pid=$!
     trap 'kill '"$vm_pid"' 2>/dev/null || true' EXIT

@@ -21,6 +21,8 @@ command -v genisoimage >/dev/null || need+=(genisoimage)
 [ -e /usr/lib/ISOLINUX/isolinux.bin ] || need+=(isolinux)
 # The GRUB rescue CD boot (CdromBootTests): Debian's grub-rescue-pc ships the ISO.
 [ -e /usr/lib/grub-rescue/grub-rescue-cdrom.iso ] || need+=(grub-rescue-pc)
+# The terminal display test runs minivm in a tmux pane.
+command -v tmux >/dev/null || need+=(tmux)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
         export DEBIAN_FRONTEND=noninteractive

@@ -17,6 +17,8 @@ namespace MiniVM.Cli;
 internal static class RunCommand
 {
     public const int TimedOut = 3;
+    /// <summary>Nothing to boot: no drive configured, or the BIOS found no boot sector on any.</summary>
+    public const int NoBootableDevice = 4;
     public const int ConfigError = 78;
 
     public static Command Create(CliContext context)
@@ -32,8 +34,8 @@ internal static class RunCommand
         var boot = new Option<string?>("--boot") { Description = "boot order letters: a floppy, c hard disk, d CD-ROM (boot)", HelpName = "ORDER" };
         var serial = new Option<string?>("--serial") { Description = "COM1: stdio, none or file:PATH (serial)", HelpName = "DEV" };
         var monitor = new Option<string?>("--monitor") { Description = "monitor: none, stdio or tcp:127.0.0.1:PORT (monitor)", HelpName = "DEV" };
-        var display = new Option<string?>("--display") { Description = "headless or sdl (display)", HelpName = "KIND" };
-        var clock = new Option<string?>("--clock") { Description = "virtual (deterministic, default) or realtime (clock)", HelpName = "KIND" };
+        var display = new Option<string?>("--display") { Description = "none, curses (the text screen on this terminal; default on a terminal) or sdl (display)", HelpName = "KIND" };
+        var clock = new Option<string?>("--clock") { Description = "virtual (deterministic; default without a terminal), paced (default on a terminal) or realtime (clock)", HelpName = "KIND" };
         var until = new Option<string?>("--until") { Description = "stop with exit 0 when TEXT appears on the serial port or the text screen (\\n matches a line break)", HelpName = "TEXT" };
         var timeout = new Option<double?>("--timeout")
         {
@@ -106,18 +108,32 @@ internal static class RunCommand
                 context.Err.WriteLine($"minivm: --eip-sample-interval must be at least 1 (got {parse.GetValue(eipInterval)})");
                 return ConfigError;
             }
+            if (options.Drives.Count == 0)
+            {
+                context.Err.WriteLine("minivm: no drive to boot from: give --hda, --fda or --drive, or a vm.json with drives (none found in the current folder)");
+                return NoBootableDevice;
+            }
+            // On a terminal a person is watching: guest time keeps pace with the wall clock and the text screen is shown.
+            bool interactive = !Console.IsInputRedirected && !Console.IsOutputRedirected;
+            if (options.Clock.Equals("auto", StringComparison.OrdinalIgnoreCase)) options.Clock = interactive ? "paced" : "virtual";
+            var displayKind = options.ParsedDisplay;
+            if (displayKind == DisplayKind.Auto)
+                displayKind = interactive && !options.Monitor.Equals("stdio", StringComparison.OrdinalIgnoreCase) ? DisplayKind.Curses : DisplayKind.None;
+            string vmName = Path.GetFileName(options.Drives[0].File);
 
             var serialText = new SerialText();
             var warnings = new List<string>();
             using var serialFile = OpenSerialSink(options.Serial);
             Stream? stdout = options.Serial.Equals("stdio", StringComparison.OrdinalIgnoreCase) ? Console.OpenStandardOutput() : null;
+            var terminal = displayKind == DisplayKind.Curses ? new TerminalDisplay(Console.OpenStandardOutput(), vmName) : null;
             using var debugFile = parse.GetValue(debugLog) is { } dl ? new FileStream(dl, FileMode.Create, FileAccess.Write) : null;
             var outputs = new MachineOutputs
             {
                 Serial = b =>
                 {
                     serialText.Append(b);
-                    stdout?.WriteByte(b);
+                    if (terminal is not null && stdout is not null) terminal.SerialOut(b);
+                    else stdout?.WriteByte(b);
                     serialFile?.WriteByte(b);
                 },
                 DebugLog = b => debugFile?.WriteByte(b),
@@ -143,7 +159,7 @@ internal static class RunCommand
             using (machine)
             {
                 ConcurrentQueue<byte>? input = null;
-                if (stdout is not null) input = StartStdinPump();
+                if (stdout is not null) input = terminal is null ? StartStdinPump(machine.Clock.Wake) : new ConcurrentQueue<byte>();
                 if (MonitorSetup.Prepare(context, machine, options, parse.GetValue(loadVm), parse.GetValue(monitorScript), out var monitorSetup) is { } failed)
                     return failed;
                 using var tcpMonitor = monitorSetup.Tcp;
@@ -166,9 +182,12 @@ internal static class RunCommand
                 try
                 {
                     // The window is optional: MachineWindow says why there is none and runs headless instead.
-                    outcome = options.Display.Equals("sdl", StringComparison.OrdinalIgnoreCase)
-                        ? MachineWindow.Run(machine, runner, context.Err)
-                        : runner.Run();
+                    outcome = displayKind switch
+                    {
+                        DisplayKind.Sdl => MachineWindow.Run(machine, runner, vmName, context.Err),
+                        DisplayKind.Curses => terminal!.Run(machine, runner, input, context.Err),
+                        _ => runner.Run(),
+                    };
                 }
                 finally { Console.CancelKeyPress -= onCancel; stdout?.Flush(); }
 
@@ -189,6 +208,9 @@ internal static class RunCommand
                     case RunOutcome.PoweredOff:
                         context.Err.WriteLine($"minivm: the guest powered off ({summary})");
                         return ExitCodes.Success;
+                    case RunOutcome.NoBootableDevice:
+                        context.Err.WriteLine($"minivm: no bootable device: the BIOS found nothing to boot in the boot order '{options.Boot}' ({summary})");
+                        return NoBootableDevice;
                     case RunOutcome.GuestHalted:
                         context.Err.WriteLine($"minivm: the guest halted the CPU with interrupts disabled ({summary})");
                         return ExitCodes.Success;
@@ -213,7 +235,7 @@ internal static class RunCommand
     /// <summary>Host keyboard → COM1 when the serial port is on stdio (a background reader; the machine drains it).</summary>
     private const int MaxPendingInput = 1 << 16;
 
-    private static ConcurrentQueue<byte> StartStdinPump()
+    private static ConcurrentQueue<byte> StartStdinPump(HostWake wake)
     {
         var q = new ConcurrentQueue<byte>();
         var t = new Thread(() =>
@@ -224,6 +246,7 @@ internal static class RunCommand
             while ((n = stdin.Read(buf, 0, buf.Length)) > 0)
             {
                 for (int i = 0; i < n; i++) q.Enqueue(buf[i] == (byte)'\n' ? (byte)'\r' : buf[i]);
+                wake.Signal();
                 // The guest drains this as fast as it reads its UART: a stdin without end (< /dev/zero) waits here
                 // rather than filling the host's memory.
                 while (q.Count > MaxPendingInput) Thread.Sleep(10);

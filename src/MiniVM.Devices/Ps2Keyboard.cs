@@ -112,7 +112,8 @@ public sealed class Ps2Keyboard : ISnapshottable
         if (_typing.Count > 0) _typingTimer.Arm(due + TypingIntervalNs);
     }
 
-    private static bool TryMapChar(char ch, out PcKey key, out bool shift)
+    /// <summary>The key (and whether Shift) that types <paramref name="ch"/> on a US layout; false when none does.</summary>
+    public static bool TryMapChar(char ch, out PcKey key, out bool shift)
     {
         shift = false;
         key = default;

@@ -5,7 +5,7 @@ namespace MiniVM.Devices;
 /// executed instructions, like QEMU's icount, so a run is reproducible; in real-time mode from the host clock.
 /// Devices never read host time: they read <see cref="Now"/> and arm <see cref="VirtualTimer"/>s.
 /// </summary>
-public sealed class VirtualClock
+public sealed class VirtualClock : ITimerSource
 {
     private readonly List<VirtualTimer> _armed = new();
 

@@ -12,8 +12,9 @@ namespace MiniVM.Display.Sdl;
 /// the machine thread, where <see cref="Ps2Keyboard"/> turns them into scan codes (set 2, translated to set 1 by
 /// the 8042 when the guest asks). Closing the window stops the run; the end of the run closes the window.
 /// Ctrl+Alt+2 shows the monitor as QEMU does, a text console (<see cref="MonitorConsole"/>) drawn with the VGA BIOS's
-/// font; Ctrl+Alt+1 (or Escape) shows the guest again. The title shows the run state, the snapshot and the monitor's
-/// command line.
+/// font; Ctrl+Alt+1 (or Escape) shows the guest again. The title names the VM and shows the run state, the snapshot,
+/// the keys and the monitor's command line. A click in the window grabs the mouse for the guest's PS/2 mouse (motion
+/// and buttons), Ctrl+Alt+G releases it (or grabs it), Ctrl+Alt+F toggles fullscreen, as in QEMU.
 /// </summary>
 public sealed class MachineWindow
 {
@@ -34,10 +35,16 @@ public sealed class MachineWindow
     /// <summary>The last monitor command and the first line of its answer (written by the machine thread).</summary>
     private volatile string? _monitorAnswer;
 
-    public MachineWindow(PcMachine machine, MachineRunner runner)
+    /// <summary>The VM's name for the title (its first disk).</summary>
+    private readonly string _name;
+    /// <summary>The window holds the mouse for the guest (read by the title; set on the window's thread).</summary>
+    private bool _mouseGrabbed;
+
+    public MachineWindow(PcMachine machine, MachineRunner runner, string name)
     {
         _machine = machine;
         _runner = runner;
+        _name = name;
         _font = LoadFont(machine.Options.Firmware.VgaBios);
     }
 
@@ -52,10 +59,10 @@ public sealed class MachineWindow
     /// Runs the machine to the end of the run with a window. When no window can be opened, writes one line to
     /// <paramref name="notice"/> and runs headless on this thread instead: the outcome is the same either way.
     /// </summary>
-    public static RunOutcome Run(PcMachine machine, MachineRunner runner, TextWriter notice) =>
-        new MachineWindow(machine, runner).Run(notice);
+    public static RunOutcome Run(PcMachine machine, MachineRunner runner, string name, TextWriter notice) =>
+        new MachineWindow(machine, runner, name).Run(notice);
 
-    /// <inheritdoc cref="Run(PcMachine, MachineRunner, TextWriter)"/>
+    /// <inheritdoc cref="Run(PcMachine, MachineRunner, string, TextWriter)"/>
     public RunOutcome Run(TextWriter notice)
     {
         SdlWindow window;
@@ -97,10 +104,26 @@ public sealed class MachineWindow
                         break;
                     case WindowInputKind.FocusLost:
                         ReleaseHeldKeys();
+                        Grab(window, false);
+                        break;
+                    case WindowInputKind.MouseButton or WindowInputKind.MouseMotion when !_mouseGrabbed:
+                        // The mouse is the host's until a click grabs it; that click is the window's, not the guest's.
+                        if (input.Kind == WindowInputKind.MouseButton && input.Buttons != 0 && !_monitorShown) Grab(window, true);
+                        break;
+                    case WindowInputKind.MouseButton or WindowInputKind.MouseMotion:
+                        SendMouse(input.Dx, input.Dy, input.Buttons);
+                        break;
+                    case WindowInputKind.KeyDown when input.CtrlAlt && input.Key == PcKey.G:
+                        Grab(window, !_mouseGrabbed);
+                        break;
+                    case WindowInputKind.KeyDown when input.CtrlAlt && input.Key == PcKey.F:
+                        window.Fullscreen = !window.Fullscreen;
+                        break;
+                    case WindowInputKind.KeyUp when input.CtrlAlt && input.Key is PcKey.G or PcKey.F:
                         break;
                     // QEMU's keys: Ctrl+Alt+2 shows the monitor, Ctrl+Alt+1 the guest again; neither reaches the guest.
                     case WindowInputKind.KeyDown when input.CtrlAlt && input.Key == PcKey.D2:
-                        if (!_monitorShown) { ReleaseHeldKeys(); _monitorShown = true; _monitorAnswer = null; }
+                        if (!_monitorShown) { ReleaseHeldKeys(); Grab(window, false); _monitorShown = true; _monitorAnswer = null; }
                         break;
                     case WindowInputKind.KeyDown when input.CtrlAlt && input.Key == PcKey.D1:
                         HideMonitor();
@@ -164,12 +187,27 @@ public sealed class MachineWindow
         if (down)
         {
             _held.Add(key);
-            _runner.MachineThreadWork.Enqueue(() => keyboard.KeyDown(key));
+            _runner.Post(() => keyboard.KeyDown(key));
         }
         else if (_held.Remove(key))
         {
-            _runner.MachineThreadWork.Enqueue(() => keyboard.KeyUp(key));
+            _runner.Post(() => keyboard.KeyUp(key));
         }
+    }
+
+    private void Grab(SdlWindow window, bool grab)
+    {
+        if (grab == _mouseGrabbed) return;
+        _mouseGrabbed = grab;
+        window.MouseGrabbed = grab;
+        if (!grab) SendMouse(0, 0, 0); // buttons held at release are let go in the guest too
+    }
+
+    /// <summary>Motion (window pixels, y down) and buttons to the PS/2 mouse, whose y axis points up.</summary>
+    private void SendMouse(int dx, int dy, int buttons)
+    {
+        var mouse = _machine.Mouse;
+        _runner.Post(() => mouse.Move(dx, -dy, buttons));
     }
 
     private void ReleaseHeldKeys()
@@ -187,7 +225,7 @@ public sealed class MachineWindow
         var commands = _runner.Commands;
         var console = _console;
         console.Submit(line);
-        _runner.MachineThreadWork.Enqueue(() =>
+        _runner.Post(() =>
         {
             string answer = commands.Execute(line);
             console.Answer(answer);
@@ -206,7 +244,9 @@ public sealed class MachineWindow
         var commands = _runner.Commands;
         string title = $"MiniVM - {(commands.Paused ? "paused" : "running")}";
         if (commands.CurrentSnapshot is { Length: > 0 } snapshot) title += $" - snapshot {snapshot}";
-        if (_monitorShown)
+        if (!_monitorShown)
+            title += $" - {_name} - Ctrl+Alt+2 monitor, " + (_mouseGrabbed ? "Ctrl+Alt+G releases the mouse" : "click or Ctrl+Alt+G grabs the mouse");
+        else
         {
             string typed = _console.Input.Text;
             title += typed.Length == 0 && _monitorAnswer is { } answer

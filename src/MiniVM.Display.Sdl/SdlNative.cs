@@ -23,6 +23,10 @@ internal static unsafe partial class SdlNative
     public const int TextureAccessStreaming = 1;
 
     public const uint EventQuit = 0x100, EventWindow = 0x200, EventKeyDown = 0x300, EventKeyUp = 0x301;
+    public const uint EventMouseMotion = 0x400, EventMouseButtonDown = 0x401, EventMouseButtonUp = 0x402;
+    /// <summary>SDL_BUTTON_LEFT, _MIDDLE, _RIGHT.</summary>
+    public const byte ButtonLeft = 1, ButtonMiddle = 2, ButtonRight = 3;
+    public const uint WindowFullscreenDesktop = 0x0000_1001;
     public const byte WindowEventFocusLost = 13, WindowEventClose = 14;
 
     public const ushort KeyModLeftCtrl = 0x0040, KeyModRightCtrl = 0x0080, KeyModLeftAlt = 0x0100, KeyModRightAlt = 0x0200;
@@ -40,6 +44,11 @@ internal static unsafe partial class SdlNative
         [FieldOffset(13)] public byte KeyRepeat;
         [FieldOffset(16)] public int KeyScancode;
         [FieldOffset(24)] public ushort KeyMod;
+        /// <summary>SDL_MouseButtonEvent.button (offset 16, after type, timestamp, windowID, which).</summary>
+        [FieldOffset(16)] public byte MouseButton;
+        /// <summary>SDL_MouseMotionEvent.xrel / yrel (after which, state, x, y).</summary>
+        [FieldOffset(28)] public int MotionXRel;
+        [FieldOffset(32)] public int MotionYRel;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -107,6 +116,15 @@ internal static unsafe partial class SdlNative
 
     [LibraryImport(Library, EntryPoint = "SDL_RenderPresent")]
     public static partial void RenderPresent(nint renderer);
+
+    [LibraryImport(Library, EntryPoint = "SDL_SetRelativeMouseMode")]
+    public static partial int SetRelativeMouseMode(int enabled);
+
+    [LibraryImport(Library, EntryPoint = "SDL_SetWindowGrab")]
+    public static partial void SetWindowGrab(nint window, int grabbed);
+
+    [LibraryImport(Library, EntryPoint = "SDL_SetWindowFullscreen")]
+    public static partial int SetWindowFullscreen(nint window, uint flags);
 
     [LibraryImport(Library, EntryPoint = "SDL_PollEvent")]
     public static partial int PollEvent(out Event e);

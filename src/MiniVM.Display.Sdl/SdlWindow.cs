@@ -11,6 +11,8 @@ public sealed unsafe class SdlWindow : IDisposable
     private nint _window, _renderer, _texture;
     private int _textureWidth, _textureHeight;
     private string _title;
+    private int _buttons;
+    private bool _fullscreen;
 
     private SdlWindow(nint window, nint renderer, string title)
     {
@@ -130,6 +132,15 @@ public sealed unsafe class SdlWindow : IDisposable
                 case SdlNative.EventWindow when e.WindowEventId == SdlNative.WindowEventFocusLost:
                     input = new(WindowInputKind.FocusLost);
                     return true;
+                case SdlNative.EventMouseMotion:
+                    input = new(WindowInputKind.MouseMotion, Dx: e.MotionXRel, Dy: e.MotionYRel, Buttons: _buttons);
+                    return true;
+                case SdlNative.EventMouseButtonDown or SdlNative.EventMouseButtonUp:
+                    int bit = e.MouseButton switch { SdlNative.ButtonLeft => 1, SdlNative.ButtonRight => 2, SdlNative.ButtonMiddle => 4, _ => 0 };
+                    if (bit == 0) continue;
+                    _buttons = e.Type == SdlNative.EventMouseButtonDown ? _buttons | bit : _buttons & ~bit;
+                    input = new(WindowInputKind.MouseButton, Buttons: _buttons);
+                    return true;
                 case SdlNative.EventKeyDown or SdlNative.EventKeyUp:
                     if (!HidKeyMap.TryMap(e.KeyScancode, out var key)) continue;
                     bool ctrlAlt = (e.KeyMod & (SdlNative.KeyModLeftCtrl | SdlNative.KeyModRightCtrl)) != 0
@@ -141,6 +152,33 @@ public sealed unsafe class SdlWindow : IDisposable
         }
         input = default;
         return false;
+    }
+
+    /// <summary>
+    /// Whether the window holds the mouse: the pointer is hidden and confined, and motion arrives as relative
+    /// movement however far it goes (SDL's relative mouse mode), as a PS/2 mouse reports it.
+    /// </summary>
+    public bool MouseGrabbed
+    {
+        get;
+        set
+        {
+            if (value == field) return;
+            field = value;
+            // Relative mode also confines the pointer; where it is unavailable the window grab keeps motion inside.
+            if (SdlNative.SetRelativeMouseMode(value ? 1 : 0) != 0) SdlNative.SetWindowGrab(_window, value ? 1 : 0);
+        }
+    }
+
+    /// <summary>Fullscreen at the desktop's resolution (the frame is scaled to fit, as in a window).</summary>
+    public bool Fullscreen
+    {
+        get => _fullscreen;
+        set
+        {
+            if (value == _fullscreen) return;
+            if (SdlNative.SetWindowFullscreen(_window, value ? SdlNative.WindowFullscreenDesktop : 0) == 0) _fullscreen = value;
+        }
     }
 
     public void Dispose()

@@ -5,32 +5,69 @@ using MiniVM.Devices;
 namespace MiniVM.Machine;
 
 /// <summary>
-/// Drives <see cref="VirtualClock"/> for the whole machine. In virtual mode (the default) time is a pure function
-/// of executed instructions — every instruction takes <see cref="NanosecondsPerInstruction"/> — so two runs of the
-/// same guest from the same state are identical. In real-time mode it follows the host's monotonic clock.
-/// Halted CPUs skip straight to the next timer in virtual mode, so an idle guest costs nothing.
+/// Drives <see cref="VirtualClock"/> for the whole machine (<see cref="ClockMode"/>). In virtual mode (the default)
+/// time is a pure function of executed instructions — every instruction takes <see cref="NanosecondsPerInstruction"/>
+/// — so two runs of the same guest from the same state are identical, and a halted CPU skips straight to its next
+/// timer. Paced mode counts instructions the same way but lets a halted CPU wait in real time (QEMU's
+/// `-icount sleep=on`); real-time mode follows the host's monotonic clock. In both, the wait sleeps on
+/// <see cref="Wake"/>, so an idle guest costs the host almost nothing.
 /// </summary>
 public sealed class MachineClock
 {
     /// <summary>A 100-MIPS guest: fast enough that BIOS waits are short, slow enough for timer interrupts to fit.</summary>
     public const long NanosecondsPerInstruction = 10;
 
-    private readonly Stopwatch _host = new();
-    private long _hostBase;
+    /// <summary>
+    /// Paced mode: how far behind the wall clock an idle guest may still catch up (firing its due timers without
+    /// waiting). Short lags — the instructions of a timer interrupt take longer on the host than their 10 ns each —
+    /// are made good, so periodic ticks keep wall-clock pace; a long one built while the guest ran (a busy boot) is
+    /// forgiven, so the guest never races through minutes of timers and a `sleep` started after a busy spell still
+    /// takes its full time.
+    /// </summary>
+    public const long PacedCatchUpNs = 50_000_000;
+
+    private readonly Stopwatch _host = Stopwatch.StartNew();
+    private readonly List<ITimerSource> _extraSources = [];
+    /// <summary>Real time: guest time at host time 0. Paced: the lag forgiven so far (guest ≤ host − this).</summary>
+    private long _hostBase, _forgivenLag;
+    /// <summary>Paced: host and guest time when the last halted wait ended (what follows is the guest running).</summary>
+    private long _idleEndHost, _idleEndGuest;
     private X86Cpu? _cpu;
     private ulong _sliceStartInstructions;
     private long _sliceStartTime;
 
-    public MachineClock(bool realTime) { RealTime = realTime; _host.Start(); }
+    public MachineClock(ClockMode mode) { Mode = mode; }
 
+    public ClockMode Mode { get; }
     public VirtualClock Clock { get; } = new();
-    public bool RealTime { get; }
+
+    /// <summary>Host input signals this to end a halted CPU's real-time wait early.</summary>
+    public HostWake Wake { get; } = new();
 
     public void Attach(X86Cpu cpu) => _cpu = cpu;
 
+    /// <summary>
+    /// A timer that keeps its own deadline rather than a <see cref="VirtualTimer"/> (a local APIC timer): its deadline
+    /// bounds run slices and halted waits like the <see cref="VirtualClock"/>'s.
+    /// </summary>
+    public void AddTimerSource(ITimerSource source) => _extraSources.Add(source);
+
+    /// <summary>The earliest deadline of every timer source, or long.MaxValue.</summary>
+    public long NextDeadline
+    {
+        get
+        {
+            long next = Clock.NextDeadline;
+            foreach (var s in _extraSources) next = Math.Min(next, s.NextDeadline);
+            return next;
+        }
+    }
+
+    private long HostNanoseconds => (long)(_host.ElapsedTicks * (1e9 / Stopwatch.Frequency));
+
     /// <summary>Time of the instruction now executing (mid-slice), without firing timers.</summary>
-    public long CurrentTime => RealTime
-        ? Math.Max(Clock.Now, _hostBase + (long)(_host.ElapsedTicks * (1e9 / Stopwatch.Frequency)))
+    public long CurrentTime => Mode == ClockMode.Realtime
+        ? Math.Max(Clock.Now, _hostBase + HostNanoseconds)
         : _sliceStartTime + (long)((_cpu?.InstructionCount ?? 0) - _sliceStartInstructions) * NanosecondsPerInstruction;
 
     /// <summary>Marks the start of a CPU run slice.</summary>
@@ -44,48 +81,102 @@ public sealed class MachineClock
     public void Sync()
     {
         long now = CurrentTime;
-        if (now > Clock.Now) Clock.AdvanceTo(now);
+        if (now > Clock.Now) AdvanceTo(now);
         // Keep CurrentTime consistent after timers fired mid-slice.
         _sliceStartInstructions = _cpu?.InstructionCount ?? 0;
         _sliceStartTime = Clock.Now;
     }
 
+    /// <summary>Moves every timer source to <paramref name="now"/>, firing what falls due in deadline order across sources.</summary>
+    private void AdvanceTo(long now)
+    {
+        while (_extraSources.Count > 0)
+        {
+            // The earliest due extra source runs after the clock's own timers up to its deadline.
+            ITimerSource? first = null;
+            long due = long.MaxValue;
+            foreach (var s in _extraSources) if (s.NextDeadline < due) { due = s.NextDeadline; first = s; }
+            if (first is null || due > now) break;
+            if (due > Clock.Now) Clock.AdvanceTo(due);
+            first.AdvanceTo(due);
+        }
+        Clock.AdvanceTo(now);
+    }
+
     /// <summary>How many instructions may run before the next timer is due (at least 1, at most <paramref name="cap"/>).</summary>
     public int InstructionBudget(int cap)
     {
-        long next = Clock.NextDeadline;
+        long next = NextDeadline;
         if (next == long.MaxValue) return cap;
         long ns = next - CurrentTime;
-        if (RealTime) return cap;
+        if (Mode == ClockMode.Realtime) return cap;
         long n = ns / NanosecondsPerInstruction;
         return (int)Math.Clamp(n, 1, cap);
     }
 
-    /// <summary>With the CPU halted: jump (virtual) or wait (real time) to the next timer. Returns false when none is armed.</summary>
-    public bool SkipToNextTimer(TimeSpan maxWait)
+    /// <summary>
+    /// With the CPU halted: jump (virtual) or wait (paced, real time; at most <paramref name="maxWait"/>, less when
+    /// <see cref="Wake"/> is signalled) towards the next timer. Returns false when none is armed.
+    /// </summary>
+    public bool WaitForNextTimer(TimeSpan maxWait)
     {
-        long next = Clock.NextDeadline;
-        if (next == long.MaxValue)
+        long next = NextDeadline;
+        switch (Mode)
         {
-            if (RealTime) Thread.Sleep(maxWait);
-            return false;
+            case ClockMode.Virtual:
+                if (next == long.MaxValue) return false;
+                AdvanceTo(next);
+                break;
+            case ClockMode.Realtime:
+                if (next == long.MaxValue) { Wake.Wait(maxWait); return false; }
+                long wait = next - CurrentTime;
+                if (wait > 0) Wake.Wait(TimeSpan.FromTicks(Math.Min(wait / 100, maxWait.Ticks)));
+                AdvanceTo(Math.Max(Clock.Now, Math.Min(next, CurrentTime)));
+                break;
+            case ClockMode.Paced:
+                WaitPaced(next, maxWait);
+                break;
         }
-        if (RealTime)
-        {
-            long wait = next - CurrentTime;
-            if (wait > 0) Thread.Sleep(TimeSpan.FromTicks(Math.Min(wait / 100, maxWait.Ticks)));
-            Clock.AdvanceTo(Math.Max(Clock.Now, Math.Min(next, CurrentTime)));
-        }
-        else Clock.AdvanceTo(next);
         BeginSlice();
-        return true;
+        return next != long.MaxValue;
     }
 
-    /// <summary>After loadvm: continue from a saved virtual time.</summary>
+    /// <summary>
+    /// Paced idle: guest time may reach at most host time minus the forgiven lag. A deadline already within that limit
+    /// fires at once (catching up); a later one is waited for in real time.
+    /// </summary>
+    private void WaitPaced(long next, TimeSpan maxWait)
+    {
+        long now = Clock.Now, host = HostNanoseconds;
+        long limit = host - _forgivenLag;
+        // Only lag built up while the guest ran is forgiven: a wake the host scheduled late (a loaded machine) is
+        // made good, so the guest's waits keep wall-clock length.
+        long ranLag = (host - _idleEndHost) - (now - _idleEndGuest);
+        long forgive = Math.Min(limit - now - PacedCatchUpNs, ranLag);
+        if (forgive > 0)
+        {
+            _forgivenLag += forgive;
+            limit -= forgive;
+        }
+        if (next > limit)
+        {
+            long waitNs = Math.Min(next - limit, maxWait.Ticks * 100);
+            Wake.Wait(TimeSpan.FromTicks(waitNs / 100));
+        }
+        long reached = Math.Min(next, HostNanoseconds - _forgivenLag);
+        if (reached > Clock.Now) AdvanceTo(reached);
+        _idleEndHost = HostNanoseconds;
+        _idleEndGuest = Clock.Now;
+    }
+
+    /// <summary>After loadvm: continue from a saved virtual time (paced and real time: from now on the host's).</summary>
     public void Restore(long now)
     {
         Clock.Reset(now);
-        _hostBase = now - (long)(_host.ElapsedTicks * (1e9 / Stopwatch.Frequency));
+        _hostBase = now - HostNanoseconds;
+        _forgivenLag = HostNanoseconds - now;
+        _idleEndHost = HostNanoseconds;
+        _idleEndGuest = now;
         BeginSlice();
     }
 }

@@ -17,6 +17,8 @@ public enum RunOutcome
     Stopped,
     /// <summary>The guest powered the machine off through ACPI (S5), e.g. Linux's `poweroff`.</summary>
     PoweredOff,
+    /// <summary>The BIOS found no drive to boot from (SeaBIOS's "No bootable device." on the screen).</summary>
+    NoBootableDevice,
 }
 
 /// <summary>
@@ -33,6 +35,9 @@ public sealed class MachineRunner
     /// </summary>
     private const long IdleBeforeTypingNs = 500_000_000;
 
+    /// <summary>What SeaBIOS prints when no drive in the boot order holds a boot sector.</summary>
+    private const string NoBootableDevice = "No bootable device.";
+
     private readonly PcMachine _machine;
     private readonly SerialText _serial;
     private volatile bool _stop;
@@ -47,8 +52,17 @@ public sealed class MachineRunner
     /// <summary>The monitor's commands, executed on this thread between slices (stop/cont/quit act on this runner).</summary>
     public HumanMonitor Commands { get; }
 
-    /// <summary>Command lines from the stdio or TCP monitor.</summary>
-    public MonitorChannel? MonitorInput { get; init; }
+    /// <summary>Command lines from the stdio or TCP monitor; each one wakes a halted CPU's wait.</summary>
+    public MonitorChannel? MonitorInput
+    {
+        get => _monitorInput;
+        init
+        {
+            _monitorInput = value;
+            if (value is not null) value.Posted += _machine.Clock.Wake.Signal;
+        }
+    }
+    private readonly MonitorChannel? _monitorInput;
 
     /// <summary>`--monitor-script`: commands fired by guest text, virtual time or instruction counts.</summary>
     public MonitorScript? Script { get; init; }
@@ -75,19 +89,32 @@ public sealed class MachineRunner
     /// <summary>`--eip-samples`: records the guest's EIP every so many instructions (slices end on its sample points).</summary>
     public EipSampler? Sampler { get; init; }
 
-    /// <summary>Bytes typed on the host for COM1 (serial stdio); drained into the UART between slices.</summary>
+    /// <summary>
+    /// Bytes typed on the host for COM1 (serial stdio); drained into the UART between slices. Whoever fills it signals
+    /// the machine clock's <see cref="MachineClock.Wake"/>.
+    /// </summary>
     public System.Collections.Concurrent.ConcurrentQueue<byte>? SerialInput { get; init; }
 
+    private readonly System.Collections.Concurrent.ConcurrentQueue<Action> _machineThreadWork = new();
+
     /// <summary>
-    /// Work other threads hand to the machine thread (a window's key presses): devices are not thread-safe, so it
-    /// runs here, between slices.
+    /// Hands work from another thread (a window's or terminal's key presses) to the machine thread: devices are not
+    /// thread-safe, so it runs there, between slices, and a halted CPU waiting for its next timer wakes for it.
     /// </summary>
-    public System.Collections.Concurrent.ConcurrentQueue<Action> MachineThreadWork { get; } = new();
+    public void Post(Action work)
+    {
+        _machineThreadWork.Enqueue(work);
+        _machine.Clock.Wake.Signal();
+    }
 
     /// <summary>Instructions executed by this runner.</summary>
     public long Instructions { get; private set; }
 
-    public void RequestStop() => _stop = true;
+    public void RequestStop()
+    {
+        _stop = true;
+        _machine.Clock.Wake.Signal();
+    }
 
     private void DrainSerialInput()
     {
@@ -178,14 +205,14 @@ public sealed class MachineRunner
             if (Commands.QuitRequested) return RunOutcome.Stopped;
             if (Commands.Paused)
             {
-                while (MachineThreadWork.TryDequeue(out var pausedWork)) pausedWork();
+                while (_machineThreadWork.TryDequeue(out var pausedWork)) pausedWork();
                 if (MonitorInput is { } m) m.WaitForCommand(TimeSpan.FromMilliseconds(50));
                 else Thread.Sleep(50);
                 continue;
             }
 
             DrainSerialInput();
-            while (MachineThreadWork.TryDequeue(out var work)) work();
+            while (_machineThreadWork.TryDequeue(out var work)) work();
             long before = (long)_machine.Cpu.InstructionCount;
             long timeBefore = _machine.Clock.Clock.Now;
             _machine.RunSlice(Sampler?.SliceLimit(Instructions, SliceInstructions) ?? SliceInstructions);
@@ -213,6 +240,8 @@ public sealed class MachineRunner
                     string screen = _machine.Vga.DumpText();
                     if (screen != lastScreen) { lastScreen = screen; quietSince = now; }
                     if (Until is { } u2 && ScreenShows(screen, u2)) return RunOutcome.UntilMatched;
+                    // SeaBIOS would wait and retry for ever (boot-fail-wait): a run that cannot boot says so instead.
+                    if (screen.Contains(NoBootableDevice, StringComparison.Ordinal)) return RunOutcome.NoBootableDevice;
                     if (!cueSeen && ScreenShows(screen, SendKeysAfter!)) { cueSeen = true; quietSince = now; }
                 }
             }

@@ -32,7 +32,7 @@ public sealed partial class PcMachine : IDisposable
         _bios = Firmware.LoadBios(options.Firmware.Bios);
         byte[] vgaBios = Firmware.LoadVgaBios(options.Firmware.VgaBios);
 
-        Clock = new MachineClock(options.Clock.Equals("realtime", StringComparison.OrdinalIgnoreCase));
+        Clock = new MachineClock(options.ParsedClock);
         Memory = new PhysicalMemory(ram);
         Ports = new PortBus();
         Mmio = new MmioBus();
@@ -64,7 +64,7 @@ public sealed partial class PcMachine : IDisposable
         Cmos = new CmosRtc(Clock.Clock, irqs.GetLine(8), options.Machine.RtcStart());
         Cmos.Attach(Ports);
         Keyboard = new Ps2Keyboard(Clock.Clock);
-        var mouse = new Ps2Mouse();
+        var mouse = Mouse = new Ps2Mouse();
         Kbc = new I8042(Keyboard, mouse, irqs.GetLine(1), irqs.GetLine(12));
         Kbc.Attach(Ports);
         Serial = new Uart16550(Clock.Clock, irqs.GetLine(4), outputs.Serial);
@@ -166,6 +166,7 @@ public sealed partial class PcMachine : IDisposable
     public Pit8254 Pit { get; }
     public CmosRtc Cmos { get; }
     public Ps2Keyboard Keyboard { get; }
+    public Ps2Mouse Mouse { get; }
     public I8042 Kbc { get; }
     public Uart16550 Serial { get; }
     public PciHostBridge PciHost { get; }
@@ -206,6 +207,9 @@ public sealed partial class PcMachine : IDisposable
         Cpu.A20Enabled = true;
     }
 
+    /// <summary>The longest a halted CPU sleeps between the runner's checks (timeout, screen) when no input wakes it.</summary>
+    private static readonly TimeSpan HaltedWaitLimit = TimeSpan.FromMilliseconds(50);
+
     /// <summary>Runs at most <paramref name="maxInstructions"/>; returns how many ran. Keeps the clock in step.</summary>
     public int RunSlice(int maxInstructions)
     {
@@ -215,7 +219,7 @@ public sealed partial class PcMachine : IDisposable
         int budget = Clock.InstructionBudget(maxInstructions);
         int n = Cpu.Run(budget);
         Clock.Sync();
-        if (Cpu.Halted && !Apic.InterruptPending) Clock.SkipToNextTimer(TimeSpan.FromMilliseconds(10));
+        if (Cpu.Halted && !Apic.InterruptPending) Clock.WaitForNextTimer(HaltedWaitLimit);
         return n;
     }
 

@@ -11,10 +11,15 @@ public sealed class MiniVmChild : IDisposable
     public MiniVmChild(string workingDirectory, IReadOnlyDictionary<string, string?> environment, params string[] args)
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "minivm.dll");
-        var psi = new ProcessStartInfo("dotnet")
+        // Through `env --default-signal=INT`: a process started in the background of a non-interactive shell (a CI
+        // step, `cmd &` in a script) inherits SIGINT ignored, and .NET then leaves Ctrl+C ignored too, so Interrupt
+        // would test nothing but how the test runner was started. A user's Ctrl+C reaches a foreground process.
+        var psi = new ProcessStartInfo("env")
         {
             WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true,
         };
+        psi.ArgumentList.Add("--default-signal=INT");
+        psi.ArgumentList.Add("dotnet");
         psi.ArgumentList.Add("exec");
         psi.ArgumentList.Add(dll);
         foreach (var a in args) psi.ArgumentList.Add(a);

@@ -43,7 +43,9 @@ public sealed class XvfbWindowTests : IDisposable
             "--screenshot", Temp("end.png"), "--screen-dump", Temp("end.txt"));
 
         string window = WaitForWindow(x.Display, vm);
-        Assert.StartsWith("MiniVM - running", HostTool.Check(x.Display, "xdotool", "getwindowname", window).Text);
+        // The title names the VM (its first disk) and the keys to the monitor and the mouse grab.
+        Assert.Equal("MiniVM - running - window.img - Ctrl+Alt+2 monitor, click or Ctrl+Alt+G grabs the mouse",
+            HostTool.Check(x.Display, "xdotool", "getwindowname", window).Text);
         HostTool.Check(x.Display, "xdotool", "windowmove", "--sync", window, "0", "0");
         var geometry = HostTool.Check(x.Display, "xdotool", "getwindowgeometry", window).Text;
         Assert.Contains("Geometry: 720x540", geometry); // 720×400 text shown at 4:3
@@ -67,7 +69,7 @@ public sealed class XvfbWindowTests : IDisposable
         HostTool.Check(x.Display, "xdotool", "key", "Return");
         WaitFor(() => Title() == "MiniVM - running - monitor: cont: done", vm, "the title to show the running machine");
         HostTool.Check(x.Display, "xdotool", "key", "ctrl+alt+1");
-        WaitFor(() => Title() == "MiniVM - running", vm, "the guest view again");
+        WaitFor(() => Title().StartsWith("MiniVM - running - window.img - ", StringComparison.Ordinal), vm, "the guest view again");
 
         // The command's output scrolls the screen; wait until the window holds still on a new screen.
         var typed = WaitForScreen(x.Display, window, vm, shot => Mismatch(shot, prompt) > OtherScreen, "the output of 'ver'");
@@ -192,7 +194,7 @@ public sealed class XvfbWindowTests : IDisposable
         Assert.Equal(0, console[0, 0]);
 
         HostTool.Check(x.Display, "xdotool", "key", "ctrl+alt+1");
-        WaitFor(() => Title() == "MiniVM - running - snapshot s1", vm, "the guest view with the snapshot in the title");
+        WaitFor(() => Title().StartsWith("MiniVM - running - snapshot s1 - fd.img - ", StringComparison.Ordinal), vm, "the guest view with the snapshot in the title");
         WaitForScreen(x.Display, window, vm, shot => Mismatch(shot, console) > OtherScreen, "the guest's screen again");
         vm.Interrupt();
         var end = vm.WaitForExit(TimeSpan.FromMinutes(1));
@@ -200,6 +202,93 @@ public sealed class XvfbWindowTests : IDisposable
         using var list = new MiniVmChild(_dir, new Dictionary<string, string?>(), "img", "snapshot", "-l", Temp("disk.irow"));
         var l = list.WaitForExit(TimeSpan.FromMinutes(1));
         Assert.Contains(" s1 ", l.Stdout);
+    }
+
+    /// <summary>
+    /// A boot sector (nasm source: tests/MiniVM.Display.Sdl.Tests/ps2-mouse-echo.asm) that enables the PS/2 mouse through
+    /// the 8042 and prints every byte the mouse sends, in hex, on COM1 and the screen.
+    /// </summary>
+    private const string MouseEchoSector =
+        "fa31c08ed88ed0bc007ce464a8017404e460ebf6b0a8e83c00b0d4e83700b0f4e83800e660be7a7cac84c07405e83c00ebf6e464a80174fa" +
+        "88c4e460f6c42074f150c0e804e81c0058240fe81600b020e81900ebdde80300e664c350e464a80275fa58c304303c397602040750baf803" +
+        "eeb40ebb0700cd1058c34d4f5553452d52454144590d0a";
+
+    [Fact]
+    public void AClickGrabsTheMouseAndTheGuestReadsItsMotionAndButtons()
+    {
+        var image = new byte[1_474_560];
+        Convert.FromHexString(MouseEchoSector).CopyTo(image, 0);
+        image[510] = 0x55;
+        image[511] = 0xAA;
+        File.WriteAllBytes(Temp("mouse.img"), image);
+        using var x = new XvfbServer();
+        using var vm = new MiniVmChild(_dir, new Dictionary<string, string?> { ["DISPLAY"] = x.Display, ["WAYLAND_DISPLAY"] = null },
+            "run", "--display", "sdl", "--fda", Temp("mouse.img"), "--serial", $"file:{Temp("com1.txt")}", "--timeout", "200");
+        string window = WaitForWindow(x.Display, vm);
+        string Title() => HostTool.Check(x.Display, "xdotool", "getwindowname", window).Text;
+        string Com1() => File.Exists(Temp("com1.txt")) ? File.ReadAllText(Temp("com1.txt")) : "";
+        HostTool.Check(x.Display, "xdotool", "windowmove", "--sync", window, "0", "0");
+        WaitFor(() => Com1().Contains("MOUSE-READY\r\nFA "), vm, "the guest to enable the mouse");
+
+        // The first click grabs the mouse (the title says how to let go) and is not the guest's.
+        HostTool.Check(x.Display, "xdotool", "mousemove", "--sync", "300", "200", "click", "1");
+        WaitFor(() => Title().Contains("Ctrl+Alt+G releases the mouse"), vm, "the grab in the title");
+        // Entering relative mode SDL moves the pointer to the window's centre, which arrives as one motion: count from
+        // after it.
+        Thread.Sleep(1500);
+        int grabbed = Packets(Com1()).Count;
+        (int Dx, int Dy) Moved() => Sum(Packets(Com1()).Skip(grabbed).ToList());
+        for (int i = 0; i < 5; i++)
+        {
+            HostTool.Check(x.Display, "xdotool", "mousemove_relative", "--", "20", "0");
+            Thread.Sleep(100);
+        }
+        WaitFor(() => Moved().Dx >= 50, vm, "rightward motion in the guest's packets");
+        for (int i = 0; i < 5; i++)
+        {
+            HostTool.Check(x.Display, "xdotool", "mousemove_relative", "--", "0", "20");
+            Thread.Sleep(100);
+        }
+        WaitFor(() => Moved().Dy <= -50, vm, "downward motion (negative PS/2 y) in the guest's packets");
+        HostTool.Check(x.Display, "xdotool", "mousedown", "3");
+        WaitFor(() => Packets(Com1()).Any(p => (p[0] & 2) != 0), vm, "the right button in a packet");
+        HostTool.Check(x.Display, "xdotool", "mouseup", "3");
+
+        // Ctrl+Alt+G lets go (the guest sees the buttons up): motion no longer reaches the guest.
+        HostTool.Check(x.Display, "xdotool", "key", "ctrl+alt+g");
+        WaitFor(() => Title().Contains("click or Ctrl+Alt+G grabs the mouse"), vm, "the release in the title");
+        int released = Packets(Com1()).Count;
+        HostTool.Check(x.Display, "xdotool", "mousemove", "--sync", "100", "100");
+        Thread.Sleep(2000);
+        Assert.Equal((0, 0), Sum(Packets(Com1()).Skip(released).ToList()));
+        // Every packet is well formed: bit 3 of the first byte is always set.
+        Assert.All(Packets(Com1()), p => Assert.True((p[0] & 8) != 0, $"bad packet {p[0]:X2} {p[1]:X2} {p[2]:X2}"));
+        vm.Interrupt();
+        Assert.Equal(0, vm.WaitForExit(TimeSpan.FromMinutes(1)).ExitCode);
+    }
+
+    /// <summary>The 3-byte packets the guest printed after the mouse's acknowledgement of "enable reporting".</summary>
+    private static List<byte[]> Packets(string com1)
+    {
+        int start = com1.IndexOf("MOUSE-READY\r\nFA ", StringComparison.Ordinal);
+        if (start < 0) return [];
+        var bytes = com1[(start + "MOUSE-READY\r\nFA ".Length)..].Split(' ', StringSplitOptions.RemoveEmptyEntries)
+            .Where(t => t.Length == 2).Select(t => Convert.ToByte(t, 16)).ToList();
+        var packets = new List<byte[]>();
+        for (int i = 0; i + 3 <= bytes.Count; i += 3) packets.Add([bytes[i], bytes[i + 1], bytes[i + 2]]);
+        return packets;
+    }
+
+    /// <summary>Total motion in PS/2 terms: the sign bits are bits 4 (x) and 5 (y) of the first byte; y points up.</summary>
+    private static (int Dx, int Dy) Sum(List<byte[]> packets)
+    {
+        int dx = 0, dy = 0;
+        foreach (var p in packets)
+        {
+            dx += (p[0] & 0x10) != 0 ? p[1] - 256 : p[1];
+            dy += (p[0] & 0x20) != 0 ? p[2] - 256 : p[2];
+        }
+        return (dx, dy);
     }
 
     [Fact]

@@ -26,7 +26,18 @@ public sealed class VmConfigLoaderTests : IDisposable
         var o = Load(Json("""{ "machine": { "memory": 256 }, "drives": [ { "interface": "virtio", "file": "disk.irow", "format": "irow" } ] }"""));
         Assert.Equal(256, o.Machine.Memory);
         Assert.Equal(Path.Combine(_dir, "disk.irow"), o.Drives[0].File);
+        // No firmware beside this vm.json: MiniVM's own (the source tree's firmware/, or the installed tool's).
+        Assert.Equal(Path.Combine(VmConfigLoader.InstallationRoot()!, "firmware", "bios.bin"), o.Firmware.Bios);
+    }
+
+    [Fact]
+    public void FirmwareBesideTheConfigurationFileIsPreferred()
+    {
+        Directory.CreateDirectory(Path.Combine(_dir, "firmware"));
+        File.WriteAllBytes(Path.Combine(_dir, "firmware", "bios.bin"), new byte[0x20000]);
+        var o = Load(Json("""{ "drives": [ { "interface": "ide", "file": "disk.img" } ] }"""));
         Assert.Equal(Path.Combine(_dir, "firmware", "bios.bin"), o.Firmware.Bios);
+        Assert.Equal(Path.Combine(VmConfigLoader.InstallationRoot()!, "firmware", "vgabios-stdvga.bin"), o.Firmware.VgaBios);
     }
 
     [Fact]

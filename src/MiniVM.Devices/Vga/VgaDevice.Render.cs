@@ -269,6 +269,26 @@ public sealed partial class VgaDevice
         }
     }
 
+    /// <summary>The text screen's characters, attributes and cursor; null when not in a text mode.</summary>
+    public TextScreen? ReadTextScreen()
+    {
+        if (!IsTextMode) return null;
+        TextGeometry(out int cols, out int rows, out _, out _);
+        int start = StartAddress, pitch = RowPitch;
+        var cells = new ushort[cols * rows];
+        for (int row = 0; row < rows; row++)
+            for (int col = 0; col < cols; col++)
+            {
+                int cell = (start + row * pitch + col) & 0xFFFF;
+                cells[row * cols + col] = (ushort)(_vram[cell << 2] | (_vram[(cell << 2) + 1] << 8));
+            }
+        int cursor = ((_crtc[0x0E] << 8) | _crtc[0x0F]) - start;
+        bool visible = (_crtc[0x0A] & 0x20) == 0 && cursor >= 0 && pitch > 0 && cursor / pitch < rows && cursor % pitch < cols;
+        return visible
+            ? new TextScreen(cols, rows, cells, cursor % pitch, cursor / pitch, true)
+            : new TextScreen(cols, rows, cells, 0, 0, false);
+    }
+
     /// <summary>
     /// The text screen as lines of Unicode (CP437 glyphs such as box drawing mapped to their characters),
     /// trailing spaces trimmed, each line ending in '\n'. Empty when not in a text mode.

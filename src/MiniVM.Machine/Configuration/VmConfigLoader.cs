@@ -91,8 +91,8 @@ public static partial class VmConfigLoader
         if (drives.Count > 0) { options.Drives = drives.ToList(); AssignIndexes(options.Drives); }
         else foreach (var d in options.Drives) d.File = Resolve(baseDir, d.File);
         foreach (var d in options.Drives.Where(d => d.IsCdrom)) d.ReadOnly = true; // a CD-ROM's medium is never written
-        options.Firmware.Bios = Resolve(firmwareBase, options.Firmware.Bios);
-        options.Firmware.VgaBios = Resolve(firmwareBase, options.Firmware.VgaBios);
+        options.Firmware.Bios = ResolveFirmware(firmwareBase, options.Firmware.Bios);
+        options.Firmware.VgaBios = ResolveFirmware(firmwareBase, options.Firmware.VgaBios);
         Validate(options);
         return options;
     }
@@ -133,10 +133,10 @@ public static partial class VmConfigLoader
             throw new VmConfigException($"config: boot = '{o.Boot}': at most 3 devices, each named once (e.g. cad)");
         CheckSerial(o.Serial);
         CheckMonitor(o.Monitor);
-        if (!Is(o.Display, "headless", "sdl"))
-            throw new VmConfigException($"config: display = '{o.Display}': use headless or sdl");
-        if (!Is(o.Clock, "virtual", "realtime"))
-            throw new VmConfigException($"config: clock = '{o.Clock}': use virtual or realtime");
+        if (!Is(o.Display, "auto", "none", "headless", "curses", "sdl"))
+            throw new VmConfigException($"config: display = '{o.Display}': use auto, none, curses or sdl");
+        if (!Is(o.Clock, "auto", "virtual", "paced", "realtime"))
+            throw new VmConfigException($"config: clock = '{o.Clock}': use auto, virtual, paced or realtime");
         var seen = new HashSet<(string, int)>();
         for (int i = 0; i < o.Drives.Count; i++)
         {
@@ -246,6 +246,18 @@ public static partial class VmConfigLoader
             while (drives.Any(o => o != d && o.Index == i && string.Equals(o.Interface, d.Interface, StringComparison.OrdinalIgnoreCase))) i++;
             d.Index = i;
         }
+    }
+
+    /// <summary>
+    /// A relative firmware path names the file beside the configuration when it is there, else the installation's own
+    /// (<see cref="InstallationRoot"/>: firmware/ next to the minivm executable or in the source tree), where
+    /// <see cref="Firmware"/> fetches it when it is missing: a vm.json written anywhere boots without a copy of SeaBIOS.
+    /// </summary>
+    private static string ResolveFirmware(string configDir, string path)
+    {
+        string beside = Resolve(configDir, path);
+        if (Path.IsPathRooted(path) || File.Exists(beside)) return beside;
+        return InstallationRoot() is { } root ? Resolve(root, path) : beside;
     }
 
     /// <summary>The source tree or install folder MiniVM runs from: the nearest ancestor with firmware/fetch-seabios.sh.</summary>

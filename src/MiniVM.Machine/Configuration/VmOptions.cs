@@ -17,10 +17,45 @@ public sealed class VmOptions
     public string Serial { get; set; } = "stdio";
     /// <summary>"none", "stdio" or "tcp:127.0.0.1:PORT".</summary>
     public string Monitor { get; set; } = "none";
-    /// <summary>"headless" or "sdl".</summary>
-    public string Display { get; set; } = "headless";
-    /// <summary>"virtual" (driven by executed instructions; deterministic) or "realtime".</summary>
-    public string Clock { get; set; } = "virtual";
+    /// <summary>"auto" (curses on a terminal, else none), "none" (or "headless"), "curses" or "sdl".</summary>
+    public string Display { get; set; } = "auto";
+    /// <summary>
+    /// "auto" (paced when minivm runs on a terminal, else virtual), "virtual" (driven by executed instructions;
+    /// deterministic), "paced" or "realtime" (<see cref="ClockMode"/>).
+    /// </summary>
+    public string Clock { get; set; } = "auto";
+
+    /// <summary>The display; Auto is for the front end to decide (is there a terminal?).</summary>
+    public DisplayKind ParsedDisplay => Display.ToLowerInvariant() switch
+    {
+        "auto" => DisplayKind.Auto,
+        "none" or "headless" => DisplayKind.None,
+        "curses" => DisplayKind.Curses,
+        "sdl" => DisplayKind.Sdl,
+        _ => throw new InvalidOperationException("validated by VmConfigLoader"),
+    };
+
+    /// <summary>The clock; "auto" is virtual unless the front end chose paced for an interactive run.</summary>
+    public ClockMode ParsedClock => Clock.ToLowerInvariant() switch
+    {
+        "virtual" or "auto" => ClockMode.Virtual,
+        "paced" => ClockMode.Paced,
+        "realtime" => ClockMode.Realtime,
+        _ => throw new InvalidOperationException("validated by VmConfigLoader"),
+    };
+}
+
+/// <summary>Where the guest's screen goes (`display`).</summary>
+public enum DisplayKind
+{
+    /// <summary>The text display when standard input and output are a terminal, else none.</summary>
+    Auto,
+    /// <summary>No screen (`--screenshot`/`--screen-dump` still save it); the serial port is the console.</summary>
+    None,
+    /// <summary>The VGA text screen on the terminal, as QEMU's `-display curses`.</summary>
+    Curses,
+    /// <summary>An SDL2 window.</summary>
+    Sdl,
 }
 
 public sealed class MachineSection

@@ -11,10 +11,14 @@ public sealed class MonitorChannel
     private readonly ConcurrentQueue<(string Line, Action<string> Reply)> _queue = new();
     private readonly SemaphoreSlim _signal = new(0);
 
+    /// <summary>Raised (on the posting thread) after each line is queued: the machine thread may be asleep in a halted CPU's wait.</summary>
+    public event Action? Posted;
+
     public void Post(string line, Action<string> reply)
     {
         _queue.Enqueue((line, reply));
         _signal.Release();
+        Posted?.Invoke();
     }
 
     public bool TryTake(out string line, out Action<string> reply)
