@@ -108,18 +108,13 @@ internal static class RunCommand
                 context.Err.WriteLine($"minivm: --eip-sample-interval must be at least 1 (got {parse.GetValue(eipInterval)})");
                 return ConfigError;
             }
-            if (options.Drives.Count == 0)
-            {
-                context.Err.WriteLine("minivm: no drive to boot from: give --hda, --fda or --drive, or a vm.json with drives (none found in the current folder)");
-                return NoBootableDevice;
-            }
             // On a terminal a person is watching: guest time keeps pace with the wall clock and the text screen is shown.
             bool interactive = !Console.IsInputRedirected && !Console.IsOutputRedirected;
             if (options.Clock.Equals("auto", StringComparison.OrdinalIgnoreCase)) options.Clock = interactive ? "paced" : "virtual";
             var displayKind = options.ParsedDisplay;
             if (displayKind == DisplayKind.Auto)
                 displayKind = interactive && !options.Monitor.Equals("stdio", StringComparison.OrdinalIgnoreCase) ? DisplayKind.Curses : DisplayKind.None;
-            string vmName = Path.GetFileName(options.Drives[0].File);
+            string vmName = options.Drives.Count > 0 ? Path.GetFileName(options.Drives[0].File) : "no drive";
 
             var serialText = new SerialText();
             var warnings = new List<string>();
@@ -162,6 +157,13 @@ internal static class RunCommand
                 if (stdout is not null) input = terminal is null ? StartStdinPump(machine.Clock.Wake) : new ConcurrentQueue<byte>();
                 if (MonitorSetup.Prepare(context, machine, options, parse.GetValue(loadVm), parse.GetValue(monitorScript), out var monitorSetup) is { } failed)
                     return failed;
+                // After every configuration check, so a wrong value is named first; a machine with nothing to boot would
+                // only wait in the BIOS.
+                if (options.Drives.Count == 0)
+                {
+                    context.Err.WriteLine("minivm: no drive to boot from: give --hda, --fda or --drive, or a vm.json with drives (none found in the current folder)");
+                    return NoBootableDevice;
+                }
                 using var tcpMonitor = monitorSetup.Tcp;
                 using var sampler = parse.GetValue(eipSamples) is { } sf ? new EipSampler(new StreamWriter(sf), parse.GetValue(eipInterval)) : null;
                 var runner = new MachineRunner(machine, serialText)

@@ -83,7 +83,7 @@ public sealed class HostInputTests : IDisposable
     public void Endless_stdin_on_the_serial_console_waits_for_the_guest_instead_of_filling_memory()
     {
         var r = MiniVmChild.Run(_dir.Path, TimeSpan.FromSeconds(180), "/dev/zero", MiniVmChild.SmallHeap,
-            "run", "--serial", "stdio", "--memory", "16", "--timeout", "10");
+            "run", "--serial", "stdio", "--memory", "16", "--timeout", "10", "--drive", MiniVmChild.IdleGuestDrive);
         Assert.True(r.ExitCode == 3, $"exit {r.ExitCode}: {r.Err}");
         Assert.StartsWith("minivm: timeout after 10 s", r.Err);
     }

@@ -69,6 +69,13 @@ public static class MiniVmChild
     /// <summary>The repository's SeaBIOS, for runs whose working directory is a temporary folder.</summary>
     public static string Bios => Path.Combine(RepoRoot, "firmware", "bios.bin");
 
+    /// <summary>
+    /// A `--drive` value for runs that only need a guest that keeps running: FreeDOS from ../shared, read-only (an idle
+    /// guest at its prompt; a run with no drive at all ends at once with exit 4).
+    /// </summary>
+    public static string IdleGuestDrive =>
+        "if=floppy,index=0,format=raw,readonly=on,file=" + Path.Combine(RepoRoot, "..", "shared", "guests", "freedos722.img");
+
     public static string RepoRoot { get; } = FindRoot();
 
     private static string FindRoot()

@@ -17,7 +17,7 @@ public sealed partial class MonitorFloodTests : IDisposable
     [Fact]
     public async Task A_400_MB_line_is_cut_off_and_the_vm_keeps_running_in_bounded_memory()
     {
-        using var vm = MiniVmChild.Start(_dir.Path, null, MiniVmChild.SmallHeap, "run", "--monitor", "tcp:127.0.0.1:0", "--serial", "none", "--memory", "16", "--timeout", "600");
+        using var vm = MiniVmChild.Start(_dir.Path, null, MiniVmChild.SmallHeap, "run", "--monitor", "tcp:127.0.0.1:0", "--serial", "none", "--memory", "16", "--timeout", "600", "--drive", MiniVmChild.IdleGuestDrive);
         try
         {
             int port = 0;
