@@ -21,6 +21,7 @@ public class WriteThroughCrashTests
     [InlineData("qcow2", "", 6)]
     [InlineData("add-cow", "", 4)]
     [InlineData("fvd", "compact_image=on,chunk_size=64K,block_size=4K,journal_size=64K,storage_grow_unit=1M", 4)]
+    [InlineData("fvd", "compact_image=on,chunk_size=64K,block_size=4K,journal_size=-1,storage_grow_unit=1M", 4)]
     [InlineData("raw", "", 3)]
     public void Sigkill_without_any_flush_keeps_every_completed_write(string format, string options, int rounds)
     {

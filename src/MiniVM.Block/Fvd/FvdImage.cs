@@ -701,7 +701,10 @@ public sealed partial class FvdImage : IBlockDriver, IImageCheck, IBackingImage,
     private void WriteCheckpoint()
     {
         SyncData();
-        WriteDirtyPages(_fresh, _bitmapPageDirty, _h.BitmapOffset);
+        // The table before the bitmap, synced in between: a bit set over a chunk the table does not have yet reads
+        // zeroes in place of the base bytes a partial-block write copied up around itself (without a journal nothing
+        // replays the table), while a chunk whose bits are not set yet only reads from the base as before the write.
+        bool tableWritten = false;
         if (_h.CompactImage)
         {
             var page = new byte[FvdHeader.Page];
@@ -712,8 +715,11 @@ public sealed partial class FvdImage : IBlockDriver, IImageCheck, IBackingImage,
                 for (int i = 0; i < n; i++) BinaryPrimitives.WriteUInt32LittleEndian(page.AsSpan(i * 4), _table[first + i]);
                 WriteMeta(_h.TableOffset + (long)p * FvdHeader.Page, page.AsSpan(0, n * 4));
                 _tablePageDirty[p] = false;
+                tableWritten = true;
             }
         }
+        if (tableWritten && Array.IndexOf(_bitmapPageDirty, true) >= 0) SyncMeta();
+        WriteDirtyPages(_fresh, _bitmapPageDirty, _h.BitmapOffset);
         SyncMeta();
         if (_journalUsed > 0)
         {

@@ -49,12 +49,10 @@ public sealed partial class Qcow2Image : ISnapshotStore
         }
         FlushMetadata();
 
-        // Every cluster of the active tree gains the snapshot's reference; copied flags drop accordingly.
-        UpdateTreeRefcounts(_l1, +1);
-        RefreshL1Copied(_l1);
-        long l1Clusters = Math.Max(1, (_l1.LongLength * 8 + _cs - 1) >> _clusterBits);
-        long l1At = _l1.LongLength == 0 ? 0 : AllocateClusters(l1Clusters) << _clusterBits;
-        if (l1At != 0) WriteTable(l1At, _l1);
+        EnsureRefcountTableRoom();
+        long l1At = _l1.LongLength == 0 ? 0 : _h.L1TableOffset; // the snapshot keeps the active L1 as it is on disk
+        long oldRtAt = _h.RefcountTableOffset, oldRtClusters = _h.RefcountTableClusters;
+        var oldRt = (ulong[])_rt.Clone();
 
         long maxId = 0;
         foreach (var s in _snapshots)
@@ -77,7 +75,7 @@ public sealed partial class Qcow2Image : ISnapshotStore
             ExtraData = extra,
         };
         var list = new List<Qcow2Snapshot>(_snapshots) { sn };
-        WriteSnapshotTable(list);
+        CommitSnapshotCreate(list, oldRt, oldRtAt, oldRtClusters);
 
         // QEMU drops the VM state from the active tree after the copy: it only costs copy-on-write later.
         if (vmSize > 0) DropRange(vmOffset, vmSize);
@@ -232,6 +230,104 @@ public sealed partial class Qcow2Image : ISnapshotStore
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// Switches to the state with the new snapshot by one header write, so that a kill at any point leaves either the
+    /// old state or the new one plus leaked clusters. The copied flag must be set exactly where the stored refcount is
+    /// 1 (qemu-img check counts either mismatch as a corruption), and a refcount block and an L2 table are different
+    /// clusters, so no in-place order can raise the counts and clear the flags without a corrupt moment. Instead the
+    /// active tree gets new copies of the L2 tables whose flags change and a new L1 (the snapshot keeps the old ones
+    /// as they are on disk), the changed refcount blocks and the refcount table are written to new clusters, and the
+    /// header then names the new L1, refcount table and snapshot table at once. The old refcount structures and
+    /// snapshot table stay counted in the new state and are freed afterwards (a leak if killed before).
+    /// </summary>
+    private void CommitSnapshotCreate(List<Qcow2Snapshot> list, ulong[] oldRt, long oldRtAt, long oldRtClusters)
+    {
+        // Every cluster of the active tree gains the snapshot's reference.
+        UpdateTreeRefcounts(_l1, +1);
+        for (long i = 0; i < _l1.LongLength; i++)
+        {
+            long off = (long)(_l1[i] & Qcow2Entry.OffsetMask);
+            if (off == 0) continue;
+            var t = GetL2(off);
+            var entries = (ulong[])t.Entries.Clone();
+            bool changed = false;
+            for (int j = 0; j < entries.Length; j++)
+                if ((entries[j] & Qcow2Entry.Copied) != 0) { entries[j] &= ~Qcow2Entry.Copied; changed = true; }
+            if (!changed) continue; // shared as it is: the new L1 entry drops its copied flag
+            long copyAt = AllocateClusters(1) << _clusterBits;
+            AddRefcount(off >> _clusterBits, -1); // the old table is the snapshot's alone
+            _l2Cache[copyAt] = new L2Table(copyAt, entries) { Dirty = true };
+            _l1[i] = (_l1[i] & ~Qcow2Entry.OffsetMask) | (ulong)copyAt;
+        }
+        RefreshL1Copied(_l1);
+        long l1Clusters = Math.Max(1, (_l1.LongLength * 8 + _cs - 1) >> _clusterBits);
+        long newL1At = _l1.LongLength == 0 ? _h.L1TableOffset : AllocateClusters(l1Clusters) << _clusterBits;
+
+        var bytes = Qcow2Snapshot.WriteTable(list);
+        long snClusters = (bytes.LongLength + _cs - 1) >> _clusterBits;
+        long snAt = AllocateClusters(snClusters) << _clusterBits;
+
+        long rtClusters = (_rt.LongLength * 8 + _cs - 1) >> _clusterBits;
+        long rtAt = AllocateClusters(rtClusters) << _clusterBits;
+        // Every changed refcount block moves to a new cluster; taking one may change another block, so repeat.
+        var moved = new List<long>();
+        while (true)
+        {
+            long move = -1;
+            foreach (var (k, b) in _refBlocks)
+                if (b.Dirty && k < oldRt.LongLength && b.Offset == (long)(oldRt[k] & Qcow2Entry.RefTableOffsetMask)) { move = k; break; }
+            if (move < 0) break;
+            var old = _refBlocks[move];
+            long at = AllocateClusters(1) << _clusterBits;
+            _refBlocks[move] = new RefBlock(at, old.Data) { Dirty = true };
+            _rt[move] = (ulong)at;
+            moved.Add(old.Offset >> _clusterBits);
+        }
+        if (_rt.LongLength * 8 > rtClusters << _clusterBits || _h.RefcountTableOffset != oldRtAt)
+            throw new InvalidOperationException("refcount table grew during snapshot create despite EnsureRefcountTableRoom");
+
+        foreach (var t in _l2Cache.Values)
+            if (t.Dirty) WriteL2(t);
+        if (_l1.LongLength > 0) WriteTable(newL1At, _l1);
+        var padded = new byte[snClusters << _clusterBits];
+        bytes.CopyTo(padded, 0);
+        WriteAt(snAt, padded);
+        foreach (var blk in _refBlocks.Values)
+            if (blk.Dirty) { WriteAt(blk.Offset, blk.Data); blk.Dirty = false; }
+        WriteTable(rtAt, _rt);
+
+        long oldSnAt = _h.SnapshotsOffset, oldSnBytes = _snapshots.Count > 0 ? _snapshotTableBytes : 0;
+        _h.L1TableOffset = newL1At;
+        _h.RefcountTableOffset = rtAt;
+        _h.RefcountTableClusters = (uint)rtClusters;
+        _h.SnapshotsOffset = snAt;
+        _h.SnapshotCount = (uint)list.Count;
+        WriteHeader(); // syncs what it points at first: the commit point
+        _l1Dirty = false;
+        _rtDirty = false;
+        _snapshots = list;
+        _snapshotTableBytes = bytes.LongLength;
+
+        for (long c = 0; c < oldRtClusters; c++) FreeLater((oldRtAt >> _clusterBits) + c);
+        foreach (long c in moved) FreeLater(c);
+        if (oldSnAt != 0 && oldSnBytes > 0)
+            for (long c = 0; c < (oldSnBytes + _cs - 1) >> _clusterBits; c++) FreeLater((oldSnAt >> _clusterBits) + c);
+    }
+
+    /// <summary>
+    /// Grows the refcount table now, before <see cref="CommitSnapshotCreate"/> changes anything, if the clusters it may
+    /// take could need a table entry past the end (growing flushes in place, which the commit must not do).
+    /// </summary>
+    private void EnsureRefcountTableRoom()
+    {
+        long l2Tables = 0;
+        foreach (ulong e in _l1) if ((e & Qcow2Entry.OffsetMask) != 0) l2Tables++;
+        long worst = l2Tables + 2 * ((_l1.LongLength * 8 + _cs - 1) >> _clusterBits) + 2 * ((_rt.LongLength * 8 + _cs - 1) >> _clusterBits)
+            + (Qcow2Snapshot.WriteTable(_snapshots).LongLength >> _clusterBits) + 4 + 2 * (_refBlocks.Count + _rt.LongLength);
+        long need = ((_highWater + 2 * worst) >> _refBlockBits) + 2;
+        if (need > _rt.LongLength) GrowRefcountTable(need);
     }
 
     /// <summary>Writes the table to new clusters, switches the header to it, frees the old one.</summary>
