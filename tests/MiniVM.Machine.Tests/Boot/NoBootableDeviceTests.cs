@@ -12,7 +12,7 @@ public sealed class NoBootableDeviceTests : IDisposable
     {
         string disk = Path.Combine(_dir, "blank.raw");
         File.WriteAllBytes(disk, new byte[1 << 20]);
-        var r = MiniVmProcess.Run(_dir, TimeSpan.FromMinutes(3), "run", "--hda", disk, "--serial", "none", "--timeout", "150");
+        var r = MiniVmProcess.Run(_dir, TimeSpan.FromMinutes(3), "run", "--drive", $"if=ide,index=0,format=raw,file={disk}", "--serial", "none", "--timeout", "150");
         Assert.Equal(4, r.ExitCode);
         var line = Assert.Single(r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.StartsWith("minivm: no bootable device: the BIOS found nothing to boot in the boot order 'cad'", line);
