@@ -15,28 +15,9 @@ public sealed class CdromBootTests : IDisposable
 
     public void Dispose() => _work.Dispose();
 
-    private static string Image(string name)
-    {
-        string path = Path.Combine(MiniVmProcess.RepoRoot, "images", "out", name);
-        if (File.Exists(path)) return path;
-        var psi = new ProcessStartInfo("bash") { WorkingDirectory = MiniVmProcess.RepoRoot, RedirectStandardError = true, RedirectStandardOutput = true };
-        psi.ArgumentList.Add("images/build-iso.sh");
-        using var p = Process.Start(psi)!;
-        var err = p.StandardError.ReadToEndAsync();
-        p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        Assert.True(p.ExitCode == 0 && File.Exists(path), $"images/build-iso.sh failed ({p.ExitCode}): {err.Result}");
-        return path;
-    }
+    private static string Image(string name) => GuestImages.Get("images/build-iso.sh", name);
 
-    /// <summary>Copies an iROW image (meta, btmp and irvd files) into the test folder so boots never change images/out.</summary>
-    private string CopyIrow(string name)
-    {
-        string meta = Image(name);
-        foreach (var f in Directory.GetFiles(Path.GetDirectoryName(meta)!, name + "*"))
-            File.Copy(f, _work.PathOf(Path.GetFileName(f)));
-        return _work.PathOf(name);
-    }
+    private string CopyIrow(string name) => GuestImages.CopyIrow("images/build-iso.sh", name, _work);
 
     [Fact]
     public void LinuxBootsFromTheIsoReadsTheCdUsesDmaAndSeesTheMediumTheMonitorChanged()

@@ -14,29 +14,9 @@ public sealed class LinuxBootTests : IDisposable
 
     public void Dispose() => _work.Dispose();
 
-    /// <summary>An image of images/build-linux.sh, built when missing (any boot test may be the first to need it).</summary>
-    internal static string Image(string name)
-    {
-        string path = Path.Combine(MiniVmProcess.RepoRoot, "images", "out", name);
-        if (File.Exists(path)) return path;
-        var psi = new ProcessStartInfo("bash") { WorkingDirectory = MiniVmProcess.RepoRoot, RedirectStandardError = true, RedirectStandardOutput = true };
-        psi.ArgumentList.Add("images/build-linux.sh");
-        using var p = Process.Start(psi)!;
-        var err = p.StandardError.ReadToEndAsync();
-        p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        Assert.True(p.ExitCode == 0 && File.Exists(path), $"images/build-linux.sh failed ({p.ExitCode}): {err.Result}");
-        return path;
-    }
+    private static string Image(string name) => GuestImages.Get("images/build-linux.sh", name);
 
-    /// <summary>Copies an iROW image (meta, btmp and irvd files) into the test folder so boots never change images/out.</summary>
-    private string CopyIrow(string name)
-    {
-        string meta = Image(name);
-        foreach (var f in Directory.GetFiles(Path.GetDirectoryName(meta)!, name + "*"))
-            File.Copy(f, _work.PathOf(Path.GetFileName(f)));
-        return _work.PathOf(name);
-    }
+    private string CopyIrow(string name) => GuestImages.CopyIrow("images/build-linux.sh", name, _work);
 
     /// <summary>
     /// A copy of the boot disk whose kernel command line ends with <paramref name="extra"/>: converted to raw, its

@@ -83,7 +83,7 @@ public sealed class EngineDeterminismTests(Xunit.Abstractions.ITestOutputHelper 
         foreach (string engine in new[] { "interpreter", "jit" })
         {
             string dir = Dir("linux-" + engine);
-            string source = MiniVM.Machine.Tests.Boot.LinuxBootTests.Image("linux.irow");
+            string source = MiniVM.Machine.Tests.Boot.GuestImages.Get("images/build-linux.sh", "linux.irow");
             foreach (var f in Directory.GetFiles(Path.GetDirectoryName(source)!, "linux.irow*"))
                 File.Copy(f, Path.Combine(dir, Path.GetFileName(f)));
             var console = new System.Text.StringBuilder();
