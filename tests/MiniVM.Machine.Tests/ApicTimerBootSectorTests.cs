@@ -110,19 +110,7 @@ public sealed class ApicTimerBootSectorTests : IDisposable
     public void A_periodic_lapic_timer_of_1ms_interrupts_100_times_in_100ms_of_virtual_time()
     {
         string floppy = Path.Combine(_dir, "apic-timer.img");
-        using (var f = File.Create(floppy))
-        {
-            f.Write(BootSector());
-            f.SetLength(1_474_560);
-        }
-        var options = new VmOptions
-        {
-            Machine = new MachineSection { Memory = 32, Rtc = "2026-01-01T00:00:00" },
-            Firmware = MiniVmProcess.Firmware,
-            Drives = [new DriveOptions { Interface = "floppy", Index = 0, File = floppy, Format = "raw", ReadOnly = true }],
-            Boot = "a",
-            Serial = "none",
-        };
+        var options = MiniVmProcess.FloppyBootOptions(floppy, BootSector());
         var debug = new StringBuilder();
         using var machine = new PcMachine(options, new MachineOutputs { Serial = _ => { }, DebugLog = b => debug.Append((char)b) });
         var cpu = machine.Cpu;

@@ -55,20 +55,7 @@ public sealed class CpuLoopImageTests : IDisposable
         uint loopStart = 0x7C00 + (uint)top, report = loopStart + (uint)LoopCode.Length;
         BinaryPrimitives.WriteUInt32LittleEndian(sector.AsSpan(IterationsOffset), iterations);
         string floppy = Path.Combine(_dir, $"loop-{iterations}.img");
-        using (var f = File.Create(floppy))
-        {
-            f.Write(sector);
-            f.SetLength(1_474_560);
-        }
-
-        var options = new VmOptions
-        {
-            Machine = new MachineSection { Memory = 32, Rtc = "2026-01-01T00:00:00" },
-            Firmware = MiniVmProcess.Firmware,
-            Drives = [new DriveOptions { Interface = "floppy", Index = 0, File = floppy, Format = "raw", ReadOnly = true }],
-            Boot = "a",
-            Serial = "none",
-        };
+        var options = MiniVmProcess.FloppyBootOptions(floppy, sector);
         var serial = new SerialText();
         var debug = new StringBuilder();
         using var machine = new PcMachine(options, new MachineOutputs { Serial = serial.Append, DebugLog = b => debug.Append((char)b) });

@@ -33,19 +33,7 @@ public sealed class EipSamplerTests : IDisposable
         Assert.True(top > 0, "bench/cpu-loop.bin does not hold the loop");
         BinaryPrimitives.WriteUInt32LittleEndian(sector.AsSpan(IterationsOffset), iterations);
         string floppy = Path.Combine(_dir, $"loop-{iterations}.img");
-        using (var f = File.Create(floppy))
-        {
-            f.Write(sector);
-            f.SetLength(1_474_560);
-        }
-        var options = new VmOptions
-        {
-            Machine = new MachineSection { Memory = 32, Rtc = "2026-01-01T00:00:00" },
-            Firmware = MiniVmProcess.Firmware,
-            Drives = [new DriveOptions { Interface = "floppy", Index = 0, File = floppy, Format = "raw", ReadOnly = true }],
-            Boot = "a",
-            Serial = "none",
-        };
+        var options = MiniVmProcess.FloppyBootOptions(floppy, sector);
         var serial = new SerialText();
         using var machine = new PcMachine(options, new MachineOutputs { Serial = serial.Append });
         var text = new StringWriter(CultureInfo.InvariantCulture);

@@ -23,6 +23,27 @@ public static class MiniVmProcess
         VgaBios = Path.Combine(RepoRoot, "firmware", "vgabios-stdvga.bin"),
     };
 
+    /// <summary>
+    /// A 32 MiB machine (fixed RTC, no serial) booting <paramref name="bootSector"/> from a read-only 1.44 MB floppy
+    /// written to <paramref name="floppy"/>: the in-process guests the tests assemble themselves.
+    /// </summary>
+    public static Configuration.VmOptions FloppyBootOptions(string floppy, ReadOnlySpan<byte> bootSector)
+    {
+        using (var f = File.Create(floppy))
+        {
+            f.Write(bootSector);
+            f.SetLength(1_474_560);
+        }
+        return new Configuration.VmOptions
+        {
+            Machine = new Configuration.MachineSection { Memory = 32, Rtc = "2026-01-01T00:00:00" },
+            Firmware = Firmware,
+            Drives = [new Configuration.DriveOptions { Interface = "floppy", Index = 0, File = floppy, Format = "raw", ReadOnly = true }],
+            Boot = "a",
+            Serial = "none",
+        };
+    }
+
     public static Result Run(string workingDirectory, TimeSpan limit, params string[] args)
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "minivm.dll");
