@@ -7,7 +7,7 @@ namespace MiniVM.Block;
 /// write a qcow2 header naming a backing file into its sector 0, and the next open would read that host file.
 /// Devices turn the refusal into a guest I/O error.
 /// </summary>
-public sealed class ProbedRawImage : IBlockDriver, IImageInfo
+public sealed class ProbedRawImage : IBlockDriver, IImageInfo, IExtentOwners
 {
     private readonly IBlockDriver _raw;
     private readonly ImageFormats _registry;
@@ -72,6 +72,7 @@ public sealed class ProbedRawImage : IBlockDriver, IImageInfo
     public long DiskUsage => (_raw as IImageInfo)?.DiskUsage ?? 0;
     public IReadOnlyList<string> Files => (_raw as IImageInfo)?.Files ?? [FileName];
     public IReadOnlyList<KeyValuePair<string, string>> FormatSpecific => (_raw as IImageInfo)?.FormatSpecific ?? [];
+    public IReadOnlyList<ExtentOwner> ExtentOwners => (_raw as IExtentOwners)?.ExtentOwners ?? [new(FileName, Path.GetFileName(FileName))];
 
     public void Dispose() => _raw.Dispose();
 }

@@ -40,12 +40,12 @@ internal sealed record ImageReport(
     }
 
     /// <summary>
-    /// Formats whose snapshots form a tree: iROW (every state has a father, and the current state hangs below the
-    /// snapshot it was taken from or reverted to), or any format that fills <see cref="SnapshotInfo.ParentId"/>.
+    /// Formats whose snapshots form a tree (<see cref="ISnapshotTree"/>: the current state hangs below the snapshot it
+    /// was taken from or reverted to), or any format that fills <see cref="SnapshotInfo.ParentId"/>.
     /// </summary>
     private static SnapshotTree? TreeOf(IBlockDriver image, IReadOnlyList<SnapshotInfo> snapshots)
     {
-        if (image is Block.Irow.IrowImage irow) return SnapshotTree.Build(snapshots, irow.CurrentParentId);
+        if (image is ISnapshotTree tree) return SnapshotTree.Build(snapshots, tree.CurrentParentId);
         foreach (var s in snapshots)
             if (s.ParentId is not null) return SnapshotTree.Build(snapshots, null);
         return null;

@@ -33,7 +33,7 @@ internal static class ImgMapCommand
             {
                 if (parse.GetValue(start) is not null || parse.GetValue(maxLength) is not null)
                     throw CommandFailure.Usage("--png draws the whole image; it takes no --start-offset or --max-length");
-                WritePicture(context, image, f, picture, parse.GetValue(unsafePaths));
+                WritePicture(context, image, f, picture);
                 return ExitCodes.Success;
             }
             long from = parse.GetValue(start) is { } s ? CliNumbers.Size(s, "start offset") : 0;
@@ -48,10 +48,10 @@ internal static class ImgMapCommand
         return cmd;
     }
 
-    private static void WritePicture(CliContext context, IBlockDriver image, string name, string picture, bool allowUnsafePaths)
+    private static void WritePicture(CliContext context, IBlockDriver image, string name, string picture)
     {
         if (Directory.Exists(picture)) throw CommandFailure.Usage($"{picture}: is a directory, not a picture file name");
-        var owners = MapOwners.Of(image, allowUnsafePaths);
+        var owners = MapOwners.Of(image);
         string title = $"{Path.GetFileName(name)}: {image.FormatName}, {QemuSize.Format(image.Size)}";
         // Drawn into memory first, so a failing walk leaves no half-written picture behind.
         using var buffer = new MemoryStream();

@@ -1,5 +1,3 @@
-using MiniVM.Block.Raw;
-
 namespace MiniVM.Block.AddCow;
 
 /// <summary>
@@ -11,9 +9,9 @@ public sealed partial class AddCowImage
 {
     public CheckResult Check(RepairMode repair = RepairMode.None)
     {
-        lock (_lock)
+        lock (Gate)
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
+            CheckUsable();
             if (repair != RepairMode.None) CheckWritable();
             var r = new CheckResult { TotalClusters = _bitmap.Clusters, AllocatedClusters = _bitmap.CountSet() };
             try

@@ -1,5 +1,3 @@
-using MiniVM.Block.Raw;
-
 namespace MiniVM.Block.AddCow;
 
 /// <summary>Create (add-cow.md §6.4): never truncates an existing raw file, and the add-cow file appears atomically.</summary>

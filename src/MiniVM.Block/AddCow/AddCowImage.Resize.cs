@@ -1,5 +1,3 @@
-using MiniVM.Block.Raw;
-
 namespace MiniVM.Block.AddCow;
 
 /// <summary>Resize in the crash-safe orders of add-cow.md §3.7: the raw file keeps the size, the bitmap follows it.</summary>
@@ -13,15 +11,15 @@ public sealed partial class AddCowImage
     /// </summary>
     public void Resize(long newSize)
     {
-        lock (_lock)
+        lock (Gate)
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
+            CheckUsable();
             CheckWritable();
             CheckSize(FileName, RawPath, newSize);
             if (newSize == Size) return;
             try
             {
-                FlushLocked();
+                FlushCore();
                 long oldBytes = _bitmap.Length;
                 long clusters = ClustersFor(newSize);
                 long newBytes = AddCowBitmap.BytesFor(clusters);
@@ -47,7 +45,7 @@ public sealed partial class AddCowImage
                     RandomAccess.SetLength(_meta, _metaLength);
                     HostFile.SyncData(_meta, FileName);
                 }
-                Size = newSize;
+                _size = newSize;
             }
             catch (IOException e) { throw HostError("resize", e); }
         }

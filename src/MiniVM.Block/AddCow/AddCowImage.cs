@@ -1,6 +1,5 @@
 using System.Buffers;
 using Microsoft.Win32.SafeHandles;
-using MiniVM.Block.Raw;
 
 namespace MiniVM.Block.AddCow;
 
@@ -10,7 +9,7 @@ namespace MiniVM.Block.AddCow;
 /// Crash safety rests on one invariant (§3.5): a bit is durable only after its cluster is durable in raw, and bits
 /// are never cleared, so no repair is ever needed after a crash. No guest data is cached (§4.1 item 1).
 /// </summary>
-public sealed partial class AddCowImage : IBlockDriver, IImageCheck, IBackingImage, IImageInfo, IResizable
+public sealed partial class AddCowImage : BlockDriver, IImageCheck, IBackingImage, IImageInfo, IResizable, IExtentOwners
 {
     public const int ClusterBits = 16;
     public const int ClusterSize = 1 << ClusterBits;
@@ -19,7 +18,6 @@ public sealed partial class AddCowImage : IBlockDriver, IImageCheck, IBackingIma
     /// <summary>Largest disk accepted (add-cow.md §6.3): 2 TiB, a 4 MiB bitmap.</summary>
     public const long MaxVirtualSize = 2L << 40;
 
-    private readonly object _lock = new();
     private readonly SafeFileHandle _meta;
     private readonly SafeFileHandle _raw;
     private readonly IBlockDriver? _backing;
@@ -27,7 +25,6 @@ public sealed partial class AddCowImage : IBlockDriver, IImageCheck, IBackingIma
     private readonly AddCowHeader _header;
     private long _metaLength;
     private int _strayBitsFound;
-    private bool _disposed;
     /// <summary>Bitmap bytes were written to the add-cow file since its last fdatasync.</summary>
     private bool _metaUnsynced;
 
@@ -38,18 +35,19 @@ public sealed partial class AddCowImage : IBlockDriver, IImageCheck, IBackingIma
         SafeFileHandle raw, long size, AddCowBitmap bitmap, IBlockDriver? backing, bool readOnly, int strayBits)
     {
         FileName = fileName; RawPath = rawPath; _header = header; _meta = meta; _metaLength = metaLength;
-        _raw = raw; Size = size; _bitmap = bitmap; _backing = backing; IsReadOnly = readOnly; _strayBitsFound = strayBits;
+        _raw = raw; _size = size; _bitmap = bitmap; _backing = backing; IsReadOnly = readOnly; _strayBitsFound = strayBits;
     }
 
-    public string FormatName => "add-cow";
-    public string FileName { get; }
+    public override string FormatName => "add-cow";
+    public override string FileName { get; }
 
     /// <summary>Host path of the raw image file the header names.</summary>
     public string RawPath { get; }
 
     /// <summary>The raw file's length (add-cow.md §2.3: it defines the disk size).</summary>
-    public long Size { get; private set; }
-    public bool IsReadOnly { get; }
+    public override long Size => _size;
+    private long _size;
+    public override bool IsReadOnly { get; }
 
     /// <summary>Stored name of the raw image file, as in the header.</summary>
     public string ImageFileName => _header.ImageFile;
@@ -67,9 +65,9 @@ public sealed partial class AddCowImage : IBlockDriver, IImageCheck, IBackingIma
     /// <summary>Whether cluster <paramref name="cluster"/> is held in the raw file.</summary>
     public bool IsAllocated(long cluster)
     {
-        lock (_lock)
+        lock (Gate)
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
+            CheckUsable();
             if ((ulong)cluster >= (ulong)_bitmap.Clusters)
                 throw new ImageFormatException(FileName, $"cluster {cluster} is outside the disk ({_bitmap.Clusters} clusters)");
             return _bitmap.IsSet(cluster);
@@ -80,11 +78,14 @@ public sealed partial class AddCowImage : IBlockDriver, IImageCheck, IBackingIma
     public long DiskUsage => HostFile.AllocatedBytes(FileName) + HostFile.AllocatedBytes(RawPath);
     public IReadOnlyList<string> Files => [FileName, RawPath];
 
+    /// <summary>Allocated clusters live in the raw file, whose name block status gives.</summary>
+    public IReadOnlyList<ExtentOwner> ExtentOwners => [new(RawPath, Path.GetFileName(RawPath))];
+
     public IReadOnlyList<KeyValuePair<string, string>> FormatSpecific
     {
         get
         {
-            lock (_lock)
+            lock (Gate)
             {
                 return
                 [
@@ -109,7 +110,7 @@ public sealed partial class AddCowImage : IBlockDriver, IImageCheck, IBackingIma
         {
             long metaLength = RandomAccess.GetLength(meta);
             var head = new byte[AddCowHeader.Size];
-            int got = ReadFully(meta, head, 0);
+            int got = ReadHost(meta, 0, head);
             var header = AddCowHeader.Parse(head.AsSpan(0, got), fileName);
 
             string rawPath = AddCowStoredName.Resolve(fileName, header.ImageFile, context.AllowUnsafePaths, "image file", mustExist: true);
@@ -129,7 +130,7 @@ public sealed partial class AddCowImage : IBlockDriver, IImageCheck, IBackingIma
                 throw new ImageFormatException(fileName,
                     $"bitmap is {Math.Max(0, metaLength - AddCowHeader.Size)} bytes, the {size}-byte disk needs {bitmapBytes} (file truncated?)");
             var bytes = new byte[bitmapBytes];
-            if (ReadFully(meta, bytes, AddCowHeader.Size) != bytes.Length)
+            if (ReadHost(meta, AddCowHeader.Size, bytes) != bytes.Length)
                 throw new ImageFormatException(fileName, "bitmap is shorter than the file length says");
             var bitmap = new AddCowBitmap(bytes, clusters);
             int stray = bitmap.MaskBeyondEnd();
@@ -178,99 +179,34 @@ public sealed partial class AddCowImage : IBlockDriver, IImageCheck, IBackingIma
         }
     }
 
-    private static int ReadFully(SafeFileHandle h, Span<byte> buffer, long offset)
+    protected override void ReadCore(long offset, Span<byte> buffer)
     {
-        int done = 0;
-        while (done < buffer.Length)
+        // One host read per run of clusters that share a state (Stefan's is_allocated point, §3.3).
+        while (buffer.Length > 0)
         {
-            int n = RandomAccess.Read(h, buffer[done..], offset + done);
-            if (n <= 0) break;
-            done += n;
-        }
-        return done;
-    }
-
-    private void CheckRange(long offset, long length)
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        if (offset < 0 || length < 0 || offset > Size - length)
-            throw new ImageFormatException(FileName, $"range {offset}+{length} is outside the disk (size {Size})");
-    }
-
-    private void CheckWritable()
-    {
-        if (IsReadOnly) throw new ImageFormatException(FileName, "image is open read-only");
-    }
-
-    private ImageFormatException HostError(string what, IOException e) => new($"{FileName}: {what} failed: {e.Message}", e);
-
-    public void Read(long offset, Span<byte> buffer)
-    {
-        lock (_lock)
-        {
-            CheckRange(offset, buffer.Length);
-            try
-            {
-                // One host read per run of clusters that share a state (Stefan's is_allocated point, §3.3).
-                while (buffer.Length > 0)
-                {
-                    long k = offset >> ClusterBits;
-                    long clusters = ((offset + buffer.Length - 1) >> ClusterBits) - k + 1;
-                    long run = _bitmap.Run(k, clusters, out bool set);
-                    long runEnd = Math.Min((k + run) << ClusterBits, offset + buffer.Length);
-                    int n = (int)(runEnd - offset);
-                    if (set) ReadRaw(offset, buffer[..n]);
-                    else ReadBacking(offset, buffer[..n]);
-                    offset += n;
-                    buffer = buffer[n..];
-                }
-            }
-            catch (IOException e) { throw HostError("read", e); }
+            long k = offset >> ClusterBits;
+            long clusters = ((offset + buffer.Length - 1) >> ClusterBits) - k + 1;
+            long run = _bitmap.Run(k, clusters, out bool set);
+            long runEnd = Math.Min((k + run) << ClusterBits, offset + buffer.Length);
+            int n = (int)(runEnd - offset);
+            // Unallocated bytes: the backing where it reaches, zeroes beyond its end or without one (§5.2 item 8).
+            if (set) ReadHost(_raw, offset, buffer[..n]);
+            else ReadBacking(_backing, offset, buffer[..n]);
+            offset += n;
+            buffer = buffer[n..];
         }
     }
 
-    private void ReadRaw(long offset, Span<byte> buffer)
+    protected override void WriteCore(long offset, ReadOnlySpan<byte> data)
     {
-        int got = ReadFully(_raw, buffer, offset);
-        if (got < buffer.Length) buffer[got..].Clear();
+        WriteClusters(offset, data.Length, data, zeroes: false);
+        WriteThroughBitmap();
     }
 
-    /// <summary>Unallocated bytes: the backing where it reaches, zeroes beyond its end or without one (§5.2 item 8).</summary>
-    private void ReadBacking(long offset, Span<byte> buffer)
+    protected override void WriteZeroesCore(long offset, long length)
     {
-        long have = _backing is null ? 0 : Math.Clamp(_backing.Size - offset, 0, buffer.Length);
-        if (have > 0) _backing!.Read(offset, buffer[..(int)have]);
-        buffer[(int)have..].Clear();
-    }
-
-    public void Write(long offset, ReadOnlySpan<byte> data)
-    {
-        lock (_lock)
-        {
-            CheckRange(offset, data.Length);
-            CheckWritable();
-            try
-            {
-                WriteCore(offset, data.Length, data, zeroes: false);
-                WriteThroughBitmap();
-            }
-            catch (IOException e) { throw HostError("write", e); }
-        }
-    }
-
-    public void WriteZeroes(long offset, long length)
-    {
-        lock (_lock)
-        {
-            CheckRange(offset, length);
-            CheckWritable();
-            try
-            {
-                WriteCore(offset, length, default, zeroes: true);
-                WriteThroughBitmap();
-            }
-            catch (IOException e) { throw HostError("write zeroes", e); }
-        }
+        WriteClusters(offset, length, default, zeroes: true);
+        WriteThroughBitmap();
     }
 
     /// <summary>
@@ -278,7 +214,7 @@ public sealed partial class AddCowImage : IBlockDriver, IImageCheck, IBackingIma
     /// the backing and written whole; everything between goes to raw in one write. Bits are set in memory only after
     /// the raw write returned; they reach the file at the next flush, after raw's fsync.
     /// </summary>
-    private void WriteCore(long offset, long length, ReadOnlySpan<byte> data, bool zeroes)
+    private void WriteClusters(long offset, long length, ReadOnlySpan<byte> data, bool zeroes)
     {
         if (length == 0) return;
         long end = offset + length;
@@ -346,7 +282,7 @@ public sealed partial class AddCowImage : IBlockDriver, IImageCheck, IBackingIma
         try
         {
             var cluster = buf.AsSpan(0, cLen);
-            ReadBacking(cStart, cluster);
+            ReadBacking(_backing, cStart, cluster);
             var into = cluster.Slice((int)(segStart - cStart), (int)segLength);
             if (zeroes) into.Clear(); else data[..(int)segLength].CopyTo(into);
             RandomAccess.Write(_raw, cluster, cStart);
@@ -409,52 +345,30 @@ public sealed partial class AddCowImage : IBlockDriver, IImageCheck, IBackingIma
     /// Never clears a bit (§5.1 item 6: that would expose the backing again and break the monotonic invariant):
     /// allocated clusters in the range are zeroed in raw, unallocated ones keep reading the backing.
     /// </summary>
-    public void Discard(long offset, long length)
+    protected override void DiscardCore(long offset, long length)
     {
-        lock (_lock)
+        long end = offset + length;
+        while (offset < end)
         {
-            CheckRange(offset, length);
-            CheckWritable();
-            try
-            {
-                long end = offset + length;
-                while (offset < end)
-                {
-                    long k = offset >> ClusterBits;
-                    long run = _bitmap.Run(k, ((end - 1) >> ClusterBits) - k + 1, out bool set);
-                    long runEnd = Math.Min((k + run) << ClusterBits, end);
-                    if (set) ZeroRaw(offset, runEnd - offset);
-                    offset = runEnd;
-                }
-            }
-            catch (IOException e) { throw HostError("discard", e); }
+            long k = offset >> ClusterBits;
+            long run = _bitmap.Run(k, ((end - 1) >> ClusterBits) - k + 1, out bool set);
+            long runEnd = Math.Min((k + run) << ClusterBits, end);
+            if (set) ZeroRaw(offset, runEnd - offset);
+            offset = runEnd;
         }
     }
 
     /// <summary>§3.5 write-back order: fsync raw (always, even with a clean bitmap), then the dirty bitmap sectors, then fsync the add-cow file.</summary>
-    public void Flush()
+    protected override void FlushCore()
     {
-        lock (_lock)
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            if (IsReadOnly) return;
-            FlushLocked();
-        }
-    }
-
-    private void FlushLocked()
-    {
-        try
-        {
-            HostFile.SyncData(_raw, RawPath);
-            HostObserver?.Invoke(AddCowHostOp.RawSync, 0, 0, default);
-            WriteDirtyBitmap();
-            if (!_metaUnsynced) return;
-            HostFile.SyncData(_meta, FileName);
-            HostObserver?.Invoke(AddCowHostOp.MetaSync, 0, 0, default);
-            _metaUnsynced = false;
-        }
-        catch (IOException e) { throw HostError("flush", e); }
+        if (IsReadOnly) return;
+        HostFile.SyncData(_raw, RawPath);
+        HostObserver?.Invoke(AddCowHostOp.RawSync, 0, 0, default);
+        WriteDirtyBitmap();
+        if (!_metaUnsynced) return;
+        HostFile.SyncData(_meta, FileName);
+        HostObserver?.Invoke(AddCowHostOp.MetaSync, 0, 0, default);
+        _metaUnsynced = false;
     }
 
     /// <summary>
@@ -481,37 +395,26 @@ public sealed partial class AddCowImage : IBlockDriver, IImageCheck, IBackingIma
         _metaUnsynced = true;
     }
 
-    public Extent GetBlockStatus(long offset, long maxLength)
+    protected override Extent BlockStatusCore(long offset, long length)
     {
-        lock (_lock)
-        {
-            CheckRange(offset, 0);
-            long len = Math.Min(maxLength, Size - offset);
-            if (len <= 0) throw new ImageFormatException(FileName, $"block status at {offset} is at or past the end of the disk");
-            long k = offset >> ClusterBits;
-            long run = _bitmap.Run(k, ((offset + len - 1) >> ClusterBits) - k + 1, out bool set);
-            long n = Math.Min((k + run) << ClusterBits, offset + len) - offset;
-            return set ? new Extent(offset, n, ExtentKind.Data, RawPath, offset) : new Extent(offset, n, ExtentKind.Unallocated);
-        }
+        long k = offset >> ClusterBits;
+        long run = _bitmap.Run(k, ((offset + length - 1) >> ClusterBits) - k + 1, out bool set);
+        long n = Math.Min((k + run) << ClusterBits, offset + length) - offset;
+        return set ? new Extent(offset, n, ExtentKind.Data, RawPath, offset) : new Extent(offset, n, ExtentKind.Unallocated);
     }
 
     /// <summary>Flushes under the full ordering (§3.8), closes the files, and reports a flush failure after closing.</summary>
-    public void Dispose()
+    protected override void Close()
     {
-        lock (_lock)
+        try
         {
-            if (_disposed) return;
-            _disposed = true;
-            try
-            {
-                if (!IsReadOnly) FlushLocked();
-            }
-            finally
-            {
-                _raw.Dispose();
-                _meta.Dispose();
-                _backing?.Dispose();
-            }
+            FlushCore();
+        }
+        finally
+        {
+            _raw.Dispose();
+            _meta.Dispose();
+            _backing?.Dispose();
         }
     }
 }

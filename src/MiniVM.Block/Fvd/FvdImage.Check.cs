@@ -1,17 +1,11 @@
-using MiniVM.Block.Raw;
-
 namespace MiniVM.Block.Fvd;
 
 /// <summary>Block status (fvd.md §3.9 is_allocated) and the consistency check.</summary>
 public sealed partial class FvdImage
 {
-    public Extent GetBlockStatus(long offset, long maxLength)
+    protected override Extent BlockStatusCore(long offset, long length)
     {
-        using var gate = _gate.EnterScope();
-        CheckRange(offset, 0);
-        if (offset >= Size) throw new ImageFormatException(FileName, $"offset {offset} is at or past the end of the {Size}-byte disk");
-        if (maxLength <= 0) throw new ImageFormatException(FileName, $"block status length {maxLength} must be positive");
-        long limit = offset + Math.Min(maxLength, Size - offset);
+        long limit = offset + length;
         if (BitmapActive && offset < _baseEnd)
         {
             long b = offset / _blockSize;
@@ -63,8 +57,8 @@ public sealed partial class FvdImage
     /// </summary>
     public CheckResult Check(RepairMode repair = RepairMode.None)
     {
-        using var gate = _gate.EnterScope();
-        ObjectDisposedException.ThrowIf(_disposed, this);
+        using var gate = Gate.EnterScope();
+        CheckUsable();
         var r = new CheckResult();
         bool fix = repair == RepairMode.All && _writable;
         if (_openedUnclean && _journalSectors == 0 && (_h.HasBitmap || _h.CompactImage))

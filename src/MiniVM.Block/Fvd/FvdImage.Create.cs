@@ -103,7 +103,7 @@ public sealed partial class FvdImage
         }
         var header = new byte[FvdHeader.RegionSize];
         h.WriteTo(header);
-        using (var f = Raw.HostFile.OpenHandle(fileName, true, FileMode.Create))
+        using (var f = HostFile.OpenHandle(fileName, true, FileMode.Create))
         {
             try
             {
@@ -121,7 +121,7 @@ public sealed partial class FvdImage
             catch (IOException e) { throw new ImageFormatException(fileName, $"cannot create: {e.Message}"); }
         }
         if (dataPath is not null)
-            using (Raw.HostFile.OpenHandle(dataPath, true, FileMode.Create)) { }
+            using (HostFile.OpenHandle(dataPath, true, FileMode.Create)) { }
         return Open(fileName, context.AsReadWrite());
     }
 

@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using Microsoft.Win32.SafeHandles;
-using MiniVM.Block.Raw;
 
 namespace MiniVM.Block.Fvd;
 
@@ -18,7 +17,7 @@ namespace MiniVM.Block.Fvd;
 /// </para>
 /// Prefetching is not implemented: prefetch_start_delay is stored and shown, never acted on.
 /// </summary>
-public sealed partial class FvdImage : IBlockDriver, IImageCheck, IBackingImage, IImageInfo
+public sealed partial class FvdImage : BlockDriver, IImageCheck, IBackingImage, IImageInfo, IExtentOwners
 {
     private const uint Empty = 0xFFFFFFFF;
     private const uint DirtyBit = 0x80000000;
@@ -26,7 +25,6 @@ public sealed partial class FvdImage : IBlockDriver, IImageCheck, IBackingImage,
     /// <summary>Growth beyond this per step is pointless (files are sparse) and hostile headers may ask for terabytes.</summary>
     private const long MaxGrowStep = 1L << 30;
 
-    private readonly Lock _gate = new();
     private readonly SafeFileHandle _meta;
     private readonly SafeFileHandle _data;
     private readonly string _dataPath;
@@ -60,13 +58,12 @@ public sealed partial class FvdImage : IBlockDriver, IImageCheck, IBackingImage,
     private int _dirtyEntriesOnDisk;
     private bool _openedUnclean;
     private IBlockDriver? _backing;
-    private bool _disposed;
     private readonly List<FvdJournal.Record> _records = new();
 
-    public string FormatName => "fvd";
-    public string FileName { get; }
-    public long Size => _h.VirtualDiskSize;
-    public bool IsReadOnly => !_writable;
+    public override string FormatName => "fvd";
+    public override string FileName { get; }
+    public override long Size => _h.VirtualDiskSize;
+    public override bool IsReadOnly => !_writable;
     public FvdHeader Header => _h;
     public string? BackingFileName => _h.BaseImage.Length > 0 ? _h.BaseImage : null;
     public string? BackingFormat => _h.BaseImageFormat.Length > 0 ? _h.BaseImageFormat : null;
@@ -81,6 +78,9 @@ public sealed partial class FvdImage : IBlockDriver, IImageCheck, IBackingImage,
     public long ClusterSize => _h.CompactImage ? _chunkSize : _blockSize;
     public long DiskUsage => HostFile.AllocatedBytes(FileName) + (_dataPath != FileName ? HostFile.AllocatedBytes(_dataPath) : 0);
     public IReadOnlyList<string> Files => _dataPath != FileName ? [FileName, _dataPath] : [FileName];
+
+    /// <summary>Data lives in the data area: the image file itself, or its data file (block status names it).</summary>
+    public IReadOnlyList<ExtentOwner> ExtentOwners => [new(_dataPath, Path.GetFileName(_dataPath))];
 
     public IReadOnlyList<KeyValuePair<string, string>> FormatSpecific
     {
@@ -155,7 +155,7 @@ public sealed partial class FvdImage : IBlockDriver, IImageCheck, IBackingImage,
         {
             long len = RandomAccess.GetLength(meta);
             var head = new byte[Math.Min(len, FvdHeader.Length)];
-            ReadAt(meta, 0, head);
+            ReadHost(meta, 0, head);
             var h = FvdHeader.Parse(head, len, fileName);
             string dataPath = fileName;
             if (h.DataFile.Length > 0)
@@ -188,7 +188,7 @@ public sealed partial class FvdImage : IBlockDriver, IImageCheck, IBackingImage,
         _openedUnclean = !_h.CleanShutdown;
         if (_h.HasBitmap)
         {
-            ReadAt(_meta, _h.BitmapOffset, _fresh);
+            ReadHost(_meta, _h.BitmapOffset, _fresh);
             _stale = _fresh;
         }
         if (_h.CompactImage) LoadTable();
@@ -214,7 +214,7 @@ public sealed partial class FvdImage : IBlockDriver, IImageCheck, IBackingImage,
     private void LoadTable()
     {
         var raw = new byte[_table.Length * 4];
-        ReadAt(_meta, _h.TableOffset, raw);
+        ReadHost(_meta, _h.TableOffset, raw);
         for (int i = 0; i < _table.Length; i++)
         {
             uint e = BinaryPrimitives.ReadUInt32LittleEndian(raw.AsSpan(i * 4));
@@ -252,7 +252,7 @@ public sealed partial class FvdImage : IBlockDriver, IImageCheck, IBackingImage,
         for (long s = 0; s < _journalSectors; s += buf.Length / FvdJournal.SectorSize)
         {
             int n = (int)Math.Min(buf.Length / FvdJournal.SectorSize, _journalSectors - s);
-            ReadAt(_meta, _h.JournalOffset + s * FvdJournal.SectorSize, buf.AsSpan(0, n * FvdJournal.SectorSize));
+            ReadHost(_meta, _h.JournalOffset + s * FvdJournal.SectorSize, buf.AsSpan(0, n * FvdJournal.SectorSize));
             for (int i = 0; i < n; i++)
             {
                 var sector = buf.AsSpan(i * FvdJournal.SectorSize, FvdJournal.SectorSize);
@@ -314,28 +314,16 @@ public sealed partial class FvdImage : IBlockDriver, IImageCheck, IBackingImage,
 
     // ---- host I/O ----------------------------------------------------------------------------------------------
 
-    /// <summary>pread that reads zeroes past the end of the file.</summary>
-    private static void ReadAt(SafeFileHandle h, long offset, Span<byte> buffer)
-    {
-        int done = 0;
-        while (done < buffer.Length)
-        {
-            int n = RandomAccess.Read(h, buffer[done..], offset + done);
-            if (n <= 0) { buffer[done..].Clear(); return; }
-            done += n;
-        }
-    }
-
     private void WriteMeta(long offset, ReadOnlySpan<byte> data)
     {
         try { RandomAccess.Write(_meta, data, offset); }
-        catch (IOException e) { throw new ImageFormatException(FileName, $"metadata write failed: {e.Message}"); }
+        catch (IOException e) { throw new ImageIOException(FileName, "metadata write", e); }
     }
 
     private void WriteData(long hostOffset, ReadOnlySpan<byte> data)
     {
         try { RandomAccess.Write(_data, data, hostOffset); }
-        catch (IOException e) { throw new ImageFormatException(_dataPath, $"data write failed: {e.Message}"); }
+        catch (IOException e) { throw new ImageIOException(_dataPath, "data write", e); }
         _dataUnsynced = true;
         if (hostOffset + data.Length > _dataLength) _dataLength = hostOffset + data.Length;
     }
@@ -343,7 +331,7 @@ public sealed partial class FvdImage : IBlockDriver, IImageCheck, IBackingImage,
     private void SetDataLength(long length)
     {
         try { RandomAccess.SetLength(_data, length); }
-        catch (IOException e) { throw new ImageFormatException(_dataPath, $"cannot resize the data storage to {length}: {e.Message}"); }
+        catch (IOException e) { throw new ImageIOException(_dataPath, $"resizing the data storage to {length}", e); }
         _dataLength = length;
         _dataUnsynced = true;
     }
@@ -386,17 +374,8 @@ public sealed partial class FvdImage : IBlockDriver, IImageCheck, IBackingImage,
 
     // ---- reading -----------------------------------------------------------------------------------------------
 
-    private void CheckRange(long offset, long length)
+    protected override void ReadCore(long offset, Span<byte> buffer)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        if (offset < 0 || length < 0 || offset > Size - length)
-            throw new ImageFormatException(FileName, $"request at {offset}+{length} is outside the {Size}-byte disk");
-    }
-
-    public void Read(long offset, Span<byte> buffer)
-    {
-        using var gate = _gate.EnterScope();
-        CheckRange(offset, buffer.Length);
         long end = offset + buffer.Length;
         long pos = offset;
         if (BitmapActive)
@@ -412,7 +391,7 @@ public sealed partial class FvdImage : IBlockDriver, IImageCheck, IBackingImage,
                 if (inFvd) LoadData(pos, dst);
                 else
                 {
-                    ReadBase(pos, dst);
+                    ReadBacking(_backing, pos, dst); // past the base's end (its last partial sector, fvd.md §5.1 item 3): zeroes
                     if (CopyOnRead && _writable && _backing is not null) CopyUp(b, (runEnd - 1) / _blockSize);
                 }
                 pos = runEnd;
@@ -421,19 +400,10 @@ public sealed partial class FvdImage : IBlockDriver, IImageCheck, IBackingImage,
         if (pos < end) LoadData(pos, buffer[(int)(pos - offset)..]);
     }
 
-    /// <summary>Base bytes; past the base image's end (its last partial sector, fvd.md §5.1 item 3) they read as zeroes.</summary>
-    private void ReadBase(long offset, Span<byte> dst)
-    {
-        if (_backing is null || offset >= _backing.Size) { dst.Clear(); return; }
-        int n = (int)Math.Min(dst.Length, _backing.Size - offset);
-        _backing.Read(offset, dst[..n]);
-        dst[n..].Clear();
-    }
-
     /// <summary>Reads guest bytes from the data area (through the table when compact).</summary>
     private void LoadData(long voff, Span<byte> dst)
     {
-        if (!_h.CompactImage) { ReadAt(_data, _dataOffset + voff, dst); return; }
+        if (!_h.CompactImage) { ReadHost(_data, _dataOffset + voff, dst); return; }
         int pos = 0;
         while (pos < dst.Length)
         {
@@ -452,7 +422,7 @@ public sealed partial class FvdImage : IBlockDriver, IImageCheck, IBackingImage,
             {
                 // Chunks with consecutive ids are one host read.
                 while (pos + n < dst.Length && _table[c + 1] == id + 1) { c++; id++; n += (int)Math.Min(_chunkSize, dst.Length - pos - n); }
-                ReadAt(_data, _dataOffset + _table[v / _chunkSize] * _chunkSize + intra, dst.Slice(pos, n));
+                ReadHost(_data, _dataOffset + _table[v / _chunkSize] * _chunkSize + intra, dst.Slice(pos, n));
             }
             pos += n;
         }
@@ -460,40 +430,29 @@ public sealed partial class FvdImage : IBlockDriver, IImageCheck, IBackingImage,
 
     // ---- writing -----------------------------------------------------------------------------------------------
 
-    private void CheckWritable()
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        if (!_writable) throw new ImageFormatException(FileName, "image is open read-only");
-        if (_h.HasBitmap && _backing is null)
-            throw new ImageFormatException(FileName, "image is open without its base image; a write would copy zeroes in place of base data");
-    }
+    protected override string? WriteRefusal =>
+        !_writable ? "image is open read-only"
+        : _h.HasBitmap && _backing is null ? "image is open without its base image; a write would copy zeroes in place of base data"
+        : null;
 
-    public void Write(long offset, ReadOnlySpan<byte> data)
+    protected override void WriteCore(long offset, ReadOnlySpan<byte> data)
     {
-        using var gate = _gate.EnterScope();
-        CheckWritable();
-        CheckRange(offset, data.Length);
-        if (data.Length > 0) WriteCore(offset, data, data.Length, zero: false);
+        if (data.Length > 0) WriteRange(offset, data, data.Length, zero: false);
         WriteThroughJournal();
     }
 
-    public void WriteZeroes(long offset, long length)
+    /// <summary>FVD never gives storage back (ids and bits only grow, fvd.md §2.6), so a discard writes zeroes too.</summary>
+    protected override void WriteZeroesCore(long offset, long length)
     {
-        using var gate = _gate.EnterScope();
-        CheckWritable();
-        CheckRange(offset, length);
         // Pieces keep each journal update small and every run inside an int.
         const long Piece = 4L << 20;
         for (long done = 0; done < length; done += Piece)
-            WriteCore(offset + done, default, Math.Min(Piece, length - done), zero: true);
+            WriteRange(offset + done, default, Math.Min(Piece, length - done), zero: true);
         WriteThroughJournal();
     }
 
-    /// <summary>FVD never gives storage back (ids and bits only grow, fvd.md §2.6), so discard writes zeroes.</summary>
-    public void Discard(long offset, long length) => WriteZeroes(offset, length);
-
     /// <summary>The write path of fvd.md §3.5 done synchronously: copy-on-write of partial base blocks, store, then record.</summary>
-    private void WriteCore(long off, ReadOnlySpan<byte> data, long len, bool zero)
+    private void WriteRange(long off, ReadOnlySpan<byte> data, long len, bool zero)
     {
         long end = off + len;
         bool bitmapChanged = false;
@@ -529,7 +488,7 @@ public sealed partial class FvdImage : IBlockDriver, IImageCheck, IBackingImage,
             for (long p = from; p < to;)
             {
                 int n = (int)Math.Min(scratch.Length, to - p);
-                ReadBase(p, scratch.AsSpan(0, n));
+                ReadBacking(_backing, p, scratch.AsSpan(0, n));
                 Store(p, scratch.AsSpan(0, n), n, zero: false);
                 p += n;
             }
@@ -644,17 +603,10 @@ public sealed partial class FvdImage : IBlockDriver, IImageCheck, IBackingImage,
 
     // ---- flush, checkpoint, close ------------------------------------------------------------------------------
 
-    public void Flush()
-    {
-        using var gate = _gate.EnterScope();
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        if (!_writable) return;
-        FlushCore();
-    }
-
     /// <summary>Data, then the journal sectors that point at it (fvd.md §5.4 item 11).</summary>
-    private void FlushCore()
+    protected override void FlushCore()
     {
+        if (!_writable) return;
         SyncData();
         if (_checkpointDue || (_journalSectors == 0 && _metadataDirty))
         {
@@ -758,10 +710,8 @@ public sealed partial class FvdImage : IBlockDriver, IImageCheck, IBackingImage,
         SyncMeta();
     }
 
-    public void Dispose()
+    protected override void Close()
     {
-        using var gate = _gate.EnterScope();
-        if (_disposed) return;
         try
         {
             if (_writable)
@@ -774,7 +724,6 @@ public sealed partial class FvdImage : IBlockDriver, IImageCheck, IBackingImage,
         }
         finally
         {
-            _disposed = true;
             _backing?.Dispose();
             if (!ReferenceEquals(_data, _meta)) _data.Dispose();
             _meta.Dispose();

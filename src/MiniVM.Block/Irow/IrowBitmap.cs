@@ -1,6 +1,5 @@
 using System.Numerics;
 using Microsoft.Win32.SafeHandles;
-using MiniVM.Block.Raw;
 
 namespace MiniVM.Block.Irow;
 

@@ -1,5 +1,4 @@
 using System.Globalization;
-using MiniVM.Block.Raw;
 
 namespace MiniVM.Block.Irow;
 
@@ -8,7 +7,7 @@ public sealed partial class IrowImage
 {
     public CheckResult Check(RepairMode repair = RepairMode.None)
     {
-        lock (_sync)
+        lock (Gate)
         {
             CheckUsable();
             if (repair != RepairMode.None) CheckWritable();

@@ -1,6 +1,5 @@
 using System.Globalization;
 using Microsoft.Win32.SafeHandles;
-using MiniVM.Block.Raw;
 
 namespace MiniVM.Block.Irow;
 
@@ -9,7 +8,7 @@ public sealed partial class IrowImage
 {
     public IReadOnlyList<SnapshotInfo> ListSnapshots()
     {
-        lock (_sync)
+        lock (Gate)
         {
             CheckUsable();
             // Deleted records and the current state are not snapshots a user can name (§6.6 lists the current
@@ -47,7 +46,7 @@ public sealed partial class IrowImage
     {
         get
         {
-            lock (_sync)
+            lock (Gate)
             {
                 return VisibleParentId(_tree.Current);
             }
@@ -56,7 +55,7 @@ public sealed partial class IrowImage
 
     public SnapshotInfo CreateSnapshot(string name, long vmClockNanoseconds = 0, Action<Stream>? writeVmState = null)
     {
-        lock (_sync)
+        lock (Gate)
         {
             CheckUsable();
             CheckWritable();
@@ -211,7 +210,7 @@ public sealed partial class IrowImage
 
     public void RevertToSnapshot(string idOrName)
     {
-        lock (_sync)
+        lock (Gate)
         {
             CheckUsable();
             CheckWritable();
@@ -259,7 +258,7 @@ public sealed partial class IrowImage
 
     public void DeleteSnapshot(string idOrName)
     {
-        lock (_sync)
+        lock (Gate)
         {
             CheckUsable();
             CheckWritable();
@@ -378,7 +377,7 @@ public sealed partial class IrowImage
                     while (c < _totalClusters && c - start < maxClusters && dBits.IsSet(c) && !kBits.IsSet(c)) c++;
                     long off = start << _clusterBits, end = Math.Min(c << _clusterBits, Size);
                     var span = buf.AsSpan(0, (int)(end - off));
-                    ReadFile(dIrvd, off, span);
+                    ReadHost(dIrvd, off, span);
                     RandomAccess.Write(kIrvd, span, off);
                 }
             }
@@ -410,7 +409,7 @@ public sealed partial class IrowImage
 
     public Stream OpenVmState(string idOrName)
     {
-        lock (_sync)
+        lock (Gate)
         {
             CheckUsable();
             int t = _tree.Find(idOrName);

@@ -1,5 +1,4 @@
 using Microsoft.Win32.SafeHandles;
-using MiniVM.Block.Raw;
 
 namespace MiniVM.Block.Irow;
 
@@ -26,11 +25,10 @@ namespace MiniVM.Block.Irow;
 /// </list>
 /// Clusters past a read-only open's reach never get written: copy_on_demand is off for read-only opens.
 /// </summary>
-public sealed partial class IrowImage : IBlockDriver, ISnapshotStore, IImageCheck, IBackingImage, IImageInfo
+public sealed partial class IrowImage : BlockDriver, ISnapshotTree, IImageCheck, IBackingImage, IImageInfo, IExtentOwners
 {
     private const int CurrentSource = -1;
 
-    private readonly object _sync = new();
     private readonly string _metaPath;
     private readonly bool _allowUnsafePaths;
     private readonly int _clusterBits;
@@ -55,7 +53,6 @@ public sealed partial class IrowImage : IBlockDriver, ISnapshotStore, IImageChec
     private readonly IBlockDriver? _backing;
     private readonly long _backingSize;
     private byte[]? _clusterBuffer;
-    private bool _disposed;
 
     private IrowImage(string metaPath, IrowTree tree, ImageOpenContext context)
     {
@@ -108,10 +105,10 @@ public sealed partial class IrowImage : IBlockDriver, ISnapshotStore, IImageChec
         return new IrowImage(metaPath, tree, context);
     }
 
-    public string FormatName => "irow";
-    public string FileName => _metaPath;
-    public long Size { get; }
-    public bool IsReadOnly { get; }
+    public override string FormatName => "irow";
+    public override string FileName => _metaPath;
+    public override long Size { get; }
+    public override bool IsReadOnly { get; }
     public long ClusterSize => 1L << _clusterBits;
     public bool CopyOnDemand => _tree.Header.CopyOnDemand;
 
@@ -184,24 +181,10 @@ public sealed partial class IrowImage : IBlockDriver, ISnapshotStore, IImageChec
     /// <summary>Set when a failed snapshot operation could not even restore the last committed state.</summary>
     private string? _unusable;
 
-    private void CheckUsable()
+    protected override void CheckUsable()
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
+        base.CheckUsable();
         if (_unusable is not null) throw new ImageFormatException(_metaPath, $"image is unusable until reopened: {_unusable}");
-    }
-
-    private ImageFormatException HostError(string what, IOException e) => new($"{_metaPath}: {what} failed: {e.Message}", e);
-
-    private void CheckRange(long offset, long length)
-    {
-        CheckUsable();
-        if (offset < 0 || length < 0 || offset > Size - length)
-            throw new ImageFormatException(_metaPath, $"range {offset}+{length} is outside the disk (size {Size})");
-    }
-
-    private void CheckWritable()
-    {
-        if (IsReadOnly) throw new ImageFormatException(_metaPath, "image is open read-only");
     }
 
     private byte[] ClusterBuffer => _clusterBuffer ??= new byte[ClusterSize];
@@ -210,21 +193,13 @@ public sealed partial class IrowImage : IBlockDriver, ISnapshotStore, IImageChec
 
     private long ClusterEnd(long cluster) => Math.Min((cluster + 1) << _clusterBits, Size);
 
-    public void Read(long offset, Span<byte> buffer)
+    protected override void ReadCore(long offset, Span<byte> buffer)
     {
-        lock (_sync)
+        ReadResolved(offset, buffer);
+        if (_tree.Header.CopyOnDemand && !IsReadOnly && buffer.Length > 0)
         {
-            CheckRange(offset, buffer.Length);
-            try
-            {
-                ReadResolved(offset, buffer);
-                if (_tree.Header.CopyOnDemand && !IsReadOnly && buffer.Length > 0)
-                {
-                    CopyOnRead(offset, buffer.Length);
-                    WriteThroughBits();
-                }
-            }
-            catch (IOException e) { throw HostError("read", e); }
+            CopyOnRead(offset, buffer.Length);
+            WriteThroughBits();
         }
     }
 
@@ -251,52 +226,23 @@ public sealed partial class IrowImage : IBlockDriver, ISnapshotStore, IImageChec
 
     private void ReadSource(int source, long offset, Span<byte> dest)
     {
-        if (source == CurrentSource) ReadFile(_curIrvd, offset, dest);
-        else if (source > 0) ReadFile(_chain[source - 1].Irvd, offset, dest);
-        else ReadBelowChain(offset, dest);
+        // irvd files may be shorter than the disk (§2.6); below the root comes the backing image (§10.1).
+        if (source == CurrentSource) ReadHost(_curIrvd, offset, dest);
+        else if (source > 0) ReadHost(_chain[source - 1].Irvd, offset, dest);
+        else ReadBacking(_backing, offset, dest);
     }
 
-    /// <summary>Below the root: the backing image clipped to its length, then zeroes (irow.md §10.1).</summary>
-    private void ReadBelowChain(long offset, Span<byte> dest)
+    protected override void WriteCore(long offset, ReadOnlySpan<byte> data)
     {
-        if (_backing is null || offset >= _backingSize) { dest.Clear(); return; }
-        int n = (int)Math.Min(dest.Length, _backingSize - offset);
-        _backing.Read(offset, dest[..n]);
-        dest[n..].Clear();
-    }
-
-    /// <summary>irvd files may be shorter than the disk (§2.6): bytes past their end read as zeroes.</summary>
-    private static void ReadFile(SafeFileHandle file, long offset, Span<byte> dest)
-    {
-        int done = 0;
-        while (done < dest.Length)
-        {
-            int n = RandomAccess.Read(file, dest[done..], offset + done);
-            if (n <= 0) { dest[done..].Clear(); return; }
-            done += n;
-        }
-    }
-
-    public void Write(long offset, ReadOnlySpan<byte> data)
-    {
-        lock (_sync)
-        {
-            CheckRange(offset, data.Length);
-            CheckWritable();
-            try
-            {
-                if (data.Length > 0) WriteCore(offset, data);
-                WriteThroughBits();
-            }
-            catch (IOException e) { throw HostError("write", e); }
-        }
+        if (data.Length > 0) RedirectWrite(offset, data);
+        WriteThroughBits();
     }
 
     /// <summary>
     /// Redirect-on-write (irow.md §5.6): partial edge clusters not yet in the current state are copied up merged
     /// with the guest bytes; the rest is written in place. Bits are set only after every write returned (§9 W2).
     /// </summary>
-    private void WriteCore(long offset, ReadOnlySpan<byte> data)
+    private void RedirectWrite(long offset, ReadOnlySpan<byte> data)
     {
         long end = offset + data.Length;
         long first = offset >> _clusterBits;
@@ -375,19 +321,6 @@ public sealed partial class IrowImage : IBlockDriver, ISnapshotStore, IImageChec
         }
     }
 
-    public void Flush()
-    {
-        lock (_sync)
-        {
-            CheckUsable();
-            try
-            {
-                if (!IsReadOnly) FlushCore();
-            }
-            catch (IOException e) { throw HostError("flush", e); }
-        }
-    }
-
     /// <summary>
     /// The end of every request that set bits: the changed bitmap pages go to the host file system now, after the
     /// data writes they describe have returned, so a process death cannot lose a completed write (docs/durability.md).
@@ -407,8 +340,9 @@ public sealed partial class IrowImage : IBlockDriver, ISnapshotStore, IImageChec
     }
 
     /// <summary>Data, then the bits that describe it (irow.md §9 W1). The meta is always committed synchronously.</summary>
-    private void FlushCore()
+    protected override void FlushCore()
     {
+        if (IsReadOnly) return;
         HostFile.SyncData(_curIrvd, _curIrvdPath);
         WriteThroughBits();
         if (_btmpUnsynced)
@@ -418,34 +352,28 @@ public sealed partial class IrowImage : IBlockDriver, ISnapshotStore, IImageChec
         }
     }
 
-    public Extent GetBlockStatus(long offset, long maxLength)
+    protected override Extent BlockStatusCore(long offset, long length)
     {
-        lock (_sync)
+        long end = offset + length;
+        long c = offset >> _clusterBits;
+        int src = SourceOf(c);
+        long runEnd = Math.Min((c + 1) << _clusterBits, end);
+        if (src == 0 && runEnd < end)
+            runEnd = Math.Min(UnallocatedRunEnd(c + 1, ((end - 1) >> _clusterBits) + 1) << _clusterBits, end);
+        while (runEnd < end && SourceOf(runEnd >> _clusterBits) == src)
+            runEnd = Math.Min(((runEnd >> _clusterBits) + 1) << _clusterBits, end);
+        if (src == 0) return new Extent(offset, runEnd - offset, ExtentKind.Unallocated);
+        var (handle, file) = src == CurrentSource ? (_curIrvd, _curIrvdPath) : (_chain[src - 1].Irvd, _chain[src - 1].IrvdPath);
+        // Allocated clusters over an irvd hole (zeroed or discarded ranges) read as zeroes.
+        long fileLength = src == CurrentSource ? _curIrvdLength : RandomAccess.GetLength(handle);
+        if (offset >= fileLength) return new Extent(offset, runEnd - offset, ExtentKind.Zero);
+        if (HostFile.TryGetAllocation(handle, offset, fileLength, out bool isData, out long hostRunEnd) && hostRunEnd > offset)
         {
-            CheckRange(offset, 0);
-            long len = Math.Min(maxLength, Size - offset);
-            if (len <= 0) throw new ImageFormatException(_metaPath, $"block status at {offset} is at or past the end of the disk");
-            long end = offset + len;
-            long c = offset >> _clusterBits;
-            int src = SourceOf(c);
-            long runEnd = Math.Min((c + 1) << _clusterBits, end);
-            if (src == 0 && runEnd < end)
-                runEnd = Math.Min(UnallocatedRunEnd(c + 1, ((end - 1) >> _clusterBits) + 1) << _clusterBits, end);
-            while (runEnd < end && SourceOf(runEnd >> _clusterBits) == src)
-                runEnd = Math.Min(((runEnd >> _clusterBits) + 1) << _clusterBits, end);
-            if (src == 0) return new Extent(offset, runEnd - offset, ExtentKind.Unallocated);
-            var (handle, file) = src == CurrentSource ? (_curIrvd, _curIrvdPath) : (_chain[src - 1].Irvd, _chain[src - 1].IrvdPath);
-            // Allocated clusters over an irvd hole (zeroed or discarded ranges) read as zeroes.
-            long fileLength = src == CurrentSource ? _curIrvdLength : RandomAccess.GetLength(handle);
-            if (offset >= fileLength) return new Extent(offset, runEnd - offset, ExtentKind.Zero);
-            if (HostFile.TryGetAllocation(handle, offset, fileLength, out bool isData, out long hostRunEnd) && hostRunEnd > offset)
-            {
-                long zeroEnd = hostRunEnd >= fileLength ? runEnd : hostRunEnd; // a hole up to EOF covers the rest too
-                long n = Math.Min(runEnd, isData ? hostRunEnd : zeroEnd) - offset;
-                return isData ? new Extent(offset, n, ExtentKind.Data, file, offset) : new Extent(offset, n, ExtentKind.Zero);
-            }
-            return new Extent(offset, runEnd - offset, ExtentKind.Data, file, offset);
+            long zeroEnd = hostRunEnd >= fileLength ? runEnd : hostRunEnd; // a hole up to EOF covers the rest too
+            long n = Math.Min(runEnd, isData ? hostRunEnd : zeroEnd) - offset;
+            return isData ? new Extent(offset, n, ExtentKind.Data, file, offset) : new Extent(offset, n, ExtentKind.Zero);
         }
+        return new Extent(offset, runEnd - offset, ExtentKind.Data, file, offset);
     }
 
     /// <summary>
@@ -472,23 +400,12 @@ public sealed partial class IrowImage : IBlockDriver, ISnapshotStore, IImageChec
         return endCluster;
     }
 
-    public void WriteZeroes(long offset, long length)
+    /// <summary>Reads as zeroes afterwards (a discard does the same). iROW has no "zero" bit, so a zeroed cluster is a set bit over an irvd hole.</summary>
+    protected override void WriteZeroesCore(long offset, long length)
     {
-        lock (_sync)
-        {
-            CheckRange(offset, length);
-            CheckWritable();
-            try
-            {
-                if (length > 0) ZeroRange(offset, offset + length);
-                WriteThroughBits();
-            }
-            catch (IOException e) { throw HostError("write zeroes", e); }
-        }
+        if (length > 0) ZeroRange(offset, offset + length);
+        WriteThroughBits();
     }
-
-    /// <summary>Reads as zeroes afterwards. iROW has no "zero" bit, so a zeroed cluster is a set bit over an irvd hole.</summary>
-    public void Discard(long offset, long length) => WriteZeroes(offset, length);
 
     private void ZeroRange(long start, long end)
     {
@@ -502,7 +419,7 @@ public sealed partial class IrowImage : IBlockDriver, ISnapshotStore, IImageChec
             {
                 long pe = Math.Min(ce, end);
                 // Not the cluster buffer: copy-up uses it as scratch while reading these zeroes.
-                if (!alreadyZero) WriteCore(pos, new byte[pe - pos]);
+                if (!alreadyZero) RedirectWrite(pos, new byte[pe - pos]);
                 pos = pe;
                 continue;
             }
@@ -533,11 +450,32 @@ public sealed partial class IrowImage : IBlockDriver, ISnapshotStore, IImageChec
 
     // ---- info ------------------------------------------------------------------------------------------------
 
+    public IReadOnlyList<ExtentOwner> ExtentOwners
+    {
+        get
+        {
+            lock (Gate)
+            {
+                CheckUsable();
+                var list = new List<ExtentOwner>(_tree.Records.Count);
+                for (int i = 0; i < _tree.Records.Count; i++)
+                {
+                    var r = _tree.Records[i];
+                    string label = i == _tree.CurrentIndex ? "current state"
+                        : r.IsDeleted ? "deleted state (kept for its children)"
+                        : $"{r.Name} (id {r.Id})";
+                    list.Add(new ExtentOwner(Resolve(r.IrvdFile, "irvd file"), label));
+                }
+                return list;
+            }
+        }
+    }
+
     public IReadOnlyList<string> Files
     {
         get
         {
-            lock (_sync)
+            lock (Gate)
             {
                 var list = new List<string> { _metaPath };
                 foreach (var r in _tree.Records)
@@ -564,7 +502,7 @@ public sealed partial class IrowImage : IBlockDriver, ISnapshotStore, IImageChec
     {
         get
         {
-            lock (_sync)
+            lock (Gate)
             {
                 return
                 [
@@ -582,7 +520,7 @@ public sealed partial class IrowImage : IBlockDriver, ISnapshotStore, IImageChec
     /// <summary>Turns copy_on_demand on or off (irow.md §7's interactive toggle, as a plain call).</summary>
     public void SetCopyOnDemand(bool on)
     {
-        lock (_sync)
+        lock (Gate)
         {
             CheckWritable();
             if (_tree.Header.CopyOnDemand == on) return;
@@ -593,21 +531,16 @@ public sealed partial class IrowImage : IBlockDriver, ISnapshotStore, IImageChec
 
     private void CommitMeta() => IrowMetaFile.Replace(_metaPath, _tree);
 
-    public void Dispose()
+    protected override void Close()
     {
-        lock (_sync)
+        try
         {
-            if (_disposed) return;
-            try
-            {
-                if (!IsReadOnly) FlushCore();
-            }
-            finally
-            {
-                _disposed = true;
-                CloseHandles();
-                _backing?.Dispose();
-            }
+            FlushCore();
+        }
+        finally
+        {
+            CloseHandles();
+            _backing?.Dispose();
         }
     }
 

@@ -85,6 +85,6 @@ public static class IrowMetaFile
         }
         catch (IOException e) { throw new ImageFormatException(metaPath, $"cannot write the meta file: {e.Message}"); }
         catch (UnauthorizedAccessException e) { throw new ImageFormatException(metaPath, $"cannot write the meta file: {e.Message}"); }
-        Raw.HostFile.SyncDirectory(Path.GetDirectoryName(Path.GetFullPath(metaPath)) ?? ".");
+        HostFile.SyncDirectory(Path.GetDirectoryName(Path.GetFullPath(metaPath)) ?? ".");
     }
 }

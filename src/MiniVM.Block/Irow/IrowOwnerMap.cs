@@ -64,7 +64,7 @@ public sealed class IrowOwnerMap
         for (long off = 0; off < bitmapSize;)
         {
             // Holes of a sparse btmp own nothing: skip them without reading (a 1 GiB bitmap of an empty state).
-            if (Raw.HostFile.TryGetAllocation(btmp, off, len, out bool isData, out long runEnd) && !isData)
+            if (HostFile.TryGetAllocation(btmp, off, len, out bool isData, out long runEnd) && !isData)
             {
                 off = Math.Min(runEnd, bitmapSize);
                 continue;

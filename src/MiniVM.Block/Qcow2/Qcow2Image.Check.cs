@@ -15,8 +15,8 @@ public sealed partial class Qcow2Image : IImageCheck
 
     public CheckResult Check(RepairMode repair = RepairMode.None)
     {
-        using var gate = _gate.EnterScope();
-        ObjectDisposedException.ThrowIf(_disposed, this);
+        using var gate = Gate.EnterScope();
+        CheckUsable();
         if (repair != RepairMode.None && !_writable)
             throw new ImageFormatException(FileName, "repair needs the image open read-write");
         if (_writable) FlushMetadata();

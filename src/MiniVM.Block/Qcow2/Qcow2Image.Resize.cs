@@ -9,7 +9,8 @@ public sealed partial class Qcow2Image : IResizable
 {
     public void Resize(long newSize)
     {
-        using var gate = _gate.EnterScope();
+        using var gate = Gate.EnterScope();
+        CheckUsable();
         CheckWritable();
         if (newSize < 0 || newSize % 512 != 0)
             throw new ImageFormatException(FileName, $"new size {newSize} must be a non-negative multiple of 512");

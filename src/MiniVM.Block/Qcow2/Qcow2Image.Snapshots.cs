@@ -11,7 +11,7 @@ public sealed partial class Qcow2Image : ISnapshotStore
 {
     public IReadOnlyList<SnapshotInfo> ListSnapshots()
     {
-        using var gate = _gate.EnterScope();
+        using var gate = Gate.EnterScope();
         var list = new List<SnapshotInfo>(_snapshots.Count);
         foreach (var s in _snapshots)
         {
@@ -30,7 +30,8 @@ public sealed partial class Qcow2Image : ISnapshotStore
 
     public SnapshotInfo CreateSnapshot(string name, long vmClockNanoseconds = 0, Action<Stream>? writeVmState = null)
     {
-        using var gate = _gate.EnterScope();
+        using var gate = Gate.EnterScope();
+        CheckUsable();
         CheckWritable();
         if (string.IsNullOrEmpty(name)) throw new ImageFormatException(FileName, "snapshot name is empty");
         if (_snapshots.Count >= Qcow2Header.MaxSnapshots)
@@ -86,7 +87,8 @@ public sealed partial class Qcow2Image : ISnapshotStore
 
     public void RevertToSnapshot(string idOrName)
     {
-        using var gate = _gate.EnterScope();
+        using var gate = Gate.EnterScope();
+        CheckUsable();
         CheckWritable();
         var sn = Find(idOrName);
         TrimCaches();
@@ -115,7 +117,8 @@ public sealed partial class Qcow2Image : ISnapshotStore
 
     public void DeleteSnapshot(string idOrName)
     {
-        using var gate = _gate.EnterScope();
+        using var gate = Gate.EnterScope();
+        CheckUsable();
         CheckWritable();
         var sn = Find(idOrName);
         TrimCaches();
@@ -136,8 +139,8 @@ public sealed partial class Qcow2Image : ISnapshotStore
 
     public Stream OpenVmState(string idOrName)
     {
-        using var gate = _gate.EnterScope();
-        ObjectDisposedException.ThrowIf(_disposed, this);
+        using var gate = Gate.EnterScope();
+        CheckUsable();
         var sn = Find(idOrName);
         if (sn.VmStateSize == 0) throw new ImageFormatException(FileName, $"snapshot '{sn.Name}' has no VM state");
         var l1 = ReadTable(sn.L1TableOffset, sn.L1Size);
@@ -393,7 +396,7 @@ public sealed partial class Qcow2Image : ISnapshotStore
         public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
         public override void Write(ReadOnlySpan<byte> buffer)
         {
-            image.WriteCore(start + _pos, buffer);
+            image.WriteTree(start + _pos, buffer);
             _pos += buffer.Length;
         }
     }
@@ -413,7 +416,7 @@ public sealed partial class Qcow2Image : ISnapshotStore
         {
             int n = (int)Math.Min(buffer.Length, length - _pos);
             if (n <= 0) return 0;
-            using (image._gate.EnterScope()) image.ReadTree(l1, start + _pos, buffer[..n], 0);
+            using (image.Gate.EnterScope()) image.ReadTree(l1, start + _pos, buffer[..n], 0);
             _pos += n;
             return n;
         }

@@ -10,13 +10,11 @@ namespace MiniVM.Block.Qcow2;
 /// <see cref="Flush"/>: data and refcount increments, then L2 tables, then L1, then refcount decrements — so a crash
 /// can leak clusters but never leave a pointer to a cluster that is unallocated or reused (qcow3.md §4.4.9).
 /// </summary>
-public sealed partial class Qcow2Image : IBlockDriver, IImageInfo, IBackingImage, IUserMetadata
+public sealed partial class Qcow2Image : BlockDriver, IImageInfo, IBackingImage, IUserMetadata, IExtentOwners
 {
     /// <summary>Cached metadata above this many bytes is written back and dropped between requests.</summary>
     private const long CacheLimitBytes = 32L * 1024 * 1024;
 
-    /// <summary>Serialises requests: a device thread and the monitor may share one image.</summary>
-    private readonly Lock _gate = new();
     private readonly FileStream _file;
     private readonly SafeFileHandle _handle;
     private readonly Qcow2Header _h;
@@ -34,7 +32,6 @@ public sealed partial class Qcow2Image : IBlockDriver, IImageInfo, IBackingImage
     private List<KeyValuePair<string, byte[]>> _metadata;
     private IBlockDriver? _backing;
     private bool _needSync;
-    private bool _disposed;
     // One decompressed cluster, for reads of a compressed cluster in pieces.
     private ulong _compressedKey = ulong.MaxValue;
     private readonly byte[] _compressedBuffer;
@@ -46,15 +43,16 @@ public sealed partial class Qcow2Image : IBlockDriver, IImageInfo, IBackingImage
         public bool Dirty;
     }
 
-    public string FormatName => "qcow2";
-    public string FileName { get; }
-    public long Size => _h.Size;
+    public override string FormatName => "qcow2";
+    public override string FileName { get; }
+    public override long Size => _h.Size;
     /// <summary>True when opened read-only, or when the image carries the corrupt bit (only check -r all may write).</summary>
-    public bool IsReadOnly => !_writable || (_h.IncompatibleFeatures & Qcow2Header.IncompatCorrupt) != 0;
+    public override bool IsReadOnly => !_writable || (_h.IncompatibleFeatures & Qcow2Header.IncompatCorrupt) != 0;
     public int Version => _h.Version;
     public long ClusterSize => _cs;
-    public long DiskUsage => Raw.HostFile.AllocatedBytes(FileName);
+    public long DiskUsage => HostFile.AllocatedBytes(FileName);
     public IReadOnlyList<string> Files => [FileName];
+    public IReadOnlyList<ExtentOwner> ExtentOwners => [new(FileName, Path.GetFileName(FileName))];
     public string? BackingFileName => _h.BackingFileName;
     public string? BackingFormat => _h.BackingFormat;
     public IBlockDriver? Backing => _backing;
@@ -259,16 +257,7 @@ public sealed partial class Qcow2Image : IBlockDriver, IImageInfo, IBackingImage
     }
 
     /// <summary>pread that reads zeroes past the end of the file.</summary>
-    private void ReadAt(long offset, Span<byte> buffer)
-    {
-        int done = 0;
-        while (done < buffer.Length)
-        {
-            int n = RandomAccess.Read(_handle, buffer[done..], offset + done);
-            if (n <= 0) { buffer[done..].Clear(); return; }
-            done += n;
-        }
-    }
+    private void ReadAt(long offset, Span<byte> buffer) => ReadHost(_handle, offset, buffer);
 
     private void WriteAt(long offset, ReadOnlySpan<byte> data)
     {
@@ -371,19 +360,10 @@ public sealed partial class Qcow2Image : IBlockDriver, IImageInfo, IBackingImage
 
     // ---- reading -----------------------------------------------------------------------------------------------
 
-    public void Read(long offset, Span<byte> buffer)
+    protected override void ReadCore(long offset, Span<byte> buffer)
     {
-        using var gate = _gate.EnterScope();
-        CheckRange(offset, buffer.Length);
         TrimCaches();
         ReadTree(_l1, offset, buffer, _h.Size);
-    }
-
-    private void CheckRange(long offset, long length)
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        if (offset < 0 || length < 0 || offset > _h.Size - length)
-            throw new ImageFormatException(FileName, $"request at {offset}+{length} is outside the {_h.Size}-byte disk");
     }
 
     /// <summary>Reads guest bytes through the tree of <paramref name="l1"/>; host-contiguous runs become one read.</summary>
@@ -432,12 +412,11 @@ public sealed partial class Qcow2Image : IBlockDriver, IImageInfo, IBackingImage
         return host;
     }
 
+    /// <summary>An unallocated cluster: the backing image, but only inside the tree's own disk (a VM-state read past it reads zeroes).</summary>
     private void ReadUnallocated(long guest, Span<byte> dst, long diskSize)
     {
-        if (_backing is null || guest >= diskSize || guest >= _backing.Size) { dst.Clear(); return; }
-        int fromBacking = (int)Math.Min(dst.Length, _backing.Size - guest);
-        _backing.Read(guest, dst[..fromBacking]);
-        dst[fromBacking..].Clear();
+        if (guest >= diskSize) dst.Clear();
+        else ReadBacking(_backing, guest, dst);
     }
 
     /// <summary>
@@ -488,14 +467,9 @@ public sealed partial class Qcow2Image : IBlockDriver, IImageInfo, IBackingImage
         return (start >> _clusterBits, (start + sectors * 512 - 1) >> _clusterBits);
     }
 
-    public Extent GetBlockStatus(long offset, long maxLength)
+    protected override Extent BlockStatusCore(long offset, long limit)
     {
-        using var gate = _gate.EnterScope();
-        CheckRange(offset, 0);
-        if (offset >= _h.Size) throw new ImageFormatException(FileName, $"offset {offset} is at or past the end of the {_h.Size}-byte disk");
         TrimCaches();
-        long limit = Math.Min(maxLength, _h.Size - offset);
-        if (limit <= 0) throw new ImageFormatException(FileName, $"block status length {maxLength} must be positive");
         ExtentKind kind = default;
         long host = -1, len = 0;
         while (len < limit)
@@ -518,26 +492,20 @@ public sealed partial class Qcow2Image : IBlockDriver, IImageInfo, IBackingImage
 
     // ---- writing -----------------------------------------------------------------------------------------------
 
-    private void CheckWritable()
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        if (!_writable) throw new ImageFormatException(FileName, "image is open read-only");
-        if ((_h.IncompatibleFeatures & Qcow2Header.IncompatCorrupt) != 0)
-            throw new ImageFormatException(FileName, "image is marked corrupt; repair it with check -r all before writing");
-    }
+    protected override string? WriteRefusal =>
+        !_writable ? "image is open read-only"
+        : (_h.IncompatibleFeatures & Qcow2Header.IncompatCorrupt) != 0 ? "image is marked corrupt; repair it with check -r all before writing"
+        : null;
 
-    public void Write(long offset, ReadOnlySpan<byte> data)
+    protected override void WriteCore(long offset, ReadOnlySpan<byte> data)
     {
-        using var gate = _gate.EnterScope();
-        CheckWritable();
-        CheckRange(offset, data.Length);
         TrimCaches();
-        WriteCore(offset, data);
+        WriteTree(offset, data);
         WriteThroughMetadata();
     }
 
     /// <summary>Writes through the active tree with no disk-size check (the VM state lives past the disk's end).</summary>
-    private void WriteCore(long offset, ReadOnlySpan<byte> data)
+    private void WriteTree(long offset, ReadOnlySpan<byte> data)
     {
         int pos = 0;
         byte[]? scratch = null;
@@ -657,21 +625,15 @@ public sealed partial class Qcow2Image : IBlockDriver, IImageInfo, IBackingImage
         FlushMetadata();
     }
 
-    public void WriteZeroes(long offset, long length)
+    protected override void WriteZeroesCore(long offset, long length)
     {
-        using var gate = _gate.EnterScope();
-        CheckWritable();
-        CheckRange(offset, length);
         TrimCaches();
         ZeroRange(offset, length, discard: false);
         WriteThroughMetadata();
     }
 
-    public void Discard(long offset, long length)
+    protected override void DiscardCore(long offset, long length)
     {
-        using var gate = _gate.EnterScope();
-        CheckWritable();
-        CheckRange(offset, length);
         TrimCaches();
         ZeroRange(offset, length, discard: true);
         WriteThroughMetadata();
@@ -728,15 +690,13 @@ public sealed partial class Qcow2Image : IBlockDriver, IImageInfo, IBackingImage
         try
         {
             Array.Clear(z, 0, _cs);
-            WriteCore(offset, z.AsSpan(0, length));
+            WriteTree(offset, z.AsSpan(0, length));
         }
         finally { ArrayPool<byte>.Shared.Return(z); }
     }
 
-    public void Flush()
+    protected override void FlushCore()
     {
-        using var gate = _gate.EnterScope();
-        ObjectDisposedException.ThrowIf(_disposed, this);
         if (!_writable) return;
         FlushMetadata();
         Sync();
@@ -793,7 +753,8 @@ public sealed partial class Qcow2Image : IBlockDriver, IImageInfo, IBackingImage
 
     public void SetUserMetadata(string key, ReadOnlySpan<byte> value)
     {
-        using var gate = _gate.EnterScope();
+        using var gate = Gate.EnterScope();
+        CheckUsable();
         CheckWritable();
         Qcow2UserMetadata.ValidateKey(key);
         var list = new List<KeyValuePair<string, byte[]>>(_metadata);
@@ -805,7 +766,8 @@ public sealed partial class Qcow2Image : IBlockDriver, IImageInfo, IBackingImage
 
     public bool RemoveUserMetadata(string key)
     {
-        using var gate = _gate.EnterScope();
+        using var gate = Gate.EnterScope();
+        CheckUsable();
         CheckWritable();
         var list = new List<KeyValuePair<string, byte[]>>(_metadata);
         int i = list.FindIndex(kv => kv.Key == key);
@@ -829,17 +791,14 @@ public sealed partial class Qcow2Image : IBlockDriver, IImageInfo, IBackingImage
         _metadata = list;
     }
 
-    public void Dispose()
+    protected override void Close()
     {
-        using var gate = _gate.EnterScope();
-        if (_disposed) return;
         try
         {
             if (_writable) { FlushMetadata(); Sync(); }
         }
         finally
         {
-            _disposed = true;
             _backing?.Dispose();
             _file.Dispose();
         }

@@ -3,10 +3,9 @@ using Microsoft.Win32.SafeHandles;
 namespace MiniVM.Block.Raw;
 
 /// <summary>A raw image: guest byte N is host byte N. Holes in the host file are unallocated (read as zeroes).</summary>
-public sealed class RawImage : IBlockDriver, IImageInfo
+public sealed class RawImage : BlockDriver, IImageInfo, IExtentOwners
 {
     private readonly SafeFileHandle _file;
-    private bool _disposed;
 
     private RawImage(string fileName, SafeFileHandle file, long size, bool readOnly)
     {
@@ -40,80 +39,38 @@ public sealed class RawImage : IBlockDriver, IImageInfo
         }
     }
 
-    public string FormatName => "raw";
-    public string FileName { get; }
-    public long Size { get; }
-    public bool IsReadOnly { get; }
+    public override string FormatName => "raw";
+    public override string FileName { get; }
+    public override long Size { get; }
+    public override bool IsReadOnly { get; }
     public long ClusterSize => 0;
     public long DiskUsage => HostFile.AllocatedBytes(FileName);
     public IReadOnlyList<string> Files => [FileName];
     public IReadOnlyList<KeyValuePair<string, string>> FormatSpecific => [];
 
-    private void CheckRange(long offset, long length)
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        if (offset < 0 || length < 0 || offset > Size - length)
-            throw new ImageFormatException(FileName, $"range {offset}+{length} is outside the disk (size {Size})");
-    }
+    public IReadOnlyList<ExtentOwner> ExtentOwners => [new(FileName, Path.GetFileName(FileName))];
 
-    private ImageFormatException HostError(string what, IOException e) => new($"{FileName}: {what} failed: {e.Message}", e);
+    protected override void ReadCore(long offset, Span<byte> buffer) => ReadHost(_file, offset, buffer);
 
-    private void CheckWritable()
-    {
-        if (IsReadOnly) throw new ImageFormatException(FileName, "image is open read-only");
-    }
+    protected override void WriteCore(long offset, ReadOnlySpan<byte> data) => RandomAccess.Write(_file, data, offset);
 
-    public void Read(long offset, Span<byte> buffer)
+    protected override void FlushCore()
     {
-        CheckRange(offset, buffer.Length);
-        try
-        {
-            int done = 0;
-            while (done < buffer.Length)
-            {
-                int n = RandomAccess.Read(_file, buffer[done..], offset + done);
-                if (n <= 0) { buffer[done..].Clear(); break; }
-                done += n;
-            }
-        }
-        catch (IOException e) { throw HostError("read", e); }
-    }
-
-    public void Write(long offset, ReadOnlySpan<byte> data)
-    {
-        CheckRange(offset, data.Length);
-        CheckWritable();
-        try { RandomAccess.Write(_file, data, offset); }
-        catch (IOException e) { throw HostError("write", e); }
-    }
-
-    public void Flush()
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
         if (!IsReadOnly) HostFile.SyncData(_file, FileName);
     }
 
-    public Extent GetBlockStatus(long offset, long maxLength)
+    protected override Extent BlockStatusCore(long offset, long length)
     {
-        CheckRange(offset, 0);
-        long len = Math.Min(maxLength, Size - offset);
-        if (len <= 0) throw new ImageFormatException(FileName, $"block status at {offset} is at or past the end of the disk");
         if (HostFile.TryGetAllocation(_file, offset, Size, out bool isData, out long runEnd) && runEnd > offset)
-            return new Extent(offset, Math.Min(len, runEnd - offset), isData ? ExtentKind.Data : ExtentKind.Zero,
+            return new Extent(offset, Math.Min(length, runEnd - offset), isData ? ExtentKind.Data : ExtentKind.Zero,
                 isData ? FileName : null, isData ? offset : -1);
-        return new Extent(offset, len, ExtentKind.Data, FileName, offset);
+        return new Extent(offset, length, ExtentKind.Data, FileName, offset);
     }
 
-    public void WriteZeroes(long offset, long length)
+    protected override void WriteZeroesCore(long offset, long length)
     {
-        CheckRange(offset, length);
-        CheckWritable();
-        if (HostFile.TryPunchHole(_file, offset, length)) return;
-        try { WriteZeroBytes(offset, length); }
-        catch (IOException e) { throw HostError("write zeroes", e); }
+        if (!HostFile.TryPunchHole(_file, offset, length)) WriteZeroBytes(offset, length);
     }
-
-    public void Discard(long offset, long length) => WriteZeroes(offset, length);
 
     private void WriteZeroBytes(long offset, long length)
     {
@@ -126,10 +83,5 @@ public sealed class RawImage : IBlockDriver, IImageInfo
         }
     }
 
-    public void Dispose()
-    {
-        if (_disposed) return;
-        _disposed = true;
-        _file.Dispose();
-    }
+    protected override void Close() => _file.Dispose();
 }

@@ -121,14 +121,12 @@ public sealed class HumanMonitor(PcMachine machine)
         foreach (var cd in machine.CdRoms)
         {
             sb.Append(cd.MediumName is { } name
-                ? $"{cd.Name}: {name} ({FormatName(cd.Medium!)}, read-only)\n"
+                ? $"{cd.Name}: {name} ({cd.Medium!.FormatName}, read-only)\n"
                 : $"{cd.Name}: [not inserted]\n");
             sb.Append($"    Removable device: {(cd.Locked ? "locked" : "not locked")}, tray {(cd.TrayOpen ? "open" : "closed")}\n");
         }
         return sb.Length == 0 ? "no disks" : sb.ToString().TrimEnd('\n');
     }
-
-    private static string FormatName(IBlockDriver medium) => medium.GetType().Name.Replace("Image", "").ToLowerInvariant();
 
     // QEMU's `change DEVICE FILE [FORMAT]` for a removable drive.
     private string Change(string args)

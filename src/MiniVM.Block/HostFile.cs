@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 
-namespace MiniVM.Block.Raw;
+namespace MiniVM.Block;
 
 /// <summary>
 /// Linux host-file primitives the drivers need beyond RandomAccess: sparse-aware allocation queries
