@@ -74,7 +74,7 @@ internal static partial class SyscallKill
         return r.ExitCode != 0;
     }
 
-    private static CliResult Strace(string dir, string[] straceArgs, string[] args)
+    internal static CliResult Strace(string dir, string[] straceArgs, string[] args)
     {
         var psi = new ProcessStartInfo("strace") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = dir };
         foreach (var a in straceArgs) psi.ArgumentList.Add(a);

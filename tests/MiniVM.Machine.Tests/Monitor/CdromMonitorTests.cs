@@ -41,6 +41,21 @@ public sealed class CdromMonitorTests : IDisposable
     }
 
     [Fact]
+    public void InfoBlockNamesTheMediumsFormatAsTheRegistryDoes()
+    {
+        string first = Iso("first.iso", 16);
+        Iso("second.iso", 32);
+        // An add-cow overlay on an ISO: its format is "add-cow" (the registry's name), not a class name ("addcow").
+        string overlay = Path.Combine(_dir, "cd.add-cow");
+        var options = new MiniVM.Block.ImageCreateOptions { BackingFile = "second.iso", BackingFormat = "raw" };
+        MiniVM.Block.ImageFormats.Default.Create("add-cow", overlay, 32 * 2048, options).Dispose();
+        using var vm = new SnapshotMachine(_dir, cdrom: first);
+        var m = new HumanMonitor(vm.Machine);
+        Assert.Equal("", m.Execute($"change ide1-cd0 {overlay} add-cow"));
+        Assert.EndsWith($"ide1-cd0: {overlay} (add-cow, read-only)\n    Removable device: not locked, tray closed", m.Execute("info block"));
+    }
+
+    [Fact]
     public void LoadvmPutsBackTheSavedMediumAndRefusesClearlyWhenItsFileIsGone()
     {
         string first = Iso("first.iso", 16), second = Iso("second.iso", 32);
