@@ -16,6 +16,9 @@ public class ImageFormatException : Exception
     public ImageFormatException(string? fileName, string message)
         : base(fileName is null ? message : $"{fileName}: {message}") => FileName = fileName;
 
+    public ImageFormatException(string? fileName, string message, Exception inner)
+        : base(fileName is null ? message : $"{fileName}: {message}", inner) => FileName = fileName;
+
     /// <summary>For a header field that fails validation: "FILE: field NAME = VALUE: REASON".</summary>
     public static ImageFormatException BadField(string? fileName, string field, object? value, string reason)
         => new(fileName, $"field {field} = {value}: {reason}");

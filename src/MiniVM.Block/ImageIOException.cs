@@ -5,6 +5,6 @@ namespace MiniVM.Block;
 /// so devices turn it into a guest I/O error like any failed request; the CLI gives it the I/O exit code (74).
 /// </summary>
 public sealed class ImageIOException(string fileName, string operation, IOException inner)
-    : ImageFormatException($"{fileName}: {operation} failed: {inner.Message}", inner)
+    : ImageFormatException(fileName, $"{operation} failed: {inner.Message}", inner)
 {
 }

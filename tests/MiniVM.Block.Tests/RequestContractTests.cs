@@ -202,6 +202,7 @@ public class RequestContractTests
         var read = Assert.Throws<ImageIOException>(() => d.Read(2 * Cluster, new byte[4096]));
         Assert.Equal($"{d.FileName}: read failed: {FailingDisk.Error}", read.Message);
         Assert.IsType<IOException>(read.InnerException);
+        Assert.Equal(d.FileName, read.FileName);
         // A partial write there needs the base's bytes for its copy-on-write and fails the same way.
         var write = Assert.Throws<ImageIOException>(() => d.Write(3 * Cluster + 100, new byte[100]));
         Assert.Equal($"{d.FileName}: write failed: {FailingDisk.Error}", write.Message);
