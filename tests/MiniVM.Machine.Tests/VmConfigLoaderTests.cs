@@ -17,7 +17,7 @@ public sealed class VmConfigLoaderTests : IDisposable
     }
 
     private static VmOptions Load(string? file, string[]? sets = null, (string, string)[]? sh = null,
-        List<DriveOptions>? drives = null, Dictionary<string, string?>? env = null) =>
+        List<DriveDocument>? drives = null, Dictionary<string, string?>? env = null) =>
         VmConfigLoader.Load(file, sets ?? [], sh ?? [], drives ?? [], env ?? NoEnv);
 
     [Fact]
@@ -48,7 +48,7 @@ public sealed class VmConfigLoaderTests : IDisposable
         Assert.Equal(512, Load(f, env: env).Machine.Memory);
         var o = Load(f, sets: ["machine.memory=64"], env: env);
         Assert.Equal(64, o.Machine.Memory);
-        Assert.Equal("realtime", o.Clock);
+        Assert.Equal(ClockMode.Realtime, o.Clock);
     }
 
     [Fact]
@@ -56,7 +56,7 @@ public sealed class VmConfigLoaderTests : IDisposable
     {
         var o = Load(Json("{}"), sh: [("--memory", "32"), ("--serial", "file:/tmp/s.log")]);
         Assert.Equal(32, o.Machine.Memory);
-        Assert.Equal("file:/tmp/s.log", o.Serial);
+        Assert.Equal(SerialSink.ToFile("/tmp/s.log"), o.Serial);
     }
 
     [Fact]
@@ -66,7 +66,7 @@ public sealed class VmConfigLoaderTests : IDisposable
         var fda = VmConfigLoader.ParseDrive("if=floppy,file=a.img", _dir);
         var o = Load(f, drives: [fda]);
         var d = Assert.Single(o.Drives);
-        Assert.Equal("floppy", d.Interface);
+        Assert.Equal(DriveInterface.Floppy, d.Interface);
     }
 
     [Theory]
