@@ -21,6 +21,8 @@ command -v genisoimage >/dev/null || need+=(genisoimage)
 [ -e /usr/lib/ISOLINUX/isolinux.bin ] || need+=(isolinux)
 # The GRUB rescue CD boot (CdromBootTests): Debian's grub-rescue-pc ships the ISO.
 [ -e /usr/lib/grub-rescue/grub-rescue-cdrom.iso ] || need+=(grub-rescue-pc)
+# MonitorQemuComparisonTests compares the monitor's dumps with qemu-system-i386's for the same boot sector.
+command -v qemu-system-i386 >/dev/null || need+=(qemu-system-x86)
 # The terminal display test runs minivm in a tmux pane.
 command -v tmux >/dev/null || need+=(tmux)
 if [ ${#need[@]} -gt 0 ]; then

@@ -29,16 +29,15 @@ internal sealed class MonitorSetup
             if (loadVm is not null) machine.LoadVm(loadVm);
             MonitorChannel? channel = null;
             TcpMonitor? tcp = null;
-            if (options.Monitor.Equals("stdio", StringComparison.OrdinalIgnoreCase))
+            if (options.Monitor.Kind == MonitorKind.Stdio)
             {
                 channel = new MonitorChannel();
                 StdioMonitor.Start(channel, Console.OpenStandardInput(), context.Out);
             }
-            else if (options.Monitor.StartsWith("tcp:", StringComparison.OrdinalIgnoreCase))
+            else if (options.Monitor.Kind == MonitorKind.Tcp)
             {
                 channel = new MonitorChannel();
-                int port = int.Parse(options.Monitor[(options.Monitor.LastIndexOf(':') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
-                tcp = new TcpMonitor(port, channel);
+                tcp = new TcpMonitor(options.Monitor.Port, channel);
                 context.Err.WriteLine($"minivm: monitor listening on 127.0.0.1:{tcp.Port}");
             }
             var output = context.Out;

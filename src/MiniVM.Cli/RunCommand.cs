@@ -72,7 +72,7 @@ internal static class RunCommand
             try
             {
                 string cwd = Directory.GetCurrentDirectory();
-                var drives = new List<DriveOptions>();
+                var drives = new List<DriveDocument>();
                 foreach (var spec in parse.GetValue(drive) ?? []) drives.Add(VmConfigLoader.ParseDrive(spec, cwd));
                 if (parse.GetValue(fda) is { } a) drives.Add(VmConfigLoader.ParseDrive($"if=floppy,index=0,file={a}", cwd));
                 if (parse.GetValue(hda) is { } h) drives.Add(VmConfigLoader.ParseDrive($"if=ide,index=0,file={h}", cwd));
@@ -83,9 +83,6 @@ internal static class RunCommand
                 Alias(memory, "--memory"); Alias(boot, "--boot"); Alias(serial, "--serial"); Alias(monitor, "--monitor");
                 Alias(display, "--display"); Alias(clock, "--clock");
                 options = VmConfigLoader.Load(parse.GetValue(config), parse.GetValue(set) ?? [], shorthands, drives);
-                // One stdio cannot carry both a guest console and the monitor; QEMU's mon:stdio multiplexing is not offered.
-                if (options.Monitor.Equals("stdio", StringComparison.OrdinalIgnoreCase) && options.Serial.Equals("stdio", StringComparison.OrdinalIgnoreCase))
-                    throw new VmConfigException("config: monitor = stdio and serial = stdio cannot share stdio; use --serial none|file:PATH or --monitor tcp:127.0.0.1:PORT");
             }
             catch (VmConfigException e)
             {
@@ -98,9 +95,9 @@ internal static class RunCommand
             {
                 if (d.IsCdrom && string.IsNullOrEmpty(d.File)) continue; // an empty CD-ROM drive: no medium yet
                 if (!File.Exists(d.File) && !Directory.Exists(d.File))
-                    return Fail(context, ExitCodes.NoSuchFile, $"drive {d.Interface}{d.Index}: file '{d.File}' not found");
+                    return Fail(context, ExitCodes.NoSuchFile, $"drive {d.Label}: file '{d.File}' not found");
                 if (HostFiles.NotRegularReason(d.File) is { } why)
-                    return Fail(context, ExitCodes.NoSuchFile, $"drive {d.Interface}{d.Index}: '{d.File}' {why}; disk images must be regular files");
+                    return Fail(context, ExitCodes.NoSuchFile, $"drive {d.Label}: '{d.File}' {why}; disk images must be regular files");
             }
 
             if (parse.GetValue(eipInterval) < 1)
@@ -110,16 +107,16 @@ internal static class RunCommand
             }
             // On a terminal a person is watching: guest time keeps pace with the wall clock and the text screen is shown.
             bool interactive = !Console.IsInputRedirected && !Console.IsOutputRedirected;
-            if (options.Clock.Equals("auto", StringComparison.OrdinalIgnoreCase)) options.Clock = interactive ? "paced" : "virtual";
-            var displayKind = options.ParsedDisplay;
+            options = options with { Clock = options.Clock ?? (interactive ? ClockMode.Paced : ClockMode.Virtual) };
+            var displayKind = options.Display;
             if (displayKind == DisplayKind.Auto)
-                displayKind = interactive && !options.Monitor.Equals("stdio", StringComparison.OrdinalIgnoreCase) ? DisplayKind.Curses : DisplayKind.None;
+                displayKind = interactive && options.Monitor.Kind != MonitorKind.Stdio ? DisplayKind.Curses : DisplayKind.None;
             string vmName = options.Drives.Count > 0 ? Path.GetFileName(options.Drives[0].File) : "no drive";
 
             var serialText = new SerialText();
             var warnings = new List<string>();
-            using var serialFile = OpenSerialSink(options.Serial);
-            Stream? stdout = options.Serial.Equals("stdio", StringComparison.OrdinalIgnoreCase) ? Console.OpenStandardOutput() : null;
+            using var serialFile = options.Serial.Path is { } serialPath ? new FileStream(serialPath, FileMode.Create, FileAccess.Write, FileShare.Read, 1) : null;
+            Stream? stdout = options.Serial.Kind == SerialSinkKind.Stdio ? Console.OpenStandardOutput() : null;
             var terminal = displayKind == DisplayKind.Curses ? new TerminalDisplay(Console.OpenStandardOutput(), vmName) : null;
             using var debugFile = parse.GetValue(debugLog) is { } dl ? new FileStream(dl, FileMode.Create, FileAccess.Write) : null;
             var outputs = new MachineOutputs
@@ -230,9 +227,6 @@ internal static class RunCommand
         context.Err.WriteLine("minivm: " + message);
         return code;
     }
-
-    private static FileStream? OpenSerialSink(string serial) =>
-        serial.StartsWith("file:", StringComparison.Ordinal) ? new FileStream(serial[5..], FileMode.Create, FileAccess.Write, FileShare.Read, 1) : null;
 
     /// <summary>Host keyboard → COM1 when the serial port is on stdio (a background reader; the machine drains it).</summary>
     private const int MaxPendingInput = 1 << 16;

@@ -110,6 +110,12 @@ public sealed class PhysicalMemory
         }
     }
 
+    /// <summary>
+    /// Whether reads of the page holding <paramref name="address"/> come from RAM or a ROM image rather than the bus,
+    /// i.e. can be read by a debugger without a device seeing an access.
+    /// </summary>
+    public bool IsMemoryBacked(ulong address) => address < (ulong)PageCount * PageSize && ReadArray[(int)(address >> PageShift)] is not null;
+
     /// <summary>DMA / debugger read of physical memory, following the read side of the map.</summary>
     public void Read(ulong address, Span<byte> destination)
     {

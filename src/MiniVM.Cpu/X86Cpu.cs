@@ -117,6 +117,10 @@ public sealed partial class X86Cpu
     public (uint Base, uint Limit) Idtr => (IdtBase, IdtLimit);
     public SegmentCache LdtRegister => Ldtr;
     public SegmentCache TaskRegister => Tr;
+    /// <summary>DR0-DR7 as the guest last wrote them (the monitor's register dump).</summary>
+    public uint GetDebugRegister(int n) => Dr[n & 7];
+    /// <summary>Interrupts are held off for one instruction (after STI or a load of SS), QEMU's II flag.</summary>
+    public bool InterruptShadow => Shadow;
 
     public uint GetRegister(GeneralRegister r) => R[(int)r];
     public void SetRegister(GeneralRegister r, uint value) => R[(int)r] = value;

@@ -23,8 +23,8 @@ public sealed partial class PcMachine
         };
         if (!string.IsNullOrEmpty(d.File))
         {
-            if (!File.Exists(d.File)) throw new FileNotFoundException($"drive {d.Interface}{d.Index} (cdrom): file '{d.File}' not found", d.File);
-            cd.Insert(OpenMedium(d.File, string.IsNullOrEmpty(d.Format) ? null : d.Format), d.File);
+            if (!File.Exists(d.File)) throw new FileNotFoundException($"drive {d.Label} (cdrom): file '{d.File}' not found", d.File);
+            cd.Insert(OpenMedium(d.File, d.Format), d.File);
         }
         _cdroms.Add(cd);
         return cd;

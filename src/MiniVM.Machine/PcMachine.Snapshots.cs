@@ -60,7 +60,7 @@ public sealed partial class PcMachine
     }
 
     /// <summary>The name a drive has in messages and `info block`: ide0, floppy0, virtio1 (with its file).</summary>
-    public string DiskLabel(int i) => $"{DiskDrive(i).Interface.ToLowerInvariant()}{DiskDrive(i).Index}";
+    public string DiskLabel(int i) => DiskDrive(i).Label;
 
     /// <summary>The writable disks with their labels; each must be able to take snapshots for savevm/loadvm.</summary>
     private List<(string Label, ISnapshotStore Store)> SnapshotDisks(string command)

@@ -32,7 +32,7 @@ public sealed partial class PcMachine : IDisposable
         _bios = Firmware.LoadBios(options.Firmware.Bios);
         byte[] vgaBios = Firmware.LoadVgaBios(options.Firmware.VgaBios);
 
-        Clock = new MachineClock(options.ParsedClock);
+        Clock = new MachineClock(options.Clock ?? ClockMode.Virtual);
         Memory = new PhysicalMemory(ram);
         Ports = new PortBus();
         Mmio = new MmioBus();
@@ -42,7 +42,7 @@ public sealed partial class PcMachine : IDisposable
         Apic = new LocalApic(Clock.Clock, Pic);
         IoApic = new IoApic(Apic);
         var irqs = new IsaInterruptRouting(Pic, IoApic);
-        Cpu = new X86Cpu(Memory, new MachineBus(Ports, Mmio, Clock), new ApicInterrupts(Apic)) { Engine = options.Machine.ParsedCpuEngine };
+        Cpu = new X86Cpu(Memory, new MachineBus(Ports, Mmio, Clock), new ApicInterrupts(Apic)) { Engine = options.Machine.CpuEngine };
         Apic.NmiRequested += Cpu.RaiseNmi;
         Apic.Moved += address => MoveMmio(ref _apicAt, address, Apic, LocalApic.Size);
         MoveMmio(ref _apicAt, Apic.MappedAt, Apic, LocalApic.Size);
@@ -111,7 +111,7 @@ public sealed partial class PcMachine : IDisposable
         {
             if (d.IsCdrom) { ata[d.Index] = AddCdrom(formats, d); continue; }
             var disk = OpenDisk(formats, d, outputs.Warning);
-            switch (d.ParsedInterface)
+            switch (d.Interface)
             {
                 case DriveInterface.Ide: ata[d.Index] = new AtaDrive(disk, serial: $"MVM{d.Index:D5}"); break;
                 case DriveInterface.Floppy: floppies[d.Index] = FloppyDrive.ForImage(disk); break;
@@ -231,8 +231,8 @@ public sealed partial class PcMachine : IDisposable
 
     private IBlockDriver OpenDisk(ImageFormats formats, DriveOptions d, Action<string> warning)
     {
-        if (!File.Exists(d.File)) throw new FileNotFoundException($"drive {d.Interface}{d.Index}: file '{d.File}' not found", d.File);
-        var disk = formats.Open(d.File, string.IsNullOrEmpty(d.Format) ? null : d.Format,
+        if (!File.Exists(d.File)) throw new FileNotFoundException($"drive {d.Label}: file '{d.File}' not found", d.File);
+        var disk = formats.Open(d.File, d.Format,
             new ImageOpenContext { ReadOnly = d.ReadOnly, Registry = formats, Warning = warning });
         _disks.Add(disk);
         _diskDrives.Add(d);
@@ -252,7 +252,7 @@ public sealed partial class PcMachine : IDisposable
         var irq = isa.GetIntxLine(slot, 0);
         string serial = $"MVMVIRTIO{d.Index}";
         VirtioBlkPci device;
-        if (d.Transport.Equals("legacy", StringComparison.OrdinalIgnoreCase))
+        if (d.Transport == VirtioTransport.Legacy)
         {
             var legacy = new VirtioBlkPciLegacy(disk, guestMemory, irq, slot, serial);
             legacy.Attach(Ports);

@@ -18,10 +18,10 @@ public sealed class PowerManagementTests
 {
     private static PcMachine NewMachine(StringBuilder debugLog) => new(new VmOptions
     {
-        Machine = new MachineSection { Memory = 32, Rtc = "2026-01-01T00:00:00" },
+        Machine = new MachineOptions { Memory = 32, Rtc = new DateTime(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc) },
         Firmware = MiniVmProcess.Firmware,
         Boot = "c",
-        Serial = "none",
+        Serial = SerialSink.None,
     }, new MachineOutputs { DebugLog = b => debugLog.Append((char)b) });
 
     /// <summary>Runs the BIOS until its log shows it went on past table building to the option ROMs.</summary>

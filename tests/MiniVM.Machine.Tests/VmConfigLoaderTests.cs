@@ -17,7 +17,7 @@ public sealed class VmConfigLoaderTests : IDisposable
     }
 
     private static VmOptions Load(string? file, string[]? sets = null, (string, string)[]? sh = null,
-        List<DriveOptions>? drives = null, Dictionary<string, string?>? env = null) =>
+        List<DriveDocument>? drives = null, Dictionary<string, string?>? env = null) =>
         VmConfigLoader.Load(file, sets ?? [], sh ?? [], drives ?? [], env ?? NoEnv);
 
     [Fact]
@@ -48,7 +48,7 @@ public sealed class VmConfigLoaderTests : IDisposable
         Assert.Equal(512, Load(f, env: env).Machine.Memory);
         var o = Load(f, sets: ["machine.memory=64"], env: env);
         Assert.Equal(64, o.Machine.Memory);
-        Assert.Equal("realtime", o.Clock);
+        Assert.Equal(ClockMode.Realtime, o.Clock);
     }
 
     [Fact]
@@ -56,7 +56,7 @@ public sealed class VmConfigLoaderTests : IDisposable
     {
         var o = Load(Json("{}"), sh: [("--memory", "32"), ("--serial", "file:/tmp/s.log")]);
         Assert.Equal(32, o.Machine.Memory);
-        Assert.Equal("file:/tmp/s.log", o.Serial);
+        Assert.Equal(SerialSink.ToFile("/tmp/s.log"), o.Serial);
     }
 
     [Fact]
@@ -66,7 +66,7 @@ public sealed class VmConfigLoaderTests : IDisposable
         var fda = VmConfigLoader.ParseDrive("if=floppy,file=a.img", _dir);
         var o = Load(f, drives: [fda]);
         var d = Assert.Single(o.Drives);
-        Assert.Equal("floppy", d.Interface);
+        Assert.Equal(DriveInterface.Floppy, d.Interface);
     }
 
     [Theory]
@@ -81,11 +81,34 @@ public sealed class VmConfigLoaderTests : IDisposable
     [InlineData("""{ "drives": [ { "interface": "ide", "media": "tape", "file": "x" } ] }""", "drives.0.media = 'tape': use disk or cdrom")]
     [InlineData("""{ "drives": [ { "interface": "virtio", "media": "cdrom", "file": "x" } ] }""", "drives.0.media = cdrom: a CD-ROM drive is on the ide interface")]
     [InlineData("""{ "drives": [ { "interface": "ide", "file": "" } ] }""", "drives.0.file is empty")]
+    [InlineData("""{ "monitor": "stdio" }""", "monitor = stdio and serial = stdio cannot share stdio")]
+    [InlineData("""{ "drives": [ { "interface": "virtio", "file": "x", "transport": "pci" } ] }""", "drives.0.transport = 'pci': use legacy or modern")]
     public void WrongValuesGiveOneLineNamingTheKey(string json, string expected)
     {
         var e = Assert.Throws<VmConfigException>(() => Load(Json(json)));
         Assert.Contains(expected, e.Message);
         Assert.DoesNotContain('\n', e.Message);
+    }
+
+    [Fact]
+    public void ValuesBecomeTypedOnceInTheLoader()
+    {
+        var o = Load(Json("""
+            { "machine": { "cpu-engine": "JIT", "rtc": "2026-01-01T00:00:00" }, "serial": "none", "monitor": "tcp:127.0.0.1:4444",
+              "display": "headless", "clock": "auto", "boot": "CA", "drives": [ { "interface": "Virtio", "file": "d.irow", "transport": "legacy" } ] }
+            """));
+        Assert.Equal(MiniVM.Cpu.CpuEngine.Jit, o.Machine.CpuEngine);
+        Assert.Equal(new DateTime(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc), o.Machine.RtcStart());
+        Assert.Equal(DateTimeKind.Utc, o.Machine.Rtc!.Value.Kind);
+        Assert.Equal(SerialSink.None, o.Serial);
+        Assert.Equal((MonitorKind.Tcp, 4444), (o.Monitor.Kind, o.Monitor.Port));
+        Assert.Equal(DisplayKind.None, o.Display);
+        Assert.Null(o.Clock); // auto: the front end decides
+        Assert.Equal("ca", o.Boot);
+        var d = Assert.Single(o.Drives);
+        Assert.Equal((DriveInterface.Virtio, VirtioTransport.Legacy, DriveMedia.Disk, "virtio0"), (d.Interface, d.Transport, d.Media, d.Label));
+        // The stdio monitor is fine beside a serial port in a file.
+        Assert.Equal(MonitorKind.Stdio, Load(Json("""{ "monitor": "stdio", "serial": "file:com1.log" }""")).Monitor.Kind);
     }
 
     [Fact]

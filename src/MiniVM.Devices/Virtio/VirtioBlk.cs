@@ -16,9 +16,8 @@ public sealed class VirtioBlk
     public const ushort QueueSize = 128; // SeaBIOS refuses larger legacy queues (MAX_QUEUE_NUM)
     /// <summary>Bytes of struct virtio_blk_config up to and including write_zeroes_may_unmap and its padding (§5.2.4).</summary>
     public const int ConfigSize = 60;
-    public const uint MaxDiscardSectors = 1 << 22, MaxWriteZeroesSectors = 1 << 22;
     private const int ChunkBytes = 64 * 1024;
-    private const int SerialBytes = 20; // VIRTIO_BLK_ID_BYTES
+    private const int SerialBytes = VirtioBlkRequest.IdBytes;
 
     private readonly IBlockDriver _disk;
     private readonly IGuestMemory _memory;
@@ -54,10 +53,10 @@ public sealed class VirtioBlk
         c[19] = 63;                                                                        // sectors
         BinaryPrimitives.WriteUInt32LittleEndian(c[20..], SectorSize);                     // blk_size
         BinaryPrimitives.WriteUInt16LittleEndian(c[34..], 1);                              // num_queues
-        BinaryPrimitives.WriteUInt32LittleEndian(c[36..], MaxDiscardSectors);
+        BinaryPrimitives.WriteUInt32LittleEndian(c[36..], VirtioBlkLimits.MaxDiscardSectors);
         BinaryPrimitives.WriteUInt32LittleEndian(c[40..], 1);                              // max_discard_seg
         BinaryPrimitives.WriteUInt32LittleEndian(c[44..], 1);                              // discard_sector_alignment
-        BinaryPrimitives.WriteUInt32LittleEndian(c[48..], MaxWriteZeroesSectors);
+        BinaryPrimitives.WriteUInt32LittleEndian(c[48..], VirtioBlkLimits.MaxWriteZeroesSectors);
         BinaryPrimitives.WriteUInt32LittleEndian(c[52..], 1);                              // max_write_zeroes_seg
     }
 
@@ -150,12 +149,13 @@ public sealed class VirtioBlk
             if (head >= Queue.Size) { NeedsReset(); break; }
             var fault = Queue.WalkChain(head, Negotiated(VirtioBlkFeatures.IndirectDesc), _chain, out int count);
             ReadOnlySpan<GuestBuffer> chain = _chain.AsSpan(0, count);
-            if (fault != ChainFault.None || !VirtioBlkRequest.TryParse(chain, _memory, out var request))
+            if (fault != ChainFault.None || !VirtioBlkRequest.TryParse(chain, _memory, Limits, out var request))
             {
                 NeedsReset();
                 break;
             }
-            uint written = Execute(request, chain, out byte status);
+            uint written = request.Rejection is { } rejected ? 0 : Execute(request, chain, out rejected);
+            byte status = rejected;
             _memory.WritePhysical(request.StatusAddress, [status]);
             Queue.PushUsed(head, written + 1);
             completed = true;
@@ -171,64 +171,32 @@ public sealed class VirtioBlk
         SetIsr((byte)(Isr | 2)); // configuration change interrupt (§4.1.4.5)
     }
 
-    /// <summary>Runs one validated request; returns the bytes written into the guest's data buffers.</summary>
+    /// <summary>What the parser checks requests against: the disk and the features the driver accepted.</summary>
+    private VirtioBlkLimits Limits => new(
+        _capacitySectors, _disk.IsReadOnly,
+        // A legacy driver has no way to refuse FLUSH, so it is always served there (§5.2.6.3 legacy interface).
+        FlushSupported: !_modern || Negotiated(VirtioBlkFeatures.Flush),
+        DiscardSupported: Negotiated(VirtioBlkFeatures.Discard),
+        WriteZeroesSupported: Negotiated(VirtioBlkFeatures.WriteZeroes));
+
+    /// <summary>
+    /// Acts on a request the parser accepted; returns the bytes written into the guest's data buffers. Only the
+    /// image itself can still fail here (an I/O error underneath), which the guest sees as VIRTIO_BLK_S_IOERR.
+    /// </summary>
     private uint Execute(in VirtioBlkRequest r, ReadOnlySpan<GuestBuffer> chain, out byte status)
     {
         status = VirtioBlkStatus.IoErr;
-        switch (r.Type)
-        {
-            case VirtioBlkRequestType.In:
-                // Data flows one way per type: a readable data buffer on a read is a malformed request (§5.2.6.1).
-                if (r.ReadableData != 0 || !RangeValid(r.Sector, r.WritableData)) return 0;
-                return Transfer(r, chain, toGuest: true, ref status);
-            case VirtioBlkRequestType.Out:
-                if (r.WritableData != 0 || _disk.IsReadOnly || !RangeValid(r.Sector, r.ReadableData)) return 0;
-                return Transfer(r, chain, toGuest: false, ref status);
-            case VirtioBlkRequestType.Flush:
-                if (!Negotiated(VirtioBlkFeatures.Flush) && _modern) { status = VirtioBlkStatus.Unsupp; return 0; }
-                return Guard(() => { if (!_disk.IsReadOnly) _disk.Flush(); }, ref status);
-            case VirtioBlkRequestType.GetId:
-            {
-                if (r.ReadableData != 0) return 0;
-                int n = (int)Math.Min(r.WritableData, SerialBytes);
-                GuestScatter.Write(_memory, chain, 0, _serial.AsSpan(0, n));
-                status = VirtioBlkStatus.Ok;
-                return (uint)n;
-            }
-            case VirtioBlkRequestType.Discard when Negotiated(VirtioBlkFeatures.Discard):
-            case VirtioBlkRequestType.WriteZeroes when Negotiated(VirtioBlkFeatures.WriteZeroes):
-                return DiscardOrZero(r, chain, ref status);
-            default:
-                status = VirtioBlkStatus.Unsupp;
-                return 0;
-        }
-    }
-
-    /// <summary>A whole number of sectors, inside the disk.</summary>
-    private bool RangeValid(ulong sector, ulong bytes) =>
-        bytes % SectorSize == 0 && sector <= (ulong)_capacitySectors && bytes / SectorSize <= (ulong)_capacitySectors - sector;
-
-    private uint Transfer(in VirtioBlkRequest r, ReadOnlySpan<GuestBuffer> chain, bool toGuest, ref byte status)
-    {
-        ulong total = toGuest ? r.WritableData : r.ReadableData;
-        long offset = (long)r.Sector * SectorSize;
         try
         {
-            for (ulong done = 0; done < total;)
+            switch (r.Kind)
             {
-                int n = (int)Math.Min(total - done, ChunkBytes);
-                var buf = _chunk.AsSpan(0, n);
-                if (toGuest)
-                {
-                    _disk.Read(offset + (long)done, buf);
-                    GuestScatter.Write(_memory, chain, done, buf);
-                }
-                else
-                {
-                    GuestScatter.Read(_memory, chain, writable: false, VirtioBlkRequest.HeaderBytes + done, buf);
-                    _disk.Write(offset + (long)done, buf);
-                }
-                done += (ulong)n;
+                case VirtioBlkRequestKind.Read: Transfer(r, chain, toGuest: true); break;
+                case VirtioBlkRequestKind.Write: Transfer(r, chain, toGuest: false); break;
+                case VirtioBlkRequestKind.Flush: if (!_disk.IsReadOnly) _disk.Flush(); break;
+                case VirtioBlkRequestKind.GetId: GuestScatter.Write(_memory, chain, 0, _serial.AsSpan(0, (int)r.Length)); break;
+                case VirtioBlkRequestKind.Discard: _disk.Discard(r.Offset, r.Length); break;
+                case VirtioBlkRequestKind.WriteZeroes: _disk.WriteZeroes(r.Offset, r.Length); break;
+                default: status = VirtioBlkStatus.Unsupp; return 0;
             }
         }
         catch (Exception e) when (e is IOException or ImageFormatException)
@@ -236,33 +204,27 @@ public sealed class VirtioBlk
             return 0; // the image failed underneath: the guest sees an I/O error, as from a failing disk
         }
         status = VirtioBlkStatus.Ok;
-        return toGuest ? (uint)total : 0;
+        return r.Kind is VirtioBlkRequestKind.Read or VirtioBlkRequestKind.GetId ? (uint)r.Length : 0;
     }
 
-    private static uint Guard(Action action, ref byte status)
+    private void Transfer(in VirtioBlkRequest r, ReadOnlySpan<GuestBuffer> chain, bool toGuest)
     {
-        try { action(); }
-        catch (Exception e) when (e is IOException or ImageFormatException) { return 0; }
-        status = VirtioBlkStatus.Ok;
-        return 0;
-    }
-
-    /// <summary>One virtio_blk_discard_write_zeroes segment (max_*_seg is 1): sector, num_sectors, flags (§5.2.6).</summary>
-    private uint DiscardOrZero(in VirtioBlkRequest r, ReadOnlySpan<GuestBuffer> chain, ref byte status)
-    {
-        bool discard = r.Type == VirtioBlkRequestType.Discard;
-        if (r.ReadableData != 16 || r.WritableData != 0) return 0;
-        Span<byte> seg = stackalloc byte[16];
-        GuestScatter.Read(_memory, chain, writable: false, VirtioBlkRequest.HeaderBytes, seg);
-        ulong sector = BinaryPrimitives.ReadUInt64LittleEndian(seg);
-        uint count = BinaryPrimitives.ReadUInt32LittleEndian(seg[8..]);
-        uint flags = BinaryPrimitives.ReadUInt32LittleEndian(seg[12..]);
-        // Discard defines no flags, write zeroes only UNMAP (bit 0); unknown flags are unsupported (§5.2.6.2).
-        if (flags != 0 && (discard || (flags & ~1u) != 0)) { status = VirtioBlkStatus.Unsupp; return 0; }
-        if (_disk.IsReadOnly || count > (discard ? MaxDiscardSectors : MaxWriteZeroesSectors)
-            || !RangeValid(sector, (ulong)count * SectorSize)) return 0;
-        long offset = (long)sector * SectorSize, length = (long)count * SectorSize;
-        return Guard(() => { if (discard) _disk.Discard(offset, length); else _disk.WriteZeroes(offset, length); }, ref status);
+        for (long done = 0; done < r.Length;)
+        {
+            int n = (int)Math.Min(r.Length - done, ChunkBytes);
+            var buf = _chunk.AsSpan(0, n);
+            if (toGuest)
+            {
+                _disk.Read(r.Offset + done, buf);
+                GuestScatter.Write(_memory, chain, (ulong)done, buf);
+            }
+            else
+            {
+                GuestScatter.Read(_memory, chain, writable: false, VirtioBlkRequest.HeaderBytes + (ulong)done, buf);
+                _disk.Write(r.Offset + done, buf);
+            }
+            done += n;
+        }
     }
 
     public void SaveState(StateWriter w)

@@ -6,14 +6,14 @@ using Microsoft.Extensions.Configuration;
 namespace MiniVM.Machine.Configuration;
 
 /// <summary>
-/// Checks the merged configuration tree against the shape of <see cref="VmOptions"/> before binding, so every
+/// Checks the merged configuration tree against the shape of <see cref="VmDocument"/> before binding, so every
 /// mistake is named by its key as `--set` spells it: an unknown key, a section given a value (`--set machine=3`,
 /// which the binder would silently drop when the JSON file also has a machine section), a value given keys,
 /// a list given names instead of indexes, a required value set to null.
 /// </summary>
 internal static class ConfigurationShape
 {
-    public static void Check(IConfiguration root) => CheckSection(root, typeof(VmOptions), "");
+    public static void Check(IConfiguration root) => CheckSection(root, typeof(VmDocument), "");
 
     private static void CheckSection(IConfiguration section, Type type, string prefix)
     {

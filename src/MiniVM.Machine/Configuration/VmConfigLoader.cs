@@ -7,8 +7,9 @@ namespace MiniVM.Machine.Configuration;
 /// <summary>
 /// Reads the VM configuration in layers, later ones winning: the JSON file (`vm.json`), environment variables
 /// `MINIVM__SECTION__KEY`, then command-line overrides (`--set section.key=value` and the QEMU-style shorthands).
-/// Binds to <see cref="VmOptions"/> and validates every value; a wrong value is a <see cref="VmConfigException"/>
-/// whose one-line message names the key as the user would spell it in `--set`.
+/// Binds the layers to <see cref="VmDocument"/>, checks every value and cross-field rule, and returns the typed
+/// <see cref="VmOptions"/>; a wrong value is a <see cref="VmConfigException"/> whose one-line message names the key
+/// as the user would spell it in `--set`.
 /// </summary>
 public static partial class VmConfigLoader
 {
@@ -40,7 +41,7 @@ public static partial class VmConfigLoader
     /// <param name="shorthands">Alias switches with values (`--memory`, `--serial`, ...), as (switch, value) pairs.</param>
     /// <param name="drives">Drives given with `--drive/--hda/--fda`; when any are given they replace the file's drives.</param>
     public static VmOptions Load(string? configFile, IEnumerable<string> sets, IEnumerable<(string Switch, string Value)> shorthands,
-        IReadOnlyList<DriveOptions> drives, IDictionary<string, string?>? environment = null)
+        IReadOnlyList<DriveDocument> drives, IDictionary<string, string?>? environment = null)
     {
         string baseDir = Directory.GetCurrentDirectory();
         // Without a configuration file the default firmware paths name MiniVM's own firmware/ folder.
@@ -87,23 +88,22 @@ public static partial class VmConfigLoader
         }
 
         ConfigurationShape.Check(root);
-        VmOptions options = Bind(root);
-        if (drives.Count > 0) { options.Drives = drives.ToList(); AssignIndexes(options.Drives); }
-        else foreach (var d in options.Drives) d.File = Resolve(baseDir, d.File);
-        foreach (var d in options.Drives.Where(d => d.IsCdrom)) d.ReadOnly = true; // a CD-ROM's medium is never written
-        options.Firmware.Bios = ResolveFirmware(firmwareBase, options.Firmware.Bios);
-        options.Firmware.VgaBios = ResolveFirmware(firmwareBase, options.Firmware.VgaBios);
-        Validate(options);
-        return options;
+        VmDocument document = Bind(root);
+        if (drives.Count > 0) { document.Drives = drives.ToList(); AssignIndexes(document.Drives); }
+        else foreach (var d in document.Drives) d.File = Resolve(baseDir, d.File);
+        foreach (var d in document.Drives.Where(d => d.IsCdrom)) d.ReadOnly = true; // a CD-ROM's medium is never written
+        document.Firmware.Bios = ResolveFirmware(firmwareBase, document.Firmware.Bios);
+        document.Firmware.VgaBios = ResolveFirmware(firmwareBase, document.Firmware.VgaBios);
+        return Typed(document);
     }
 
-    private static VmOptions Bind(IConfiguration root)
+    private static VmDocument Bind(IConfiguration root)
     {
         try
         {
             // Unknown keys were refused by ConfigurationShape.Check, which also knows hyphenated keys
             // (ConfigurationKeyName) that the binder's own unknown-key check does not.
-            return root.Get<VmOptions>() ?? new VmOptions();
+            return root.Get<VmDocument>() ?? new VmDocument();
         }
         catch (InvalidOperationException e)
         {
@@ -115,55 +115,104 @@ public static partial class VmConfigLoader
         }
     }
 
-    private static void Validate(VmOptions o)
+    /// <summary>Checks every value of the document, in the order the keys are listed, then the rules between keys.</summary>
+    private static VmOptions Typed(VmDocument o)
     {
         if (o.Machine.Memory < 1 || o.Machine.Memory > MaxMemoryMiB)
             throw new VmConfigException($"config: machine.memory = {o.Machine.Memory}: must be 1..{MaxMemoryMiB} (MiB)");
         if (!string.Equals(o.Machine.Cpu, "p6", StringComparison.OrdinalIgnoreCase))
             throw new VmConfigException($"config: machine.cpu = '{o.Machine.Cpu}': the only CPU model is p6");
-        if (!Is(o.Machine.CpuEngine, "jit", "interpreter"))
-            throw new VmConfigException($"config: machine.cpu-engine = '{o.Machine.CpuEngine}': use jit or interpreter");
-        if (!o.Machine.Rtc.Equals("now", StringComparison.OrdinalIgnoreCase) &&
-            !DateTime.TryParse(o.Machine.Rtc, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out _))
-            throw new VmConfigException($"config: machine.rtc = '{o.Machine.Rtc}': use now or a date like 2026-01-01T00:00:00");
+        var engine = o.Machine.CpuEngine.ToLowerInvariant() switch
+        {
+            "jit" => MiniVM.Cpu.CpuEngine.Jit,
+            "interpreter" => MiniVM.Cpu.CpuEngine.Interpreter,
+            _ => throw new VmConfigException($"config: machine.cpu-engine = '{o.Machine.CpuEngine}': use jit or interpreter"),
+        };
+        DateTime? rtc = null;
+        if (!o.Machine.Rtc.Equals("now", StringComparison.OrdinalIgnoreCase))
+        {
+            if (!DateTime.TryParse(o.Machine.Rtc, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var fixedTime))
+                throw new VmConfigException($"config: machine.rtc = '{o.Machine.Rtc}': use now or a date like 2026-01-01T00:00:00");
+            rtc = fixedTime;
+        }
         if (string.IsNullOrWhiteSpace(o.Boot) || o.Boot.Any(c => "acdn".IndexOf(char.ToLowerInvariant(c)) < 0))
             throw new VmConfigException($"config: boot = '{o.Boot}': use the letters a (floppy), c (hard disk), d, n");
         // The CMOS boot order holds three devices; QEMU refuses a device named twice.
         if (o.Boot.Length > 3 || o.Boot.ToLowerInvariant().Distinct().Count() != o.Boot.Length)
             throw new VmConfigException($"config: boot = '{o.Boot}': at most 3 devices, each named once (e.g. cad)");
-        CheckSerial(o.Serial);
-        CheckMonitor(o.Monitor);
-        if (!Is(o.Display, "auto", "none", "headless", "curses", "sdl"))
-            throw new VmConfigException($"config: display = '{o.Display}': use auto, none, curses or sdl");
-        if (!Is(o.Clock, "auto", "virtual", "paced", "realtime"))
-            throw new VmConfigException($"config: clock = '{o.Clock}': use auto, virtual, paced or realtime");
-        var seen = new HashSet<(string, int)>();
+        var serial = ParseSerial(o.Serial);
+        var monitor = ParseMonitor(o.Monitor);
+        var display = o.Display.ToLowerInvariant() switch
+        {
+            "auto" => DisplayKind.Auto,
+            "none" or "headless" => DisplayKind.None,
+            "curses" => DisplayKind.Curses,
+            "sdl" => DisplayKind.Sdl,
+            _ => throw new VmConfigException($"config: display = '{o.Display}': use auto, none, curses or sdl"),
+        };
+        ClockMode? clock = o.Clock.ToLowerInvariant() switch
+        {
+            "auto" => null,
+            "virtual" => ClockMode.Virtual,
+            "paced" => ClockMode.Paced,
+            "realtime" => ClockMode.Realtime,
+            _ => throw new VmConfigException($"config: clock = '{o.Clock}': use auto, virtual, paced or realtime"),
+        };
+        var drives = new List<DriveOptions>();
+        var seen = new HashSet<(DriveInterface, int)>();
         for (int i = 0; i < o.Drives.Count; i++)
         {
             var d = o.Drives[i];
             string key = $"drives.{i}";
             string iface = d.Interface.ToLowerInvariant();
-            int max = iface switch
+            var (kind, max) = iface switch
             {
-                "ide" => 3,
-                "floppy" => 1,
-                "virtio" => 7,
+                "ide" => (DriveInterface.Ide, 3),
+                "floppy" => (DriveInterface.Floppy, 1),
+                "virtio" => (DriveInterface.Virtio, 7),
                 _ => throw new VmConfigException($"config: {key}.interface = '{d.Interface}': use ide, floppy or virtio"),
             };
             if (d.Index < 0 || d.Index > max)
                 throw new VmConfigException($"config: {key}.index = {d.Index}: {iface} takes 0..{max}");
-            if (!seen.Add((iface, d.Index)))
+            if (!seen.Add((kind, d.Index)))
                 throw new VmConfigException($"config: {key}: {iface} index {d.Index} is used twice");
-            if (!Is(d.Media, "disk", "cdrom"))
-                throw new VmConfigException($"config: {key}.media = '{d.Media}': use disk or cdrom");
-            if (d.IsCdrom && iface != "ide")
+            var media = d.Media.ToLowerInvariant() switch
+            {
+                "disk" => DriveMedia.Disk,
+                "cdrom" => DriveMedia.Cdrom,
+                _ => throw new VmConfigException($"config: {key}.media = '{d.Media}': use disk or cdrom"),
+            };
+            if (media == DriveMedia.Cdrom && kind != DriveInterface.Ide)
                 throw new VmConfigException($"config: {key}.media = cdrom: a CD-ROM drive is on the ide interface, not {iface}");
-            if (string.IsNullOrWhiteSpace(d.File) && !d.IsCdrom)
+            if (string.IsNullOrWhiteSpace(d.File) && media != DriveMedia.Cdrom)
                 throw new VmConfigException($"config: {key}.file is empty");
-            if (!Is(d.Transport, "legacy", "modern"))
-                throw new VmConfigException($"config: {key}.transport = '{d.Transport}': use legacy or modern");
+            var transport = d.Transport.ToLowerInvariant() switch
+            {
+                "legacy" => VirtioTransport.Legacy,
+                "modern" => VirtioTransport.Modern,
+                _ => throw new VmConfigException($"config: {key}.transport = '{d.Transport}': use legacy or modern"),
+            };
+            drives.Add(new DriveOptions
+            {
+                Interface = kind, Index = d.Index, File = d.File, Format = string.IsNullOrEmpty(d.Format) ? null : d.Format,
+                ReadOnly = d.ReadOnly, Media = media, Transport = transport,
+            });
         }
-        CheckSharedImages(o.Drives);
+        CheckSharedImages(drives);
+        // One stdio cannot carry both a guest console and the monitor; QEMU's mon:stdio multiplexing is not offered.
+        if (monitor.Kind == MonitorKind.Stdio && serial.Kind == SerialSinkKind.Stdio)
+            throw new VmConfigException("config: monitor = stdio and serial = stdio cannot share stdio; use --serial none|file:PATH or --monitor tcp:127.0.0.1:PORT");
+        return new VmOptions
+        {
+            Machine = new MachineOptions { Memory = o.Machine.Memory, CpuEngine = engine, Rtc = rtc },
+            Firmware = new FirmwareFiles(o.Firmware.Bios, o.Firmware.VgaBios),
+            Drives = drives,
+            Boot = o.Boot.ToLowerInvariant(),
+            Serial = serial,
+            Monitor = monitor,
+            Display = display,
+            Clock = clock,
+        };
     }
 
     /// <summary>
@@ -207,9 +256,9 @@ public static partial class VmConfigLoader
     }
 
     /// <summary>Parses QEMU's `-drive if=ide,index=0,file=x.irow,format=irow,readonly=on` value.</summary>
-    public static DriveOptions ParseDrive(string spec, string baseDir)
+    public static DriveDocument ParseDrive(string spec, string baseDir)
     {
-        var d = new DriveOptions();
+        var d = new DriveDocument();
         bool haveIndex = false;
         foreach (var part in spec.Split(',', StringSplitOptions.RemoveEmptyEntries))
         {
@@ -238,7 +287,7 @@ public static partial class VmConfigLoader
     }
 
     /// <summary>Gives drives without an explicit index the next free one of their interface.</summary>
-    public static void AssignIndexes(List<DriveOptions> drives)
+    public static void AssignIndexes(List<DriveDocument> drives)
     {
         foreach (var d in drives.Where(d => d.Index < 0))
         {
@@ -268,24 +317,23 @@ public static partial class VmConfigLoader
         return null;
     }
 
-    private static void CheckSerial(string s)
+    private static SerialSink ParseSerial(string s)
     {
-        if (Is(s, "stdio", "none")) return;
-        if (s.StartsWith("file:", StringComparison.Ordinal) && s.Length > 5) return;
+        if (s.Equals("stdio", StringComparison.OrdinalIgnoreCase)) return SerialSink.Stdio;
+        if (s.Equals("none", StringComparison.OrdinalIgnoreCase)) return SerialSink.None;
+        if (s.StartsWith("file:", StringComparison.Ordinal) && s.Length > 5) return SerialSink.ToFile(s[5..]);
         throw new VmConfigException($"config: serial = '{s}': use stdio, none or file:PATH");
     }
 
-    private static void CheckMonitor(string s)
+    private static MonitorEndpoint ParseMonitor(string s)
     {
-        if (Is(s, "stdio", "none")) return;
+        if (s.Equals("stdio", StringComparison.OrdinalIgnoreCase)) return MonitorEndpoint.Stdio;
+        if (s.Equals("none", StringComparison.OrdinalIgnoreCase)) return MonitorEndpoint.None;
         var m = TcpMonitor().Match(s);
         // Port 0: any free port, announced on stderr when the monitor starts listening.
-        if (m.Success && int.TryParse(m.Groups[1].Value, out int port) && port is >= 0 and < 65536) return;
+        if (m.Success && int.TryParse(m.Groups[1].Value, out int port) && port is >= 0 and < 65536) return MonitorEndpoint.Tcp(port);
         throw new VmConfigException($"config: monitor = '{s}': use none, stdio or tcp:127.0.0.1:PORT (the monitor listens on loopback only)");
     }
-
-    private static bool Is(string value, params string[] choices) =>
-        choices.Any(c => string.Equals(c, value, StringComparison.OrdinalIgnoreCase));
 
     private static string Resolve(string baseDir, string path) =>
         string.IsNullOrEmpty(path) || Path.IsPathRooted(path) ? path : Path.GetFullPath(Path.Combine(baseDir, path));

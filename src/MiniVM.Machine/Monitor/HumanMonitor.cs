@@ -13,6 +13,8 @@ namespace MiniVM.Machine.Monitor;
 /// </summary>
 public sealed class HumanMonitor(PcMachine machine)
 {
+    private readonly MemoryDump _memoryDump = new(machine);
+
     public const string Banner = "MiniVM monitor - type 'help' for more information";
     public const string Prompt = "(minivm) ";
 
@@ -20,6 +22,13 @@ public sealed class HumanMonitor(PcMachine machine)
     [
         ("help", "list the commands"),
         ("info status|block|snapshots|statehash|sections|jit", "VM state, disks, snapshots, SHA-256 of the whole machine state and of each section, CPU engine and translation statistics"),
+        ("info registers", "the CPU's registers, in QEMU's layout"),
+        ("info mem", "the active virtual memory mappings (runs of pages with the same rights)"),
+        ("info tlb", "every present page: virtual address, frame, attribute bits"),
+        ("info cpus", "the CPUs and the host thread that runs them"),
+        ("info version", "MiniVM's version"),
+        ("x /FMT ADDR", "dump memory at a virtual (linear) address; FMT is COUNT, FORMAT (x d u o c i) and SIZE (b h w g)"),
+        ("xp /FMT ADDR", "dump memory at a physical address, FMT as for x"),
         ("savevm [NAME]", "save the VM (CPU, RAM, devices, clock) and snapshot every writable disk"),
         ("loadvm NAME", "revert every disk and the VM to a snapshot"),
         ("delvm NAME", "delete a snapshot from every disk"),
@@ -31,12 +40,12 @@ public sealed class HumanMonitor(PcMachine machine)
         ("system_powerdown", "press the ACPI power button (the guest decides what to do)"),
         ("sendkey KEYS", "press a key combination, QEMU names: ctrl-alt-delete, ret, shift-a"),
         ("sendserial TEXT", "type TEXT on COM1 as a serial terminal would: \\n is Enter, \\t Tab, \\b Backspace, \\e Escape, \\\\ a backslash"),
-        ("screendump FILE.png", "save the screen as PNG"),
+        ("screendump [-f ppm|png] FILE", "save the screen as PNG (FILE ending in .png) or PPM (any other name)"),
         ("quit", "end the run"),
     ];
 
     private static readonly HashSet<string> Commands =
-        ["help", "?", "info", "change", "eject", "savevm", "loadvm", "delvm", "stop", "cont", "c", "system_reset", "system_powerdown", "sendkey", "sendserial", "screendump", "quit", "q"];
+        ["help", "?", "info", "x", "xp", "change", "eject", "savevm", "loadvm", "delvm", "stop", "cont", "c", "system_reset", "system_powerdown", "sendkey", "sendserial", "screendump", "quit", "q"];
 
     /// <summary>Whether <paramref name="word"/> names a monitor command (scripts are checked before the run starts).</summary>
     public static bool IsCommand(string word) => Commands.Contains(word);
@@ -54,15 +63,18 @@ public sealed class HumanMonitor(PcMachine machine)
     {
         string trimmed = line.Trim();
         if (trimmed.Length == 0) return "";
-        int space = trimmed.IndexOf(' ');
-        string command = space < 0 ? trimmed : trimmed[..space];
-        string args = space < 0 ? "" : trimmed[(space + 1)..].Trim();
+        // As in QEMU, a '/' also ends the command name: `x/4x 0x7c00`.
+        int end = trimmed.IndexOfAny([' ', '\t', '/']);
+        string command = end < 0 ? trimmed : trimmed[..end];
+        string args = end < 0 ? "" : trimmed[end..].Trim();
         try
         {
             return command switch
             {
                 "help" or "?" => HelpText(),
                 "info" => Info(args),
+                "x" => _memoryDump.Run(args, physical: false),
+                "xp" => _memoryDump.Run(args, physical: true),
                 "savevm" => SaveVm(args),
                 "loadvm" => LoadVm(RequireArgument(command, args, "NAME")),
                 "delvm" => DeleteVm(RequireArgument(command, args, "NAME")),
@@ -74,7 +86,7 @@ public sealed class HumanMonitor(PcMachine machine)
                 "system_powerdown" => SystemPowerdown(),
                 "sendkey" => SendKey(RequireArgument(command, args, "KEYS")),
                 "sendserial" => SendSerial(RequireArgument(command, args, "TEXT")),
-                "screendump" => ScreenDump(RequireArgument(command, args, "FILE.png")),
+                "screendump" => ScreenDump(RequireArgument(command, args, "FILE")),
                 "quit" or "q" => Quit(),
                 _ => $"unknown command: '{command}' (type 'help')",
             };
@@ -103,9 +115,17 @@ public sealed class HumanMonitor(PcMachine machine)
         "statehash" => Convert.ToHexStringLower(machine.StateHash()),
         "jit" => $"engine {machine.Cpu.Engine.ToString().ToLowerInvariant()}: {machine.Cpu.JitStatistics}",
         "sections" => string.Join('\n', machine.SectionHashes().Select(h => $"{h.Section,-10} {h.Hash}")),
-        "" => throw new MonitorException("info: missing item (status, block, snapshots, statehash, sections, jit)"),
-        _ => throw new MonitorException($"info: unknown item '{what}' (status, block, snapshots, statehash, sections, jit)"),
+        // QEMU starts the dump with a blank line and the CPU's number.
+        "registers" => "\nCPU#0\n" + RegisterDump.Format(machine.Cpu),
+        "mem" => PageTableDump.Mappings(machine.Cpu, machine.Memory),
+        "tlb" => PageTableDump.Entries(machine.Cpu, machine.Memory),
+        "cpus" => $"* CPU #0: thread_id={HostThread.CurrentId}",
+        "version" => MiniVmVersion.Text,
+        "" => throw new MonitorException($"info: missing item ({InfoItems})"),
+        _ => throw new MonitorException($"info: unknown item '{what}' ({InfoItems})"),
     };
+
+    private const string InfoItems = "status, block, snapshots, statehash, sections, jit, registers, mem, tlb, cpus, version";
 
     private string InfoBlock()
     {
@@ -233,10 +253,26 @@ public sealed class HumanMonitor(PcMachine machine)
     /// device or directory is refused too, since opening a FIFO would stall the machine thread until a reader
     /// comes and a device is no picture file.
     /// </summary>
-    private string ScreenDump(string file)
+    private string ScreenDump(string args)
     {
+        var parts = args.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        string? format = null;
+        if (parts.Length == 3 && parts[0] == "-f") { format = parts[1]; parts = parts[2..]; }
+        if (parts.Length != 1) throw new MonitorException("screendump: usage: screendump [-f ppm|png] FILE");
+        string file = parts[0];
+        // QEMU's default is PPM; a name ending in .png asks for PNG, as `-f png` does.
+        bool png = format switch
+        {
+            null => file.EndsWith(".png", StringComparison.OrdinalIgnoreCase),
+            "png" => true,
+            "ppm" => false,
+            _ => throw new MonitorException($"screendump: unknown format '{format}' (ppm or png)"),
+        };
         if (HostFiles.NotRegularReason(file) is { } why) throw new MonitorException($"screendump: {file} {why}; give a new or regular file name");
-        using (var f = new FileStream(file, FileMode.Create, FileAccess.Write, FileShare.Read)) machine.Vga.Render().WritePng(f);
+        var frame = machine.Vga.Render();
+        using var f = new FileStream(file, FileMode.Create, FileAccess.Write, FileShare.Read);
+        if (png) frame.WritePng(f);
+        else PortablePixmap.Write(f, frame);
         return "";
     }
 

@@ -65,7 +65,7 @@ public sealed class MonitorScript
         {
             rest = rest.Trim();
             if (rest.Length == 0) throw Fail("a trigger needs a command after it");
-            string word = rest.Split(' ', 2)[0];
+            string word = rest.Split([' ', '\t', '/'], 2)[0]; // as HumanMonitor splits: `x/4x ADDR`
             if (!HumanMonitor.IsCommand(word)) throw Fail($"unknown command '{word}'");
             return rest;
         }

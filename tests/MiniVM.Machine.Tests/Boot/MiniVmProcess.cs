@@ -17,11 +17,8 @@ public static class MiniVmProcess
     public static string Guest(string name) => Path.Combine(Shared, "guests", name);
 
     /// <summary>The repository's SeaBIOS and SeaVGABIOS (firmware/fetch-seabios.sh) for machines built in process.</summary>
-    public static Configuration.FirmwareSection Firmware => new()
-    {
-        Bios = Path.Combine(RepoRoot, "firmware", "bios.bin"),
-        VgaBios = Path.Combine(RepoRoot, "firmware", "vgabios-stdvga.bin"),
-    };
+    public static Configuration.FirmwareFiles Firmware =>
+        new(Path.Combine(RepoRoot, "firmware", "bios.bin"), Path.Combine(RepoRoot, "firmware", "vgabios-stdvga.bin"));
 
     /// <summary>
     /// A 32 MiB machine (fixed RTC, no serial) booting <paramref name="bootSector"/> from a read-only 1.44 MB floppy
@@ -36,11 +33,11 @@ public static class MiniVmProcess
         }
         return new Configuration.VmOptions
         {
-            Machine = new Configuration.MachineSection { Memory = 32, Rtc = "2026-01-01T00:00:00" },
+            Machine = new Configuration.MachineOptions { Memory = 32, Rtc = new DateTime(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc) },
             Firmware = Firmware,
-            Drives = [new Configuration.DriveOptions { Interface = "floppy", Index = 0, File = floppy, Format = "raw", ReadOnly = true }],
+            Drives = [new Configuration.DriveOptions { Interface = Configuration.DriveInterface.Floppy, Index = 0, File = floppy, Format = "raw", ReadOnly = true }],
             Boot = "a",
-            Serial = "none",
+            Serial = Configuration.SerialSink.None,
         };
     }
 

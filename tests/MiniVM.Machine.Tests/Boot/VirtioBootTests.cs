@@ -55,11 +55,11 @@ public sealed class VirtioBootTests : IDisposable
         string disk = _work.FreeDosHardDiskAsIrow();
         var options = new VmOptions
         {
-            Machine = new MachineSection { Memory = 32, Rtc = "2026-01-01T00:00:00" },
+            Machine = new MachineOptions { Memory = 32, Rtc = new DateTime(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc) },
             Firmware = MiniVmProcess.Firmware,
-            Drives = [new DriveOptions { Interface = "virtio", Index = 0, File = disk, Format = "irow", Transport = transport }],
+            Drives = [new DriveOptions { Interface = DriveInterface.Virtio, Index = 0, File = disk, Format = "irow", Transport = Enum.Parse<VirtioTransport>(transport, ignoreCase: true) }],
             Boot = "c",
-            Serial = "none",
+            Serial = SerialSink.None,
         };
         using var machine = new PcMachine(options, new MachineOutputs());
         var runner = new MachineRunner(machine, new SerialText()) { Until = @"C:\>", Timeout = TimeSpan.FromMinutes(3) };

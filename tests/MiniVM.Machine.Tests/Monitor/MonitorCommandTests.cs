@@ -64,6 +64,73 @@ public sealed class MonitorCommandTests : IDisposable
     }
 
     [Fact]
+    public void MemoryDumpsKeepQemusFormatBetweenCommandsAndNameBadInput()
+    {
+        using var vm = new SnapshotMachine(_dir);
+        var m = new HumanMonitor(vm.Machine);
+        vm.Machine.Memory.Write(0x1000, [0x41, 0x27, 0x5c, 0x0a, 0x0d, 0x00, 0xff, 0x80, 0x7a]);
+        Assert.Equal("0000000000001000: 0x41 0x27 0x5c 0x0a", m.Execute("xp /4xb 0x1000"));
+        Assert.Equal("0000000000001000: 0x41 0x27", m.Execute("xp /2 0x1000"));           // format and size stick
+        Assert.Equal("0000000000001000: 0x2741 0x0a5c", m.Execute("xp /2h 0x1000"));
+        Assert.Equal("0000000000001000: 0x2741", m.Execute("xp 0x1000"));
+        Assert.Equal("00001000: 0x0a5c2741", m.Execute("x/xw 0x1000"));                   // real mode: linear = physical
+        Assert.Equal("00001000:  65  39  92  10  13   0 255 128\n00001008: 122", m.Execute("x /9ub 0x1000"));
+        Assert.Equal("00001006: 33023", m.Execute("x /dh 0x1006"));                     // d of a halfword: not sign-extended, as in QEMU
+        Assert.Equal(@"00001000: 'A' '\'' '\\' '\n'", m.Execute("x /4cb 0x1000"));
+        Assert.Equal("00001000: 023501", m.Execute("x /oh 0x1000"));
+        Assert.Equal("00002000: 0x00000000", m.Execute("x /xw 0x1000 + 0x1000 * ($eax & 0 | 1) "));
+        Assert.Equal("Error: unexpected end of expression", m.Execute("x /4xh"));
+        Assert.Equal("Error: invalid char in format: 'q'", m.Execute("x /4q 0x1000"));
+        Assert.Equal("Error: unknown register 'xyz'", m.Execute("x $xyz"));
+        Assert.Equal("0000000100000000: Cannot access memory", m.Execute("xp /x 0x100000000"));
+        Assert.Equal("PG disabled", m.Execute("info mem"));
+        Assert.Equal("PG disabled", m.Execute("info tlb"));
+        // The reset state in real mode: segment lines without the protected-mode decoding, as QEMU prints them.
+        string[] regs = m.Execute("info registers").Split('\n');
+        Assert.Equal(["", "CPU#0"], regs[..2]);
+        Assert.Equal("EIP=0000fff0 EFL=00000002 [-------] CPL=0 II=0 A20=1 SMM=0 HLT=0", regs[4]);
+        Assert.Equal("CS =f000 ffff0000 0000ffff 00009b00", regs[6]);
+    }
+
+    [Fact]
+    public void ScreendumpWritesPpmUnlessTheNameOrFormatSaysPng()
+    {
+        using var vm = new SnapshotMachine(_dir);
+        var m = new HumanMonitor(vm.Machine);
+        var frame = vm.Machine.Vga.Render();
+        string header = $"P6\n{frame.Width} {frame.Height}\n255\n";
+        foreach (var (option, name) in new[] { ("", "s.ppm"), ("", "s"), ("-f ppm ", "s.png") })
+        {
+            string file = Path.Combine(_dir, name);
+            Assert.Equal("", m.Execute($"screendump {option}{file}"));
+            byte[] bytes = File.ReadAllBytes(file);
+            Assert.Equal(header, System.Text.Encoding.ASCII.GetString(bytes, 0, header.Length));
+            Assert.Equal(header.Length + frame.Width * frame.Height * 3, bytes.Length);
+            uint pixel = frame.Pixels[0];
+            Assert.Equal([(byte)(pixel >> 16), (byte)(pixel >> 8), (byte)pixel], bytes[header.Length..(header.Length + 3)]);
+            File.Delete(file);
+        }
+        string png = Path.Combine(_dir, "s.png");
+        Assert.Equal("", m.Execute("screendump " + png));
+        Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], File.ReadAllBytes(png)[..4]);
+        Assert.Equal("Error: screendump: unknown format 'gif' (ppm or png)", m.Execute("screendump -f gif x"));
+    }
+
+    [Fact]
+    public void HelpListsEveryCommandAndInfoItem()
+    {
+        using var vm = new SnapshotMachine(_dir);
+        var m = new HumanMonitor(vm.Machine);
+        string help = m.Execute("help");
+        foreach (string usage in new[] { "info registers", "info mem", "info tlb", "info cpus", "info version", "x /FMT ADDR", "xp /FMT ADDR",
+                     "screendump [-f ppm|png] FILE", "change DRIVE", "eject [-f] DRIVE", "sendserial TEXT", "savevm [NAME]", "quit" })
+            Assert.Contains("\n" + usage, "\n" + help);
+        Assert.Matches(@"^\* CPU #0: thread_id=\d+$", m.Execute("info cpus"));
+        Assert.False(string.IsNullOrWhiteSpace(m.Execute("info version")));
+        Assert.StartsWith("Error: info: unknown item 'nope' (status, block, snapshots, statehash, sections, jit, registers, mem, tlb, cpus, version)", m.Execute("info nope"));
+    }
+
+    [Fact]
     public void SendserialTypesOnComOneWithTheEscapesOfSendkeys()
     {
         using var vm = new SnapshotMachine(_dir);

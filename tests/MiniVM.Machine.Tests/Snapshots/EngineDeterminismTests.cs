@@ -89,11 +89,11 @@ public sealed class EngineDeterminismTests(Xunit.Abstractions.ITestOutputHelper 
             var console = new System.Text.StringBuilder();
             var options = new VmOptions
             {
-                Machine = new MachineSection { Memory = 128, Rtc = "2026-01-01T00:00:00", CpuEngine = engine },
+                Machine = new MachineOptions { Memory = 128, Rtc = new DateTime(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc), CpuEngine = Enum.Parse<MiniVM.Cpu.CpuEngine>(engine, ignoreCase: true) },
                 Firmware = MiniVmProcess.Firmware,
-                Drives = [new DriveOptions { Interface = "virtio", Index = 0, File = Path.Combine(dir, "linux.irow"), Format = "irow", Transport = "modern" }],
+                Drives = [new DriveOptions { Interface = DriveInterface.Virtio, Index = 0, File = Path.Combine(dir, "linux.irow"), Format = "irow", Transport = VirtioTransport.Modern }],
                 Boot = "c",
-                Serial = "none",
+                Serial = SerialSink.None,
             };
             var clock = System.Diagnostics.Stopwatch.StartNew();
             using (var machine = new PcMachine(options, new MachineOutputs { Serial = b => console.Append((char)b) }))

@@ -17,17 +17,17 @@ public sealed class SnapshotMachine : IDisposable
         if (create) ImageFormats.Default.Create(diskFormat, DiskPath, 8 << 20, new ImageCreateOptions()).Dispose();
         var options = new VmOptions
         {
-            Machine = new MachineSection { Memory = memoryMiB, Rtc = "2026-01-01T00:00:00", CpuEngine = cpuEngine },
+            Machine = new MachineOptions { Memory = memoryMiB, Rtc = new DateTime(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc), CpuEngine = Enum.Parse<MiniVM.Cpu.CpuEngine>(cpuEngine, ignoreCase: true) },
             Firmware = MiniVmProcess.Firmware,
             Drives =
             [
-                new DriveOptions { Interface = "floppy", Index = 0, File = MiniVmProcess.Guest("freedos722.img"), Format = "raw", ReadOnly = true },
-                new DriveOptions { Interface = "ide", Index = 0, File = DiskPath, Format = diskFormat },
+                new DriveOptions { Interface = DriveInterface.Floppy, Index = 0, File = MiniVmProcess.Guest("freedos722.img"), Format = "raw", ReadOnly = true },
+                new DriveOptions { Interface = DriveInterface.Ide, Index = 0, File = DiskPath, Format = diskFormat },
+                .. cdrom is null ? [] : new[] { new DriveOptions { Interface = DriveInterface.Ide, Index = 2, Media = DriveMedia.Cdrom, File = cdrom, ReadOnly = true } },
             ],
             Boot = "a",
-            Serial = "none",
+            Serial = SerialSink.None,
         };
-        if (cdrom is not null) options.Drives.Add(new DriveOptions { Interface = "ide", Index = 2, Media = "cdrom", File = cdrom, ReadOnly = true });
         Machine = new PcMachine(options, new MachineOutputs());
     }
 
