@@ -31,6 +31,31 @@ internal sealed class AllocationMap
 
     public List<string> HostFiles { get; } = [];
 
+    /// <summary>The chain depth each owner's data came from (0 = the top layer).</summary>
+    private readonly Dictionary<int, int> _ownerDepth = [];
+
+    /// <summary>The first owner number of the mapped state: MapOwners names the top layer's current state last.</summary>
+    private int _thisStateFrom;
+
+    /// <summary>Bytes of the view held by data from chain depth <paramref name="depth"/>.</summary>
+    public long BytesAtDepth(int depth)
+    {
+        long sum = 0;
+        foreach (var (owner, d) in _ownerDepth)
+            if (d == depth) sum += OwnerBytes[owner];
+        return sum;
+    }
+
+    /// <summary>The owners whose data came from chain depth <paramref name="depth"/>.</summary>
+    public IEnumerable<int> OwnersAtDepth(int depth) => _ownerDepth.Where(p => p.Value == depth).Select(p => p.Key).Order();
+
+    /// <summary>
+    /// True for data the mapped state holds itself: it came from the top layer, and it is not an earlier state kept in
+    /// that layer (MapOwners numbers a layer's states root first, the current one last; files found later in the walk,
+    /// such as an add-cow overlay's data file, are the top layer's too).
+    /// </summary>
+    public bool IsThisState(int owner) => _ownerDepth.TryGetValue(owner, out int d) && d == 0 && owner >= _thisStateFrom;
+
     /// <summary>Bytes per owner number, and of the two kinds without data.</summary>
     public List<long> OwnerBytes { get; } = [];
     public long ZeroBytes { get; private set; }
@@ -57,7 +82,10 @@ internal sealed class AllocationMap
         long perCell = 1;
         while ((clusters + perCell - 1) / perCell > maxCells) perCell *= 2;
         long cellBytes = cluster * perCell;
-        var map = new AllocationMap(size, cluster, cellBytes, (int)Math.Max(1, (size + cellBytes - 1) / cellBytes));
+        var map = new AllocationMap(size, cluster, cellBytes, (int)Math.Max(1, (size + cellBytes - 1) / cellBytes))
+        {
+            _thisStateFrom = owners.Labels.Count - 1,
+        };
         map.Fill(chain, owners);
         while (map.OwnerBytes.Count < owners.Labels.Count) map.OwnerBytes.Add(0);
         return map;
@@ -81,6 +109,7 @@ internal sealed class AllocationMap
             if (who >= 0)
             {
                 while (OwnerBytes.Count <= who) OwnerBytes.Add(0);
+                _ownerDepth[who] = r.Depth;
                 OwnerBytes[who] += r.Length;
             }
             else if (who == Zero) ZeroBytes += r.Length;

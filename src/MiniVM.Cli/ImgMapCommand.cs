@@ -35,16 +35,13 @@ internal static class ImgMapCommand
             {
                 if (parse.GetValue(start) is not null || parse.GetValue(maxLength) is not null)
                     throw CommandFailure.Usage("--png and --svg draw the whole image; they take no --start-offset or --max-length");
-                foreach (var name in new[] { pngFile, svgFile })
-                    if (name is not null && Directory.Exists(name)) throw CommandFailure.Usage($"{name}: is a directory, not a picture file name");
+                PictureFile.CheckName(pngFile);
+                PictureFile.CheckName(svgFile);
                 var owners = MapOwners.Of(image, parse.GetValue(unsafePaths));
-                // MapOwners numbers owners bottom layer first and, inside iROW, root state up to the current one:
-                // the last one it names is the state being mapped.
-                int thisState = owners.Labels.Count - 1;
                 var map = AllocationMap.Of(new ImageChain(image), owners, MapPicture.MaxCells);
-                var picture = MapPicture.Draw(map, owners, thisState, $"{Path.GetFileName(f)}: {image.FormatName}, {QemuSize.Format(image.Size)}");
-                if (pngFile is not null) WritePicture(context, picture, f, pngFile, svg: false);
-                if (svgFile is not null) WritePicture(context, picture, f, svgFile, svg: true);
+                var picture = MapPicture.Draw(map, owners, $"{Path.GetFileName(f)}: {image.FormatName}, {QemuSize.Format(image.Size)}");
+                if (pngFile is not null) PictureFile.Write(context, picture, pngFile, svg: false, $"map of {f}");
+                if (svgFile is not null) PictureFile.Write(context, picture, svgFile, svg: true, $"map of {f}");
                 return ExitCodes.Success;
             }
             long from = parse.GetValue(start) is { } s ? CliNumbers.Size(s, "start offset") : 0;
@@ -57,15 +54,6 @@ internal static class ImgMapCommand
             return ExitCodes.Success;
         });
         return cmd;
-    }
-
-    /// <summary>Drawn into memory first, so a failing draw leaves no half-written picture behind.</summary>
-    public static void WritePicture(CliContext context, Drawing.Picture picture, string name, string file, bool svg)
-    {
-        using var buffer = new MemoryStream();
-        picture.Write(buffer, svg);
-        File.WriteAllBytes(file, buffer.ToArray());
-        context.Out.WriteLine($"map of {name} drawn into {file} ({buffer.Length} bytes)");
     }
 
     /// <summary>The chain's runs from <paramref name="from"/> to <paramref name="end"/>, neighbours with one state merged.</summary>

@@ -65,6 +65,16 @@ internal sealed class MapOwners
     {
         var tree = IrowMetaFile.Read(layer.FileName);
         var chain = tree.AncestorsOfCurrent();
+        var onPath = new HashSet<int>(chain);
+        // States off the current path own nothing this view reads; numbered first (the current state stays last) so
+        // the snapshot-tree picture and the explorer page can name and colour every state as the map does.
+        for (int i = 0; i < tree.Records.Count; i++)
+        {
+            if (i == tree.CurrentIndex || onPath.Contains(i)) continue;
+            var r = tree.Records[i];
+            string file = ImagePaths.ResolveStoredName(layer.FileName, r.IrvdFile, allowUnsafePaths, "irvd file");
+            Add(depth, file, prefix + (r.IsDeleted ? $"{r.Name} (deleted, id {r.Id})" : $"{r.Name} (id {r.Id})"), _nextColour + i);
+        }
         for (int k = chain.Count - 1; k >= -1; k--)
         {
             var r = k < 0 ? tree.Current : tree.Records[chain[k]];

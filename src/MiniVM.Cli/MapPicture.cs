@@ -44,8 +44,8 @@ internal static class MapPicture
         return new Layout(columns, rows, cellPx, gridLeft, gridTop);
     }
 
-    /// <summary>The picture of <paramref name="map"/>; <paramref name="thisState"/> is the owner number of the mapped state.</summary>
-    public static Picture Draw(AllocationMap map, MapOwners owners, int thisState, string title)
+    /// <summary>The picture of <paramref name="map"/> with its owners' names and colours.</summary>
+    public static Picture Draw(AllocationMap map, MapOwners owners, string title)
     {
         var probe = GridOf(map.CellCount, 0, 0);
         long rowBytes = map.CellBytes * probe.Columns;
@@ -68,7 +68,7 @@ internal static class MapPicture
         {
             if (map.OwnerBytes[i] <= 0) continue;
             int owner = i;
-            bool own = owner == thisState;
+            bool own = map.IsThisState(owner);
             legend.Add(($"{owners.Labels[i]}, {(own ? "this state" : "ancestor")}: {Count(map.OwnerBytes[i])}",
                 (c, x, y, s) => DataCell(c, x, y, s, OwnerColour(owners.ColourOf(owner)), own)));
         }
@@ -97,7 +97,7 @@ internal static class MapPicture
             {
                 float x = gridLeft + i % grid.Columns * grid.CellPx, y = gridTop + i / grid.Columns * grid.CellPx;
                 int who = map.Owners[i];
-                if (who >= 0) DataCell(c, x, y, grid.CellPx - 1, OwnerColour(owners.ColourOf(who)), who == thisState);
+                if (who >= 0) DataCell(c, x, y, grid.CellPx - 1, OwnerColour(owners.ColourOf(who)), map.IsThisState(who));
                 else if (who == AllocationMap.Zero) ZeroCell(c, x, y, grid.CellPx - 1);
                 else HollowCell(c, x, y, grid.CellPx - 1);
             }
