@@ -46,6 +46,9 @@ internal sealed class AllocationMap
         return sum;
     }
 
+    /// <summary>The chain depth owner <paramref name="owner"/>'s data came from; -1 when it holds nothing in this view.</summary>
+    public int DepthOf(int owner) => _ownerDepth.TryGetValue(owner, out int d) ? d : -1;
+
     /// <summary>The owners whose data came from chain depth <paramref name="depth"/>.</summary>
     public IEnumerable<int> OwnersAtDepth(int depth) => _ownerDepth.Where(p => p.Value == depth).Select(p => p.Key).Order();
 

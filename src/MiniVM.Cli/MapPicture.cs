@@ -64,12 +64,12 @@ internal static class MapPicture
             long n = (bytes + map.ClusterSize - 1) / map.ClusterSize;
             return string.Create(CultureInfo.InvariantCulture, $"{n} cluster{(n == 1 ? "" : "s")} ({QemuSize.Format(bytes)})");
         }
-        for (int i = 0; i < owners.Labels.Count; i++)
+        // Bottom layer first, as the chain reads from the top down to it; inside a layer in MapOwners' order.
+        foreach (int owner in Enumerable.Range(0, owners.Labels.Count).OrderByDescending(map.DepthOf).ThenBy(i => i))
         {
-            if (map.OwnerBytes[i] <= 0) continue;
-            int owner = i;
+            if (map.OwnerBytes[owner] <= 0) continue;
             bool own = map.IsThisState(owner);
-            legend.Add(($"{owners.Labels[i]}, {(own ? "this state" : "ancestor")}: {Count(map.OwnerBytes[i])}",
+            legend.Add(($"{owners.Labels[owner]}, {(own ? "this state" : "ancestor")}: {Count(map.OwnerBytes[owner])}",
                 (c, x, y, s) => DataCell(c, x, y, s, OwnerColour(owners.ColourOf(owner)), own)));
         }
         if (map.ZeroBytes > 0) legend.Add(($"zero (reads as zeroes, no data stored): {Count(map.ZeroBytes)}", ZeroCell));
