@@ -21,6 +21,9 @@ command -v genisoimage >/dev/null || need+=(genisoimage)
 [ -e /usr/lib/ISOLINUX/isolinux.bin ] || need+=(isolinux)
 # The GRUB rescue CD boot (CdromBootTests): Debian's grub-rescue-pc ships the ISO.
 [ -e /usr/lib/grub-rescue/grub-rescue-cdrom.iso ] || need+=(grub-rescue-pc)
+# Pictures (src/MiniVM.Drawing) draw text in DejaVu Sans; the explorer page test runs headless chromium.
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
+command -v chromium >/dev/null || need+=(chromium)
 # The terminal display test runs minivm in a tmux pane.
 command -v tmux >/dev/null || need+=(tmux)
 if [ ${#need[@]} -gt 0 ]; then

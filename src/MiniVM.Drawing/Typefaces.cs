@@ -21,7 +21,7 @@ public static class Typefaces
 
     private static readonly Lazy<SKTypeface> Loaded = new(Load);
 
-    /// <summary>The sans-serif face; throws FileNotFoundException (one line naming what to install) when none is found.</summary>
+    /// <summary>The sans-serif face; throws IOException (one line naming what to install) when none is found.</summary>
     public static SKTypeface Sans => Loaded.Value;
 
     private static SKTypeface Load()
@@ -29,10 +29,10 @@ public static class Typefaces
         string? chosen = Environment.GetEnvironmentVariable("MINIVM_FONT");
         if (!string.IsNullOrEmpty(chosen))
             return SKTypeface.FromFile(chosen)
-                ?? throw new FileNotFoundException($"MINIVM_FONT={chosen}: not a font file Skia can read", chosen);
+                ?? throw new IOException($"MINIVM_FONT={chosen}: not a font file Skia can read");
         foreach (var path in Candidates)
             if (File.Exists(path) && SKTypeface.FromFile(path) is { } face) return face;
-        throw new FileNotFoundException(
+        throw new IOException(
             "no font to draw text with: install DejaVu Sans (Debian: apt-get install fonts-dejavu-core) or set MINIVM_FONT to a .ttf file");
     }
 }
