@@ -12,8 +12,9 @@
 #   images/demo-snapshots.sh                 Linux, one boot, about 3 minutes (images/build-linux.sh builds the disks)
 #   GUEST=freedos images/demo-snapshots.sh   FreeDOS: one boot per step, disk-only snapshots taken offline
 #
-# Output in images/out/demo-$GUEST/ (or $DEMO_OUT): step-N.png, the disks and their state files, serial.log (what the
-# guest printed), monitor.log (every monitor command and answer), info.txt (snapshot trees).
+# Output in images/out/demo-$GUEST/ (or $DEMO_OUT): step-N.png, tree.png (the snapshot tree), report.html (the
+# explorer page), the disks and their state files, serial.log (what the guest printed), monitor.log (every monitor
+# command and answer), info.txt (snapshot trees).
 # MINIVM names the minivm executable (default: the Release build, built when missing); MONITOR_PORT the monitor's
 # loopback port (default: a free one).
 set -euo pipefail
@@ -26,6 +27,14 @@ if [ ! -x "$minivm" ]; then dotnet build "$root/src/MiniVM.Cli" -c Release --nol
 
 say() { echo "demo-snapshots: $*"; }
 fail() { echo "demo-snapshots: $*" >&2; exit 1; }
+
+# The whole story in two more files beside the step pictures: tree.png, the snapshot tree (every state with what it
+# owns), and report.html, the explorer page (click a state to see its clusters, hover a cell for where it lives).
+pictures() {
+    "$minivm" img snapshot -l --png "$out/tree.png" "$1" >/dev/null
+    "$minivm" img explore "$1" -o "$out/report.html" >/dev/null
+    say "snapshot tree in $out/tree.png, explorer page in $out/report.html"
+}
 
 # ---------------------------------------------------------------------------------------------------------- Linux
 linux_demo() {
@@ -145,6 +154,7 @@ linux_demo() {
 
     { echo "== data disk"; "$minivm" img info "$out/data.irow"; echo; echo "== root disk (holds the VM state)"; "$minivm" img info "$out/linux.irow"; } >"$out/info.txt"
     cat "$out/info.txt"
+    pictures "$out/data.irow"
     say "pictures in $out: $(cd "$out" && ls step-*.png | tr '\n' ' ')"
 }
 
@@ -179,6 +189,7 @@ freedos_demo() {
     map 3a
     run 3; map 3
     "$minivm" img info "$disk" | tee "$out/info.txt"
+    pictures "$disk"
     say "pictures in $out: $(cd "$out" && ls step-*.png | tr '\n' ' ')"
 }
 

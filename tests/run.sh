@@ -23,6 +23,9 @@ command -v genisoimage >/dev/null || need+=(genisoimage)
 [ -e /usr/lib/grub-rescue/grub-rescue-cdrom.iso ] || need+=(grub-rescue-pc)
 # MonitorQemuComparisonTests compares the monitor's dumps with qemu-system-i386's for the same boot sector.
 command -v qemu-system-i386 >/dev/null || need+=(qemu-system-x86)
+# Pictures (src/MiniVM.Drawing) draw text in DejaVu Sans; the explorer page test runs headless chromium.
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
+command -v chromium >/dev/null || need+=(chromium)
 # The terminal display test runs minivm in a tmux pane.
 command -v tmux >/dev/null || need+=(tmux)
 if [ ${#need[@]} -gt 0 ]; then

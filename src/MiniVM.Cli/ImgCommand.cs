@@ -15,6 +15,7 @@ public static class ImgCommand
         img.Add(ImgConvertCommand.Create(context));
         img.Add(ImgCompareCommand.Create(context));
         img.Add(ImgMapCommand.Create(context));
+        img.Add(ImgExploreCommand.Create(context));
         img.Add(ImgBenchCommand.Create(context));
         img.Add(ImgMetaCommand.Create(context));
         img.Add(ImgResizeCommand.Create(context));

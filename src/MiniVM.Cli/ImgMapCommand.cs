@@ -21,19 +21,27 @@ internal static class ImgMapCommand
         var start = new Option<string?>("--start-offset") { Description = "first guest offset to map", HelpName = "OFFSET" };
         var maxLength = new Option<string?>("--max-length") { Description = "map at most this many bytes", HelpName = "LENGTH" };
         var png = new Option<string?>("--png") { Description = "draw the allocation (one cell per cluster, coloured by owner) into a PNG file", HelpName = "PICTURE" };
+        var svg = new Option<string?>("--svg") { Description = "draw the same picture as --png into an SVG file", HelpName = "PICTURE" };
         var unsafePaths = CliOptions.AllowUnsafePaths();
         var file = CliOptions.File();
         var cmd = new Command("map", "show where each guest range of an image and its backing chain is stored")
-            { format, output, start, maxLength, png, unsafePaths, file };
+            { format, output, start, maxLength, png, svg, unsafePaths, file };
         cmd.SetAction(parse =>
         {
             string f = parse.GetRequiredValue(file);
             using var image = ImageAccess.Open(context, f, parse.GetValue(format), readOnly: true, parse.GetValue(unsafePaths));
-            if (parse.GetValue(png) is { } picture)
+            string? pngFile = parse.GetValue(png), svgFile = parse.GetValue(svg);
+            if (pngFile is not null || svgFile is not null)
             {
                 if (parse.GetValue(start) is not null || parse.GetValue(maxLength) is not null)
-                    throw CommandFailure.Usage("--png draws the whole image; it takes no --start-offset or --max-length");
-                WritePicture(context, image, f, picture);
+                    throw CommandFailure.Usage("--png and --svg draw the whole image; they take no --start-offset or --max-length");
+                PictureFile.CheckName(pngFile);
+                PictureFile.CheckName(svgFile);
+                var owners = MapOwners.Of(image);
+                var map = AllocationMap.Of(new ImageChain(image), owners, MapPicture.MaxCells);
+                var picture = MapPicture.Draw(map, owners, $"{Path.GetFileName(f)}: {image.FormatName}, {QemuSize.Format(image.Size)}");
+                if (pngFile is not null) PictureFile.Write(context, picture, pngFile, svg: false, $"map of {f}");
+                if (svgFile is not null) PictureFile.Write(context, picture, svgFile, svg: true, $"map of {f}");
                 return ExitCodes.Success;
             }
             long from = parse.GetValue(start) is { } s ? CliNumbers.Size(s, "start offset") : 0;
@@ -46,18 +54,6 @@ internal static class ImgMapCommand
             return ExitCodes.Success;
         });
         return cmd;
-    }
-
-    private static void WritePicture(CliContext context, IBlockDriver image, string name, string picture)
-    {
-        if (Directory.Exists(picture)) throw CommandFailure.Usage($"{picture}: is a directory, not a picture file name");
-        var owners = MapOwners.Of(image);
-        string title = $"{Path.GetFileName(name)}: {image.FormatName}, {QemuSize.Format(image.Size)}";
-        // Drawn into memory first, so a failing walk leaves no half-written picture behind.
-        using var buffer = new MemoryStream();
-        MapPicture.Write(buffer, new ImageChain(image), owners, title);
-        File.WriteAllBytes(picture, buffer.ToArray());
-        context.Out.WriteLine($"map of {name} drawn into {picture} ({buffer.Length} bytes)");
     }
 
     /// <summary>The chain's runs from <paramref name="from"/> to <paramref name="end"/>, neighbours with one state merged.</summary>

@@ -6,7 +6,7 @@ namespace MiniVM.Cli;
 /// Who holds a run of data, as the map picture's legend names it: each layer of a backing chain says who owns its data
 /// (<see cref="IExtentOwners"/>: for iROW the state — snapshot or current state — whose irvd file holds the cluster,
 /// irow.md §5.4; for the other formats the file that holds the data). Owners are numbered in a stable order — bottom
-/// layer first, and inside a layer in the order the layer gives (iROW: the order its states were made) — so the same
+/// layer first, and inside a layer in the order the layer gives (the current state last) (iROW: the order its states were made) — so the same
 /// clusters keep their colour from one picture to the next while snapshots are taken, two branches from the same
 /// snapshot get different colours, and a state keeps its colour when it stops being the current one.
 /// </summary>
@@ -32,10 +32,21 @@ internal sealed class MapOwners
             var layer = layers[depth];
             string prefix = depth == 0 ? "" : $"backing {depth}: ";
             var listed = layer is IExtentOwners o ? o.ExtentOwners : [new ExtentOwner(layer.FileName, Path.GetFileName(layer.FileName))];
-            for (int i = 0; i < listed.Count; i++) owners.Add(depth, listed[i].File, prefix + listed[i].Label, owners._nextColour + i);
+            // The state writes go to is numbered last (the map calls its data "this state"); colours stay by the
+            // layer's own order, so a state keeps its colour when it stops being the current one.
+            int current = layer is IStateHistory h ? IndexOfCurrent(h.States) : -1;
+            for (int i = 0; i < listed.Count; i++)
+                if (i != current) owners.Add(depth, listed[i].File, prefix + listed[i].Label, owners._nextColour + i);
+            if (current >= 0) owners.Add(depth, listed[current].File, prefix + listed[current].Label, owners._nextColour + current);
             owners._nextColour += listed.Count;
         }
         return owners;
+    }
+
+    private static int IndexOfCurrent(IReadOnlyList<ImageState> states)
+    {
+        for (int i = 0; i < states.Count; i++) if (states[i].IsCurrent) return i;
+        return -1;
     }
 
     /// <summary>The owner number of data in <paramref name="file"/> at chain depth <paramref name="depth"/>; an unknown file gets a new one.</summary>

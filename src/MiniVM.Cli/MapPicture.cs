@@ -1,34 +1,28 @@
 using System.Globalization;
-using MiniVM.Block;
-using MiniVM.Devices.Vga;
+using MiniVM.Drawing;
+using SkiaSharp;
 
 namespace MiniVM.Cli;
 
 /// <summary>
-/// `img map --png`: the allocation of an image as a picture, one cell per cluster (raw: per 64 KiB), wrapped into rows
-/// of <see cref="Columns"/> cells, coloured by the owner that holds it (<see cref="MapOwners"/>); explicit zeroes grey,
-/// unallocated ranges near-white. Below the grid a legend names every owner with its cluster count. Images with more
-/// than <see cref="MaxCells"/> clusters merge neighbours into one cell (said in the picture) so it stays a sensible size.
+/// `img map --png/--svg`: an <see cref="AllocationMap"/> as a picture that reads on its own. A grid of cells (one per
+/// cluster, or per power-of-two group of clusters on large images) whose columns and cell size adapt to the cell count;
+/// each row starts with its guest offset in KiB/MiB/GiB; a scale line under the grid says what one row and one cell
+/// cover; a legend lists only what the picture shows. Marks: data owned by the state being mapped (the current state,
+/// or the top layer) is a solid cell in the owner's colour; data owned by an ancestor (an earlier iROW state or a
+/// backing layer) has a white diagonal through its colour; explicit zeroes are grey; unallocated cells are hollow.
 /// </summary>
 internal static class MapPicture
 {
-    public const int Columns = 128;
-    public const int MaxCells = Columns * 256;
-    public const long RawCellBytes = 64 * 1024;
+    /// <summary>Cells in the largest picture: 128 columns × 64 rows.</summary>
+    public const int MaxCells = 128 * 64;
 
-    public const uint Background = 0xFFFFFFFF;
-    public const uint TextColour = 0xFF202020;
-    public const uint UnallocatedColour = 0xFFEDEDED;
-    public const uint ZeroColour = 0xFFA8A8A8;
+    public static readonly SKColor TextColour = new(0x20, 0x20, 0x20);
+    public static readonly SKColor ZeroColour = new(0xA8, 0xA8, 0xA8);
+    public static readonly SKColor HollowColour = new(0xC0, 0xC0, 0xC0);
+    public static readonly SKColor AxisColour = new(0x60, 0x60, 0x60);
 
-    private const int Margin = 10;
-    private const int TextScale = 2;
-    private const int LineHeight = BitmapFont.GlyphHeight * TextScale + 8;
-    private const int MaxLineChars = 90;
-    private const int Swatch = BitmapFont.GlyphHeight * TextScale;
-
-    private const int UnallocatedCell = -2;
-    private const int ZeroCell = -1;
+    private const float Margin = 12, TitleSize = 15, TextSize = 12, LabelSize = 11, LineHeight = 18;
 
     /// <summary>Distinct, saturated colours that read well next to grey and white; later owners get generated hues.</summary>
     private static readonly uint[] Palette =
@@ -37,149 +31,131 @@ internal static class MapPicture
         0xFFE377C2, 0xFF17BECF, 0xFFBCBD22, 0xFF393B79, 0xFF7B4173, 0xFF637939,
     ];
 
-    /// <summary>Walks the whole chain and writes the picture to <paramref name="output"/>.</summary>
-    public static void Write(Stream output, ImageChain chain, MapOwners owners, string title)
+    /// <summary>Where the grid sits, so tests and the explorer page agree with the drawing.</summary>
+    public sealed record Layout(int Columns, int Rows, int CellPx, float GridLeft, float GridTop);
+
+    public static Layout GridOf(int cells, float gridLeft, float gridTop)
     {
-        long cluster = chain.Top is IImageInfo { ClusterSize: > 0 } info ? info.ClusterSize : RawCellBytes;
-        long size = chain.Size;
-        long clusters = (size + cluster - 1) / cluster;
-        long perCell = Math.Max(1, (clusters + MaxCells - 1) / MaxCells);
-        long cellBytes = cluster * perCell;
-        int cells = (int)((size + cellBytes - 1) / cellBytes);
-
-        var cellOwner = new int[cells];
-        var ownerBytes = new List<long>();
-        long zeroBytes = 0, unallocatedBytes = 0;
-        var tally = new CellTally();
-        for (long off = 0; off < size;)
-        {
-            var r = chain.Status(off, size - off);
-            int who = r.Kind switch
-            {
-                ExtentKind.Data => owners.IndexOf(r.Depth, r.File),
-                ExtentKind.Zero => ZeroCell,
-                _ => UnallocatedCell,
-            };
-            if (who >= 0)
-            {
-                while (ownerBytes.Count <= who) ownerBytes.Add(0);
-                ownerBytes[who] += r.Length;
-            }
-            else if (who == ZeroCell) zeroBytes += r.Length;
-            else unallocatedBytes += r.Length;
-
-            long end = off + r.Length;
-            for (long pos = off; pos < end;)
-            {
-                int c = (int)(pos / cellBytes);
-                long cellStart = c * cellBytes, cellEnd = Math.Min(cellStart + cellBytes, size);
-                long n = Math.Min(end, cellEnd) - pos;
-                if (pos == cellStart && pos + n == cellEnd) cellOwner[c] = who;
-                else
-                {
-                    tally.Add(who, n);
-                    if (pos + n == cellEnd) cellOwner[c] = tally.TakeWinner();
-                }
-                pos += n;
-            }
-            off = end;
-        }
-        while (ownerBytes.Count < owners.Labels.Count) ownerBytes.Add(0);
-
-        var lines = new List<(string Text, uint Swatch)>();
-        string Clusters(long bytes) => string.Create(CultureInfo.InvariantCulture,
-            $"{(bytes + cluster - 1) / cluster} cluster{((bytes + cluster - 1) / cluster == 1 ? "" : "s")} ({QemuSize.Format(bytes)})");
-        // Only owners that hold something: a state emptied by rewrites (or the fresh state after a snapshot) has no cell
-        // to explain, and leaving it out keeps two pictures of the same view identical whatever states came and went.
-        for (int i = 0; i < owners.Labels.Count; i++)
-            if (ownerBytes[i] > 0) lines.Add(($"{owners.Labels[i]}: {Clusters(ownerBytes[i])}", OwnerColour(owners.ColourOf(i))));
-        lines.Add(($"zero (known to read as zeroes: zero cluster or hole): {Clusters(zeroBytes)}", ZeroColour));
-        lines.Add(($"unallocated{(chain.LayerCount > 1 ? " in every layer" : "")}: {Clusters(unallocatedBytes)}", UnallocatedColour));
-
-        string scale = perCell == 1
-            ? string.Create(CultureInfo.InvariantCulture, $"{clusters} clusters of {QemuSize.Format(cluster)}, one cell each")
-            : string.Create(CultureInfo.InvariantCulture,
-                $"{clusters} clusters of {QemuSize.Format(cluster)}, merged {perCell} per cell (largest data owner shown)");
-        var header = new[] { Fit(title), Fit(scale) };
-
-        int cellPx = cells <= Columns * 64 ? 8 : 4;
-        int rows = (cells + Columns - 1) / Columns;
-        int textWidth = 0;
-        foreach (var h in header) textWidth = Math.Max(textWidth, BitmapFont.Width(h, TextScale));
-        foreach (var (t, _) in lines) textWidth = Math.Max(textWidth, Swatch + 8 + BitmapFont.Width(Fit(t), TextScale));
-        int width = 2 * Margin + Math.Max(Columns * cellPx, textWidth);
-        int gridTop = Margin + header.Length * LineHeight + 4;
-        int legendTop = gridTop + rows * cellPx + 12;
-        int height = legendTop + lines.Count * LineHeight + Margin;
-
-        var pixels = new uint[width * height];
-        pixels.AsSpan().Fill(Background);
-        for (int i = 0; i < header.Length; i++)
-            BitmapFont.Draw(pixels, width, Margin, Margin + i * LineHeight, header[i], TextColour, TextScale);
-        for (int c = 0; c < cells; c++)
-        {
-            int who = cellOwner[c];
-            uint colour = who >= 0 ? OwnerColour(owners.ColourOf(who)) : who == ZeroCell ? ZeroColour : UnallocatedColour;
-            // One pixel of background between cells keeps single clusters countable.
-            Fill(pixels, width, Margin + c % Columns * cellPx, gridTop + c / Columns * cellPx, cellPx - 1, cellPx - 1, colour);
-        }
-        for (int i = 0; i < lines.Count; i++)
-        {
-            int y = legendTop + i * LineHeight;
-            Fill(pixels, width, Margin, y, Swatch, Swatch, 0xFF808080); // outline, so the near-white swatch shows
-            Fill(pixels, width, Margin + 1, y + 1, Swatch - 2, Swatch - 2, lines[i].Swatch);
-            BitmapFont.Draw(pixels, width, Margin + Swatch + 8, y, Fit(lines[i].Text), TextColour, TextScale);
-        }
-        PngWriter.Write(output, width, height, pixels);
+        int columns = 16;
+        while (columns < 128 && columns * columns < cells * 2) columns *= 2;
+        columns = Math.Min(columns, Math.Max(1, cells));
+        int rows = (cells + columns - 1) / columns;
+        int cellPx = Math.Clamp(640 / columns, 8, 20);
+        return new Layout(columns, rows, cellPx, gridLeft, gridTop);
     }
 
-    /// <summary>The colour of owner <paramref name="index"/>: the palette, then hues spaced by the golden angle.</summary>
-    public static uint OwnerColour(int index)
+    /// <summary>The picture of <paramref name="map"/> with its owners' names and colours.</summary>
+    public static Picture Draw(AllocationMap map, MapOwners owners, string title)
     {
-        if (index < Palette.Length) return Palette[index];
+        var probe = GridOf(map.CellCount, 0, 0);
+        long rowBytes = map.CellBytes * probe.Columns;
+        int labelEvery = 1;
+        while (probe.Rows / labelEvery > 32) labelEvery *= 2;
+        float labelWidth = 0;
+        for (int r = 0; r < probe.Rows; r += labelEvery)
+            labelWidth = Math.Max(labelWidth, Ink.Width(Offset(r * rowBytes), LabelSize));
+
+        string scale = string.Create(CultureInfo.InvariantCulture,
+            $"one cell = {Offset(map.CellBytes)}{(map.CellBytes == map.ClusterSize ? " (one cluster)" : $" ({map.CellBytes / map.ClusterSize} clusters of {Offset(map.ClusterSize)}, largest data owner shown)")}; one row = {Offset(rowBytes)}");
+
+        var legend = new List<(string Text, Action<SKCanvas, float, float, float> Swatch)>();
+        string Count(long bytes)
+        {
+            long n = (bytes + map.ClusterSize - 1) / map.ClusterSize;
+            return string.Create(CultureInfo.InvariantCulture, $"{n} cluster{(n == 1 ? "" : "s")} ({QemuSize.Format(bytes)})");
+        }
+        // Bottom layer first, as the chain reads from the top down to it; inside a layer in MapOwners' order.
+        foreach (int owner in Enumerable.Range(0, owners.Labels.Count).OrderByDescending(map.DepthOf).ThenBy(i => i))
+        {
+            if (map.OwnerBytes[owner] <= 0) continue;
+            bool own = map.IsThisState(owner);
+            legend.Add(($"{owners.Labels[owner]}, {(own ? "this state" : "ancestor")}: {Count(map.OwnerBytes[owner])}",
+                (c, x, y, s) => DataCell(c, x, y, s, OwnerColour(owners.ColourOf(owner)), own)));
+        }
+        if (map.ZeroBytes > 0) legend.Add(($"zero (reads as zeroes, no data stored): {Count(map.ZeroBytes)}", ZeroCell));
+        if (map.UnallocatedBytes > 0) legend.Add(($"unallocated: {Count(map.UnallocatedBytes)}", HollowCell));
+
+        float gridLeft = Margin + labelWidth + 8;
+        float gridTop = Margin + LineHeight + LineHeight + 8;
+        var grid = GridOf(map.CellCount, gridLeft, gridTop);
+        float gridWidth = grid.Columns * grid.CellPx, gridHeight = grid.Rows * grid.CellPx;
+        float scaleTop = gridTop + gridHeight + 10;
+        float legendTop = scaleTop + 30;
+        float textWidth = Math.Max(Ink.Width(title, TitleSize), Ink.Width(scale, TextSize));
+        foreach (var (t, _) in legend) textWidth = Math.Max(textWidth, 22 + Ink.Width(t, TextSize));
+        int width = (int)Math.Ceiling(Math.Max(gridLeft + gridWidth, Margin + textWidth) + Margin);
+        int height = (int)Math.Ceiling(legendTop + legend.Count * LineHeight + Margin);
+
+        return new Picture(width, height, c =>
+        {
+            Ink.Text(c, title, Margin, Margin, TitleSize, TextColour, bold: true);
+            Ink.Text(c, scale, Margin, Margin + LineHeight + 2, TextSize, TextColour);
+            for (int r = 0; r < grid.Rows; r += labelEvery)
+                Ink.Text(c, Offset(r * rowBytes), gridLeft - 6, gridTop + r * grid.CellPx + (grid.CellPx - LabelSize) / 2 - 1,
+                    LabelSize, AxisColour, SKTextAlign.Right);
+            for (int i = 0; i < map.CellCount; i++)
+            {
+                float x = gridLeft + i % grid.Columns * grid.CellPx, y = gridTop + i / grid.Columns * grid.CellPx;
+                int who = map.Owners[i];
+                if (who >= 0) DataCell(c, x, y, grid.CellPx - 1, OwnerColour(owners.ColourOf(who)), map.IsThisState(who));
+                else if (who == AllocationMap.Zero) ZeroCell(c, x, y, grid.CellPx - 1);
+                else HollowCell(c, x, y, grid.CellPx - 1);
+            }
+            // The scale line: one row's span, with its ends marked.
+            float mid = scaleTop + 4;
+            Ink.Line(c, gridLeft, mid, gridLeft + gridWidth - 1, mid, AxisColour);
+            Ink.Line(c, gridLeft, mid - 4, gridLeft, mid + 4, AxisColour);
+            Ink.Line(c, gridLeft + gridWidth - 1, mid - 4, gridLeft + gridWidth - 1, mid + 4, AxisColour);
+            Ink.Text(c, $"{Offset(rowBytes)} per row", gridLeft + gridWidth / 2, mid + 4, LabelSize, AxisColour, SKTextAlign.Center);
+            for (int i = 0; i < legend.Count; i++)
+            {
+                float y = legendTop + i * LineHeight;
+                legend[i].Swatch(c, Margin, y + 1, 13);
+                Ink.Text(c, legend[i].Text, Margin + 22, y, TextSize, TextColour);
+            }
+        });
+    }
+
+    /// <summary>Solid for the mapped state's own data; an ancestor's has a white diagonal (bottom-left to top-right).</summary>
+    public static void DataCell(SKCanvas c, float x, float y, float size, SKColor colour, bool own)
+    {
+        Ink.Fill(c, x, y, size, size, colour);
+        if (!own)
+        {
+            using var paint = new SKPaint { Color = SKColors.White, StrokeWidth = Math.Max(2, size / 5), IsAntialias = false };
+            c.DrawLine(x, y + size, x + size, y, paint);
+        }
+    }
+
+    public static void ZeroCell(SKCanvas c, float x, float y, float size) => Ink.Fill(c, x, y, size, size, ZeroColour);
+
+    public static void HollowCell(SKCanvas c, float x, float y, float size) => Ink.Stroke(c, x, y, size, size, HollowColour);
+
+    /// <summary>A guest offset in the largest binary unit it reaches: "0", "512 KiB", "1.5 GiB".</summary>
+    public static string Offset(long bytes)
+    {
+        if (bytes == 0) return "0";
+        string[] units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+        int u = 0;
+        while (u < units.Length - 1 && bytes >= 1L << (10 * (u + 1))) u++;
+        double v = bytes / (double)(1L << (10 * u));
+        return v.ToString(v == Math.Floor(v) ? "0" : "0.###", CultureInfo.InvariantCulture) + " " + units[u];
+    }
+
+    /// <summary>The colour of owner colour number <paramref name="index"/>: the palette, then hues spaced by the golden angle.</summary>
+    public static SKColor OwnerColour(int index)
+    {
+        if (index < Palette.Length) return new SKColor(Palette[index]);
         double h = (index - Palette.Length) * 137.508 % 360 / 60;
         double x = 1 - Math.Abs(h % 2 - 1);
         (double r, double g, double b) = (int)h switch
         {
             0 => (1d, x, 0d), 1 => (x, 1d, 0d), 2 => (0d, 1d, x), 3 => (0d, x, 1d), 4 => (x, 0d, 1d), _ => (1d, 0d, x),
         };
-        uint C(double v) => (uint)(40 + v * 170);
-        return 0xFF000000 | C(r) << 16 | C(g) << 8 | C(b);
+        byte C(double v) => (byte)(40 + v * 170);
+        return new SKColor(C(r), C(g), C(b));
     }
 
-    private static string Fit(string text) => text.Length <= MaxLineChars ? text : string.Concat(text.AsSpan(0, MaxLineChars - 3), "...");
-
-    private static void Fill(Span<uint> pixels, int width, int x, int y, int w, int h, uint colour)
-    {
-        for (int row = y; row < y + h; row++) pixels.Slice(row * width + x, w).Fill(colour);
-    }
-
-    /// <summary>
-    /// The owners of one cell that several runs share (a merged cell, or a run ending mid-cluster): data wins over
-    /// zero over unallocated, and among data the owner with the most bytes. Cells hold few runs, so a short list.
-    /// </summary>
-    private sealed class CellTally
-    {
-        private readonly List<(int Who, long Bytes)> _parts = [];
-
-        public void Add(int who, long bytes)
-        {
-            for (int i = 0; i < _parts.Count; i++)
-                if (_parts[i].Who == who) { _parts[i] = (who, _parts[i].Bytes + bytes); return; }
-            _parts.Add((who, bytes));
-        }
-
-        public int TakeWinner()
-        {
-            int best = UnallocatedCell;
-            long bestBytes = -1;
-            foreach (var (who, bytes) in _parts)
-            {
-                bool better = who >= 0 ? best < 0 || bytes > bestBytes : who == ZeroCell && best == UnallocatedCell;
-                if (better) { best = who; bestBytes = bytes; }
-            }
-            _parts.Clear();
-            return best;
-        }
-    }
+    /// <summary>"#1f77b4", for the explorer page.</summary>
+    public static string Css(SKColor c) => $"#{c.Red:x2}{c.Green:x2}{c.Blue:x2}";
 }

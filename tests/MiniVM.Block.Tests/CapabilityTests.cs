@@ -122,6 +122,40 @@ public class CapabilityTests
     }
 
     [Fact]
+    public void Irow_history_keeps_a_deleted_father_and_names_the_clusters_each_state_holds_itself()
+    {
+        using var dir = new TempDir();
+        using var d = Create(dir, "irow", 1 << 20);
+        var history = Assert.IsAssignableFrom<IStateHistory>(d);
+        d.Write(0, Fill(Cluster, 1));
+        ((ISnapshotTree)d).CreateSnapshot("base");
+        d.Write(Cluster, Fill(Cluster, 2));
+        ((ISnapshotTree)d).CreateSnapshot("child");
+        ((ISnapshotTree)d).RevertToSnapshot("base");
+        ((ISnapshotTree)d).CreateSnapshot("sibling");
+        ((ISnapshotTree)d).RevertToSnapshot("child");
+        d.Write(0, Fill(Cluster, 3)); // cluster 0 rewritten: base still holds its own copy
+        // Two children still read through it, so base is kept as a deleted record (irow.md §2.3), not merged.
+        ((ISnapshotTree)d).DeleteSnapshot("base");
+
+        var states = history.States;
+        Assert.Equal(history.ExtentOwners.Count, states.Count);
+        int baseAt = states.ToList().FindIndex(s => s.IsDeleted);
+        int childAt = states.ToList().FindIndex(s => s.Name == "child");
+        int currentAt = states.ToList().FindIndex(s => s.IsCurrent);
+        Assert.True(baseAt >= 0 && childAt >= 0 && currentAt >= 0);
+        Assert.Equal(-1, states[baseAt].Parent);
+        Assert.Equal(baseAt, states[childAt].Parent);
+        Assert.Equal(childAt, states[currentAt].Parent);
+        Assert.Null(states[currentAt].Id);
+
+        List<long> Owned(int state) { var l = new List<long>(); history.VisitOwnedClusters(state, l.Add); return l; }
+        Assert.Equal([0L], Owned(baseAt));
+        Assert.Equal([1L], Owned(childAt));
+        Assert.Equal([0L], Owned(currentAt)); // not yet flushed to the btmp, still counted
+    }
+
+    [Fact]
     public void Qcow2_lists_its_snapshots_without_a_tree_because_the_format_records_no_parents()
     {
         using var dir = new TempDir();

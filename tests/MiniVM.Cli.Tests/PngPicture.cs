@@ -1,9 +1,8 @@
-using System.Buffers.Binary;
-using System.IO.Compression;
+using SkiaSharp;
 
 namespace MiniVM.Cli.Tests;
 
-/// <summary>A minimal PNG reader for the tests: 8-bit RGB, non-interlaced, all five filter types; pixels as 0xRRGGBB.</summary>
+/// <summary>A PNG file decoded (by libpng inside Skia, which checks its CRCs) into pixels as 0xRRGGBB.</summary>
 internal sealed class PngPicture
 {
     public int Width { get; }
@@ -18,57 +17,13 @@ internal sealed class PngPicture
     {
         byte[] b = File.ReadAllBytes(path);
         Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A], b[..8]);
-        int width = 0, height = 0;
-        using var idat = new MemoryStream();
-        for (int p = 8; p < b.Length;)
-        {
-            int len = BinaryPrimitives.ReadInt32BigEndian(b.AsSpan(p));
-            string type = System.Text.Encoding.ASCII.GetString(b, p + 4, 4);
-            var data = b.AsSpan(p + 8, len);
-            if (type == "IHDR")
-            {
-                width = BinaryPrimitives.ReadInt32BigEndian(data);
-                height = BinaryPrimitives.ReadInt32BigEndian(data[4..]);
-                Assert.Equal(8, data[8]);
-                Assert.Equal(2, data[9]);
-                Assert.Equal(0, data[12]);
-            }
-            else if (type == "IDAT") idat.Write(data);
-            p += 12 + len;
-        }
-        idat.Position = 0;
-        using var z = new ZLibStream(idat, CompressionMode.Decompress);
-        int stride = width * 3;
-        var raw = new byte[height * (stride + 1)];
-        z.ReadExactly(raw);
-        var pix = new byte[height * stride];
-        for (int y = 0; y < height; y++)
-        {
-            byte filter = raw[y * (stride + 1)];
-            for (int i = 0; i < stride; i++)
-            {
-                int x = raw[y * (stride + 1) + 1 + i];
-                int a = i >= 3 ? pix[y * stride + i - 3] : 0;
-                int up = y > 0 ? pix[(y - 1) * stride + i] : 0;
-                int c = i >= 3 && y > 0 ? pix[(y - 1) * stride + i - 3] : 0;
-                int pred = filter switch
-                {
-                    0 => 0, 1 => a, 2 => up, 3 => (a + up) / 2,
-                    4 => Paeth(a, up, c),
-                    _ => throw new InvalidDataException($"PNG filter {filter}"),
-                };
-                pix[y * stride + i] = (byte)(x + pred);
-            }
-        }
-        var rgb = new int[width * height];
-        for (int i = 0; i < rgb.Length; i++) rgb[i] = pix[i * 3] << 16 | pix[i * 3 + 1] << 8 | pix[i * 3 + 2];
-        return new PngPicture(width, height, rgb);
-    }
-
-    private static int Paeth(int a, int b, int c)
-    {
-        int p = a + b - c, pa = Math.Abs(p - a), pb = Math.Abs(p - b), pc = Math.Abs(p - c);
-        return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+        using var bitmap = SKBitmap.Decode(b);
+        Assert.NotNull(bitmap);
+        var rgb = new int[bitmap.Width * bitmap.Height];
+        for (int y = 0; y < bitmap.Height; y++)
+            for (int x = 0; x < bitmap.Width; x++)
+                rgb[y * bitmap.Width + x] = (int)((uint)bitmap.GetPixel(x, y) & 0xFFFFFF);
+        return new PngPicture(bitmap.Width, bitmap.Height, rgb);
     }
 
     /// <summary>The first pixel of <paramref name="rgb"/> in reading order (top row first).</summary>
@@ -79,5 +34,16 @@ internal sealed class PngPicture
         throw new Xunit.Sdk.XunitException($"colour {rgb:X6} is not in the picture");
     }
 
-    public int Count(int rgb) => _rgb.Count(p => p == rgb);
+    /// <summary>Pixels in the rectangle that are dark (text): every channel below 0x80.</summary>
+    public int DarkPixels(int x, int y, int w, int h)
+    {
+        int n = 0;
+        for (int yy = y; yy < Math.Min(Height, y + h); yy++)
+            for (int xx = Math.Max(0, x); xx < Math.Min(Width, x + w); xx++)
+            {
+                int p = this[xx, yy];
+                if ((p >> 16 & 0xFF) < 0x80 && (p >> 8 & 0xFF) < 0x80 && (p & 0xFF) < 0x80) n++;
+            }
+        return n;
+    }
 }

@@ -25,7 +25,7 @@ namespace MiniVM.Block.Irow;
 /// </list>
 /// Clusters past a read-only open's reach never get written: copy_on_demand is off for read-only opens.
 /// </summary>
-public sealed partial class IrowImage : BlockDriver, ISnapshotTree, IImageCheck, IBackingImage, IImageInfo, IExtentOwners
+public sealed partial class IrowImage : BlockDriver, ISnapshotTree, IImageCheck, IBackingImage, IImageInfo, IStateHistory
 {
     private const int CurrentSource = -1;
 
@@ -468,6 +468,59 @@ public sealed partial class IrowImage : BlockDriver, ISnapshotTree, IImageCheck,
                 }
                 return list;
             }
+        }
+    }
+
+    public IReadOnlyList<ImageState> States
+    {
+        get
+        {
+            lock (Gate)
+            {
+                CheckUsable();
+                var list = new List<ImageState>(_tree.Records.Count);
+                for (int i = 0; i < _tree.Records.Count; i++)
+                {
+                    var r = _tree.Records[i];
+                    bool current = i == _tree.CurrentIndex;
+                    int father = r.IsRoot ? -1 : _tree.IndexOfBtmp(r.FatherBtmpFile);
+                    list.Add(new ImageState(current ? null : r.Id, current ? IrowSnapshotRecord.CurrentName : r.Name, r.Date, r.VmStateSize,
+                        current, r.IsDeleted, father == i ? -1 : father));
+                }
+                return list;
+            }
+        }
+    }
+
+    public void VisitOwnedClusters(int state, Action<long> visit)
+    {
+        lock (Gate)
+        {
+            CheckUsable();
+            ArgumentOutOfRangeException.ThrowIfNegative(state);
+            ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(state, _tree.Records.Count);
+            IrowBitmap bitmap;
+            if (state == _tree.CurrentIndex) bitmap = _curBitmap; // may hold bits not yet written to the btmp
+            else
+            {
+                string btmp = Resolve(_tree.Records[state].BtmpFile, "btmp file");
+                bitmap = new IrowBitmap(_totalClusters);
+                using var handle = File.OpenHandle(btmp);
+                bitmap.LoadAll(handle, btmp);
+            }
+            bitmap.ForEachNonZeroPage((first, bytes) =>
+            {
+                var span = bytes.Span;
+                for (int i = 0; i < span.Length; i++)
+                {
+                    if (span[i] == 0) continue;
+                    for (int b = 0; b < 8; b++)
+                    {
+                        long c = first + i * 8L + b;
+                        if ((span[i] & (1 << b)) != 0 && c < _totalClusters) visit(c);
+                    }
+                }
+            });
         }
     }
 

@@ -19,7 +19,7 @@ public sealed class Framebuffer
         : throw new ArgumentOutOfRangeException(nameof(x), $"pixel ({x},{y}) outside {Width}x{Height}");
 
     /// <summary>Writes the frame as a PNG image (what the monitor's <c>screendump</c> produces).</summary>
-    public void WritePng(Stream stream) => PngWriter.Write(stream, Width, Height, Pixels);
+    public void WritePng(Stream stream) => MiniVM.Drawing.PngImage.Write(stream, Width, Height, Pixels);
 
     internal Span<uint> Resize(int width, int height)
     {
