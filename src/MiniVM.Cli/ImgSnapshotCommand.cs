@@ -3,7 +3,10 @@ using MiniVM.Block;
 
 namespace MiniVM.Cli;
 
-/// <summary>`minivm img snapshot (-l | -c NAME | -a NAME | -d NAME) FILE`: internal snapshots, like qemu-img snapshot.</summary>
+/// <summary>
+/// `minivm img snapshot [-l | -c NAME | -a NAME | -d NAME] FILE`: internal snapshots, like qemu-img snapshot (no
+/// action lists, as there).
+/// </summary>
 internal static class ImgSnapshotCommand
 {
     public static Command Create(CliContext context)
@@ -21,7 +24,8 @@ internal static class ImgSnapshotCommand
             bool l = parse.GetValue(list);
             string? c = parse.GetValue(create), a = parse.GetValue(apply), d = parse.GetValue(delete);
             int chosen = (l ? 1 : 0) + (c is null ? 0 : 1) + (a is null ? 0 : 1) + (d is null ? 0 : 1);
-            if (chosen != 1) throw CommandFailure.Usage("give exactly one of -l, -c NAME, -a NAME, -d NAME");
+            if (chosen > 1) throw CommandFailure.Usage("give at most one of -l, -c NAME, -a NAME, -d NAME");
+            l |= chosen == 0;
             string f = parse.GetRequiredValue(file);
             // Snapshot metadata lives in the top layer only; the backing chain is not needed (nor opened).
             using var image = ImageAccess.Open(context, f, parse.GetValue(format), readOnly: l, parse.GetValue(unsafePaths), noBacking: true);

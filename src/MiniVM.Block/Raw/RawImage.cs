@@ -3,7 +3,7 @@ using Microsoft.Win32.SafeHandles;
 namespace MiniVM.Block.Raw;
 
 /// <summary>A raw image: guest byte N is host byte N. Holes in the host file are unallocated (read as zeroes).</summary>
-public sealed class RawImage : IBlockDriver, IImageInfo
+public sealed class RawImage : IBlockDriver, IImageInfo, IResizable
 {
     private readonly SafeFileHandle _file;
     private bool _disposed;
@@ -42,7 +42,7 @@ public sealed class RawImage : IBlockDriver, IImageInfo
 
     public string FormatName => "raw";
     public string FileName { get; }
-    public long Size { get; }
+    public long Size { get; private set; }
     public bool IsReadOnly { get; }
     public long ClusterSize => 0;
     public long DiskUsage => HostFile.AllocatedBytes(FileName);
@@ -124,6 +124,18 @@ public sealed class RawImage : IBlockDriver, IImageInfo
             RandomAccess.Write(_file, zero.AsSpan(0, n), offset);
             offset += n; length -= n;
         }
+    }
+
+    /// <summary>The file's length is the disk size: a grow extends it sparsely (reads as zeroes), a shrink truncates.</summary>
+    public void Resize(long newSize)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        CheckWritable();
+        if (newSize < 0) throw new ImageFormatException(FileName, $"size {newSize} is negative");
+        try { RandomAccess.SetLength(_file, newSize); }
+        catch (IOException e) { throw HostError("resize", e); }
+        catch (ArgumentOutOfRangeException) { throw new ImageFormatException(FileName, $"the host file system does not allow a {newSize}-byte file"); }
+        Size = newSize;
     }
 
     public void Dispose()
