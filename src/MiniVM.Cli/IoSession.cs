@@ -159,13 +159,16 @@ internal sealed class IoSession
         return allocated;
     }
 
-    /// <summary>qemu-io info: the format, its cluster size, and the lines `img info` shows under "Format specific information".</summary>
+    /// <summary>
+    /// qemu-io info: the format, its cluster size, and the lines `img info` shows under "Format specific information"
+    /// (qemu-io's "vm state offset" line is left out: it is qcow2's internal layout, no capability here).
+    /// </summary>
     private void Info()
     {
         var o = _context.Out;
         o.WriteLine($"format name: {_image.FormatName}");
         var info = _image as IImageInfo;
-        if (info is { ClusterSize: > 0 }) o.WriteLine($"cluster size: {Amount(info.ClusterSize)}");
+        o.WriteLine($"cluster size: {Amount(info?.ClusterSize ?? 0)}"); // "0 bytes" for raw, as qemu-io
         if (info is { FormatSpecific.Count: > 0 })
         {
             o.WriteLine("Format specific information:");

@@ -51,6 +51,18 @@ public sealed class IoInteractiveTests : IDisposable
     }
 
     [Fact]
+    public void Info_length_and_alloc_on_raw_print_what_qemu_io_prints()
+    {
+        string f = _dir.File("r.raw");
+        File.WriteAllBytes(f, new byte[1 << 20]);
+        string[] args = ["-f", "raw", "-c", "info", "-c", "length", "-c", "alloc 0 64k", f];
+        var ours = CliResult.Run(["io", .. args]);
+        ours.AssertSuccess();
+        var expected = QemuImg.Run("qemu-io", args).Out.Split('\n').Where(l => !l.StartsWith("vm state offset", StringComparison.Ordinal));
+        Assert.Equal(expected, ours.Out.Split('\n'));
+    }
+
+    [Fact]
     public void Read_v_dumps_like_qemu_io_in_c_mode_too()
     {
         string f = _dir.File("d.raw");
