@@ -13,6 +13,12 @@ public sealed class CheckResult
     /// <summary>Clusters in use / total, when the format knows them.</summary>
     public long AllocatedClusters { get; set; }
     public long TotalClusters { get; set; }
+    /// <summary>Allocated clusters whose host offset does not follow the previous one's (qemu-img's "fragmented").</summary>
+    public long FragmentedClusters { get; set; }
+    /// <summary>Allocated clusters stored compressed.</summary>
+    public long CompressedClusters { get; set; }
+    /// <summary>End of the highest host cluster in use (0 when the format does not say); qemu-img's image-end-offset.</summary>
+    public long ImageEndOffset { get; set; }
     /// <summary>One line each, naming what is wrong and where.</summary>
     public List<string> Messages { get; } = new();
 

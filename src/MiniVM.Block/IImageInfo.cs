@@ -15,3 +15,10 @@ public interface IImageInfo
     /// <summary>Format-specific lines for `img info` ("compat: 1.1", "copy_on_demand: false", ...).</summary>
     IReadOnlyList<KeyValuePair<string, string>> FormatSpecific { get; }
 }
+
+/// <summary>Capability: the format records whether the image was closed cleanly (qcow2's dirty bit; qemu-img's dirty-flag).</summary>
+public interface IDirtyFlag
+{
+    /// <summary>True while metadata may be stale (the image was not closed cleanly, or is open now with lazy refcounts).</summary>
+    bool IsDirty { get; }
+}

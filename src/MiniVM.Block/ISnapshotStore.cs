@@ -7,7 +7,9 @@ namespace MiniVM.Block;
 /// <param name="Date">When it was taken.</param>
 /// <param name="VmClockNanoseconds">Guest virtual clock at the time it was taken.</param>
 /// <param name="ParentId">Snapshot this one was taken on top of, when the format has a tree (null for a root).</param>
-public sealed record SnapshotInfo(string Id, string Name, long VmStateSize, DateTimeOffset Date, long VmClockNanoseconds, string? ParentId = null);
+/// <param name="InstructionCount">Guest instruction count at the time it was taken, when the format records one (qcow2's icount).</param>
+public sealed record SnapshotInfo(string Id, string Name, long VmStateSize, DateTimeOffset Date, long VmClockNanoseconds,
+    string? ParentId = null, long? InstructionCount = null);
 
 /// <summary>
 /// Capability: internal snapshots, optionally carrying a VM-state stream (savevm/loadvm).

@@ -7,7 +7,7 @@ namespace MiniVM.Block;
 /// write a qcow2 header naming a backing file into its sector 0, and the next open would read that host file.
 /// Devices turn the refusal into a guest I/O error.
 /// </summary>
-public sealed class ProbedRawImage : IBlockDriver, IImageInfo, IExtentOwners
+public sealed class ProbedRawImage : IBlockDriver, IImageInfo, IExtentOwners, IResizable
 {
     private readonly IBlockDriver _raw;
     private readonly ImageFormats _registry;
@@ -73,6 +73,13 @@ public sealed class ProbedRawImage : IBlockDriver, IImageInfo, IExtentOwners
     public IReadOnlyList<string> Files => (_raw as IImageInfo)?.Files ?? [FileName];
     public IReadOnlyList<KeyValuePair<string, string>> FormatSpecific => (_raw as IImageInfo)?.FormatSpecific ?? [];
     public IReadOnlyList<ExtentOwner> ExtentOwners => (_raw as IExtentOwners)?.ExtentOwners ?? [new(FileName, Path.GetFileName(FileName))];
+
+    /// <summary>A resize changes no byte of block 0, so the probe stays raw.</summary>
+    public void Resize(long newSize)
+    {
+        if (_raw is not IResizable r) throw new ImageFormatException(FileName, "image cannot be resized");
+        r.Resize(newSize);
+    }
 
     public void Dispose() => _raw.Dispose();
 }

@@ -14,6 +14,9 @@ public sealed class CliContext
     public ImageFormats Registry { get; }
     public bool IsTerminal { get; }
 
+    /// <summary>Standard input, for interactive commands (`io` without -c).</summary>
+    public TextReader In { get; init; } = TextReader.Null;
+
     public CliContext(TextWriter stdout, TextWriter stderr, ImageFormats registry, bool isTerminal)
     {
         Out = stdout;

@@ -47,6 +47,22 @@ internal sealed class ImageComparison
         return -1;
     }
 
+    /// <summary>
+    /// qemu-img compare -s: the first offset where the chains' block status differs (data in one, a zero or
+    /// unallocated run in the other, or present zeroes against unallocated), or -1; sizes must be equal already.
+    /// </summary>
+    public long FirstAllocationDifference()
+    {
+        for (long off = 0; off < _a.Size;)
+        {
+            var ra = _a.Status(off, _a.Size - off);
+            var rb = _b.Status(off, ra.Length);
+            if (ra.Kind != rb.Kind) return off;
+            off += Math.Min(ra.Length, rb.Length);
+        }
+        return -1;
+    }
+
     private long FirstMismatch(long offset, long length)
     {
         for (long pos = offset, end = offset + length; pos < end;)

@@ -21,6 +21,7 @@ internal sealed class ImageCopy
     private readonly ImageChain _source;
     private readonly int _sparseSize;
     private readonly bool _topLayerOnly;
+    private readonly bool _targetReadsZero;
     private readonly int _chunkSize;
     private ImageChain? _targetBacking;
     private IBlockDriver? _target;
@@ -33,8 +34,13 @@ internal sealed class ImageCopy
     /// qemu-img convert's `-B`: the target's backing holds what the source's backing holds, so only the source's top
     /// layer is copied and runs it leaves unallocated stay unallocated. Ignored for a source without a backing image.
     /// </param>
-    public ImageCopy(ImageChain source, int sparseSize = DefaultSparseSize, bool topLayerOnly = false)
+    /// <param name="targetReadsZero">
+    /// The target is new and reads as zeroes where nothing is written; false for `convert -n` into an existing image,
+    /// where every run the source reads as zeroes is zeroed explicitly.
+    /// </param>
+    public ImageCopy(ImageChain source, int sparseSize = DefaultSparseSize, bool topLayerOnly = false, bool targetReadsZero = true)
     {
+        _targetReadsZero = targetReadsZero;
         if (sparseSize < 0 || sparseSize > MaxSparseSize || sparseSize % 512 != 0)
             throw new ArgumentOutOfRangeException(nameof(sparseSize), sparseSize, "a multiple of 512 up to 16 MiB");
         _source = source;
@@ -68,6 +74,42 @@ internal sealed class ImageCopy
             // Unallocated in -B mode: the target's backing supplies the run, as the source's did.
             offset = end;
             progress?.Invoke(offset);
+        }
+        target.Flush();
+    }
+
+    /// <summary>
+    /// `convert -c`: every unit (cluster) of the target that does not read as zeroes is written compressed; units the
+    /// source reports or reads as all zeroes are left as holes (or zeroed, see <see cref="ZeroRun"/>).
+    /// </summary>
+    public void CopyCompressedTo(IBlockDriver target, ICompressedWrites compressed, Action<long>? progress)
+    {
+        _target = target;
+        var backing = (target as IBackingImage)?.Backing;
+        _targetBacking = backing is null ? null : new ImageChain(backing);
+        int unit = compressed.CompressionUnit;
+        byte[] buffer = new byte[unit];
+        long size = _source.Size;
+        for (long offset = 0; offset < size; offset += unit)
+        {
+            int n = (int)Math.Min(unit, size - offset);
+            var (length, kind) = SourceStatus(offset, n);
+            if (length >= n && kind != ExtentKind.Data)
+            {
+                if (kind == ExtentKind.Zero) ZeroRun(offset, offset + n);
+            }
+            else
+            {
+                var span = buffer.AsSpan(0, n);
+                _source.Top.Read(offset, span);
+                if (!span.ContainsAnyExcept((byte)0)) ZeroRun(offset, offset + n);
+                else
+                {
+                    compressed.WriteCompressed(offset, span);
+                    BytesWritten += n;
+                }
+            }
+            progress?.Invoke(offset + n);
         }
         target.Flush();
     }
@@ -157,10 +199,16 @@ internal sealed class ImageCopy
 
     /// <summary>
     /// The target must read zeroes over [start, end). A new image without a backing does already; over a backing,
-    /// only the runs where the backing chain holds data need WriteZeroes.
+    /// only the runs where the backing chain holds data need WriteZeroes; an existing target (-n) is zeroed throughout.
     /// </summary>
     private void ZeroRun(long start, long end)
     {
+        if (!_targetReadsZero)
+        {
+            _target!.WriteZeroes(start, end - start);
+            BytesZeroed += end - start;
+            return;
+        }
         if (_targetBacking is null) return;
         for (long pos = start; pos < end;)
         {

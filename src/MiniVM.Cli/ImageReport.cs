@@ -15,7 +15,8 @@ internal sealed record ImageReport(
     IReadOnlyList<SnapshotInfo> Snapshots,
     IReadOnlyList<KeyValuePair<string, string>> FormatSpecific,
     IReadOnlyList<string> Files,
-    SnapshotTree? Tree)
+    SnapshotTree? Tree,
+    bool IsDirty)
 {
     public static ImageReport Of(IBlockDriver image, string displayName)
     {
@@ -36,7 +37,8 @@ internal sealed record ImageReport(
             snapshots,
             info?.FormatSpecific ?? [],
             info?.Files ?? [image.FileName],
-            TreeOf(image, snapshots));
+            TreeOf(image, snapshots),
+            (image as IDirtyFlag)?.IsDirty ?? false);
     }
 
     /// <summary>

@@ -85,28 +85,43 @@ internal static class ImgCheckCommand
             o.WriteLine($"{final.Leaks} leaked clusters were found on the image.");
             o.WriteLine("This means waste of disk space, but no harm to data.");
         }
-        if (final.TotalClusters > 0)
+        // qemu-img's dump_human_image_check: the fragmentation line only when something is allocated.
+        if (final.TotalClusters > 0 && final.AllocatedClusters > 0)
             o.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{final.AllocatedClusters}/{final.TotalClusters} = {100.0 * final.AllocatedClusters / final.TotalClusters:0.00}% allocated"));
+                $"{final.AllocatedClusters}/{final.TotalClusters} = {100.0 * final.AllocatedClusters / final.TotalClusters:0.00}% allocated, " +
+                $"{100.0 * final.FragmentedClusters / final.AllocatedClusters:0.00}% fragmented, " +
+                $"{100.0 * final.CompressedClusters / final.AllocatedClusters:0.00}% compressed clusters"));
+        if (final.ImageEndOffset > 0) o.WriteLine($"Image end offset: {final.ImageEndOffset}");
     }
 
+    /// <summary>
+    /// qemu-img's ImageCheck keys: counts that are zero are left out, as qemu-img leaves them out; `messages`
+    /// (what was found, one line each) is MiniVM's extra and appears only when there is something to say.
+    /// </summary>
     private static void WriteJson(CliContext context, string file, string format, CheckResult first, CheckResult final)
     {
         context.Out.WriteLine(JsonText.Write(w =>
         {
+            void Count(string key, long value) { if (value != 0) w.WriteNumber(key, value); }
             w.WriteStartObject();
             w.WriteString("filename", file);
             w.WriteString("format", format);
-            w.WriteBoolean("check-errors", false);
-            w.WriteNumber("corruptions", final.Corruptions);
-            w.WriteNumber("leaks", final.Leaks);
-            w.WriteNumber("corruptions-fixed", first.CorruptionsFixed);
-            w.WriteNumber("leaks-fixed", first.LeaksFixed);
-            w.WriteNumber("allocated-clusters", final.AllocatedClusters);
-            w.WriteNumber("total-clusters", final.TotalClusters);
-            w.WriteStartArray("messages");
-            foreach (var m in first.Messages) w.WriteStringValue(m);
-            w.WriteEndArray();
+            w.WriteNumber("check-errors", 0);
+            Count("corruptions", final.Corruptions);
+            Count("leaks", final.Leaks);
+            Count("corruptions-fixed", first.CorruptionsFixed);
+            Count("leaks-fixed", first.LeaksFixed);
+            Count("image-end-offset", final.ImageEndOffset);
+            Count("total-clusters", final.TotalClusters);
+            Count("allocated-clusters", final.AllocatedClusters);
+            Count("fragmented-clusters", final.FragmentedClusters);
+            Count("compressed-clusters", final.CompressedClusters);
+            if (first.Messages.Count > 0)
+            {
+                w.WriteStartArray("messages");
+                foreach (var m in first.Messages) w.WriteStringValue(m);
+                w.WriteEndArray();
+            }
             w.WriteEndObject();
         }));
     }

@@ -19,6 +19,11 @@ public static class ImgCommand
         img.Add(ImgBenchCommand.Create(context));
         img.Add(ImgMetaCommand.Create(context));
         img.Add(ImgResizeCommand.Create(context));
+        img.Add(ImgRebaseCommand.Create(context));
+        img.Add(ImgCommitCommand.Create(context));
+        img.Add(ImgMeasureCommand.Create(context));
+        img.Add(ImgAmendCommand.Create(context));
+        img.Add(ImgDdCommand.Create(context));
         return img;
     }
 }

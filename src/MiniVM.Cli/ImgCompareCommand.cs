@@ -2,14 +2,17 @@ using System.CommandLine;
 
 namespace MiniVM.Cli;
 
-/// <summary>`minivm img compare [-f FMT] [-F FMT] [-s] A B`: exit 0 identical, 1 different, 2 error (qemu-img).</summary>
+/// <summary>
+/// `minivm img compare [-f FMT] [-F FMT] [-s] A B`: exit 0 identical, 1 different, 2 error (qemu-img). -s (strict)
+/// also fails on different sizes and on any offset where the two chains' allocation differs.
+/// </summary>
 internal static class ImgCompareCommand
 {
     public static Command Create(CliContext context)
     {
         var formatA = CliOptions.Format("format of A (probed when omitted)");
         var formatB = new Option<string?>("-F", "--format-b") { Description = "format of B (probed when omitted)", HelpName = "FMT" };
-        var strict = new Option<bool>("-s", "--strict") { Description = "images of different sizes are different" };
+        var strict = new Option<bool>("-s", "--strict") { Description = "different sizes or allocation (data, zero, unallocated) also count as different" };
         var unsafePaths = CliOptions.AllowUnsafePaths();
         var a = CliOptions.File("A", "first image");
         var b = CliOptions.File("B", "second image");
@@ -27,7 +30,13 @@ internal static class ImgCompareCommand
                     return ExitCodes.Failure;
                 }
                 if (imageA.Size != imageB.Size) context.Out.WriteLine("Warning: Image size mismatch!");
-                long diff = new ImageComparison(new ImageChain(imageA), new ImageChain(imageB)).FirstDifference();
+                var comparison = new ImageComparison(new ImageChain(imageA), new ImageChain(imageB));
+                if (parse.GetValue(strict) && comparison.FirstAllocationDifference() is var at and >= 0)
+                {
+                    context.Out.WriteLine($"Strict mode: Offset {at} block status mismatch!");
+                    return ExitCodes.Failure;
+                }
+                long diff = comparison.FirstDifference();
                 if (diff < 0)
                 {
                     context.Out.WriteLine("Images are identical.");

@@ -6,15 +6,18 @@ using Spectre.Console;
 namespace MiniVM.Cli;
 
 /// <summary>
-/// `minivm img convert [-f FMT] -O FMT [-B BACKING [-F BFMT]] [-o ...] [-S SIZE] [-p] IN OUT`: copies the content of
-/// a whole chain into a new image, leaving holes where the source is zero (<see cref="ImageCopy"/>).
+/// `minivm img convert [-f FMT] -O FMT [-B BACKING [-F BFMT]] [-o ...] [-S SIZE] [-c] [-n] [-p] IN OUT`: copies the
+/// content of a whole chain into a new image (or, with -n, an existing one), leaving holes where the source is zero
+/// (<see cref="ImageCopy"/>); -c stores every cluster compressed where the format can.
 /// </summary>
 internal static class ImgConvertCommand
 {
     public static Command Create(CliContext context)
     {
         var format = CliOptions.Format("format of IN (probed when omitted)");
-        var outFormat = new Option<string>("-O", "--output-format") { Description = "format of OUT", HelpName = "FMT", DefaultValueFactory = _ => "raw" };
+        var outFormat = new Option<string?>("-O", "--output-format") { Description = "format of OUT (raw when omitted; with -n, probed)", HelpName = "FMT" };
+        var compress = new Option<bool>("-c", "--compress") { Description = "store OUT's clusters compressed (qcow2)" };
+        var noCreate = new Option<bool>("-n", "--no-create") { Description = "OUT exists already: write into it instead of creating it" };
         var options = new Option<string?>("-o", "--options") { Description = "options for OUT, k=v[,k=v]", HelpName = "OPTIONS" };
         var progress = new Option<bool>("-p", "--progress") { Description = "show a progress bar" };
         var sparse = new Option<string?>("-S", "--sparse-size")
@@ -31,17 +34,23 @@ internal static class ImgConvertCommand
         var unsafePaths = CliOptions.AllowUnsafePaths();
         var input = CliOptions.File("IN", "source image (its backing chain is read through)");
         var output = CliOptions.File("OUT", "image to create");
-        var cmd = new Command("convert", "copy an image into a new image of any format") { format, outFormat, options, progress, sparse, backing, backingFormat, unsafePaths, input, output };
+        var cmd = new Command("convert", "copy an image into a new image of any format") { format, outFormat, compress, noCreate, options, progress, sparse, backing, backingFormat, unsafePaths, input, output };
         cmd.SetAction(parse => Run(context, parse.GetRequiredValue(input), parse.GetRequiredValue(output), parse.GetValue(format),
-            parse.GetRequiredValue(outFormat), parse.GetValue(options), parse.GetValue(progress), parse.GetValue(unsafePaths),
-            parse.GetValue(sparse), parse.GetValue(backing), parse.GetValue(backingFormat)));
+            parse.GetValue(outFormat), parse.GetValue(options), parse.GetValue(progress), parse.GetValue(unsafePaths),
+            parse.GetValue(sparse), parse.GetValue(backing), parse.GetValue(backingFormat), parse.GetValue(compress), parse.GetValue(noCreate)));
         return cmd;
     }
 
-    private static int Run(CliContext context, string input, string output, string? format, string outFormatName,
-        string? optionText, bool showProgress, bool allowUnsafe, string? sparseText, string? backing, string? backingFormat)
+    private static int Run(CliContext context, string input, string output, string? format, string? outFormatName,
+        string? optionText, bool showProgress, bool allowUnsafe, string? sparseText, string? backing, string? backingFormat,
+        bool compress, bool noCreate)
     {
-        var outFormat = ImageAccess.Format(context, outFormatName);
+        if (noCreate) return RunInto(context, input, output, format, outFormatName, optionText, showProgress, allowUnsafe,
+            sparseText, backing, compress);
+        var outFormat = ImageAccess.Format(context, outFormatName ?? "raw");
+        // qemu-img's check, made before anything is created.
+        if (compress && outFormat is not ICompressedWritesFormat)
+            throw CommandFailure.Unsupported(output, $"format {outFormat.Name} does not support compressed clusters (-c)");
         var options = ImageAccess.CreateOptions(outFormat, optionText);
         int sparseSize = SparseSize(sparseText);
         if (backingFormat is not null && backing is null) throw CommandFailure.Usage("-F needs -B BACKING");
@@ -62,10 +71,41 @@ internal static class ImgConvertCommand
         var chain = new ImageChain(source);
         using var target = ImageAccess.Create(context, outFormat, output, source.Size, options, allowUnsafe);
         var copy = new ImageCopy(chain, sparseSize, topLayerOnly: backing is not null);
-        if (!showProgress) copy.CopyTo(target, null);
-        else if (context.IsTerminal) CopyWithBar(context, copy, target, source.Size);
-        else CopyWithLines(context, copy, target, source.Size);
+        Copy(context, copy, target, source.Size, showProgress, compress);
         return ExitCodes.Success;
+    }
+
+    /// <summary>
+    /// `-n`: OUT already exists (made by the user, perhaps with options convert cannot give) and is written in place,
+    /// every byte of it: runs the source reads as zeroes are zeroed, since OUT may hold anything there.
+    /// </summary>
+    private static int RunInto(CliContext context, string input, string output, string? format, string? outFormatName,
+        string? optionText, bool showProgress, bool allowUnsafe, string? sparseText, string? backing, bool compress)
+    {
+        if (optionText is not null || backing is not null)
+            throw CommandFailure.Usage("-n writes into an existing image: -o and -B, which describe a new one, do not apply");
+        int sparseSize = SparseSize(sparseText);
+        if (string.Equals(Path.GetFullPath(input), Path.GetFullPath(output), StringComparison.Ordinal))
+            throw CommandFailure.Usage($"{output}: OUT is the same file as IN");
+        using var source = ImageAccess.Open(context, input, format, readOnly: true, allowUnsafe);
+        using var target = ImageAccess.Open(context, output, outFormatName, readOnly: false, allowUnsafe);
+        if (target.Size < source.Size)
+            throw new ImageFormatException(output, $"OUT is smaller than IN ({target.Size} < {source.Size} bytes); resize it first");
+        if (compress && target is not ICompressedWrites)
+            throw CommandFailure.Unsupported(output, $"format {target.FormatName} does not support compressed clusters (-c)");
+        var copy = new ImageCopy(new ImageChain(source), sparseSize, targetReadsZero: false);
+        Copy(context, copy, target, source.Size, showProgress, compress);
+        return ExitCodes.Success;
+    }
+
+    private static void Copy(CliContext context, ImageCopy copy, IBlockDriver target, long size, bool showProgress, bool compress)
+    {
+        Action<Action<long>?> run = compress
+            ? p => copy.CopyCompressedTo(target, (ICompressedWrites)target, p)
+            : p => copy.CopyTo(target, p);
+        if (!showProgress) run(null);
+        else if (context.IsTerminal) CopyWithBar(context, run, size);
+        else CopyWithLines(context, run, size);
     }
 
     /// <summary>`-S`: qemu-img's rule, a multiple of 512 (0 allowed); ours also caps it so one block fits the buffer.</summary>
@@ -78,20 +118,20 @@ internal static class ImgConvertCommand
         return (int)v;
     }
 
-    private static void CopyWithBar(CliContext context, ImageCopy copy, IBlockDriver target, long size)
+    private static void CopyWithBar(CliContext context, Action<Action<long>?> copy, long size)
     {
         context.CreateConsole().Progress()
             .Columns(new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
             .Start(p =>
             {
                 var task = p.AddTask("convert", maxValue: Math.Max(1, size));
-                copy.CopyTo(target, done => task.Value = done);
+                copy(done => task.Value = done);
                 task.Value = task.MaxValue;
             });
     }
 
     /// <summary>Not a terminal: one line per 10 % done, in qemu-img's "(NN.NN/100%)" form.</summary>
-    private static void CopyWithLines(CliContext context, ImageCopy copy, IBlockDriver target, long size)
+    private static void CopyWithLines(CliContext context, Action<Action<long>?> copy, long size)
     {
         int lastTenth = -1;
         void Report(long done)
@@ -102,7 +142,7 @@ internal static class ImgConvertCommand
             context.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    ({tenth * 10.0:0.00}/100%)"));
         }
         Report(0);
-        copy.CopyTo(target, Report);
+        copy(Report);
         Report(size);
     }
 }

@@ -86,6 +86,7 @@ internal static class ImgInfoCommand
             o.WriteLine("Snapshot tree:");
             r.Tree.WriteHuman(o);
         }
+        if (r.IsDirty) o.WriteLine("cleanly shut down: no");
         if (r.FormatSpecific.Count > 0)
         {
             o.WriteLine("Format specific information:");
@@ -102,7 +103,11 @@ internal static class ImgInfoCommand
 
     private static string Json(ImageReport report) => JsonText.Write(w => WriteJson(w, report));
 
-    /// <summary>Stable keys, qemu-img's names where it has them (docs/cli.md).</summary>
+    /// <summary>
+    /// qemu-img's ImageInfo keys and types (docs/cli.md): optional keys appear only when they have something to say, as
+    /// in qemu-img, so raw and qcow2 print what qemu-img prints. MiniVM's extras: `files` for multi-file formats and
+    /// `snapshot-tree` for formats whose snapshots form a tree.
+    /// </summary>
     private static void WriteJson(Utf8JsonWriter w, ImageReport r)
     {
         w.WriteStartObject();
@@ -110,26 +115,36 @@ internal static class ImgInfoCommand
         w.WriteString("format", r.Format);
         w.WriteNumber("virtual-size", r.VirtualSize);
         w.WriteNumber("actual-size", r.ActualSize);
-        w.WriteNumber("cluster-size", r.ClusterSize);
+        if (r.ClusterSize > 0) w.WriteNumber("cluster-size", r.ClusterSize);
+        w.WriteBoolean("dirty-flag", r.IsDirty);
         if (r.BackingFileName is not null)
         {
             w.WriteString("backing-filename", r.BackingFileName);
             if (r.FullBackingFileName is not null) w.WriteString("full-backing-filename", r.FullBackingFileName);
             if (r.BackingFormat is not null) w.WriteString("backing-filename-format", r.BackingFormat);
         }
-        w.WriteStartArray("snapshots");
-        foreach (var s in r.Snapshots) SnapshotTable.WriteJson(w, s);
-        w.WriteEndArray();
+        if (r.Snapshots.Count > 0)
+        {
+            w.WriteStartArray("snapshots");
+            foreach (var s in r.Snapshots) SnapshotTable.WriteJson(w, s);
+            w.WriteEndArray();
+        }
         r.Tree?.WriteJson(w, "snapshot-tree");
-        w.WriteStartArray("files");
-        foreach (var f in r.Files) w.WriteStringValue(f);
-        w.WriteEndArray();
-        w.WriteStartObject("format-specific");
-        w.WriteString("type", r.Format);
-        w.WriteStartObject("data");
-        foreach (var (k, v) in r.FormatSpecific) w.WriteString(k, v);
-        w.WriteEndObject();
-        w.WriteEndObject();
+        if (r.Files.Count != 1 || r.Files[0] != r.FileName && Path.GetFullPath(r.Files[0]) != Path.GetFullPath(r.FileName))
+        {
+            w.WriteStartArray("files");
+            foreach (var f in r.Files) w.WriteStringValue(f);
+            w.WriteEndArray();
+        }
+        if (r.FormatSpecific.Count > 0)
+        {
+            w.WriteStartObject("format-specific");
+            w.WriteString("type", r.Format);
+            w.WriteStartObject("data");
+            foreach (var (k, v) in r.FormatSpecific) FormatSpecificJson.Write(w, k, v);
+            w.WriteEndObject();
+            w.WriteEndObject();
+        }
         w.WriteEndObject();
     }
 }

@@ -3,7 +3,10 @@ using MiniVM.Block;
 
 namespace MiniVM.Cli;
 
-/// <summary>`minivm img snapshot (-l [--png|--svg PICTURE] | -c NAME | -a NAME | -d NAME) FILE`: internal snapshots, like qemu-img snapshot.</summary>
+/// <summary>
+/// `minivm img snapshot [-l [--png|--svg PICTURE] | -c NAME | -a NAME | -d NAME] FILE`: internal snapshots, like
+/// qemu-img snapshot (no action lists, as there).
+/// </summary>
 internal static class ImgSnapshotCommand
 {
     public static Command Create(CliContext context)
@@ -23,7 +26,8 @@ internal static class ImgSnapshotCommand
             bool l = parse.GetValue(list);
             string? c = parse.GetValue(create), a = parse.GetValue(apply), d = parse.GetValue(delete);
             int chosen = (l ? 1 : 0) + (c is null ? 0 : 1) + (a is null ? 0 : 1) + (d is null ? 0 : 1);
-            if (chosen != 1) throw CommandFailure.Usage("give exactly one of -l, -c NAME, -a NAME, -d NAME");
+            if (chosen > 1) throw CommandFailure.Usage("give at most one of -l, -c NAME, -a NAME, -d NAME");
+            l |= chosen == 0;
             string? pngFile = parse.GetValue(png), svgFile = parse.GetValue(svg);
             bool draw = pngFile is not null || svgFile is not null;
             if (draw && !l) throw CommandFailure.Usage("--png and --svg draw the snapshot list: give them with -l");

@@ -21,7 +21,7 @@ internal sealed class IoSession
     /// <returns>An exit code: <see cref="ExitCodes.Failure"/> when a read does not match its -P pattern.</returns>
     public int Execute(IoRequest r)
     {
-        if (r.Operation is IoOperation.Read or IoOperation.Write or IoOperation.Discard)
+        if (r.Operation is IoOperation.Read or IoOperation.Write or IoOperation.Discard or IoOperation.Alloc)
         {
             if (r.Offset > _image.Size || r.Length > _image.Size - r.Offset)
                 throw new ImageFormatException(_image.FileName,
@@ -33,7 +33,7 @@ internal sealed class IoSession
         switch (r.Operation)
         {
             case IoOperation.Read:
-                long bad = Read(r.Offset, r.Length, r.Pattern, out byte found);
+                long bad = Read(r.Offset, r.Length, r.Pattern, out byte found, r.Dump);
                 if (bad >= 0)
                 {
                     _context.Err.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -57,20 +57,34 @@ internal sealed class IoSession
             case IoOperation.Map:
                 Map();
                 break;
+            case IoOperation.Alloc:
+                _context.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{AllocatedBytes(r.Offset, r.Length)}/{r.Length} bytes allocated at offset {Amount(r.Offset)}"));
+                break;
+            case IoOperation.Length:
+                _context.Out.WriteLine(Amount(_image.Size));
+                break;
+            case IoOperation.Info:
+                Info();
+                break;
+            case IoOperation.Quit:
+                break;
         }
         return ExitCodes.Success;
     }
 
     /// <returns>The first offset that differs from <paramref name="pattern"/>, or -1.</returns>
-    private long Read(long offset, long length, byte? pattern, out byte found)
+    private long Read(long offset, long length, byte? pattern, out byte found, bool dump)
     {
         found = 0;
-        var buffer = Buffer(length);
+        // read -v: qemu-io dumps the whole buffer before its verdict.
+        var buffer = dump ? new byte[Math.Max(1, length)] : Buffer(length);
         for (long pos = offset, end = offset + length; pos < end;)
         {
             int n = (int)Math.Min(buffer.Length, end - pos);
             var span = buffer.AsSpan(0, n);
             _image.Read(pos, span);
+            if (dump) HexDump(pos, span);
             if (pattern is byte p)
             {
                 int i = span.IndexOfAnyExcept(p);
@@ -110,6 +124,56 @@ internal sealed class IoSession
         double ops = seconds > 0 ? 1 / seconds : 0;
         o.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{Amount(r.Length)}, 1 ops; {seconds:00.0000} sec ({Amount(rate)}/sec and {ops:0.0000} ops/sec)"));
+    }
+
+    /// <summary>
+    /// qemu-io's dump_buffer: 16 bytes a line, "OFFSET:  " in 8 hex digits, each byte as "xx ", then one space and the
+    /// bytes again with only letters and digits shown (isalnum), everything else as '.'.
+    /// </summary>
+    private void HexDump(long offset, ReadOnlySpan<byte> data)
+    {
+        var line = new System.Text.StringBuilder(80);
+        for (int i = 0; i < data.Length; i += 16)
+        {
+            line.Clear();
+            line.Append(string.Create(CultureInfo.InvariantCulture, $"{offset + i:x8}:  "));
+            int n = Math.Min(16, data.Length - i);
+            for (int j = 0; j < n; j++) line.Append(string.Create(CultureInfo.InvariantCulture, $"{data[i + j]:x2} "));
+            line.Append(' ');
+            for (int j = 0; j < n; j++) line.Append(char.IsAsciiLetterOrDigit((char)data[i + j]) ? (char)data[i + j] : '.');
+            _context.Out.WriteLine(line.ToString());
+        }
+    }
+
+    /// <summary>qemu-io alloc: bytes of the range this layer itself holds (data or zeroes), backing layers not counted.</summary>
+    private long AllocatedBytes(long offset, long length)
+    {
+        long allocated = 0;
+        for (long pos = offset, end = offset + length; pos < end;)
+        {
+            var e = _image.GetBlockStatus(pos, end - pos);
+            long n = Math.Max(1, Math.Min(e.Length, end - pos));
+            if (e.Kind != ExtentKind.Unallocated) allocated += n;
+            pos += n;
+        }
+        return allocated;
+    }
+
+    /// <summary>
+    /// qemu-io info: the format, its cluster size, and the lines `img info` shows under "Format specific information"
+    /// (qemu-io's "vm state offset" line is left out: it is qcow2's internal layout, no capability here).
+    /// </summary>
+    private void Info()
+    {
+        var o = _context.Out;
+        o.WriteLine($"format name: {_image.FormatName}");
+        var info = _image as IImageInfo;
+        o.WriteLine($"cluster size: {Amount(info?.ClusterSize ?? 0)}"); // "0 bytes" for raw, as qemu-io
+        if (info is { FormatSpecific.Count: > 0 })
+        {
+            o.WriteLine("Format specific information:");
+            foreach (var (k, v) in info.FormatSpecific) o.WriteLine($"    {k}: {v}");
+        }
     }
 
     /// <summary>qemu-io map: whether the image's own layer holds each run (data or zero), backing layers not counted.</summary>

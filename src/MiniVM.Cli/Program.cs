@@ -12,14 +12,15 @@ namespace MiniVM.Cli;
 public static class MiniVmCli
 {
     public static int Main(string[] args) =>
-        Run(args, Console.Out, Console.Error, ImageFormats.Default, isTerminal: !Console.IsOutputRedirected);
+        Run(args, Console.Out, Console.Error, ImageFormats.Default, isTerminal: !Console.IsOutputRedirected, Console.In);
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr) =>
         Run(args, stdout, stderr, ImageFormats.Default, isTerminal: false);
 
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, ImageFormats registry, bool isTerminal)
+    /// <param name="stdin">What interactive commands (`io` without -c) read; none: they read nothing.</param>
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, ImageFormats registry, bool isTerminal, TextReader? stdin = null)
     {
-        var context = new CliContext(stdout, stderr, registry, isTerminal);
+        var context = new CliContext(stdout, stderr, registry, isTerminal) { In = stdin ?? TextReader.Null };
         try
         {
             var root = CreateRoot(context);

@@ -23,7 +23,7 @@ public sealed class CheckCommandTests : IDisposable
         var r = CliResult.Run(_registry, "img", "check", Image(0, 0));
         r.AssertSuccess();
         Assert.Contains("No errors were found on the image.", r.OutLines);
-        Assert.Contains("3/12 = 25.00% allocated", r.OutLines);
+        Assert.Contains("3/12 = 25.00% allocated, 0.00% fragmented, 0.00% compressed clusters", r.OutLines);
     }
 
     [Fact]
@@ -68,7 +68,9 @@ public sealed class CheckCommandTests : IDisposable
         var r = CliResult.Run(_registry, "img", "check", "--output", "json", Image(0, 2));
         Assert.Equal(3, r.ExitCode);
         using var doc = JsonDocument.Parse(r.Out);
-        Assert.Equal(0, doc.RootElement.GetProperty("corruptions").GetInt32());
+        // qemu-img's ImageCheck: a zero count is left out, check-errors is a number.
+        Assert.False(doc.RootElement.TryGetProperty("corruptions", out _));
+        Assert.Equal(0, doc.RootElement.GetProperty("check-errors").GetInt32());
         Assert.Equal(2, doc.RootElement.GetProperty("leaks").GetInt32());
         Assert.Equal("ledger", doc.RootElement.GetProperty("format").GetString());
         Assert.Equal(2, doc.RootElement.GetProperty("messages").GetArrayLength());

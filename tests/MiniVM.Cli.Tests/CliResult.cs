@@ -18,6 +18,15 @@ public sealed record CliResult(int ExitCode, string Out, string Err)
         return new CliResult(code, o.ToString(), e.ToString());
     }
 
+    /// <summary>A run whose standard input is <paramref name="stdin"/> (interactive commands).</summary>
+    public static CliResult RunWithInput(string stdin, params string[] args)
+    {
+        var o = new StringWriter { NewLine = "\n" };
+        var e = new StringWriter { NewLine = "\n" };
+        int code = MiniVmCli.Run(args, o, e, ImageFormats.Default, isTerminal: false, new StringReader(stdin));
+        return new CliResult(code, o.ToString(), e.ToString());
+    }
+
     /// <summary>The error contract: exactly one line on stderr, starting "minivm: ", and the expected exit code.</summary>
     public void AssertOneError(int exitCode, string containing)
     {

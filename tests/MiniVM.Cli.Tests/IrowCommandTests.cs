@@ -82,7 +82,7 @@ public sealed class IrowCommandTests : IDisposable
         CliResult.Run("img", "snapshot", "-d", "second", f).AssertSuccess();
         long after = InfoJson(f).GetProperty("actual-size").GetInt64();
         Assert.True(after < before, $"disk usage {before} -> {after} did not shrink");
-        Assert.Equal(0, InfoJson(f).GetProperty("snapshots").GetArrayLength());
+        Assert.False(InfoJson(f).TryGetProperty("snapshots", out _)); // qemu-img leaves the key out when there are none
         Io(f, "read -P 0x02 0 4M", "read -P 0x03 8M 64k");
         Assert.Equal(0, CliResult.Run("img", "check", f).ExitCode);
     }

@@ -7,7 +7,7 @@ namespace MiniVM.Block.Qcow2;
 /// Registry entry for qcow2 v2/v3 (and "qcow3" = qcow2 v3 with the user-metadata extension; never the 2008 layout,
 /// qcow3.md §4.1). Create lays the image out as qemu-img does: header, refcount table, one refcount block, L1.
 /// </summary>
-public sealed class Qcow2Format : IImageFormat
+public sealed class Qcow2Format : IImageFormat, ICompressedWritesFormat, IMeasurableFormat
 {
     /// <summary>"qcow2", or "qcow3": the same driver under the alias qcow3.md §4.1 asks for, creating compat=1.1 only
     /// and never winning a probe (files are qcow2 files).</summary>
@@ -39,6 +39,48 @@ public sealed class Qcow2Format : IImageFormat
     }
 
     public IBlockDriver Open(string fileName, ImageOpenContext context) => Qcow2Image.Open(fileName, context);
+
+    /// <summary>
+    /// qemu's qcow2_measure: the fully allocated size is header, L2 and L1 tables for the whole disk, the refcount
+    /// structures that count all of it (a fixed point), and every data cluster; the required size replaces the data
+    /// clusters by those the source really holds. Metadata for sparse regions stays counted, as in qemu-img.
+    /// </summary>
+    public ImageMeasure Measure(long virtualSize, ImageCreateOptions options, Func<long, long>? dataBytes)
+    {
+        long cs = options.GetSize("cluster_size", 64 * 1024);
+        if (cs < 512 || cs > 2 * 1024 * 1024 || !BitOperations.IsPow2(cs))
+            throw new ImageFormatException($"cluster_size={cs}: must be a power of two from 512 to 2M");
+        long refBits = options.GetSize("refcount_bits", 16);
+        if (refBits < 1 || refBits > 64 || !BitOperations.IsPow2(refBits))
+            throw new ImageFormatException($"refcount_bits={refBits}: must be a power of two from 1 to 64");
+        long aligned = (virtualSize + cs - 1) / cs * cs;
+        long meta = cs; // header
+        long l2Entries = RoundUp(aligned / cs, cs / 8);
+        meta += l2Entries * 8;
+        long l1Entries = RoundUp(l2Entries * 8 / cs, cs / 8);
+        meta += l1Entries * 8;
+        meta += RefcountMetadataSize((meta + aligned) / cs, cs, refBits);
+        long full = meta + aligned;
+        long data = dataBytes?.Invoke(cs) ?? 0;
+        return new ImageMeasure(full - aligned + data, full);
+    }
+
+    private static long RoundUp(long value, long unit) => (value + unit - 1) / unit * unit;
+
+    /// <summary>Refcount blocks and table clusters that count <paramref name="clusters"/> clusters and themselves (qcow2_refcount_metadata_size).</summary>
+    private static long RefcountMetadataSize(long clusters, long cs, long refBits)
+    {
+        long perTableCluster = cs / 8, perBlock = cs * 8 / refBits;
+        long table = 0, blocks = 0, n = 0, last;
+        do
+        {
+            last = n;
+            blocks = (clusters + table + blocks + perBlock - 1) / perBlock;
+            table = (blocks + perTableCluster - 1) / perTableCluster;
+            n = clusters + blocks + table;
+        } while (n != last);
+        return (blocks + table) * cs;
+    }
 
     public IBlockDriver Create(string fileName, long size, ImageCreateOptions options, ImageOpenContext context)
     {

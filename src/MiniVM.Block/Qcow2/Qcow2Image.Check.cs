@@ -11,7 +11,7 @@ public sealed partial class Qcow2Image : IImageCheck
     /// <summary>Bound on the clusters a check tracks (512 MiB of counters: 64 GiB at 512-byte clusters, 8 TiB at 64 KiB).</summary>
     private const long MaxCheckClusters = 1L << 27;
 
-    private long _activeDataClusters;
+    private long _activeDataClusters, _activeCompressedClusters, _activeFragmentedClusters, _nextContiguousHost;
 
     public CheckResult Check(RepairMode repair = RepairMode.None)
     {
@@ -23,6 +23,7 @@ public sealed partial class Qcow2Image : IImageCheck
         var result = new CheckResult();
         var counts = Recount(result, includeRefcountStructures: true);
         var mismatches = Compare(counts, result);
+        result.ImageEndOffset = ImageEnd(counts, mismatches);
         CheckCopiedFlags(result, counts);
         int incompleteEntries = CheckSnapshotEntriesComplete(result, repair == RepairMode.All);
         if (repair == RepairMode.None) return result;
@@ -127,7 +128,7 @@ public sealed partial class Qcow2Image : IImageCheck
 
         Inc(0, _cs, "header");
         Inc(_h.L1TableOffset, _l1.LongLength * 8, "active L1 table");
-        _activeDataClusters = 0;
+        _activeDataClusters = _activeCompressedClusters = _activeFragmentedClusters = _nextContiguousHost = 0;
         CountTree(_l1, "active", counts, n, result, Inc);
         if (_snapshots.Count > 0) Inc(_h.SnapshotsOffset, _snapshotTableBytes, "snapshot table");
         foreach (var s in _snapshots)
@@ -155,6 +156,8 @@ public sealed partial class Qcow2Image : IImageCheck
             result.Messages.Add("note: persistent bitmap clusters are not counted by this check");
         // As qemu-img reports it: guest clusters the active tree maps to host data (compressed included).
         result.AllocatedClusters = _activeDataClusters;
+        result.CompressedClusters = _activeCompressedClusters;
+        result.FragmentedClusters = _activeFragmentedClusters;
         result.TotalClusters = (_h.Size + _cs - 1) >> _clusterBits;
         return counts;
     }
@@ -193,7 +196,13 @@ public sealed partial class Qcow2Image : IImageCheck
                     }
                     var (first, last) = CompressedClusters(e);
                     inc(first << _clusterBits, (last - first + 1) << _clusterBits, $"{tree} compressed cluster");
-                    if (ReferenceEquals(l1, _l1)) _activeDataClusters++;
+                    if (ReferenceEquals(l1, _l1))
+                    {
+                        // qemu-img counts a compressed cluster as fragmented by nature.
+                        _activeDataClusters++;
+                        _activeCompressedClusters++;
+                        _activeFragmentedClusters++;
+                    }
                     continue;
                 }
                 if ((e & Qcow2Entry.L2Reserved) != 0)
@@ -211,9 +220,28 @@ public sealed partial class Qcow2Image : IImageCheck
                     continue;
                 }
                 inc(data, _cs, $"{tree} data cluster");
-                if (ReferenceEquals(l1, _l1)) _activeDataClusters++;
+                if (ReferenceEquals(l1, _l1))
+                {
+                    _activeDataClusters++;
+                    if (_nextContiguousHost != 0 && data != _nextContiguousHost) _activeFragmentedClusters++;
+                    _nextContiguousHost = data + _cs;
+                }
             }
         }
+    }
+
+    /// <summary>
+    /// qemu-img's image-end-offset: the end of the highest cluster that is referenced or has a stored refcount
+    /// (a leaked cluster past every reference still counts).
+    /// </summary>
+    private long ImageEnd(uint[] counts, List<(long Cluster, ulong Stored, ulong Computed)> mismatches)
+    {
+        long highest = -1;
+        for (long c = counts.LongLength - 1; c >= 0; c--)
+            if (counts[c] != 0) { highest = c; break; }
+        foreach (var (cluster, stored, _) in mismatches)
+            if (stored != 0 && cluster > highest) highest = cluster;
+        return (highest + 1) << _clusterBits;
     }
 
     /// <summary>Stored against recomputed refcounts; returns the clusters that differ.</summary>

@@ -106,6 +106,8 @@ public sealed partial class Qcow2Image
 
     private void FreeLater(long cluster)
     {
+        // Compressed clusters are never appended to a host cluster on its way to being freed.
+        if (_compressedTail >= 0 && cluster == _compressedTail >> _clusterBits) _compressedTail = -1;
         _pendingFree.TryGetValue(cluster, out int n);
         _pendingFree[cluster] = n + 1;
     }

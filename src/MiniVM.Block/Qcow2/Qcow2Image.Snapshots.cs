@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Globalization;
 
 namespace MiniVM.Block.Qcow2;
@@ -16,7 +17,11 @@ public sealed partial class Qcow2Image : ISnapshotStore
         foreach (var s in _snapshots)
         {
             var date = DateTimeOffset.FromUnixTimeSeconds(s.DateSeconds).AddTicks(s.DateNanoseconds / 100);
-            list.Add(new SnapshotInfo(s.Id, s.Name, s.VmStateSize, date, (long)Math.Min(s.VmClockNanoseconds, long.MaxValue)));
+            long? icount = null;
+            if (s.ExtraData.Length >= 24 && BinaryPrimitives.ReadUInt64BigEndian(s.ExtraData.AsSpan(16)) is var ic && ic <= long.MaxValue)
+                icount = (long)ic; // all ones: not recorded (qcow2.txt "icount")
+            list.Add(new SnapshotInfo(s.Id, s.Name, s.VmStateSize, date, (long)Math.Min(s.VmClockNanoseconds, long.MaxValue),
+                InstructionCount: icount));
         }
         return list;
     }

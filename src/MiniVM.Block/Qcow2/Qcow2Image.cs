@@ -10,7 +10,7 @@ namespace MiniVM.Block.Qcow2;
 /// <see cref="Flush"/>: data and refcount increments, then L2 tables, then L1, then refcount decrements — so a crash
 /// can leak clusters but never leave a pointer to a cluster that is unallocated or reused (qcow3.md §4.4.9).
 /// </summary>
-public sealed partial class Qcow2Image : BlockDriver, IImageInfo, IBackingImage, IUserMetadata, IExtentOwners
+public sealed partial class Qcow2Image : BlockDriver, IImageInfo, IBackingImage, IUserMetadata, IExtentOwners, IDirtyFlag
 {
     /// <summary>Cached metadata above this many bytes is written back and dropped between requests.</summary>
     private const long CacheLimitBytes = 32L * 1024 * 1024;
@@ -57,6 +57,7 @@ public sealed partial class Qcow2Image : BlockDriver, IImageInfo, IBackingImage,
     public string? BackingFormat => _h.BackingFormat;
     public IBlockDriver? Backing => _backing;
     public int RefcountBits => 1 << _h.RefcountOrder;
+    public bool IsDirty => (_h.IncompatibleFeatures & Qcow2Header.IncompatDirty) != 0;
 
     /// <summary>Guest offset where QEMU keeps the VM state: the disk size rounded up to what one L2 table maps
     /// (qcow2_vm_state_offset: l1_vm_state_index &lt;&lt; (cluster_bits + l2_bits)).</summary>
@@ -68,17 +69,24 @@ public sealed partial class Qcow2Image : BlockDriver, IImageInfo, IBackingImage,
     {
         get
         {
-            var list = new List<KeyValuePair<string, string>>
-            {
-                new("compat", _h.Version == 2 ? "0.10" : "1.1"),
-                new("compression type", "zlib"),
-                new("lazy refcounts", ((_h.CompatibleFeatures & Qcow2Header.CompatLazyRefcounts) != 0).ToString().ToLowerInvariant()),
-                new("refcount bits", RefcountBits.ToString()),
-                new("corrupt", ((_h.IncompatibleFeatures & Qcow2Header.IncompatCorrupt) != 0).ToString().ToLowerInvariant()),
-                new("extended l2", "false"),
-                new("user metadata entries", _metadata.Count.ToString()),
-            };
-            if ((_h.IncompatibleFeatures & Qcow2Header.IncompatDirty) != 0) list.Add(new("dirty", "true"));
+            // As qemu-img shows them (qcow2_get_specific_info): version 2 has no feature bits to report.
+            var list = _h.Version == 2
+                ? new List<KeyValuePair<string, string>>
+                {
+                    new("compat", "0.10"),
+                    new("compression type", "zlib"),
+                    new("refcount bits", RefcountBits.ToString()),
+                }
+                : new List<KeyValuePair<string, string>>
+                {
+                    new("compat", "1.1"),
+                    new("compression type", "zlib"),
+                    new("lazy refcounts", ((_h.CompatibleFeatures & Qcow2Header.CompatLazyRefcounts) != 0).ToString().ToLowerInvariant()),
+                    new("refcount bits", RefcountBits.ToString()),
+                    new("corrupt", ((_h.IncompatibleFeatures & Qcow2Header.IncompatCorrupt) != 0).ToString().ToLowerInvariant()),
+                    new("extended l2", "false"),
+                };
+            if (_metadata.Count > 0) list.Add(new("user metadata entries", _metadata.Count.ToString()));
             return list;
         }
     }

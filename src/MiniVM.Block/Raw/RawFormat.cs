@@ -1,7 +1,7 @@
 namespace MiniVM.Block.Raw;
 
 /// <summary>The raw format: no header, so it claims any file with the lowest probe score.</summary>
-public sealed class RawFormat : IImageFormat
+public sealed class RawFormat : IMeasurableFormat
 {
     public string Name => "raw";
 
@@ -14,6 +14,13 @@ public sealed class RawFormat : IImageFormat
         if (options.BackingFile is not null)
             throw new ImageFormatException(fileName, "raw images cannot have a backing file");
         return RawImage.Create(fileName, size);
+    }
+
+    /// <summary>qemu's raw_measure: every byte of the disk counts, holes included (sizes rounded up to sectors).</summary>
+    public ImageMeasure Measure(long virtualSize, ImageCreateOptions options, Func<long, long>? dataBytes)
+    {
+        long size = dataBytes is null ? (virtualSize + 511) / 512 * 512 : virtualSize;
+        return new ImageMeasure(size, size);
     }
 
     public IBlockDriver Open(string fileName, ImageOpenContext context) => RawImage.Open(fileName, context.ReadOnly);

@@ -3,13 +3,14 @@ using Microsoft.Win32.SafeHandles;
 namespace MiniVM.Block.Raw;
 
 /// <summary>A raw image: guest byte N is host byte N. Holes in the host file are unallocated (read as zeroes).</summary>
-public sealed class RawImage : BlockDriver, IImageInfo, IExtentOwners
+public sealed class RawImage : BlockDriver, IImageInfo, IExtentOwners, IResizable
 {
     private readonly SafeFileHandle _file;
+    private long _size;
 
     private RawImage(string fileName, SafeFileHandle file, long size, bool readOnly)
     {
-        FileName = fileName; _file = file; Size = size; IsReadOnly = readOnly;
+        FileName = fileName; _file = file; _size = size; IsReadOnly = readOnly;
     }
 
     /// <summary>Opens an existing raw file; its length is the disk size.</summary>
@@ -41,7 +42,7 @@ public sealed class RawImage : BlockDriver, IImageInfo, IExtentOwners
 
     public override string FormatName => "raw";
     public override string FileName { get; }
-    public override long Size { get; }
+    public override long Size => _size;
     public override bool IsReadOnly { get; }
     public long ClusterSize => 0;
     public long DiskUsage => HostFile.AllocatedBytes(FileName);
@@ -80,6 +81,21 @@ public sealed class RawImage : BlockDriver, IImageInfo, IExtentOwners
             int n = (int)Math.Min(length, zero.Length);
             RandomAccess.Write(_file, zero.AsSpan(0, n), offset);
             offset += n; length -= n;
+        }
+    }
+
+    /// <summary>The file's length is the disk size: a grow extends it sparsely (reads as zeroes), a shrink truncates.</summary>
+    public void Resize(long newSize)
+    {
+        lock (Gate)
+        {
+            CheckUsable();
+            CheckWritable();
+            if (newSize < 0) throw new ImageFormatException(FileName, $"size {newSize} is negative");
+            try { RandomAccess.SetLength(_file, newSize); }
+            catch (IOException e) { throw HostError("resize", e); }
+            catch (ArgumentOutOfRangeException) { throw new ImageFormatException(FileName, $"the host file system does not allow a {newSize}-byte file"); }
+            _size = newSize;
         }
     }
 

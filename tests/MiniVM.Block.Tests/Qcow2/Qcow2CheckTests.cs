@@ -91,7 +91,7 @@ public sealed class Qcow2CheckTests : IDisposable
         Array.Fill(expected, (byte)0x5a, 0, 65536);
         using (var ro = Qcow2Fixture.Open(img, readOnly: true))
         {
-            Assert.Contains(new KeyValuePair<string, string>("dirty", "true"), ro.FormatSpecific);
+            Assert.True(ro.IsDirty);
             Qcow2Fixture.SameBytes(expected, Qcow2Fixture.ReadAll(ro));
         }
         using (var rw = Qcow2Fixture.Open(img))
