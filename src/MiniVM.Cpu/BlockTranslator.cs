@@ -6,8 +6,8 @@ namespace MiniVM.Cpu;
 
 /// <summary>
 /// Compiles a straight run of pre-decoded instructions (the <see cref="FastForm"/> shapes) into one
-/// <see cref="DynamicMethod"/>. Semantics are the interpreter's: every memory access, flag record and helper the
-/// fast path uses is called from the IL in the same order, so faults, lazy flags and device timing match it; what
+/// <see cref="DynamicMethod"/>. Semantics are the interpreter's: every memory access (through out-of-line wrappers of
+/// the fast path's helpers, see X86Cpu.Jit.cs), flag record and helper the fast path uses is called from the IL in the same order, so faults, lazy flags and device timing match it; what
 /// goes away is the per-instruction fetch, cache lookup and dispatch, and operands become IL constants.
 /// Guest registers live in IL locals for the block and are written back at every exit; a <see cref="GuestFault"/>
 /// writes them back too, with EIP and ESP of the faulting instruction, before it reaches the run loop.
@@ -27,12 +27,12 @@ internal sealed class BlockTranslator
     private static readonly FieldInfo FStartEip = Field("_startEip");
     private static readonly FieldInfo FStartEsp = Field("_startEsp");
     private static readonly FieldInfo FBreak = Field(nameof(X86Cpu._blockBreak));
-    private static readonly MethodInfo MReadM32 = Method("ReadM32");
-    private static readonly MethodInfo MWriteM32 = Method("WriteM32");
-    private static readonly MethodInfo MRead8 = Method(nameof(X86Cpu.Read8));
-    private static readonly MethodInfo MRead16 = Method(nameof(X86Cpu.Read16));
-    private static readonly MethodInfo MWrite8 = Method(nameof(X86Cpu.Write8));
-    private static readonly MethodInfo MWrite16 = Method(nameof(X86Cpu.Write16));
+    private static readonly MethodInfo MReadM32 = Method(nameof(X86Cpu.BlockReadM32));
+    private static readonly MethodInfo MWriteM32 = Method(nameof(X86Cpu.BlockWriteM32));
+    private static readonly MethodInfo MRead8 = Method(nameof(X86Cpu.BlockRead8));
+    private static readonly MethodInfo MRead16 = Method(nameof(X86Cpu.BlockRead16));
+    private static readonly MethodInfo MWrite8 = Method(nameof(X86Cpu.BlockWrite8));
+    private static readonly MethodInfo MWrite16 = Method(nameof(X86Cpu.BlockWrite16));
     private static readonly MethodInfo MLazyAdd = Method("LazyAdd32");
     private static readonly MethodInfo MLazySub = Method("LazySub32");
     private static readonly MethodInfo MLazyLogic = Method("LazyLogic32");

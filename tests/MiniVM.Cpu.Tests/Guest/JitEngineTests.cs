@@ -328,6 +328,44 @@ public sealed class JitEngineTests
     }
 
     [Fact]
+    public void CodeCacheStaysWithinItsIlByteBoundAndKeepsResultsRight()
+    {
+        // A bound smaller than two blocks: each new block empties the cache first, so it never holds more than the
+        // bound or one block; the loop's results stay the interpreter's.
+        void Program(Assembler a)
+        {
+            var top = a.CreateLabel();
+            var l1 = a.CreateLabel();
+            a.mov(ecx, 300);
+            a.xor(eax, eax);
+            a.Label(ref top);
+            a.add(eax, ecx);
+            a.jmp(l1);
+            a.Label(ref l1);
+            a.imul(eax, eax, 5);
+            a.dec(ecx);
+            a.jnz(top);
+            a.hlt();
+        }
+        var interp = NewMachine(CpuEngine.Interpreter);
+        interp.LoadBootTo32(Program);
+        interp.RunToHalt(10_000);
+        var m = NewMachine(CpuEngine.Jit);
+        m.Cpu.JitCacheIlBytes = 64;
+        m.LoadBootTo32(Program);
+        while (!m.Cpu.Halted)
+        {
+            m.Cpu.Run(7);
+            // Every block here is larger than 64 bytes of IL: the cache holds one at most.
+            Assert.True(m.Cpu.JitStatistics.LiveBlocks <= 1, m.Cpu.JitStatistics.ToString());
+        }
+        Assert.Equal(Snapshot(interp), Snapshot(m));
+        var stats = m.Cpu.JitStatistics;
+        Assert.True(stats.Evictions > 0, stats.ToString());
+        Assert.True(stats.InstructionsInBlocks > 300, stats.ToString());
+    }
+
+    [Fact]
     public void MultiPrecisionLoopWithMulAdcSbbMatchesTheInterpreter()
     {
         // The shape of the kernel's mpihelp_addmul_1/submul_1: MUL, ADD/ADC carries, SBB borrows, memory operands.
