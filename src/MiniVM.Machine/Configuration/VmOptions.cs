@@ -66,7 +66,7 @@ public sealed class MachineSection
     public string Cpu { get; set; } = "p6";
     /// <summary>"jit" (hot blocks translated to IL) or "interpreter" (the reference); both give identical runs.</summary>
     [ConfigurationKeyName("cpu-engine")]
-    public string CpuEngine { get; set; } = "interpreter";
+    public string CpuEngine { get; set; } = "jit";
 
     public MiniVM.Cpu.CpuEngine ParsedCpuEngine => CpuEngine.Equals("jit", StringComparison.OrdinalIgnoreCase)
         ? MiniVM.Cpu.CpuEngine.Jit
