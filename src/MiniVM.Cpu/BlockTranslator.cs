@@ -6,17 +6,19 @@ namespace MiniVM.Cpu;
 
 /// <summary>
 /// Compiles a straight run of pre-decoded instructions (the <see cref="FastForm"/> shapes) into one
-/// <see cref="DynamicMethod"/>. Semantics are the interpreter's: every memory access, flag record and helper the
-/// fast path uses is called from the IL in the same order, so faults, lazy flags and device timing match it; what
+/// <see cref="DynamicMethod"/>. Semantics are the interpreter's: every memory access (through out-of-line wrappers of
+/// the fast path's helpers, see X86Cpu.Jit.cs), flag record and helper the fast path uses is called from the IL in the same order, so faults, lazy flags and device timing match it; what
 /// goes away is the per-instruction fetch, cache lookup and dispatch, and operands become IL constants.
 /// Guest registers live in IL locals for the block and are written back at every exit; a <see cref="GuestFault"/>
 /// writes them back too, with EIP and ESP of the faulting instruction, before it reaches the run loop.
-/// A block ends after a branch, before an instruction it does not translate, at the page end, or at
-/// <see cref="MaxInstructions"/>.
+/// A block runs on through conditional branches (taken out of the block they leave it) and ends after an
+/// unconditional transfer, before an instruction it does not translate, at the page end, or at
+/// <see cref="MaxInstructions"/>. A relative branch to an instruction of the block stays in the IL (loops, skips),
+/// so a hot loop within a page runs without returning to the run loop.
 /// </summary>
 internal sealed class BlockTranslator
 {
-    public const int MaxInstructions = 48;
+    public const int MaxInstructions = 64;
 
     private const BindingFlags Any = BindingFlags.Instance | BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic;
     private static readonly FieldInfo FR = Field(nameof(X86Cpu.R));
@@ -25,12 +27,12 @@ internal sealed class BlockTranslator
     private static readonly FieldInfo FStartEip = Field("_startEip");
     private static readonly FieldInfo FStartEsp = Field("_startEsp");
     private static readonly FieldInfo FBreak = Field(nameof(X86Cpu._blockBreak));
-    private static readonly MethodInfo MReadM32 = Method("ReadM32");
-    private static readonly MethodInfo MWriteM32 = Method("WriteM32");
-    private static readonly MethodInfo MRead8 = Method(nameof(X86Cpu.Read8));
-    private static readonly MethodInfo MRead16 = Method(nameof(X86Cpu.Read16));
-    private static readonly MethodInfo MWrite8 = Method(nameof(X86Cpu.Write8));
-    private static readonly MethodInfo MWrite16 = Method(nameof(X86Cpu.Write16));
+    private static readonly MethodInfo MReadM32 = Method(nameof(X86Cpu.BlockReadM32));
+    private static readonly MethodInfo MWriteM32 = Method(nameof(X86Cpu.BlockWriteM32));
+    private static readonly MethodInfo MRead8 = Method(nameof(X86Cpu.BlockRead8));
+    private static readonly MethodInfo MRead16 = Method(nameof(X86Cpu.BlockRead16));
+    private static readonly MethodInfo MWrite8 = Method(nameof(X86Cpu.BlockWrite8));
+    private static readonly MethodInfo MWrite16 = Method(nameof(X86Cpu.BlockWrite16));
     private static readonly MethodInfo MLazyAdd = Method("LazyAdd32");
     private static readonly MethodInfo MLazySub = Method("LazySub32");
     private static readonly MethodInfo MLazyLogic = Method("LazyLogic32");
@@ -61,8 +63,13 @@ internal sealed class BlockTranslator
     private readonly LocalBuilder[] _reg = new LocalBuilder[8];
     private readonly LocalBuilder _entryEip, _curOff, _exitEip, _exitCount, _ea, _tmp, _base;
     private readonly Label _exit;
-    /// <summary>The block's first instruction: a branch back to it loops inside the IL while the budget lasts.</summary>
-    private readonly Label _top;
+    /// <summary>The start of each instruction of the block; branches to one of them stay inside the IL.</summary>
+    private Label[] _at = [];
+    /// <summary>Per instruction: the block index of its relative branch's target when that lies in the block, else -1.</summary>
+    private int[] _inner = [];
+    /// <summary>Per instruction: some branch of the block jumps to it, so control merges there.</summary>
+    private bool[] _merge = [];
+    private int[] _rel = [];
     private int _blockCount;
     /// <summary>Registers the block reads or writes (loaded at entry) and writes (stored at exits).</summary>
     private int _used, _written;
@@ -84,7 +91,6 @@ internal sealed class BlockTranslator
         _ea = il.DeclareLocal(typeof(uint));
         _tmp = il.DeclareLocal(typeof(uint));
         _exit = il.DefineLabel();
-        _top = il.DefineLabel();
     }
 
     /// <summary>Translates the block starting at <paramref name="offset"/> of the CPU's current fetch page; null when its first instruction is not translatable.</summary>
@@ -101,7 +107,7 @@ internal sealed class BlockTranslator
             ops.Add((d.Value, off - offset));
             needsStack32 |= UsesStack(d.Value.Form);
             off += d.Value.Length;
-            if (EndsBlock(d.Value.Form)) break;
+            if (EndsBlock(d.Value.Form) && !Conditional(d.Value.Form)) break;
         }
         if (ops.Count == 0) return null;
         bool code16 = cpu.CodeBits == 16;
@@ -150,6 +156,8 @@ internal sealed class BlockTranslator
     private static bool UsesStack(FastForm f) => f is FastForm.PushR or FastForm.PushI or FastForm.PushM or FastForm.PopR
         or FastForm.CallRel or FastForm.CallR or FastForm.CallM or FastForm.Ret or FastForm.RetImm or FastForm.Leave;
 
+    private static bool Conditional(FastForm f) => f is FastForm.Jcc or FastForm.Jz or FastForm.Jnz or FastForm.Jcc16;
+
     private static bool EndsBlock(FastForm f) => f is FastForm.CallRel or FastForm.CallR or FastForm.CallM or FastForm.Ret
         or FastForm.RetImm or FastForm.JmpRel or FastForm.JmpR or FastForm.JmpM or FastForm.Jcc or FastForm.Jz or FastForm.Jnz
         or FastForm.Jcc16 or FastForm.JmpRel16;
@@ -170,13 +178,16 @@ internal sealed class BlockTranslator
             il.Emit(OpCodes.Stloc, _reg[k]);
         }
         il.BeginExceptionBlock();
-        il.MarkLabel(_top);
         _blockCount = ops.Count;
+        FindInnerBranches(ops);
         bool ended = false;
         for (int i = 0; i < ops.Count; i++)
         {
             var (d, rel) = ops[i];
             int nextRel = rel + d.Length;
+            il.MarkLabel(_at[i]);
+            // Where branches merge, the lazy record may come from any of the paths.
+            if (_merge[i]) _flagKind = KindUnknown;
             ended = EmitInstruction(d, i, rel, nextRel);
         }
         if (!ended)
@@ -206,6 +217,62 @@ internal sealed class BlockTranslator
         il.Emit(OpCodes.Stfld, FEip);
         il.Emit(OpCodes.Ldloc, _exitCount);
         il.Emit(OpCodes.Ret);
+    }
+
+    /// <summary>
+    /// Finds the relative branches whose target is an instruction of this block (a loop, a skip over a few
+    /// instructions): those jump inside the IL instead of returning to the run loop.
+    /// </summary>
+    private void FindInnerBranches(List<(DecodedOp Op, int Rel)> ops)
+    {
+        int n = ops.Count;
+        _at = new Label[n];
+        _inner = new int[n];
+        _merge = new bool[n];
+        _rel = new int[n];
+        for (int i = 0; i < n; i++) { _at[i] = _il.DefineLabel(); _rel[i] = ops[i].Rel; }
+        for (int i = 0; i < n; i++)
+        {
+            var d = ops[i].Op;
+            _inner[i] = -1;
+            if (d.Form is not (FastForm.Jcc or FastForm.Jz or FastForm.Jnz or FastForm.Jcc16 or FastForm.JmpRel or FastForm.JmpRel16)) continue;
+            // 16-bit targets wrap at 64 KiB; the block lies below it (entry checks), so an in-block target is
+            // next + the displacement as a signed 16-bit number, never a wrapped one.
+            bool b16 = d.Form is FastForm.Jcc16 or FastForm.JmpRel16;
+            long target = ops[i].Rel + d.Length + (b16 ? (short)(ushort)d.Imm : (int)d.Imm);
+            int j = Array.IndexOf(_rel, (int)target);
+            if (target < 0 || target > int.MaxValue || j < 0) continue;
+            _inner[i] = j;
+            _merge[j] = true;
+        }
+    }
+
+    /// <summary>
+    /// A taken branch from instruction <paramref name="i"/> to instruction <paramref name="j"/> of the block. The
+    /// count base moves so that instruction j's count is i + 1's; a backward branch continues only while a whole
+    /// straight run of the block still fits the budget (the third argument), else it leaves with EIP at j. Nothing
+    /// can intervene between the passes: an MMIO access or a write to code already left the block, and no translated
+    /// instruction changes IF, TF or the interrupt shadow. The target lies in the block, so within CS's limit.
+    /// </summary>
+    private void InnerJump(int i, int j)
+    {
+        var il = _il;
+        int delta = i + 1 - j;
+        if (delta != 0)
+        {
+            il.Emit(OpCodes.Ldloc, _base);
+            Const((uint)delta);
+            il.Emit(OpCodes.Add);
+            il.Emit(OpCodes.Stloc, _base);
+        }
+        if (j > i) { il.Emit(OpCodes.Br, _at[j]); return; }
+        il.Emit(OpCodes.Ldloc, _base);
+        Const((uint)_blockCount);
+        il.Emit(OpCodes.Add);
+        il.Emit(OpCodes.Ldarg_2);
+        il.Emit(OpCodes.Ble, _at[j]);
+        SetExit(j, _rel[j]);
+        il.Emit(OpCodes.Leave, _exit);
     }
 
     private void EmitSpill()
@@ -388,31 +455,6 @@ internal sealed class BlockTranslator
         _il.Emit(OpCodes.Leave, _exit);
     }
 
-    /// <summary>
-    /// A taken branch back to the block's own first instruction: run the block again without leaving it while the
-    /// whole next pass fits the budget (the third argument). Nothing else can intervene between passes: an MMIO
-    /// access or a write to code already left the block, and no translated instruction changes IF, TF or the shadow.
-    /// The target is the EIP the block was entered at, so it is within CS's limit.
-    /// </summary>
-    private void LoopBack()
-    {
-        var il = _il;
-        var stop = il.DefineLabel();
-        il.Emit(OpCodes.Ldloc, _base);
-        Const((uint)_blockCount);
-        il.Emit(OpCodes.Add);
-        il.Emit(OpCodes.Stloc, _base);
-        il.Emit(OpCodes.Ldloc, _base);
-        Const((uint)_blockCount);
-        il.Emit(OpCodes.Add);
-        il.Emit(OpCodes.Ldarg_2);
-        il.Emit(OpCodes.Bgt, stop);
-        il.Emit(OpCodes.Br, _top);
-        il.MarkLabel(stop);
-        SetExit(0, 0);
-        il.Emit(OpCodes.Leave, _exit);
-    }
-
     /// <summary>Relative branch target: next EIP + delta, wrapped to 16 bits for 16-bit branches.</summary>
     private void RelTarget(in DecodedOp d, int nextRel, bool wrap16)
     {
@@ -445,7 +487,8 @@ internal sealed class BlockTranslator
         bool mem = d.Form == FastForm.General
             ? d.Ins.Op0Kind == Iced.Intel.OpKind.Memory || (d.Ins.OpCount > 1 && d.Ins.Op1Kind == Iced.Intel.OpKind.Memory)
             : HasMemory(d.Form);
-        if (mem || EndsBlock(d.Form)) MayFault(i, rel);
+        // A conditional branch can fault (#GP beyond CS's limit) only when taken out of the block: it sets this there.
+        if (mem || (EndsBlock(d.Form) && !Conditional(d.Form) && _inner[i] < 0)) MayFault(i, rel);
         switch (d.Form)
         {
             case FastForm.MovRR: Ld(d.Reg1); St(d.Reg0); break;
@@ -601,33 +644,32 @@ internal sealed class BlockTranslator
 
             // ---- block ends ----
             case FastForm.JmpRel:
-                if (nextRel + (int)d.Imm == 0 && i + 1 == _blockCount) { LoopBack(); return true; }
-                This(); RelTarget(d, nextRel, false); ExitTo(i + 1); return true;
-            case FastForm.JmpRel16: This(); RelTarget(d, nextRel, true); ExitTo(i + 1); return true;
+            case FastForm.JmpRel16:
+                if (_inner[i] >= 0) { InnerJump(i, _inner[i]); return true; }
+                This(); RelTarget(d, nextRel, d.Form == FastForm.JmpRel16); ExitTo(i + 1); return true;
             case FastForm.JmpR: This(); Ld(d.Reg0); ExitTo(i + 1); return true;
             case FastForm.JmpM: Load32(d); il.Emit(OpCodes.Stloc, _tmp); This(); il.Emit(OpCodes.Ldloc, _tmp); ExitTo(i + 1); return true;
             case FastForm.Jcc: case FastForm.Jz: case FastForm.Jnz: case FastForm.Jcc16:
             {
-                var taken = il.DefineLabel();
+                // Not taken: on to the next instruction of the block (or out at its end); taken: inside or out.
+                var notTaken = il.DefineLabel();
                 if (d.Form == FastForm.Jz || d.Form == FastForm.Jnz)
                 {
                     if (_flagKind != KindUnknown) { This(); il.Emit(OpCodes.Ldfld, FLazyRes); }
                     else { This(); Call(MZeroNow); }
                     bool zeroTaken = d.Form == FastForm.Jz;
                     if (_flagKind != KindUnknown) zeroTaken = !zeroTaken; // the value is the result, not ZF
-                    il.Emit(zeroTaken ? OpCodes.Brtrue : OpCodes.Brfalse, taken);
+                    il.Emit(zeroTaken ? OpCodes.Brfalse : OpCodes.Brtrue, notTaken);
                 }
                 else
                 {
                     Condition(d.Aux);
-                    il.Emit(OpCodes.Brtrue, taken);
+                    il.Emit(OpCodes.Brfalse, notTaken);
                 }
-                SetExit(i + 1, nextRel);
-                il.Emit(OpCodes.Leave, _exit);
-                il.MarkLabel(taken);
-                if (d.Form != FastForm.Jcc16 && nextRel + (int)d.Imm == 0 && i + 1 == _blockCount) LoopBack();
-                else { This(); RelTarget(d, nextRel, d.Form == FastForm.Jcc16); ExitTo(i + 1); }
-                return true;
+                if (_inner[i] >= 0) InnerJump(i, _inner[i]);
+                else { MayFault(i, rel); This(); RelTarget(d, nextRel, d.Form == FastForm.Jcc16); ExitTo(i + 1); }
+                il.MarkLabel(notTaken);
+                break;
             }
             case FastForm.CallRel:
             case FastForm.CallR:

@@ -6,7 +6,7 @@ namespace MiniVM.Cpu;
 /// <param name="TranslationTime">Host time spent decoding and emitting blocks, plus each block's first run (which is
 /// when the .NET JIT compiles it).</param>
 /// <param name="LiveBlocks">Blocks in the code cache now (bounded by <see cref="X86Cpu.JitCacheCapacity"/>).</param>
-/// <param name="LiveIlBytes">IL bytes of those blocks (native code is of the same order).</param>
+/// <param name="LiveIlBytes">IL bytes of those blocks (bounded by <see cref="X86Cpu.JitCacheIlBytes"/>; native code is of the same order).</param>
 /// <param name="Evictions">Times the full cache was dropped to make room.</param>
 /// <param name="Flushes">Times translations were dropped for a reason other than room (engine switch, loadvm, reset).</param>
 /// <param name="BlockRuns">Translated blocks entered.</param>

@@ -1,7 +1,8 @@
 namespace MiniVM.Cpu;
 
 /// <summary>
-/// One translated block: a straight run of decoded instructions of one physical page compiled to IL. It hangs off
+/// One translated block: a run of consecutive decoded instructions of one physical page, through conditional
+/// branches (which leave it only when taken out of it), compiled to IL. It hangs off
 /// the <see cref="DecodedOp"/> of its first instruction, so the decode cache's write tracking drops it together with
 /// the decoded bytes (self-modifying code, DMA) and no second invalidation mechanism exists.
 /// </summary>
@@ -10,10 +11,10 @@ internal sealed class TranslatedBlock(Func<X86Cpu, int, int, int> run, int count
     /// <summary>
     /// Runs the block from the current EIP; the second argument is the count the run loop has completed so far in
     /// this stretch (so a device reached mid-block sees the exact instruction count), the third the instructions
-    /// left in the budget (at least <see cref="Count"/>; a block that branches back to its start runs further passes
-    /// while they fit). Returns the instructions completed: a multiple of <see cref="Count"/>, or less when a write to
-    /// code or an MMIO access ended it early. A fault
-    /// propagates as <see cref="GuestFault"/> with registers, EIP and ESP of the faulting instruction written back.
+    /// left in the budget (at least <see cref="Count"/>; a branch back into the block continues inside it only while
+    /// another <see cref="Count"/> instructions fit). Returns the instructions completed; a taken branch out of the
+    /// block, a write to code or an MMIO access ends it early. A fault propagates as <see cref="GuestFault"/> with
+    /// registers, EIP and ESP of the faulting instruction written back.
     /// </summary>
     public readonly Func<X86Cpu, int, int, int> Run = run;
     public readonly int Count = count;

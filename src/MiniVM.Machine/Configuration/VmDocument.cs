@@ -35,7 +35,7 @@ public sealed class MachineDocument
     public string Cpu { get; set; } = "p6";
     /// <summary>"jit" (hot blocks translated to IL) or "interpreter" (the reference); both give identical runs.</summary>
     [ConfigurationKeyName("cpu-engine")]
-    public string CpuEngine { get; set; } = "interpreter";
+    public string CpuEngine { get; set; } = "jit";
 
     /// <summary>
     /// What the RTC reads at power-on: "now" (the host's UTC time) or a fixed UTC time such as "2026-01-01T00:00:00"

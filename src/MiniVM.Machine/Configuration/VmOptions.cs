@@ -24,7 +24,7 @@ public sealed record MachineOptions
 {
     /// <summary>Guest RAM in MiB, 1..<see cref="VmConfigLoader.MaxMemoryMiB"/>.</summary>
     public int Memory { get; init; } = 128;
-    public MiniVM.Cpu.CpuEngine CpuEngine { get; init; } = MiniVM.Cpu.CpuEngine.Interpreter;
+    public MiniVM.Cpu.CpuEngine CpuEngine { get; init; } = MiniVM.Cpu.CpuEngine.Jit;
     /// <summary>What the RTC reads at power-on (UTC); null is the host's time when the machine is built (`now`).</summary>
     public DateTime? Rtc { get; init; }
 

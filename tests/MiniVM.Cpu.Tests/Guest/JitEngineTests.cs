@@ -176,6 +176,63 @@ public sealed class JitEngineTests
     }
 
     [Fact]
+    public void BranchesInsideABlockKeepTheInterpretersStateAndCountUnderEveryBudget()
+    {
+        // One block holds a loop whose head is not the block's first instruction, a forward skip taken on odd
+        // counts, a conditional exit out of the block and the flags merging at the skip's target; random Run(n)
+        // budgets end in every part of it, including right at the backward branch.
+        void Program(Assembler a)
+        {
+            var top = a.CreateLabel();
+            var even = a.CreateLabel();
+            var done = a.CreateLabel();
+            a.mov(ecx, 400);
+            a.mov(ebx, 0x10000);
+            a.xor(eax, eax);
+            a.Label(ref top);
+            a.add(eax, ecx);
+            a.test(ecx, 1);
+            a.jz(even);
+            a.xor(eax, 0x5A5A);
+            a.mov(__dword_ptr[ebx + ecx * 4], eax);
+            a.Label(ref even);
+            a.cmp(ecx, 1000);
+            a.ja(done);              // never taken: a branch out of the block
+            a.rol(eax, 3);
+            a.dec(ecx);
+            a.jg(top);               // backward, condition from DEC's lazy record
+            a.Label(ref done);
+            a.hlt();
+        }
+        var jit = NewMachine(CpuEngine.Jit);
+        var interp = NewMachine(CpuEngine.Interpreter);
+        jit.LoadBootTo32(Program);
+        interp.LoadBootTo32(Program);
+        var rng = new Random(11);
+        while (!interp.Cpu.Halted)
+        {
+            int n = rng.Next(1, 40);
+            Assert.Equal(interp.Cpu.Run(n), jit.Cpu.Run(n));
+            Assert.Equal(Snapshot(interp), Snapshot(jit));
+        }
+        Assert.True(jit.Cpu.Halted);
+        byte[] want = new byte[0x800], got = new byte[0x800];
+        interp.Memory.Read(0x10000, want);
+        jit.Memory.Read(0x10000, got);
+        Assert.Equal(want, got);
+        Assert.True(jit.Cpu.JitStatistics.InstructionsInBlocks > 1000, jit.Cpu.JitStatistics.ToString());
+
+        // In one long run the 400 iterations stay inside the IL: a handful of block entries, not one per pass.
+        var whole = NewMachine(CpuEngine.Jit);
+        whole.LoadBootTo32(Program);
+        whole.RunToHalt(100_000);
+        Assert.Equal(Snapshot(interp), Snapshot(whole));
+        var stats = whole.Cpu.JitStatistics;
+        Assert.True(stats.InstructionsInBlocks > 3000, stats.ToString());
+        Assert.True(stats.BlockRuns < 10, stats.ToString());
+    }
+
+    [Fact]
     public void DeviceReachedFromABlockSeesTheExactInstructionCount()
     {
         var seen = new List<ulong>[2];
@@ -268,6 +325,44 @@ public sealed class JitEngineTests
         var stats = m.Cpu.JitStatistics;
         Assert.True(stats.Evictions > 0, stats.ToString());
         Assert.True(stats.LiveBlocks <= 2, stats.ToString());
+    }
+
+    [Fact]
+    public void CodeCacheStaysWithinItsIlByteBoundAndKeepsResultsRight()
+    {
+        // A bound smaller than two blocks: each new block empties the cache first, so it never holds more than the
+        // bound or one block; the loop's results stay the interpreter's.
+        void Program(Assembler a)
+        {
+            var top = a.CreateLabel();
+            var l1 = a.CreateLabel();
+            a.mov(ecx, 300);
+            a.xor(eax, eax);
+            a.Label(ref top);
+            a.add(eax, ecx);
+            a.jmp(l1);
+            a.Label(ref l1);
+            a.imul(eax, eax, 5);
+            a.dec(ecx);
+            a.jnz(top);
+            a.hlt();
+        }
+        var interp = NewMachine(CpuEngine.Interpreter);
+        interp.LoadBootTo32(Program);
+        interp.RunToHalt(10_000);
+        var m = NewMachine(CpuEngine.Jit);
+        m.Cpu.JitCacheIlBytes = 64;
+        m.LoadBootTo32(Program);
+        while (!m.Cpu.Halted)
+        {
+            m.Cpu.Run(7);
+            // Every block here is larger than 64 bytes of IL: the cache holds one at most.
+            Assert.True(m.Cpu.JitStatistics.LiveBlocks <= 1, m.Cpu.JitStatistics.ToString());
+        }
+        Assert.Equal(Snapshot(interp), Snapshot(m));
+        var stats = m.Cpu.JitStatistics;
+        Assert.True(stats.Evictions > 0, stats.ToString());
+        Assert.True(stats.InstructionsInBlocks > 300, stats.ToString());
     }
 
     [Fact]
