@@ -22,7 +22,7 @@ public sealed partial class PcMachine
 
     /// <summary>Every section of the VM state in stream order: clock first (its restore cancels timers the devices re-arm), CPU, devices.</summary>
     public IReadOnlyList<ISnapshottable> StateSections =>
-        [new ClockSection(Clock, () => ResetPending, v => ResetPending = v), new CpuSection(Cpu), .. _sections];
+        [new ClockSection(Clock, () => ResetPending, v => ResetPending = v), new CpuSection(Cpu), .. _board.Sections];
 
     /// <summary>
     /// What must match for a VM state to load here: RAM size, firmware images and every section with its version.
@@ -204,12 +204,10 @@ public sealed partial class PcMachine
         Memory.MapIo(VgaDevice.WindowBase, VgaDevice.WindowSize);
         for (int i = 0; i < PciHostBridge.PamRegionCount; i++)
         {
-            var (read, write) = PciHost.GetPam(i);
+            var (read, write) = _pciHost.GetPam(i);
             _shadow.Set(i, read, write);
         }
-        bool fastA20 = false;
-        foreach (var s in _sections) if (s is FastA20Reset f) fastA20 = f.A20Enabled;
-        Cpu.A20Enabled = Kbc.A20Enabled || fastA20;
+        UpdateA20();
         Clock.BeginSlice();
     }
 }

@@ -19,7 +19,9 @@ namespace MiniVM.Machine.Snapshots;
 public static class VmStateStream
 {
     private static readonly byte[] Magic = "MINIVMST"u8.ToArray();
-    public const uint FormatVersion = 1;
+    /// <summary>2: every device's state is in the stream (fwcfg and the 0xCF9 reset control were missing), and the
+    /// CPU section is the CPU record itself.</summary>
+    public const uint FormatVersion = 2;
     public const string RamSectionId = "ram";
     private const int PageSize = 4096;
     /// <summary>Upper bound for one non-RAM section, against hostile streams.</summary>
@@ -131,6 +133,8 @@ public static class VmStateStream
             hashing.ReadExactly(magic);
             if (!magic.SequenceEqual(Magic)) throw new StateFormatException("VM state: not a MiniVM state stream (bad magic)");
             uint version = r.ReadUInt32();
+            if (version is > 0 and < FormatVersion)
+                throw new StateFormatException($"VM state: saved by an older MiniVM (state format {version}; this one reads format {FormatVersion} only): boot the VM and savevm again");
             if (version != FormatVersion) throw new StateFormatException($"VM state: format version {version} is not supported (expected {FormatVersion})");
             string fp = ReadShortString(r, "machine fingerprint");
             if (fp != fingerprint)
