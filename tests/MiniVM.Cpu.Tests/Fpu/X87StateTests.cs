@@ -78,7 +78,7 @@ public sealed class X87StateTests
     public void ReservedControlWordBitsAreRejected()
     {
         byte[] state = Save(new X87());
-        state[9] = 0xE0; // control word high byte
+        state[1] = 0xE0; // control word high byte (the record starts with the control word)
         var error = Assert.Throws<InvalidDataException>(() => Load(new X87(), state));
         Assert.Contains("control word", error.Message);
     }
