@@ -2,15 +2,12 @@ namespace MiniVM.Cpu;
 
 // savevm/loadvm of the whole CPU: registers, segment caches, control/debug registers, descriptor-table
 // registers, TSC offset, halt/shadow state and the FPU. Decode cache and TLB are rebuilt, never saved.
+// The record has no header of its own: the VM-state section that carries it ("cpu") has the one length and the one
+// version; a change of this layout is a new version of that section.
 public sealed partial class X86Cpu
 {
-    private const uint StateMagic = 0x43363858; // "X86C"
-    private const int StateVersion = 1;
-
     public void SaveState(BinaryWriter w)
     {
-        w.Write(StateMagic);
-        w.Write(StateVersion);
         for (int k = 0; k < 8; k++) w.Write(R[k]);
         w.Write(Eip_);
         w.Write(Flags_);
@@ -36,9 +33,6 @@ public sealed partial class X86Cpu
     {
         try
         {
-            if (r.ReadUInt32() != StateMagic) throw new InvalidDataException("CPU state: bad magic (not an X86Cpu record)");
-            int version = r.ReadInt32();
-            if (version != StateVersion) throw new InvalidDataException($"CPU state: unsupported version {version} (expected {StateVersion})");
             var regs = new uint[8];
             for (int k = 0; k < 8; k++) regs[k] = r.ReadUInt32();
             uint eip = r.ReadUInt32();

@@ -19,7 +19,7 @@ public enum CmosFloppyType : byte
 /// from B, flags in C (cleared by reading, which also drops IRQ8), VRT in D.
 /// The machine fills the BIOS bytes (memory size, floppy types, boot order) as QEMU's pc_cmos_init does.
 /// </summary>
-public sealed class CmosRtc : IPortDevice, ISnapshottable
+public sealed class CmosRtc : IPortDevice, ISnapshottable, IPortMapped, IResettable
 {
     private const int RegA = 0x0A, RegB = 0x0B, RegC = 0x0C, RegD = 0x0D;
     private const byte AUip = 0x80;

@@ -4,7 +4,7 @@ namespace MiniVM.Devices;
 /// Port 0x92, "system control port A" (PS/2 fast A20 and fast reset): bit 1 drives A20, a 0→1 transition of
 /// bit 0 resets the CPU. The machine ORs this A20 with the 8042's to decide the A20 mask.
 /// </summary>
-public sealed class FastA20Reset : IPortDevice, ISnapshottable
+public sealed class FastA20Reset : IPortDevice, ISnapshottable, IPortMapped, IResettable
 {
     private byte _value;
 

@@ -11,7 +11,7 @@ namespace MiniVM.Devices;
 /// file directory (0x19: big-endian count, then 64-byte entries of size, select, name) of files added with
 /// <see cref="AddFile"/>; SeaBIOS reads them in src/fw/paravirt.c (qemu_cfg_init).
 /// </summary>
-public sealed class FwCfg : IPortDevice, ISnapshottable
+public sealed class FwCfg : IPortDevice, ISnapshottable, IPortMapped
 {
     public const ushort KeySignature = 0x00, KeyId = 0x01, KeyUuid = 0x02, KeyRamSize = 0x03, KeyNoGraphic = 0x04,
         KeyNbCpus = 0x05, KeyNuma = 0x0D, KeyBootMenu = 0x0E, KeyMaxCpus = 0x0F, KeyFileDir = 0x19,

@@ -7,7 +7,7 @@ namespace MiniVM.Devices;
 /// mouse bytes. The output port carries A20 (bit 1) and the CPU reset line (bit 0, active low); changes are
 /// reported through <see cref="A20Changed"/> and <see cref="ResetRequested"/> for the machine to act on.
 /// </summary>
-public sealed class I8042 : IPortDevice, ISnapshottable
+public sealed class I8042 : IPortDevice, ISnapshottable, IPortMapped, IResettable
 {
     private const byte StatusOutputFull = 0x01, StatusSystem = 0x04, StatusCommand = 0x08, StatusUnlocked = 0x10,
         StatusAuxData = 0x20;

@@ -31,6 +31,8 @@ public sealed class StateWriter(Stream stream)
     public void Write(string v) => _w.Write(v);
     /// <summary>Length-prefixed byte block.</summary>
     public void WriteBytes(ReadOnlySpan<byte> v) { _w.Write(v.Length); _w.Write(v); }
+    /// <summary>A record written by a part that has its own writer (the CPU), straight into the section: no header.</summary>
+    public void WriteRecord(Action<BinaryWriter> write) { write(_w); _w.Flush(); }
 }
 
 /// <summary>Reader for one section's body; every read past the end is a <see cref="StateFormatException"/>.</summary>
@@ -64,6 +66,14 @@ public sealed class StateReader(Stream stream, string sectionId)
             int total = got;
             while (total < n) { int k = _r.BaseStream.Read(destination[total..]); if (k == 0) throw new StateFormatException($"section {SectionId}: truncated"); total += k; }
         }
+    }
+
+    /// <summary>Reads a record written by <see cref="StateWriter.WriteRecord"/>; reading past the section's end is
+    /// <c>truncated</c>.</summary>
+    public void ReadRecord(Action<BinaryReader> read)
+    {
+        try { read(_r); }
+        catch (EndOfStreamException) { throw new StateFormatException($"section {SectionId}: truncated"); }
     }
 
     /// <summary>Checks a value read from the stream, for fields whose range matters (indices, sizes).</summary>

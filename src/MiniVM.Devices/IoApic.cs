@@ -6,7 +6,7 @@ namespace MiniVM.Devices;
 /// EOI broadcast. Messages go to the one <see cref="LocalApic"/>. The ISA IRQs reach its pins one to one except IRQ0,
 /// which is pin 2 (the interrupt source override SeaBIOS writes into the MADT and MP table, as on QEMU's pc).
 /// </summary>
-public sealed class IoApic : IMmioDevice, ISnapshottable
+public sealed class IoApic : IMmioDevice, IMmioMapped, ISnapshottable, IResettable
 {
     public const ulong DefaultBase = 0xFEC0_0000;
     public const uint Size = 0x1000;
@@ -28,8 +28,11 @@ public sealed class IoApic : IMmioDevice, ISnapshottable
     {
         _lapic = lapic;
         _lapic.EndOfInterrupt += OnEndOfInterrupt;
+        MmioWindows = [new MmioWindow(this, Size, DefaultBase)];
         Reset();
     }
+
+    public IReadOnlyList<MmioWindow> MmioWindows { get; }
 
     public string SectionId => "ioapic";
     public int SectionVersion => 1;

@@ -10,7 +10,7 @@ namespace MiniVM.Devices;
 /// MP specification's virtual-wire mode; with the APIC globally disabled (IA32_APIC_BASE bit 11) the 8259 reaches
 /// the CPU directly, as on a processor without an APIC.
 /// </summary>
-public sealed class LocalApic : IMmioDevice, ISnapshottable
+public sealed class LocalApic : IMmioDevice, IMmioMapped, ISnapshottable, IResettable
 {
     public const ulong DefaultBase = 0xFEE0_0000;
     public const uint Size = 0x1000;
@@ -51,6 +51,8 @@ public sealed class LocalApic : IMmioDevice, ISnapshottable
         _pic = pic;
         _timer = clock.CreateTimer(OnTimer);
         _pic.OutputChanged += () => OutputChanged?.Invoke();
+        Window = new MmioWindow(this, Size);
+        MmioWindows = [Window];
         Reset();
     }
 
@@ -66,8 +68,10 @@ public sealed class LocalApic : IMmioDevice, ISnapshottable
     /// <summary>An NMI delivered through LINT1, the LVT or an NMI IPI.</summary>
     public event Action? NmiRequested;
 
-    /// <summary>The guest moved the APIC (IA32_APIC_BASE): the machine remaps the page (null while disabled).</summary>
-    public event Action<ulong?>? Moved;
+    /// <summary>The register page, where IA32_APIC_BASE puts it (not decoded while the APIC is globally disabled).</summary>
+    public MmioWindow Window { get; }
+
+    public IReadOnlyList<MmioWindow> MmioWindows { get; }
 
     /// <summary>IA32_APIC_BASE (MSR 0x1B).</summary>
     public ulong ApicBase => _base;
@@ -82,7 +86,6 @@ public sealed class LocalApic : IMmioDevice, ISnapshottable
     /// <summary>Power-on / RESET# state (SDM vol. 3 §10.4.7.1), with LINT0 in ExtINT mode as QEMU sets it for the BSP.</summary>
     public void Reset()
     {
-        var before = MappedAt;
         _base = DefaultBase | BaseBsp | BaseEnable;
         _id = 0;
         Array.Clear(_irr); Array.Clear(_isr); Array.Clear(_tmr);
@@ -95,7 +98,7 @@ public sealed class LocalApic : IMmioDevice, ISnapshottable
         _initialCount = _divideConfig = 0;
         _timerStart = _clock.Now;
         _timer.Cancel();
-        if (before != MappedAt) Moved?.Invoke(MappedAt);
+        Window.MoveTo(MappedAt);
         OutputChanged?.Invoke();
     }
 
@@ -103,7 +106,6 @@ public sealed class LocalApic : IMmioDevice, ISnapshottable
     public bool TrySetBase(ulong value)
     {
         if ((value & ~(BaseAddressMask | BaseBsp | BaseEnable)) != 0) return false;
-        var before = MappedAt;
         // The BSP flag is read-only.
         _base = (value & ~BaseBsp) | (_base & BaseBsp);
         if (!GloballyEnabled)
@@ -114,7 +116,7 @@ public sealed class LocalApic : IMmioDevice, ISnapshottable
             _svr = 0xFF;
             _timer.Cancel();
         }
-        if (before != MappedAt) Moved?.Invoke(MappedAt);
+        Window.MoveTo(MappedAt);
         OutputChanged?.Invoke();
         return true;
     }
@@ -443,7 +445,6 @@ public sealed class LocalApic : IMmioDevice, ISnapshottable
     public void LoadState(StateReader r, int version)
     {
         if (version != SectionVersion) throw new StateFormatException($"section {SectionId}: version {version} is not supported (expected {SectionVersion})");
-        var before = MappedAt;
         _base = r.ReadUInt64(); _id = r.ReadByte();
         foreach (var a in new[] { _irr, _isr, _tmr }) for (int i = 0; i < 8; i++) a[i] = r.ReadUInt32();
         for (int i = 0; i < LvtCount; i++) _lvt[i] = r.ReadUInt32();
@@ -454,7 +455,7 @@ public sealed class LocalApic : IMmioDevice, ISnapshottable
         if ((_base & ~(BaseAddressMask | BaseBsp | BaseEnable)) != 0) throw new StateFormatException($"section {SectionId}: APIC base 0x{_base:X} has reserved bits set");
         if ((_divideConfig & ~0xBu) != 0) throw new StateFormatException($"section {SectionId}: divide configuration 0x{_divideConfig:X} has reserved bits set");
         if (deadline >= 0) _timer.Arm(deadline); else _timer.Cancel();
-        if (before != MappedAt) Moved?.Invoke(MappedAt);
+        Window.MoveTo(MappedAt);
         OutputChanged?.Invoke();
     }
 }

@@ -7,7 +7,7 @@ namespace MiniVM.Devices;
 /// <see cref="VirtualTimer"/> armed at the next output transition; channel 2's gate and output belong to port
 /// 0x61 (<see cref="SystemControlPortB"/>).
 /// </summary>
-public sealed class Pit8254 : IPortDevice, ISnapshottable
+public sealed class Pit8254 : IPortDevice, ISnapshottable, IPortMapped, IResettable
 {
     public const long FrequencyHz = 1_193_182;
     private const long NanosPerSecond = 1_000_000_000;

@@ -4,7 +4,7 @@ namespace MiniVM.Devices;
 /// The POST diagnostic port 0x80: firmware writes progress codes here and operating systems use it as an I/O
 /// delay. The last code is kept (reads return it, as on chipsets with a POST latch) and reported to listeners.
 /// </summary>
-public sealed class PostCode : IPortDevice, ISnapshottable
+public sealed class PostCode : IPortDevice, ISnapshottable, IPortMapped
 {
     public byte LastCode { get; private set; }
 

@@ -7,7 +7,7 @@ namespace MiniVM.Devices;
 /// are released one event per <see cref="TypingIntervalNs"/> of virtual time, only while the host has drained
 /// what was sent before, so typed text reaches the guest in order and at a deterministic pace.
 /// </summary>
-public sealed class Ps2Keyboard : ISnapshottable
+public sealed class Ps2Keyboard : ISnapshottable, IResettable
 {
     private const byte Ack = 0xFA;
     private const int QueueLimit = 256;     // bytes waiting for the host; key events beyond are lost, as on hardware

@@ -5,7 +5,7 @@ namespace MiniVM.Devices;
 /// identify, status, sample rate, resolution, scaling, stream/remote mode, enable/disable) so BIOS and guest
 /// drivers find a mouse, and reports <see cref="Move"/> as 3-byte stream packets when enabled.
 /// </summary>
-public sealed class Ps2Mouse : ISnapshottable
+public sealed class Ps2Mouse : ISnapshottable, IResettable
 {
     private const byte Ack = 0xFA;
     private const int QueueLimit = 256;

@@ -5,7 +5,7 @@ namespace MiniVM.Devices;
 /// machine, bit 1 (SYS_RST) selecting a hard (full system) rather than soft (CPU) reset. Only byte accesses
 /// land here; the 32-bit PCI CONFIG_ADDRESS at 0xCF8 is the host bridge's.
 /// </summary>
-public sealed class ResetControl : IPortDevice, ISnapshottable
+public sealed class ResetControl : IPortDevice, ISnapshottable, IPortMapped, IResettable
 {
     private byte _value;
 

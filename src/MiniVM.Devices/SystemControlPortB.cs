@@ -5,7 +5,7 @@ namespace MiniVM.Devices;
 /// bit 4 is the DRAM refresh toggle and bit 5 mirrors PIT channel 2's OUT. BIOS delay loops count refresh
 /// toggles (every 15.085 µs), so the toggle is derived from virtual time, keeping runs deterministic.
 /// </summary>
-public sealed class SystemControlPortB(Pit8254 pit, VirtualClock clock) : IPortDevice, ISnapshottable
+public sealed class SystemControlPortB(Pit8254 pit, VirtualClock clock) : IPortDevice, ISnapshottable, IPortMapped
 {
     private const long RefreshPeriodNs = 15_085;
     private byte _control; // bits 0-3 as written

@@ -8,7 +8,7 @@ namespace MiniVM.Devices;
 /// timeout, transmitter empty, modem status. Loopback (MCR bit 4) feeds THR back into the receiver and MCR
 /// outputs into MSR.
 /// </summary>
-public sealed class Uart16550 : IPortDevice, ISnapshottable
+public sealed class Uart16550 : IPortDevice, ISnapshottable, IPortMapped, IResettable
 {
     private const byte LsrDataReady = 0x01, LsrOverrun = 0x02, LsrThrEmpty = 0x20, LsrTxEmpty = 0x40,
         LsrErrors = 0x1E;

@@ -19,9 +19,13 @@ public sealed partial class PcMachine : IDisposable
     private readonly List<IBlockDriver> _disks = new();
     private readonly List<DriveOptions> _diskDrives = new();
     private readonly List<AtapiCdrom> _cdroms = new();
-    private readonly List<ISnapshottable> _sections = new();
+    private readonly Board _board;
     private readonly ShadowRom _shadow;
     private readonly byte[] _bios;
+    private readonly LocalApic _apic;
+    private readonly I8042 _kbc;
+    private readonly FastA20Reset _fastA20;
+    private readonly PciHostBridge _pciHost;
 
     public PcMachine(VmOptions options, MachineOutputs outputs, ImageFormats? formats = null)
     {
@@ -35,74 +39,54 @@ public sealed partial class PcMachine : IDisposable
         Clock = new MachineClock(options.Clock ?? ClockMode.Virtual);
         Memory = new PhysicalMemory(ram);
         Ports = new PortBus();
-        Mmio = new MmioBus();
-        Pic = new DualPic();
-        // The local APIC is the CPU's interrupt controller; the 8259 pair reaches it through LINT0 (ExtINT), and
-        // every ISA IRQ goes to both the 8259s and the I/O APIC (IsaInterruptRouting).
-        Apic = new LocalApic(Clock.Clock, Pic);
-        IoApic = new IoApic(Apic);
-        var irqs = new IsaInterruptRouting(Pic, IoApic);
-        Cpu = new X86Cpu(Memory, new MachineBus(Ports, Mmio, Clock), new ApicInterrupts(Apic)) { Engine = options.Machine.CpuEngine };
-        Apic.NmiRequested += Cpu.RaiseNmi;
-        Apic.Moved += address => MoveMmio(ref _apicAt, address, Apic, LocalApic.Size);
-        MoveMmio(ref _apicAt, Apic.MappedAt, Apic, LocalApic.Size);
-        Mmio.Register(Devices.IoApic.DefaultBase, Devices.IoApic.Size, IoApic);
-        Memory.MapIo(Devices.IoApic.DefaultBase, Devices.IoApic.Size);
-        Clock.Attach(Cpu);
-        var guestMemory = new GuestMemory(Memory);
-
+        var mmio = new MmioBus();
+        var board = _board = new Board(Ports, mmio, Memory);
         // Firmware: the whole image just below 4 GiB (the reset vector), its last 128 KiB at 0xE0000 behind PAM.
         Memory.MapRom(0x1_0000_0000UL - (ulong)_bios.Length, (ulong)_bios.Length, _bios);
         _shadow = new ShadowRom(Memory, _bios);
-        Memory.MapIo(VgaDevice.WindowBase, VgaDevice.WindowSize);
 
-        Pic.Attach(Ports);
-        Pit = new Pit8254(Clock.Clock, irqs.GetLine(0));
-        Pit.Attach(Ports);
-        var port61 = new SystemControlPortB(Pit, Clock.Clock);
-        port61.Attach(Ports);
-        Cmos = new CmosRtc(Clock.Clock, irqs.GetLine(8), options.Machine.RtcStart());
-        Cmos.Attach(Ports);
-        Keyboard = new Ps2Keyboard(Clock.Clock);
-        var mouse = Mouse = new Ps2Mouse();
-        Kbc = new I8042(Keyboard, mouse, irqs.GetLine(1), irqs.GetLine(12));
-        Kbc.Attach(Ports);
-        Serial = new Uart16550(Clock.Clock, irqs.GetLine(4), outputs.Serial);
-        Serial.Attach(Ports);
-        new DebugConsole(outputs.DebugLog).Attach(Ports);
-        var post = new PostCode();
-        post.Attach(Ports);
-        var fastA20 = new FastA20Reset();
-        fastA20.Attach(Ports);
-        var resetControl = new ResetControl();
-        resetControl.Attach(Ports);
+        // Every device is added to the board once, in VM-state stream order; what it implements wires it
+        // (ports, MMIO windows, PCI function, state section, reset). Interrupt lines are given when it is made.
+        var pic = board.Add(new DualPic());
+        // The local APIC is the CPU's interrupt controller; the 8259 pair reaches it through LINT0 (ExtINT), and
+        // every ISA IRQ goes to both the 8259s and the I/O APIC (IsaInterruptRouting).
+        var apic = _apic = board.Add(new LocalApic(Clock.Clock, pic));
+        var ioApic = board.Add(new IoApic(apic));
+        var irqs = new IsaInterruptRouting(pic, ioApic);
+        Cpu = new X86Cpu(Memory, new MachineBus(Ports, mmio, Clock), new ApicInterrupts(apic)) { Engine = options.Machine.CpuEngine };
+        apic.NmiRequested += Cpu.RaiseNmi;
+        Clock.Attach(Cpu);
+        var guestMemory = new GuestMemory(Memory);
+
+        var pit = board.Add(new Pit8254(Clock.Clock, irqs.GetLine(0)));
+        board.Add(new SystemControlPortB(pit, Clock.Clock));
+        var cmos = board.Add(new CmosRtc(Clock.Clock, irqs.GetLine(8), options.Machine.RtcStart()));
+        Keyboard = board.Add(new Ps2Keyboard(Clock.Clock));
+        Mouse = board.Add(new Ps2Mouse());
+        var kbc = _kbc = board.Add(new I8042(Keyboard, Mouse, irqs.GetLine(1), irqs.GetLine(12)));
+        Serial = board.Add(new Uart16550(Clock.Clock, irqs.GetLine(4), outputs.Serial));
+        board.Add(new DebugConsole(outputs.DebugLog));
+        board.Add(new PostCode());
+        var fastA20 = _fastA20 = board.Add(new FastA20Reset());
+        var resetControl = board.Add(new ResetControl());
         // A20 is the OR of the 8042 output port and port 0x92, as on the PIIX3.
-        Kbc.A20Changed += _ => Cpu.A20Enabled = Kbc.A20Enabled || fastA20.A20Enabled;
-        fastA20.A20Changed += _ => Cpu.A20Enabled = Kbc.A20Enabled || fastA20.A20Enabled;
-        Kbc.ResetRequested += RequestReset;
+        kbc.A20Changed += _ => UpdateA20();
+        fastA20.A20Changed += _ => UpdateA20();
+        kbc.ResetRequested += RequestReset;
         fastA20.ResetRequested += RequestReset;
         resetControl.ResetRequested += _ => RequestReset();
         Cpu.ShutdownRequested += RequestReset;
 
         // PCI: 00.0 host bridge, 01.0 ISA bridge, 01.1 IDE, 01.3 ACPI power management, 02.0 VGA, then virtio disks.
-        PciHost = new PciHostBridge();
-        PciHost.Attach(Ports);
-        PciHost.PamChanged += _shadow.Set;
-        var isa = new Piix3IsaBridge(irqs);
-        PciHost.AddFunction(isa);
+        var pciHost = _pciHost = board.Add(new PciHostBridge());
+        pciHost.PamChanged += _shadow.Set;
+        var isa = board.Add(new Piix3IsaBridge(irqs));
         // 01.3: the PIIX4 ACPI function, as on QEMU's i440FX board: SeaBIOS builds its ACPI tables when it finds it.
         // SCI on IRQ 9, the line SeaBIOS's FADT names.
-        Power = new Piix4PowerManagement(Clock.Clock, irqs.GetLine(9));
-        Power.Attach(Ports);
-        PciHost.AddFunction(Power);
+        Power = board.Add(new Piix4PowerManagement(Clock.Clock, irqs.GetLine(9)));
         Power.PowerOffRequested += () => PoweredOff = true;
-
-        Vga = new VgaDevice();
-        Vga.Attach(Ports, Mmio);
-        var vgaPci = new VgaPci(Vga, vgaBios);
-        PciHost.AddFunction(vgaPci);
-        vgaPci.LfbMoved += address => MoveMmio(ref _lfbAt, address, Vga.LinearFramebuffer, vgaPci.LfbSize);
-        vgaPci.RomMoved += address => MoveMmio(ref _vgaRomAt, address, vgaPci.Rom, vgaPci.RomSize);
+        Vga = board.Add(new VgaDevice());
+        board.Add(new VgaPci(Vga, vgaBios));
 
         var ata = new IdeDevice?[4];
         var floppies = new FloppyDrive?[2];
@@ -115,40 +99,30 @@ public sealed partial class PcMachine : IDisposable
             {
                 case DriveInterface.Ide: ata[d.Index] = new AtaDrive(disk, serial: $"MVM{d.Index:D5}"); break;
                 case DriveInterface.Floppy: floppies[d.Index] = FloppyDrive.ForImage(disk); break;
-                case DriveInterface.Virtio: virtio.Add(AddVirtioBlk(d, disk, isa, guestMemory)); break;
+                case DriveInterface.Virtio: virtio.Add(NewVirtioBlk(d, disk, isa, guestMemory)); break;
             }
         }
-        Ide = new PiixIde(guestMemory, irqs.GetLine(14), irqs.GetLine(15), ata[0], ata[1], ata[2], ata[3]);
-        Ide.Attach(Ports);
-        PciHost.AddFunction(Ide);
-        var dma = new Dma8237(guestMemory);
-        dma.Attach(Ports);
-        Floppy = new FloppyController(irqs.GetLine(6), dma, floppies[0], floppies[1]);
-        Floppy.Attach(Ports);
+        board.Add(new PiixIde(guestMemory, irqs.GetLine(14), irqs.GetLine(15), ata[0], ata[1], ata[2], ata[3]));
+        var dma = board.Add(new Dma8237(guestMemory));
+        board.Add(new FloppyController(irqs.GetLine(6), dma, floppies[0], floppies[1]));
+        foreach (var v in virtio) board.Add(v);
 
         // What SeaBIOS learns about the machine: CMOS (QEMU's layout) and fw_cfg.
         long below4G = Math.Min(ram, 0xE000_0000L);
-        Cmos.SetMemorySize(below4G, ram - below4G);
-        Cmos.SetFloppyTypes((CmosFloppyType)(floppies[0]?.CmosType ?? 0), (CmosFloppyType)(floppies[1]?.CmosType ?? 0));
-        Cmos.SetBootOrder(options.Boot);
-        FwCfg = new FwCfg(guestMemory);
-        FwCfg.Attach(Ports);
-        FwCfg.SetRamSize((ulong)ram);
-        FwCfg.SetCpuCount(1, 1);
-        FwCfg.SetE820([new E820Entry(0, (ulong)below4G, E820Entry.Ram)]);
-        FwCfg.SetBootFailWait(1000);
+        cmos.SetMemorySize(below4G, ram - below4G);
+        cmos.SetFloppyTypes((CmosFloppyType)(floppies[0]?.CmosType ?? 0), (CmosFloppyType)(floppies[1]?.CmosType ?? 0));
+        cmos.SetBootOrder(options.Boot);
+        var fwCfg = board.Add(new FwCfg(guestMemory));
+        fwCfg.SetRamSize((ulong)ram);
+        fwCfg.SetCpuCount(1, 1);
+        fwCfg.SetE820([new E820Entry(0, (ulong)below4G, E820Entry.Ram)]);
+        fwCfg.SetBootFailWait(1000);
         // S0 and S5 only: without bit 7 SeaBIOS renames _S3/_S4 in its SSDT (acpi.c build_ssdt), since nothing here
         // could resume from suspend; soft-off (SLP_TYP 0) is what Piix4PowerManagement turns into a power-off.
-        FwCfg.SetFile("etc/system-states", [0, 0, 0, 0x01, 0x02, 0]);
+        fwCfg.SetFile("etc/system-states", [0, 0, 0, 0x01, 0x02, 0]);
         // The PIT's IRQ0 is the I/O APIC's pin 2: SeaBIOS writes that override into the MP table and the MADT.
-        FwCfg.SetFile("etc/irq0-override", [1, 0, 0, 0]);
+        fwCfg.SetFile("etc/irq0-override", [1, 0, 0, 0]);
 
-        _sections.AddRange([Pic, Apic, IoApic, Pit, port61, Cmos, Keyboard, mouse, Kbc, Serial, post, fastA20, PciHost, isa, Power, Vga, vgaPci, Ide, dma, Floppy, .. virtio]);
-        // A machine reset (0xCF9, 8042 pulse, port 0x92, triple fault) puts every chip back to its power-on state;
-        // RAM and the CMOS contents survive, as on a PC.
-        _resets = [PciHost.Reset, isa.Reset, Power.Reset, Pic.Reset, Apic.Reset, IoApic.Reset, Pit.Reset, Cmos.Reset, Keyboard.Reset, mouse.Reset, Kbc.Reset,
-                   Serial.Reset, fastA20.Reset, resetControl.Reset, dma.Reset, Ide.Reset, Floppy.Reset,
-                   .. virtio.Select(v => (Action)v.Reset)];
         Reset();
     }
 
@@ -156,36 +130,24 @@ public sealed partial class PcMachine : IDisposable
     public MachineClock Clock { get; }
     public PhysicalMemory Memory { get; }
     public PortBus Ports { get; }
-    public MmioBus Mmio { get; }
     public X86Cpu Cpu { get; }
-    public DualPic Pic { get; }
-    /// <summary>The processor's local APIC (0xFEE00000), the CPU's interrupt controller.</summary>
-    public LocalApic Apic { get; }
-    /// <summary>The I/O APIC (0xFEC00000): 24 pins, ISA IRQs on 0-15 (IRQ0 on pin 2).</summary>
-    public IoApic IoApic { get; }
-    public Pit8254 Pit { get; }
-    public CmosRtc Cmos { get; }
     public Ps2Keyboard Keyboard { get; }
     public Ps2Mouse Mouse { get; }
-    public I8042 Kbc { get; }
     public Uart16550 Serial { get; }
-    public PciHostBridge PciHost { get; }
     /// <summary>The PIIX4 ACPI power-management function (01.3): PM timer, SCI, sleep control.</summary>
     public Piix4PowerManagement Power { get; }
     public VgaDevice Vga { get; }
-    public PiixIde Ide { get; }
-    public FloppyController Floppy { get; }
-    public FwCfg FwCfg { get; }
+    /// <summary>Every device on the board, in the order it was added (VM-state stream order).</summary>
+    public IReadOnlyList<object> Devices => _board.Devices;
     public IReadOnlyList<IBlockDriver> Disks => _disks;
     /// <summary>The CD-ROM drives (their media are not disks: never written, never snapshotted).</summary>
     public IReadOnlyList<AtapiCdrom> CdRoms => _cdroms;
 
+    /// <summary>A20 is the OR of the 8042 output port and port 0x92, as on the PIIX3.</summary>
+    private void UpdateA20() => Cpu.A20Enabled = _kbc.A20Enabled || _fastA20.A20Enabled;
+
     /// <summary>Set by a reset source (0xCF9, 8042 pulse, port 0x92, triple fault); the runner performs it between slices.</summary>
     public bool ResetPending { get; private set; }
-
-    private ulong? _lfbAt, _vgaRomAt, _apicAt;
-
-    private readonly Action[] _resets;
 
     private void RequestReset() => ResetPending = true;
 
@@ -200,7 +162,7 @@ public sealed partial class PcMachine : IDisposable
     {
         ResetPending = false;
         PoweredOff = false;
-        foreach (var reset in _resets) reset();
+        _board.Reset();
         // PAM back to the ROM side whether or not the host bridge announced each region.
         for (int i = 0; i < PciHostBridge.PamRegionCount; i++) _shadow.Set(i, false, false);
         Cpu.Reset();
@@ -219,7 +181,7 @@ public sealed partial class PcMachine : IDisposable
         int budget = Clock.InstructionBudget(maxInstructions);
         int n = Cpu.Run(budget);
         Clock.Sync();
-        if (Cpu.Halted && !Apic.InterruptPending) Clock.WaitForNextTimer(HaltedWaitLimit);
+        if (Cpu.Halted && !_apic.InterruptPending) Clock.WaitForNextTimer(HaltedWaitLimit);
         return n;
     }
 
@@ -244,44 +206,16 @@ public sealed partial class PcMachine : IDisposable
 
     /// <summary>
     /// virtio-blk disk <c>index</c> at PCI slot 3 + index, INTA# through the PIIX3 PIRQ swizzle; the legacy transport
-    /// decodes I/O BAR0 on the port bus, the modern one has its memory BAR4 mapped here when the guest places it.
+    /// decodes I/O BAR0 on the port bus, the modern one memory BAR4 (both placed by the guest).
     /// </summary>
-    private VirtioBlkPci AddVirtioBlk(DriveOptions d, IBlockDriver disk, Piix3IsaBridge isa, GuestMemory guestMemory)
+    private static VirtioBlkPci NewVirtioBlk(DriveOptions d, IBlockDriver disk, Piix3IsaBridge isa, GuestMemory guestMemory)
     {
         int slot = 3 + d.Index;
         var irq = isa.GetIntxLine(slot, 0);
         string serial = $"MVMVIRTIO{d.Index}";
-        VirtioBlkPci device;
-        if (d.Transport == VirtioTransport.Legacy)
-        {
-            var legacy = new VirtioBlkPciLegacy(disk, guestMemory, irq, slot, serial);
-            legacy.Attach(Ports);
-            device = legacy;
-        }
-        else
-        {
-            var modern = new VirtioBlkPciModern(disk, guestMemory, irq, slot, serial);
-            ulong? mappedAt = null;
-            modern.MmioMoved += address => MoveMmio(ref mappedAt, address, modern, VirtioBlkPciModern.BarSize);
-            device = modern;
-        }
-        PciHost.AddFunction(device);
-        return device;
-    }
-
-    private void MoveMmio(ref ulong? current, ulong? address, IMmioDevice device, uint size)
-    {
-        if (current is { } old)
-        {
-            Mmio.Unregister(device, old);
-            Memory.Map(old, size, PageSource.Io, PageSource.Io); // stays I/O: the bus answers all-ones when nothing is there
-        }
-        current = address;
-        if (address is { } a && a + size <= 0x1_0000_0000UL)
-        {
-            Mmio.Register(a, size, device);
-            Memory.MapIo(a, size);
-        }
+        return d.Transport == VirtioTransport.Legacy
+            ? new VirtioBlkPciLegacy(disk, guestMemory, irq, slot, serial)
+            : new VirtioBlkPciModern(disk, guestMemory, irq, slot, serial);
     }
 
     public void Dispose()

@@ -1,15 +1,10 @@
 namespace MiniVM.Cpu.Fpu;
 
-/// <summary>savevm/loadvm of the FPU: a versioned, fixed-size record (the CPU embeds it in its own section).</summary>
+/// <summary>savevm/loadvm of the FPU: a fixed-size record, the tail of the CPU's (versioned with the CPU's section).</summary>
 public sealed partial class X87
 {
-    private const uint StateMagic = 0x3738_5846; // "FX87" little-endian
-    private const int StateVersion = 1;
-
     public void SaveState(BinaryWriter writer)
     {
-        writer.Write(StateMagic);
-        writer.Write(StateVersion);
         writer.Write(controlWord);
         writer.Write(StatusWord);
         writer.Write(emptyMask);
@@ -35,16 +30,6 @@ public sealed partial class X87
         byte empty;
         try
         {
-            uint magic = reader.ReadUInt32();
-            if (magic != StateMagic)
-            {
-                throw new InvalidDataException($"x87 state: bad magic 0x{magic:X8} (expected 0x{StateMagic:X8})");
-            }
-            int version = reader.ReadInt32();
-            if (version != StateVersion)
-            {
-                throw new InvalidDataException($"x87 state: unsupported version {version} (this build reads version {StateVersion})");
-            }
             control = reader.ReadUInt16();
             status = reader.ReadUInt16();
             empty = reader.ReadByte();

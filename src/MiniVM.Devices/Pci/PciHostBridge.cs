@@ -7,7 +7,7 @@ namespace MiniVM.Devices.Pci;
 /// and writes go to RAM or to the ROM/PCI side (82441FX datasheet §3.2.18); SMRAM (0x72) opens the A0000-BFFFF
 /// window to RAM. The machine re-maps memory on <see cref="PamChanged"/> and <see cref="SmramChanged"/>.
 /// </summary>
-public sealed class PciHostBridge : IPortDevice, IPciFunction, ISnapshottable
+public sealed class PciHostBridge : IPortDevice, IPciFunction, ISnapshottable, IPortMapped, IResettable, IPciBus
 {
     /// <summary>Number of PAM segments: 0 is F0000-FFFFF (64 KiB), 1..12 are 16 KiB from C0000 to EFFFF.</summary>
     public const int PamRegionCount = 13;

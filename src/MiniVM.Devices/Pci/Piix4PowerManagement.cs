@@ -24,7 +24,7 @@ namespace MiniVM.Devices.Pci;
 /// the guest sets the ELCR bit (<see cref="DualPic"/>). It is asserted while an enabled PM1 event (timer carry, power
 /// button, RTC, global lock) or GPE0 event is pending, as QEMU's acpi_update_sci.
 /// </summary>
-public sealed class Piix4PowerManagement : IPciFunction, IPortDevice, ISnapshottable
+public sealed class Piix4PowerManagement : IPciFunction, IPortDevice, ISnapshottable, IPortMapped, IResettable
 {
     public const ushort ApmControlPort = 0xB2, ApmStatusPort = 0xB3, Gpe0Base = 0xAFE0, HotplugBase = 0xAE00;
     public const int PmBlockSize = 64, Gpe0Length = 4, HotplugLength = 0x14;

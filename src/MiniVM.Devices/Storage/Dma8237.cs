@@ -20,7 +20,7 @@ public enum DmaTransferType
 /// Transfers run synchronously when a client's DREQ meets an unmasked channel: a device that asks for
 /// service is called back at once, or as soon as the guest unmasks the channel.
 /// </summary>
-public sealed class Dma8237 : IPortDevice, ISnapshottable
+public sealed class Dma8237 : IPortDevice, ISnapshottable, IPortMapped, IResettable
 {
     private struct Channel
     {

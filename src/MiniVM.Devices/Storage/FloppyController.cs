@@ -9,7 +9,7 @@ namespace MiniVM.Devices.Storage;
 /// (SeaBIOS floppy.c polls MSR and waits for IRQ 6 with interrupts enabled only in its wait loop).
 /// Behaviour follows the 82077AA datasheet, with QEMU's hw/block/fdc.c as the reference where it is vague.
 /// </summary>
-public sealed class FloppyController : IPortDevice, IDmaClient, ISnapshottable
+public sealed class FloppyController : IPortDevice, IDmaClient, ISnapshottable, IPortMapped, IResettable
 {
     public const int DmaChannel = 2;
     private const int SectorSize = FloppyGeometry.SectorSize;

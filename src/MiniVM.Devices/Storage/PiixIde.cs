@@ -8,7 +8,7 @@ namespace MiniVM.Devices.Storage;
 /// and the bus-master register block behind BAR4 (<see cref="BusMasterChannel"/>), which moves the data of the
 /// disks' READ/WRITE DMA and the CD-ROM's DMA packets. Configuration registers follow the Intel 82371SB datasheet §2.3.
 /// </summary>
-public sealed class PiixIde : IPciFunction, ISnapshottable
+public sealed class PiixIde : IPciFunction, ISnapshottable, IPortMapped, IResettable
 {
     private const int BusMasterBar = 4, BusMasterSize = 16;
 

@@ -11,7 +11,7 @@ namespace MiniVM.Devices.Vga;
 /// Chain-4 (mode 13h and VBE) is then plain linear memory, and text mode keeps character and attribute
 /// of cell i in bytes <c>4i</c> and <c>4i + 1</c>.
 /// </remarks>
-public sealed partial class VgaDevice : IPortDevice, IMmioDevice
+public sealed partial class VgaDevice : IPortDevice, IMmioDevice, IPortMapped, IMmioMapped
 {
     public const ulong WindowBase = 0xA0000;
     public const ulong WindowSize = 0x20000;
@@ -58,11 +58,14 @@ public sealed partial class VgaDevice : IPortDevice, IMmioDevice
     /// <summary>The whole video memory as the LFB BAR exposes it; map it at the address the guest gives BAR0.</summary>
     public IMmioDevice LinearFramebuffer { get; }
 
+    /// <summary>The legacy 0xA0000-0xBFFFF window (what it shows depends on the graphics controller's memory map).</summary>
+    public IReadOnlyList<MmioWindow> MmioWindows => field ??= [new MmioWindow(this, (uint)WindowSize, WindowBase)];
+
     /// <summary>
-    /// Registers the VGA and DISPI ports and the 0xA0000 window on the machine's buses. Only the ports a VGA
-    /// decodes are taken (as QEMU's vga_ports), so 0x3BC–0x3BE stay free for a parallel port.
+    /// Registers the VGA and DISPI ports. Only the ports a VGA decodes are taken (as QEMU's vga_ports), so
+    /// 0x3BC–0x3BE stay free for a parallel port.
     /// </summary>
-    public void Attach(PortBus ports, MmioBus mmio)
+    public void Attach(PortBus ports)
     {
         ports.Register(0x3B4, 2, this);
         ports.Register(0x3BA, 1, this);
@@ -70,7 +73,6 @@ public sealed partial class VgaDevice : IPortDevice, IMmioDevice
         ports.Register(0x3D4, 2, this);
         ports.Register(0x3DA, 1, this);
         ports.Register(VbeIndexPort, 3, this);
-        mmio.Register(WindowBase, WindowSize, this);
     }
 
     private bool ColourEmulation => (_misc & 1) != 0;

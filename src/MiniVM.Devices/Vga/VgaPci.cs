@@ -6,11 +6,11 @@ namespace MiniVM.Devices.Vga;
 /// <summary>
 /// The VGA as QEMU's "stdvga" PCI function 1234:1111 (class 0x0300): BAR0 is the prefetchable linear framebuffer
 /// over all of video memory, the expansion ROM BAR serves the VGA BIOS (vgabios-stdvga.bin) that SeaBIOS copies
-/// to 0xC0000. The machine maps <see cref="VgaDevice.LinearFramebuffer"/> and <see cref="Rom"/> where
-/// <see cref="LfbMoved"/> / <see cref="RomMoved"/> say, and unmaps them on null.
+/// to 0xC0000. Both are <see cref="MmioWindow"/>s (<see cref="Lfb"/>, <see cref="RomWindow"/>) that the board maps
+/// where the BARs put them.
 /// Configuration space is the shared <see cref="PciConfigSpace"/>.
 /// </summary>
-public sealed class VgaPci : IPciFunction, ISnapshottable
+public sealed class VgaPci : IPciFunction, IMmioMapped, ISnapshottable
 {
     public const ushort VendorId = 0x1234, DeviceId = 0x1111;
 
@@ -33,6 +33,9 @@ public sealed class VgaPci : IPciFunction, ISnapshottable
         _config.DefineBar(0, PciBarKind.Memory32Prefetchable, LfbSize);
         if (RomSize != 0) _config.DefineRomBar(RomSize);
         _config.Written += (_, _) => UpdateMappings();
+        Lfb = new MmioWindow(vga.LinearFramebuffer, LfbSize);
+        RomWindow = RomSize != 0 ? new MmioWindow(Rom, RomSize) : null;
+        MmioWindows = RomWindow is null ? [Lfb] : [Lfb, RomWindow];
     }
 
     public VgaDevice Vga { get; }
@@ -44,13 +47,14 @@ public sealed class VgaPci : IPciFunction, ISnapshottable
     public uint RomSize { get; }
     public uint LfbSize { get; }
 
-    /// <summary>Where the linear framebuffer is decoded now, or null while memory decoding is off or BAR0 unset.</summary>
-    public ulong? LfbAddress { get; private set; }
-    public ulong? RomAddress { get; private set; }
+    /// <summary>BAR0: the linear framebuffer, decoded while memory decoding is on and BAR0 is set.</summary>
+    public MmioWindow Lfb { get; }
+    /// <summary>The expansion ROM BAR (none without a VGA BIOS image).</summary>
+    public MmioWindow? RomWindow { get; }
+    public IReadOnlyList<MmioWindow> MmioWindows { get; }
 
-    /// <summary>Raised with the new LFB address (null = unmapped) whenever the guest changes BAR0 or the command register.</summary>
-    public event Action<ulong?>? LfbMoved;
-    public event Action<ulong?>? RomMoved;
+    public ulong? LfbAddress => Lfb.Address;
+    public ulong? RomAddress => RomWindow?.Address;
 
     public uint ReadConfig(int offset, int size) => _config.Read(offset, size);
 
@@ -60,8 +64,8 @@ public sealed class VgaPci : IPciFunction, ISnapshottable
     {
         ulong? lfb = _config.MemoryEnabled ? Decoded((uint)_config.GetBarAddress(0), LfbSize) : null;
         ulong? romAt = RomSize != 0 && _config.RomAddress is { } r ? Decoded(r, RomSize) : null;
-        if (lfb != LfbAddress) { LfbAddress = lfb; LfbMoved?.Invoke(lfb); }
-        if (romAt != RomAddress) { RomAddress = romAt; RomMoved?.Invoke(romAt); }
+        Lfb.MoveTo(lfb);
+        RomWindow?.MoveTo(romAt);
     }
 
     /// <summary>

@@ -8,7 +8,7 @@ namespace MiniVM.Devices.Virtio;
 /// INTx wire (level-triggered, held while the ISR is non-zero and the command register allows it) and the block
 /// device itself. The transports differ only in how the registers are reached.
 /// </summary>
-public abstract class VirtioBlkPci : IPciFunction, ISnapshottable
+public abstract class VirtioBlkPci : IPciFunction, ISnapshottable, IResettable
 {
     public const ushort VendorId = 0x1AF4;
 

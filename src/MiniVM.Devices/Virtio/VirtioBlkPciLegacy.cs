@@ -8,7 +8,7 @@ namespace MiniVM.Devices.Virtio;
 /// registers in I/O BAR0 — host features, guest features, queue PFN (page-aligned ring, align 4096), queue size,
 /// queue select, notify, status, ISR — and the block configuration at offset 20, as no MSI-X capability exists.
 /// </summary>
-public sealed class VirtioBlkPciLegacy : VirtioBlkPci, IPortDevice
+public sealed class VirtioBlkPciLegacy : VirtioBlkPci, IPortMapped, IPortDevice
 {
     public const ushort DeviceId = 0x1001;
     private const int ConfigOffset = 20;

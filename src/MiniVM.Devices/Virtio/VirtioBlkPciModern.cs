@@ -8,10 +8,10 @@ namespace MiniVM.Devices.Virtio;
 /// virtio-blk on the modern PCI transport (VIRTIO 1.1 §4.1): device 1AF4:1042, revision 1, VERSION_1 offered, and
 /// vendor capabilities locating four regions in the 16 KiB memory BAR4 — common configuration (§4.1.4.3), ISR
 /// (§4.1.4.5), device configuration (§4.1.4.6) and notifications (§4.1.4.4) — plus the PCI configuration access
-/// capability (§4.1.4.7). No MSI-X: interrupts are INTx only. The machine maps the BAR where
-/// <see cref="MmioMoved"/> says.
+/// capability (§4.1.4.7). No MSI-X: interrupts are INTx only. BAR4 is the <see cref="Bar4"/> window, which the board
+/// maps where the guest puts it.
 /// </summary>
-public sealed class VirtioBlkPciModern : VirtioBlkPci, IMmioDevice
+public sealed class VirtioBlkPciModern : VirtioBlkPci, IMmioDevice, IMmioMapped
 {
     public const ushort DeviceId = 0x1042;
     public const uint BarSize = 0x4000;
@@ -57,11 +57,16 @@ public sealed class VirtioBlkPciModern : VirtioBlkPci, IMmioDevice
 
     public override string SectionId => $"virtio-blk-modern@{Device:X2}";
 
-    /// <summary>Where BAR4 is decoded now, or null while memory decoding is off or the BAR is unset.</summary>
-    public ulong? MmioAddress { get; private set; }
+    private MmioWindow? _bar4;
 
-    /// <summary>Raised with the new BAR4 address (null = unmapped) whenever the guest moves or disables it.</summary>
-    public event Action<ulong?>? MmioMoved;
+    /// <summary>BAR4, decoded while memory decoding is on and the BAR is set (made on first use: the base
+    /// constructor already updates the mappings).</summary>
+    public MmioWindow Bar4 => _bar4 ??= new MmioWindow(this, BarSize);
+
+    public IReadOnlyList<MmioWindow> MmioWindows => [Bar4];
+
+    /// <summary>Where BAR4 is decoded now, or null while memory decoding is off or the BAR is unset.</summary>
+    public ulong? MmioAddress => Bar4.Address;
 
     protected override void OnConfigWritten(int offset, int size)
     {
@@ -105,9 +110,7 @@ public sealed class VirtioBlkPciModern : VirtioBlkPci, IMmioDevice
     {
         uint bar = (uint)Config.GetBarAddress(Bar);
         ulong? at = Config.MemoryEnabled && bar != 0 && (ulong)bar + BarSize - 1 < 0xFFFF_FFFFul ? bar : null;
-        if (at == MmioAddress) return;
-        MmioAddress = at;
-        MmioMoved?.Invoke(at);
+        Bar4.MoveTo(at);
     }
 
     public uint ReadMmio(ulong offset, int size)

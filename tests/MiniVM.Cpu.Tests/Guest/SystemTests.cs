@@ -172,8 +172,11 @@ public sealed class SystemTests
         var truncated = new MemoryStream(bytes, 0, 40);
         var e = Assert.Throws<InvalidDataException>(() => m.Cpu.LoadState(new BinaryReader(truncated)));
         Assert.Contains("truncated", e.Message);
-        bytes[0] ^= 0xFF;
+        // CPL is a field with a range (offset: 8 registers, EIP, EFLAGS, 6 segments of 13 bytes, CR0-4, GDTR/IDTR,
+        // LDTR/TR of 12 bytes, DR0-7).
+        int cplAt = 4 * 10 + 6 * 13 + 4 * 4 + 4 * 4 + 2 * 12 + 8 * 4;
+        BitConverter.GetBytes(7).CopyTo(bytes, cplAt);
         e = Assert.Throws<InvalidDataException>(() => m.Cpu.LoadState(new BinaryReader(new MemoryStream(bytes))));
-        Assert.Contains("magic", e.Message);
+        Assert.Contains("CPL 7", e.Message);
     }
 }

@@ -29,7 +29,7 @@ public class VgaPciTests
         var vga = new VgaDevice();
         var pci = new VgaPci(vga, FakeVgaBios());
         var moves = new List<ulong?>();
-        pci.LfbMoved += moves.Add;
+        pci.Lfb.Moved += moves.Add;
 
         pci.WriteConfig(0x10, 4, 0xFFFF_FFFF);
         Assert.Equal(0xFF00_0008u, pci.ReadConfig(0x10, 4)); // 16 MiB, prefetchable
@@ -48,7 +48,7 @@ public class VgaPciTests
         var rom = FakeVgaBios();
         var pci = new VgaPci(new VgaDevice(), rom);
         ulong? romAt = null;
-        pci.RomMoved += a => romAt = a;
+        pci.RomWindow!.Moved += a => romAt = a;
         Assert.Equal(65536u, pci.RomSize);
         pci.WriteConfig(0x30, 4, 0xFFFF_FFFE);
         Assert.Equal(0xFFFF_0000u, pci.ReadConfig(0x30, 4));  // 64 KiB, enable bit clear
@@ -76,7 +76,7 @@ public class VgaPciTests
         ms.Position = 0;
         var copy = new VgaPci(new VgaDevice(), FakeVgaBios());
         ulong? lfb = null;
-        copy.LfbMoved += a => lfb = a;
+        copy.Lfb.Moved += a => lfb = a;
         copy.LoadState(new StateReader(ms, copy.SectionId), copy.SectionVersion);
         Assert.Equal(0xE000_0000ul, lfb);
         Assert.Equal(0xE000_0008u, copy.ReadConfig(0x10, 4));

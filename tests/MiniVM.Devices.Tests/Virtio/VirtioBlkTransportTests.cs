@@ -96,7 +96,7 @@ public sealed class VirtioBlkTransportTests
     {
         var d = new VirtioBlkPciModern(new RecordingDisk(64 * 512), new StrictGuestMemory(4096), new LevelIrq(), device: 3, serial: "S");
         var moves = new List<ulong?>();
-        d.MmioMoved += moves.Add;
+        d.Bar4.Moved += moves.Add;
         d.WriteConfig(0x20, 4, 0xFEB0_0000);
         d.WriteConfig(PciConfigSpace.Command, 2, PciConfigSpace.CommandMemory);
         d.WriteConfig(PciConfigSpace.Command, 2, 0);

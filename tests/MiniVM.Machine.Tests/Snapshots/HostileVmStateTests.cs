@@ -95,6 +95,22 @@ public sealed class HostileVmStateTests : IDisposable
     }
 
     [Fact]
+    public void StateOfThePreviousFormatIsRefusedInOneLine()
+    {
+        // A stream of format 1 (before fwcfg and the reset control were saved) differs from today's in its header
+        // first: the version field right after the magic.
+        using var vm = SaveAndRunOn((file, offset) =>
+        {
+            using var f = File.Open(file, FileMode.Open, FileAccess.ReadWrite);
+            f.Position = offset + 8;
+            f.Write(BitConverter.GetBytes(1u));
+        });
+        AssertRefusedUnchanged(vm, "saved by an older MiniVM (state format 1; this one reads format 2 only)");
+        var e = Assert.ThrowsAny<Exception>(() => vm.Machine.LoadVm("s1"));
+        Assert.DoesNotContain('\n', e.Message);
+    }
+
+    [Fact]
     public void StateFromAnotherRamSizeIsRefused()
     {
         using (var first = new SnapshotMachine(_dir, memoryMiB: 64))

@@ -1,0 +1,78 @@
+using MiniVM.Cpu;
+using MiniVM.Devices;
+using MiniVM.Devices.Pci;
+
+namespace MiniVM.Machine;
+
+/// <summary>
+/// The machine's devices, each added once with <see cref="Add"/>: what a device implements decides where it is
+/// wired, so none can be half-registered (ports attached but state not saved, state saved but never reset).
+/// <list type="bullet">
+/// <item><see cref="IPortMapped"/>: its fixed I/O ports are attached to the port bus.</item>
+/// <item><see cref="IMmioMapped"/>: each window is mapped on the MMIO bus where it is, and follows it when it moves.</item>
+/// <item><see cref="IPciFunction"/>: plugged into the PCI bus (the first added device that is an <see cref="IPciBus"/>).</item>
+/// <item><see cref="ISnapshottable"/>: a section of the VM state, in the order devices were added.</item>
+/// <item><see cref="IResettable"/>: put back to its power-on state by a machine reset, in the same order.</item>
+/// </list>
+/// Interrupt lines are the one wiring not done here: a device gets the lines it drives when it is made.
+/// </summary>
+public sealed class Board(PortBus ports, MmioBus mmio, PhysicalMemory memory)
+{
+    private readonly List<object> _devices = new();
+    private readonly List<ISnapshottable> _sections = new();
+    private readonly List<IResettable> _resettable = new();
+    private IPciBus? _pci;
+
+    /// <summary>Every device, in the order it was added.</summary>
+    public IReadOnlyList<object> Devices => _devices;
+
+    /// <summary>The devices' VM-state sections, in the order they were added (the order of the stream).</summary>
+    public IReadOnlyList<ISnapshottable> Sections => _sections;
+
+    public T Add<T>(T device) where T : class
+    {
+        if (_devices.Contains(device)) throw new InvalidOperationException($"{device.GetType().Name} is already on the board");
+        if (device is ISnapshottable s && _sections.Any(o => o.SectionId == s.SectionId))
+            throw new InvalidOperationException($"two devices save their state as section '{s.SectionId}'");
+        _devices.Add(device);
+        if (device is IPortMapped p) p.Attach(ports);
+        if (device is IMmioMapped m)
+            foreach (var window in m.MmioWindows) Follow(window);
+        if (device is IPciFunction f)
+        {
+            if (device is IPciBus bus && _pci is null) _pci = bus; // the host bridge answers its own 00.0
+            else (_pci ?? throw new InvalidOperationException($"{device.GetType().Name} is a PCI function, but no PCI bus is on the board yet")).AddFunction(f);
+        }
+        if (device is ISnapshottable section) _sections.Add(section);
+        if (device is IResettable r) _resettable.Add(r);
+        return device;
+    }
+
+    /// <summary>A machine reset: every resettable device, in the order it was added.</summary>
+    public void Reset()
+    {
+        foreach (var r in _resettable) r.Reset();
+    }
+
+    /// <summary>Maps <paramref name="window"/> where it is now and wherever it moves (unmapped on null).</summary>
+    private void Follow(MmioWindow window)
+    {
+        ulong? current = null;
+        void MoveTo(ulong? address)
+        {
+            if (current is { } old)
+            {
+                mmio.Unregister(window.Device, old);
+                memory.Map(old, window.Size, PageSource.Io, PageSource.Io); // stays I/O: the bus answers all-ones when nothing is there
+            }
+            current = address;
+            if (address is { } a && a + window.Size <= 0x1_0000_0000UL)
+            {
+                mmio.Register(a, window.Size, window.Device);
+                memory.MapIo(a, window.Size);
+            }
+        }
+        window.Moved += MoveTo;
+        MoveTo(window.Address);
+    }
+}
