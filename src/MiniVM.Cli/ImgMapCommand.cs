@@ -22,13 +22,14 @@ internal static class ImgMapCommand
         var maxLength = new Option<string?>("--max-length") { Description = "map at most this many bytes", HelpName = "LENGTH" };
         var png = new Option<string?>("--png") { Description = "draw the allocation (one cell per cluster, coloured by owner) into a PNG file", HelpName = "PICTURE" };
         var unsafePaths = CliOptions.AllowUnsafePaths();
+        var share = CliOptions.ForceShare();
         var file = CliOptions.File();
         var cmd = new Command("map", "show where each guest range of an image and its backing chain is stored")
-            { format, output, start, maxLength, png, unsafePaths, file };
+            { format, output, start, maxLength, png, unsafePaths, share, file };
         cmd.SetAction(parse =>
         {
             string f = parse.GetRequiredValue(file);
-            using var image = ImageAccess.Open(context, f, parse.GetValue(format), readOnly: true, parse.GetValue(unsafePaths));
+            using var image = ImageAccess.Open(context, f, parse.GetValue(format), readOnly: true, parse.GetValue(unsafePaths), forceShare: parse.GetValue(share));
             if (parse.GetValue(png) is { } picture)
             {
                 if (parse.GetValue(start) is not null || parse.GetValue(maxLength) is not null)

@@ -14,8 +14,9 @@ internal static class ImgSnapshotCommand
         var delete = new Option<string?>("-d", "--delete") { Description = "delete a snapshot (id or name)", HelpName = "NAME" };
         var format = CliOptions.Format();
         var unsafePaths = CliOptions.AllowUnsafePaths();
+        var share = CliOptions.ForceShare();
         var file = CliOptions.File();
-        var cmd = new Command("snapshot", "list, create, apply or delete internal snapshots") { list, create, apply, delete, format, unsafePaths, file };
+        var cmd = new Command("snapshot", "list, create, apply or delete internal snapshots") { list, create, apply, delete, format, unsafePaths, share, file };
         cmd.SetAction(parse =>
         {
             bool l = parse.GetValue(list);
@@ -24,7 +25,7 @@ internal static class ImgSnapshotCommand
             if (chosen != 1) throw CommandFailure.Usage("give exactly one of -l, -c NAME, -a NAME, -d NAME");
             string f = parse.GetRequiredValue(file);
             // Snapshot metadata lives in the top layer only; the backing chain is not needed (nor opened).
-            using var image = ImageAccess.Open(context, f, parse.GetValue(format), readOnly: l, parse.GetValue(unsafePaths), noBacking: true);
+            using var image = ImageAccess.Open(context, f, parse.GetValue(format), readOnly: l, parse.GetValue(unsafePaths), noBacking: true, parse.GetValue(share));
             if (image is not ISnapshotStore store)
                 throw CommandFailure.Unsupported(f, $"format {image.FormatName} does not support internal snapshots");
             if (l)

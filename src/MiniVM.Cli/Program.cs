@@ -97,6 +97,7 @@ public static class MiniVmCli
     public static int ExitCodeOf(Exception e) => e switch
     {
         CommandFailure f => f.ExitCode,
+        ImageLockedException => ExitCodes.Locked,
         ImageFormatException => ExitCodes.ImageFormat,
         FileNotFoundException or DirectoryNotFoundException => ExitCodes.NoSuchFile,
         IOException or UnauthorizedAccessException => ExitCodes.IoError,

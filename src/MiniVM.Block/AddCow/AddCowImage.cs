@@ -114,7 +114,7 @@ public sealed partial class AddCowImage : IBlockDriver, IImageCheck, IBackingIma
 
             string rawPath = AddCowStoredName.Resolve(fileName, header.ImageFile, context.AllowUnsafePaths, "image file", mustExist: true);
             string? backingPath = header.BackingFile.Length == 0 ? null
-                : AddCowStoredName.Resolve(fileName, header.BackingFile, context.AllowUnsafePaths, "backing file", mustExist: !context.NoBacking);
+                : AddCowStoredName.Resolve(fileName, header.BackingFile, context.AllowUnsafePaths, AddCowStoredName.BackingFile, mustExist: !context.NoBacking);
             AddCowStoredName.CheckDistinct(fileName, rawPath, backingPath);
             if (context.Chain.Contains(AddCowStoredName.Canonical(rawPath)) || context.Chain.Contains(Path.GetFullPath(rawPath)))
                 throw new ImageFormatException(fileName, $"image file '{header.ImageFile}' is also an image of this backing chain");
@@ -167,15 +167,19 @@ public sealed partial class AddCowImage : IBlockDriver, IImageCheck, IBackingIma
     /// <summary>Writable files get FileShare.None, so a second writer (or a reader) of the same raw is refused.</summary>
     internal static SafeFileHandle OpenExclusive(string path, bool write)
     {
+        SafeFileHandle handle;
         try
         {
-            return File.OpenHandle(path, FileMode.Open, write ? FileAccess.ReadWrite : FileAccess.Read,
+            handle = File.OpenHandle(path, FileMode.Open, write ? FileAccess.ReadWrite : FileAccess.Read,
                 write ? FileShare.None : FileShare.Read);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
         {
             throw new ImageFormatException(path, $"cannot open{(write ? " for writing" : "")}: {e.Message}");
         }
+        try { ImageLock.Acquire(handle, path, write ? ImageLockMode.Write : ImageLock.ReaderMode); }
+        catch { handle.Dispose(); throw; }
+        return handle;
     }
 
     private static int ReadFully(SafeFileHandle h, Span<byte> buffer, long offset)
