@@ -78,6 +78,12 @@ public sealed class ImageOpenContext
     /// </summary>
     public bool ForceShare { get; init; }
 
+    /// <summary>
+    /// The opener is a running VM: work a format does in the background while a guest runs may start (FVD's prefetch
+    /// after prefetch_start_delay). Tools leave it off, as QEMU's tools force prefetch off (fvd.md §3.2 step 3).
+    /// </summary>
+    public bool PrefetchInBackground { get; init; }
+
     /// <summary>Open the image without its backing chain (for `info`/`check` of one layer).</summary>
     public bool NoBacking { get; init; }
 

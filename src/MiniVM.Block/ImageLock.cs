@@ -89,18 +89,32 @@ public static partial class ImageLock
                 if (!SetShared(fd, SharedBase + p)) return;
             var id = Identity(fd);
             bool ours = id is { } key && HeldElsewhereInProcess(key, handle);
-            if (!ours)
+            for (int attempt = 0; !ours; attempt++)
             {
-                foreach (int p in held)
-                    if (Taken(fd, SharedBase + p))
-                        throw new ImageLockedException(path, $"Failed to get \"{PermNames[p]}\" lock");
-                foreach (int p in unshared)
-                    if (Taken(fd, PermBase + p))
-                        throw new ImageLockedException(path, $"Failed to get shared \"{PermNames[p]}\" lock");
+                string? conflict = Conflict(fd, held, unshared);
+                if (conflict is null) break;
+                // Two ways a lock can be a ghost of this process: a handle dropped without Dispose whose finalizer has not
+                // run, and a child process between fork and exec, which shares every descriptor until exec closes it.
+                // Both pass within moments; another process's lock stays.
+                if (attempt == 0) { GC.Collect(); GC.WaitForPendingFinalizers(); continue; }
+                if (attempt >= GhostRetries) throw new ImageLockedException(path, conflict);
+                Thread.Sleep(GhostRetryMs);
             }
             if (id is { } k) Remember(k, handle);
         }
         finally { if (addRef) handle.DangerousRelease(); }
+    }
+
+    private const int GhostRetries = 10, GhostRetryMs = 50;
+
+    /// <summary>QEMU's message for the first conflicting byte (raw_check_lock_bytes), or null when there is none.</summary>
+    private static string? Conflict(int fd, int[] held, int[] unshared)
+    {
+        foreach (int p in held)
+            if (Taken(fd, SharedBase + p)) return $"Failed to get \"{PermNames[p]}\" lock";
+        foreach (int p in unshared)
+            if (Taken(fd, PermBase + p)) return $"Failed to get shared \"{PermNames[p]}\" lock";
+        return null;
     }
 
     /// <summary>F_OFD_SETLK of one shared byte; false when the host has no OFD locks (then the file stays unlocked).</summary>

@@ -18,6 +18,7 @@ public static class ImgCommand
         img.Add(ImgBenchCommand.Create(context));
         img.Add(ImgMetaCommand.Create(context));
         img.Add(ImgResizeCommand.Create(context));
+        img.Add(ImgPrefetchCommand.Create(context));
         return img;
     }
 }

@@ -164,14 +164,15 @@ public sealed partial class AddCowImage : IBlockDriver, IImageCheck, IBackingIma
             throw new ImageFormatException(fileName, $"image file {rawPath} is {size} bytes, more than the {MaxVirtualSize}-byte limit");
     }
 
-    /// <summary>Writable files get FileShare.None, so a second writer (or a reader) of the same raw is refused.</summary>
+    /// <summary>Opens one of the image's files locked as QEMU locks it (ImageLock): a second writer, or a reader while a
+    /// writer has it, is refused unless the reader forces sharing (-U).</summary>
     internal static SafeFileHandle OpenExclusive(string path, bool write)
     {
         SafeFileHandle handle;
         try
         {
             handle = File.OpenHandle(path, FileMode.Open, write ? FileAccess.ReadWrite : FileAccess.Read,
-                write ? FileShare.None : FileShare.Read);
+                FileShare.ReadWrite | FileShare.Delete);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
         {

@@ -103,6 +103,8 @@ public sealed class DriveOptions
     /// <summary>Image format; probed from the file when empty.</summary>
     public string? Format { get; set; }
     public bool ReadOnly { get; set; }
+    /// <summary>`run --allow-unsafe-paths`: names stored in the image may lead where `img --allow-unsafe-paths` allows.</summary>
+    public bool AllowUnsafePaths { get; set; }
     /// <summary>"disk" or "cdrom" (ide only: an ATAPI CD-ROM drive, its medium read-only).</summary>
     public string Media { get; set; } = "disk";
     /// <summary>virtio only: "legacy" (1af4:1001) or "modern" (1af4:1042).</summary>
