@@ -39,6 +39,27 @@ public sealed class ImgPrefetchCommandTests : IDisposable
     }
 
     [Fact]
+    public void A_running_vm_prefetches_its_fvd_disk_after_the_delay()
+    {
+        var bytes = new byte[1 << 20];
+        new Random(4).NextBytes(bytes);
+        File.WriteAllBytes(_dir.File("base.raw"), bytes);
+        string image = _dir.File("vm.fvd");
+        Run("img", "create", "-f", "fvd", "-b", "base.raw", "-F", "raw", "-o", "block_size=64K,prefetch_start_delay=1", image).AssertSuccess();
+        // prefetch_throttle_time (header offset 2204) = 0: no random pauses of up to 30 s on a loaded test machine.
+        using (var f = File.OpenWrite(image)) { f.Position = 2204; f.Write(new byte[4]); }
+        var run = MiniVmChild.Run(_dir.Path, "run", "--serial", "none", "--memory", "16", "--timeout", "20",
+            "--drive", MiniVmChild.IdleGuestDrive, "--drive", $"if=ide,index=1,format=fvd,file={image}");
+        Assert.True(run.ExitCode == 3, $"exit {run.ExitCode}: {run.Err}");
+        File.Delete(_dir.File("base.raw"));
+        var info = Run("img", "info", image);
+        info.AssertSuccess();
+        Assert.Contains("prefetch: finished (all data in the image)", info.Out);
+        File.WriteAllBytes(_dir.File("expected.raw"), bytes);
+        Run("img", "compare", "-f", "fvd", "-F", "raw", image, _dir.File("expected.raw")).AssertSuccess();
+    }
+
+    [Fact]
     public void A_format_without_prefetch_is_exit_69()
     {
         string image = _dir.File("d.qcow2");

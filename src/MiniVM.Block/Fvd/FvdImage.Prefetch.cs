@@ -19,7 +19,7 @@ public sealed partial class FvdImage : IBasePrefetch
     private const int WindowsPerCheckpoint = 32;
 
     private CancellationTokenSource? _prefetchCancel;
-    private Task? _prefetchTask;
+    private Thread? _prefetchThread;
 
     /// <summary>Why the background prefetch stopped early (fvd.md §3.7 step 6: an error disables it), or null.</summary>
     public string? PrefetchError { get; private set; }
@@ -157,11 +157,13 @@ public sealed partial class FvdImage : IBasePrefetch
         _prefetchCancel = new CancellationTokenSource();
         var cancel = _prefetchCancel.Token;
         var delay = TimeSpan.FromSeconds(_h.PrefetchStartDelay);
-        _prefetchTask = Task.Run(async () =>
+        // One thread of its own with a small stack, sleeping through the delay: no timer or pool thread to start, which
+        // in a process under an address-space limit (a VM's guest RAM, prlimit --as) can fail for want of a stack.
+        _prefetchThread = new Thread(() =>
         {
             try
             {
-                await Task.Delay(delay, cancel).ConfigureAwait(false);
+                if (cancel.WaitHandle.WaitOne(delay)) return;
                 Prefetch(null, throttle: true, cancel);
             }
             catch (OperationCanceledException) { }
@@ -170,7 +172,8 @@ public sealed partial class FvdImage : IBasePrefetch
             {
                 PrefetchError = e.Message;
             }
-        }, CancellationToken.None);
+        }, maxStackSize: 256 * 1024) { IsBackground = true, Name = "FVD prefetch" };
+        _prefetchThread.Start();
     }
 
     /// <summary>Close stops the prefetch first (fvd.md §3.8); called before the driver's lock is taken.</summary>
@@ -178,10 +181,9 @@ public sealed partial class FvdImage : IBasePrefetch
     {
         if (_prefetchCancel is null) return;
         _prefetchCancel.Cancel();
-        try { _prefetchTask?.Wait(); }
-        catch (AggregateException) { }
+        _prefetchThread?.Join();
         _prefetchCancel.Dispose();
         _prefetchCancel = null;
-        _prefetchTask = null;
+        _prefetchThread = null;
     }
 }
