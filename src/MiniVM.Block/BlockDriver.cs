@@ -97,6 +97,8 @@ public abstract class BlockDriver : IBlockDriver
     /// <summary>Closes the image once: the format flushes what it holds and releases its files in <see cref="Close"/>.</summary>
     public void Dispose()
     {
+        // Outside the gate: background work (FVD's prefetch) takes the gate for each step, so it is stopped first.
+        if (!IsDisposed) StopBackgroundWork();
         lock (Gate)
         {
             if (IsDisposed) return;
@@ -106,6 +108,9 @@ public abstract class BlockDriver : IBlockDriver
         }
         GC.SuppressFinalize(this);
     }
+
+    /// <summary>Stops and waits for the format's own background work before <see cref="Close"/>; called without the gate held.</summary>
+    protected virtual void StopBackgroundWork() { }
 
     /// <summary>Reads the checked range [offset, offset + buffer.Length).</summary>
     protected abstract void ReadCore(long offset, Span<byte> buffer);

@@ -45,15 +45,28 @@ public static partial class HostFile
     {
         if (HostFiles.NotRegularReason(path) is { } why)
             throw new ImageFormatException(path, $"{why}; image files must be regular files");
+        SafeFileHandle handle;
         try
         {
-            return File.OpenHandle(path, mode, write ? FileAccess.ReadWrite : FileAccess.Read,
-                FileShare.ReadWrite | FileShare.Delete);
+            // Truncation waits for the lock (ImageLock): creating over an image another process holds must not empty it.
+            handle = File.OpenHandle(path, mode is FileMode.Create or FileMode.Truncate ? (mode == FileMode.Create ? FileMode.OpenOrCreate : FileMode.Open) : mode,
+                write ? FileAccess.ReadWrite : FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
         {
             throw new ImageFormatException(path, $"cannot open: {e.Message}");
         }
+        try
+        {
+            ImageLock.Acquire(handle, path, write ? ImageLockMode.Write : ImageLock.ReaderMode);
+            if (mode is FileMode.Create or FileMode.Truncate) RandomAccess.SetLength(handle, 0);
+        }
+        catch
+        {
+            handle.Dispose();
+            throw;
+        }
+        return handle;
     }
 
     /// <summary>

@@ -72,6 +72,18 @@ public sealed class ImageOpenContext
     /// </summary>
     public bool AllowUnsafePaths { get; init; }
 
+    /// <summary>
+    /// qemu-img's -U/--force-share: read-only opens of this image and its backing files take no lock that would stop
+    /// another process from writing (<see cref="ImageLock"/>). Writable opens lock as writers regardless.
+    /// </summary>
+    public bool ForceShare { get; init; }
+
+    /// <summary>
+    /// The opener is a running VM: work a format does in the background while a guest runs may start (FVD's prefetch
+    /// after prefetch_start_delay). Tools leave it off, as QEMU's tools force prefetch off (fvd.md §3.2 step 3).
+    /// </summary>
+    public bool PrefetchInBackground { get; init; }
+
     /// <summary>Open the image without its backing chain (for `info`/`check` of one layer).</summary>
     public bool NoBacking { get; init; }
 
@@ -101,11 +113,11 @@ public sealed class ImageOpenContext
 
     /// <summary>
     /// Opens the backing image named inside <paramref name="imagePath"/>, always read-only, through the registry.
-    /// <paramref name="storedName"/> is validated with <see cref="ImagePaths.ResolveStoredName"/>.
+    /// <paramref name="storedName"/> is resolved as qemu-img does, with <see cref="ImagePaths.ResolveBackingName"/>.
     /// </summary>
     public IBlockDriver OpenBacking(string imagePath, string storedName, string? format)
     {
-        string path = ImagePaths.ResolveStoredName(imagePath, storedName, AllowUnsafePaths, "backing file");
+        string path = ImagePaths.ResolveBackingName(imagePath, storedName, AllowUnsafePaths);
         string full = Path.GetFullPath(path);
         if (Chain.Contains(full) || Chain.Count >= MaxChainDepth)
             throw new ImageFormatException(imagePath, $"backing chain through '{storedName}' is a cycle or deeper than {MaxChainDepth}");
@@ -113,6 +125,7 @@ public sealed class ImageOpenContext
         {
             ReadOnly = true,
             AllowUnsafePaths = AllowUnsafePaths,
+            ForceShare = ForceShare,
             Registry = Registry,
             Chain = new HashSet<string>(Chain, StringComparer.Ordinal) { full },
         };

@@ -75,7 +75,8 @@ public sealed class ImageFormats
         RequireRegularFile(fileName);
         var f = format is null ? Probe(fileName) : Get(format);
         if (context.Chain.Count == 0) context.Chain.Add(Path.GetFullPath(fileName));
-        var driver = f.Open(fileName, context);
+        IBlockDriver driver;
+        using (ImageLock.ShareScope(context.ForceShare && context.ReadOnly)) driver = f.Open(fileName, context);
         // QEMU's rule for a probed raw image (block/raw-format.c): its guest bytes are the file's bytes, so a guest
         // that writes an image header at offset 0 would have the next open probe another format, whose backing
         // file could name any host file. Writes that would change the probe are refused, with QEMU's warning.

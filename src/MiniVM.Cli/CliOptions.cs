@@ -14,6 +14,13 @@ internal static class CliOptions
             Description = "accept file names stored in an image that are absolute or leave its directory",
         };
 
+    /// <summary>qemu-img's -U: open read-only without the lock that refuses images in use by a writer (ImageLock).</summary>
+    public static Option<bool> ForceShare() =>
+        new("-U", "--force-share")
+        {
+            Description = "open the image read-only even while another process writes to it (data may be inconsistent)",
+        };
+
     public static Option<string> Output()
     {
         var o = new Option<string>("--output")

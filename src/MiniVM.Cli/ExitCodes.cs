@@ -35,6 +35,9 @@ public static class ExitCodes
     /// <summary>The format cannot do what was asked (snapshots on raw, ...).</summary>
     public const int Unsupported = 69;
 
+    /// <summary>Another process holds the image's lock (a running VM, qemu-img, qemu-io): sysexits' EX_TEMPFAIL, try again later.</summary>
+    public const int Locked = 75;
+
     /// <summary>The operating system refused a read, write or open (disk full, permissions, ...).</summary>
     public const int IoError = 74;
 }

@@ -6,8 +6,9 @@ namespace MiniVM.Cli;
 internal static class ImageAccess
 {
     public static IBlockDriver Open(CliContext context, string file, string? format, bool readOnly,
-        bool allowUnsafePaths, bool noBacking = false)
+        bool allowUnsafePaths, bool noBacking = false, bool forceShare = false)
     {
+        if (forceShare && !readOnly) throw CommandFailure.Usage("--force-share/-U can only be used with read-only images");
         if (format is not null) Format(context, format);
         if (Directory.Exists(file)) throw new CommandFailure(ExitCodes.NoSuchFile, $"{file}: is a directory, not an image");
         if (!File.Exists(file)) throw new CommandFailure(ExitCodes.NoSuchFile, $"{file}: no such file");
@@ -17,6 +18,7 @@ internal static class ImageAccess
             ReadOnly = readOnly,
             AllowUnsafePaths = allowUnsafePaths,
             NoBacking = noBacking,
+            ForceShare = forceShare,
             Registry = context.Registry,
         };
         try

@@ -17,14 +17,15 @@ internal static class ImgCheckCommand
         var repair = new Option<string?>("-r", "--repair") { Description = "repair leaks only, or all errors", HelpName = "leaks|all" };
         repair.AcceptOnlyFromAmong("leaks", "all");
         var unsafePaths = CliOptions.AllowUnsafePaths();
+        var share = CliOptions.ForceShare();
         var file = CliOptions.File();
-        var cmd = new Command("check", "check an image's metadata for corruption and leaks") { format, output, repair, unsafePaths, file };
+        var cmd = new Command("check", "check an image's metadata for corruption and leaks") { format, output, repair, unsafePaths, share, file };
         cmd.SetAction(parse =>
         {
             try
             {
                 return Run(context, parse.GetRequiredValue(file), parse.GetValue(format), parse.GetRequiredValue(output),
-                    parse.GetValue(repair), parse.GetValue(unsafePaths));
+                    parse.GetValue(repair), parse.GetValue(unsafePaths), parse.GetValue(share));
             }
             catch (Exception e)
             {
@@ -36,10 +37,10 @@ internal static class ImgCheckCommand
         return cmd;
     }
 
-    private static int Run(CliContext context, string file, string? format, string output, string? repairText, bool allowUnsafe)
+    private static int Run(CliContext context, string file, string? format, string output, string? repairText, bool allowUnsafe, bool forceShare)
     {
         var mode = repairText switch { "leaks" => RepairMode.Leaks, "all" => RepairMode.All, _ => RepairMode.None };
-        using var image = ImageAccess.Open(context, file, format, readOnly: mode == RepairMode.None, allowUnsafe, noBacking: true);
+        using var image = ImageAccess.Open(context, file, format, readOnly: mode == RepairMode.None, allowUnsafe, noBacking: true, forceShare);
         if (image is not IImageCheck checker)
         {
             context.Err.WriteLine($"minivm: {file}: format {image.FormatName} does not support checks");

@@ -24,6 +24,7 @@ public static class ImgCommand
         img.Add(ImgMeasureCommand.Create(context));
         img.Add(ImgAmendCommand.Create(context));
         img.Add(ImgDdCommand.Create(context));
+        img.Add(ImgPrefetchCommand.Create(context));
         return img;
     }
 }

@@ -14,16 +14,17 @@ internal static class ImgCompareCommand
         var formatB = new Option<string?>("-F", "--format-b") { Description = "format of B (probed when omitted)", HelpName = "FMT" };
         var strict = new Option<bool>("-s", "--strict") { Description = "different sizes or allocation (data, zero, unallocated) also count as different" };
         var unsafePaths = CliOptions.AllowUnsafePaths();
+        var share = CliOptions.ForceShare();
         var a = CliOptions.File("A", "first image");
         var b = CliOptions.File("B", "second image");
-        var cmd = new Command("compare", "check whether two images have the same content") { formatA, formatB, strict, unsafePaths, a, b };
+        var cmd = new Command("compare", "check whether two images have the same content") { formatA, formatB, strict, unsafePaths, share, a, b };
         cmd.SetAction(parse =>
         {
             try
             {
                 bool allowUnsafe = parse.GetValue(unsafePaths);
-                using var imageA = ImageAccess.Open(context, parse.GetRequiredValue(a), parse.GetValue(formatA), readOnly: true, allowUnsafe);
-                using var imageB = ImageAccess.Open(context, parse.GetRequiredValue(b), parse.GetValue(formatB), readOnly: true, allowUnsafe);
+                using var imageA = ImageAccess.Open(context, parse.GetRequiredValue(a), parse.GetValue(formatA), readOnly: true, allowUnsafe, forceShare: parse.GetValue(share));
+                using var imageB = ImageAccess.Open(context, parse.GetRequiredValue(b), parse.GetValue(formatB), readOnly: true, allowUnsafe, forceShare: parse.GetValue(share));
                 if (parse.GetValue(strict) && imageA.Size != imageB.Size)
                 {
                     context.Out.WriteLine($"Strict mode: Image size mismatch! ({imageA.Size} and {imageB.Size} bytes)");

@@ -32,18 +32,19 @@ internal static class ImgConvertCommand
         };
         var backingFormat = new Option<string?>("-F", "--backing-format") { Description = "format of BACKING (probed when omitted)", HelpName = "BFMT" };
         var unsafePaths = CliOptions.AllowUnsafePaths();
+        var share = CliOptions.ForceShare();
         var input = CliOptions.File("IN", "source image (its backing chain is read through)");
         var output = CliOptions.File("OUT", "image to create");
-        var cmd = new Command("convert", "copy an image into a new image of any format") { format, outFormat, compress, noCreate, options, progress, sparse, backing, backingFormat, unsafePaths, input, output };
+        var cmd = new Command("convert", "copy an image into a new image of any format") { format, outFormat, compress, noCreate, options, progress, sparse, backing, backingFormat, unsafePaths, share, input, output };
         cmd.SetAction(parse => Run(context, parse.GetRequiredValue(input), parse.GetRequiredValue(output), parse.GetValue(format),
             parse.GetValue(outFormat), parse.GetValue(options), parse.GetValue(progress), parse.GetValue(unsafePaths),
-            parse.GetValue(sparse), parse.GetValue(backing), parse.GetValue(backingFormat), parse.GetValue(compress), parse.GetValue(noCreate)));
+            parse.GetValue(sparse), parse.GetValue(backing), parse.GetValue(backingFormat), parse.GetValue(compress), parse.GetValue(noCreate), parse.GetValue(share)));
         return cmd;
     }
 
     private static int Run(CliContext context, string input, string output, string? format, string? outFormatName,
         string? optionText, bool showProgress, bool allowUnsafe, string? sparseText, string? backing, string? backingFormat,
-        bool compress, bool noCreate)
+        bool compress, bool noCreate, bool forceShare)
     {
         if (noCreate) return RunInto(context, input, output, format, outFormatName, optionText, showProgress, allowUnsafe,
             sparseText, backing, compress);
@@ -58,12 +59,12 @@ internal static class ImgConvertCommand
             throw CommandFailure.Usage("-B and -o backing_file both name a backing file; give one");
         if (string.Equals(Path.GetFullPath(input), Path.GetFullPath(output), StringComparison.Ordinal))
             throw CommandFailure.Usage($"{output}: OUT is the same file as IN");
-        using var source = ImageAccess.Open(context, input, format, readOnly: true, allowUnsafe);
+        using var source = ImageAccess.Open(context, input, format, readOnly: true, allowUnsafe, forceShare: forceShare);
         if (backing is not null)
         {
             if (backingFormat is not null) ImageAccess.Format(context, backingFormat);
             // As in create: a typo in -B is reported before OUT exists.
-            string backingPath = ImagePaths.ResolveStoredName(output, backing, allowUnsafe, "backing file");
+            string backingPath = ImagePaths.ResolveBackingName(output, backing, allowUnsafe);
             using var b = ImageAccess.Open(context, backingPath, backingFormat, readOnly: true, allowUnsafe);
             options.BackingFile = backing;
             options.BackingFormat = backingFormat ?? b.FormatName;

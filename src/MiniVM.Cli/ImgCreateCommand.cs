@@ -42,7 +42,7 @@ internal static class ImgCreateCommand
         {
             if (backingFormat is not null) ImageAccess.Format(context, backingFormat);
             // Open the backing now: a typo in -b is reported before anything is written, and SIZE may come from it.
-            string backingPath = ImagePaths.ResolveStoredName(file, backing, allowUnsafe, "backing file");
+            string backingPath = ImagePaths.ResolveBackingName(file, backing, allowUnsafe);
             using var b = ImageAccess.Open(context, backingPath, backingFormat, readOnly: true, allowUnsafe);
             size ??= b.Size;
             options.BackingFile = backing;

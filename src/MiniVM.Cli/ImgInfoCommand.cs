@@ -14,16 +14,17 @@ internal static class ImgInfoCommand
         var output = CliOptions.Output();
         var chain = new Option<bool>("--backing-chain") { Description = "show every image of the backing chain" };
         var unsafePaths = CliOptions.AllowUnsafePaths();
+        var share = CliOptions.ForceShare();
         var file = CliOptions.File();
-        var cmd = new Command("info", "show an image's format, sizes, backing file and snapshots") { format, output, chain, unsafePaths, file };
+        var cmd = new Command("info", "show an image's format, sizes, backing file and snapshots") { format, output, chain, unsafePaths, share, file };
         cmd.SetAction(parse => Run(context, parse.GetRequiredValue(file), parse.GetValue(format), parse.GetRequiredValue(output),
-            parse.GetValue(chain), parse.GetValue(unsafePaths)));
+            parse.GetValue(chain), parse.GetValue(unsafePaths), parse.GetValue(share)));
         return cmd;
     }
 
-    private static int Run(CliContext context, string file, string? format, string output, bool backingChain, bool allowUnsafe)
+    private static int Run(CliContext context, string file, string? format, string output, bool backingChain, bool allowUnsafe, bool forceShare)
     {
-        var reports = Collect(context, file, format, backingChain, allowUnsafe);
+        var reports = Collect(context, file, format, backingChain, allowUnsafe, forceShare);
         if (output == "json")
         {
             context.Out.WriteLine(backingChain ? Json(reports) : Json(reports[0]));
@@ -41,7 +42,7 @@ internal static class ImgInfoCommand
     /// Opens each layer on its own (no backing), like qemu-img: info of an overlay works even when its backing
     /// file is missing, and --backing-chain follows the stored names with the same path rules as an open.
     /// </summary>
-    private static List<ImageReport> Collect(CliContext context, string file, string? format, bool backingChain, bool allowUnsafe)
+    private static List<ImageReport> Collect(CliContext context, string file, string? format, bool backingChain, bool allowUnsafe, bool forceShare)
     {
         var reports = new List<ImageReport>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
@@ -50,11 +51,11 @@ internal static class ImgInfoCommand
         {
             if (!seen.Add(Path.GetFullPath(path)) || reports.Count > ImageOpenContext.MaxChainDepth)
                 throw new ImageFormatException(file, $"backing chain through '{path}' is a cycle or deeper than {ImageOpenContext.MaxChainDepth}");
-            using var image = ImageAccess.Open(context, path, fmt, readOnly: true, allowUnsafe, noBacking: true);
+            using var image = ImageAccess.Open(context, path, fmt, readOnly: true, allowUnsafe, noBacking: true, forceShare);
             var report = ImageReport.Of(image, display!);
             reports.Add(report);
             if (!backingChain || report.BackingFileName is null) break;
-            path = ImagePaths.ResolveStoredName(image.FileName, report.BackingFileName, allowUnsafe, "backing file");
+            path = ImagePaths.ResolveBackingName(image.FileName, report.BackingFileName, allowUnsafe);
             display = report.FullBackingFileName;
             fmt = report.BackingFormat;
         }

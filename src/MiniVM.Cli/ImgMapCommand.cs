@@ -23,13 +23,14 @@ internal static class ImgMapCommand
         var png = new Option<string?>("--png") { Description = "draw the allocation (one cell per cluster, coloured by owner) into a PNG file", HelpName = "PICTURE" };
         var svg = new Option<string?>("--svg") { Description = "draw the same picture as --png into an SVG file", HelpName = "PICTURE" };
         var unsafePaths = CliOptions.AllowUnsafePaths();
+        var share = CliOptions.ForceShare();
         var file = CliOptions.File();
         var cmd = new Command("map", "show where each guest range of an image and its backing chain is stored")
-            { format, output, start, maxLength, png, svg, unsafePaths, file };
+            { format, output, start, maxLength, png, svg, unsafePaths, share, file };
         cmd.SetAction(parse =>
         {
             string f = parse.GetRequiredValue(file);
-            using var image = ImageAccess.Open(context, f, parse.GetValue(format), readOnly: true, parse.GetValue(unsafePaths));
+            using var image = ImageAccess.Open(context, f, parse.GetValue(format), readOnly: true, parse.GetValue(unsafePaths), forceShare: parse.GetValue(share));
             string? pngFile = parse.GetValue(png), svgFile = parse.GetValue(svg);
             if (pngFile is not null || svgFile is not null)
             {

@@ -19,8 +19,9 @@ internal static class ImgSnapshotCommand
         var svg = new Option<string?>("--svg") { Description = "with -l: draw the snapshot tree into an SVG file", HelpName = "PICTURE" };
         var format = CliOptions.Format();
         var unsafePaths = CliOptions.AllowUnsafePaths();
+        var share = CliOptions.ForceShare();
         var file = CliOptions.File();
-        var cmd = new Command("snapshot", "list, create, apply or delete internal snapshots") { list, create, apply, delete, png, svg, format, unsafePaths, file };
+        var cmd = new Command("snapshot", "list, create, apply or delete internal snapshots") { list, create, apply, delete, png, svg, format, unsafePaths, share, file };
         cmd.SetAction(parse =>
         {
             bool l = parse.GetValue(list);
@@ -36,7 +37,7 @@ internal static class ImgSnapshotCommand
             string f = parse.GetRequiredValue(file);
             // Snapshot metadata lives in the top layer only; the backing chain is opened only for a picture, whose
             // colours and owned sizes are those of the map of the whole chain.
-            using var image = ImageAccess.Open(context, f, parse.GetValue(format), readOnly: l, parse.GetValue(unsafePaths), noBacking: !draw);
+            using var image = ImageAccess.Open(context, f, parse.GetValue(format), readOnly: l, parse.GetValue(unsafePaths), noBacking: !draw, parse.GetValue(share));
             if (image is not ISnapshotStore store)
                 throw CommandFailure.Unsupported(f, $"format {image.FormatName} does not support internal snapshots");
             if (l)

@@ -21,8 +21,9 @@ public static class IoCommand
         };
         var readOnly = new Option<bool>("-r", "--read-only") { Description = "open the image read-only" };
         var unsafePaths = CliOptions.AllowUnsafePaths();
+        var share = CliOptions.ForceShare();
         var file = CliOptions.File();
-        var cmd = new Command("io", "run qemu-io style read/write/discard/flush/map commands on an image") { format, commands, readOnly, unsafePaths, file };
+        var cmd = new Command("io", "run qemu-io style read/write/discard/flush/map commands on an image") { format, commands, readOnly, unsafePaths, share, file };
         cmd.SetAction(parse =>
         {
             string[] lines = parse.GetValue(commands) ?? [];
@@ -30,7 +31,7 @@ public static class IoCommand
             var script = new IoRequest[lines.Length];
             for (int i = 0; i < lines.Length; i++) script[i] = IoRequest.Parse(lines[i]);
             string f = parse.GetRequiredValue(file);
-            using var image = ImageAccess.Open(context, f, parse.GetValue(format), parse.GetValue(readOnly), parse.GetValue(unsafePaths));
+            using var image = ImageAccess.Open(context, f, parse.GetValue(format), parse.GetValue(readOnly), parse.GetValue(unsafePaths), forceShare: parse.GetValue(share));
             var session = new IoSession(context, image);
             if (lines.Length == 0) return Interactive(context, session, image);
             foreach (var request in script)

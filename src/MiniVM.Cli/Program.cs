@@ -98,6 +98,7 @@ public static class MiniVmCli
     public static int ExitCodeOf(Exception e) => e switch
     {
         CommandFailure f => f.ExitCode,
+        ImageLockedException => ExitCodes.Locked,
         ImageIOException => ExitCodes.IoError,
         ImageFormatException => ExitCodes.ImageFormat,
         FileNotFoundException or DirectoryNotFoundException => ExitCodes.NoSuchFile,

@@ -60,11 +60,12 @@ internal static class RunCommand
         var eipInterval = new Option<long>("--eip-sample-interval") { Description = "instructions between two --eip-samples samples (default 100000)", HelpName = "N", DefaultValueFactory = _ => 100_000 };
         var monitorScript = new Option<string?>("--monitor-script") { Description = "run monitor commands at guest-text, virtual-time or instruction triggers (docs/monitor.md)", HelpName = "FILE" };
 
+        var unsafePaths = CliOptions.AllowUnsafePaths();
         var cmd = new Command("run", "boot the virtual machine")
         {
             config, set, memory, drive, fda, hda, hdb, cdrom, boot, serial, monitor, display, clock,
             until, timeout, screenshot, screenDump, sendKeys, sendKeysAfter, debugLog, loadVm, monitorScript,
-            eipSamples, eipInterval,
+            eipSamples, eipInterval, unsafePaths,
         };
         cmd.SetAction(parse =>
         {
@@ -83,6 +84,8 @@ internal static class RunCommand
                 Alias(memory, "--memory"); Alias(boot, "--boot"); Alias(serial, "--serial"); Alias(monitor, "--monitor");
                 Alias(display, "--display"); Alias(clock, "--clock");
                 options = VmConfigLoader.Load(parse.GetValue(config), parse.GetValue(set) ?? [], shorthands, drives);
+                if (parse.GetValue(unsafePaths))
+                    options = options with { Drives = [.. options.Drives.Select(d => d with { AllowUnsafePaths = true })] };
             }
             catch (VmConfigException e)
             {

@@ -195,7 +195,7 @@ public sealed partial class PcMachine : IDisposable
     {
         if (!File.Exists(d.File)) throw new FileNotFoundException($"drive {d.Label}: file '{d.File}' not found", d.File);
         var disk = formats.Open(d.File, d.Format,
-            new ImageOpenContext { ReadOnly = d.ReadOnly, Registry = formats, Warning = warning });
+            new ImageOpenContext { ReadOnly = d.ReadOnly, AllowUnsafePaths = d.AllowUnsafePaths, Registry = formats, Warning = warning, PrefetchInBackground = true });
         _disks.Add(disk);
         _diskDrives.Add(d);
         return disk;

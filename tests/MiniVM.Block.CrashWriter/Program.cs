@@ -6,6 +6,27 @@ using MiniVM.Block.CrashWriter;
 // With "snapshots" it also creates snapshots and deletes the oldest ones (merge-down) as it goes.
 // With "noflush" it never flushes (as DOS never does) and prints "COMPLETED <index>" after each write or
 // write-zeroes returned, so the parent can check that a killed process loses no completed write.
+// "IMAGE prefetch" copies the base into an FVD image (no throttle) and prints DONE; "IMAGE hold [ro]" opens the image
+// (read-write unless ro), prints READY and keeps it open, with its locks, until standard input closes.
+if (args.Length is 2 or 3 && args[1] is "prefetch" or "hold")
+{
+    try
+    {
+        bool readOnly = args.Length == 3 && args[2] == "ro";
+        using var held = ImageFormats.Default.Open(args[0], null, new ImageOpenContext { ReadOnly = readOnly });
+        Console.WriteLine("READY");
+        Console.Out.Flush();
+        if (args[1] == "prefetch") ((IBasePrefetch)held).Prefetch(null, throttle: false, CancellationToken.None);
+        else Console.In.ReadToEnd();
+        Console.WriteLine("DONE");
+        return 0;
+    }
+    catch (ImageFormatException e)
+    {
+        Console.Error.WriteLine(e.Message);
+        return 1;
+    }
+}
 if (args.Length is < 3 or > 4 || !int.TryParse(args[1], out int seed) || !int.TryParse(args[2], out int maxOps)
     || (args.Length == 4 && args[3] is not ("snapshots" or "noflush")))
 {

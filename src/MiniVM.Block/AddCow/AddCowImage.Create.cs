@@ -23,7 +23,7 @@ public sealed partial class AddCowImage
         if (size < 0 || size % SectorSize != 0 || size > MaxVirtualSize)
             throw new ImageFormatException(fileName, $"size {size} must be a multiple of {SectorSize} up to {MaxVirtualSize}");
 
-        string backingPath = AddCowStoredName.Resolve(fileName, backingFile, context.AllowUnsafePaths, "backing file", mustExist: true);
+        string backingPath = AddCowStoredName.Resolve(fileName, backingFile, context.AllowUnsafePaths, AddCowStoredName.BackingFile, mustExist: true);
         string rawPath = AddCowStoredName.Resolve(fileName, imageFile, context.AllowUnsafePaths, "image file", mustExist: false);
         AddCowStoredName.CheckDistinct(fileName, rawPath, backingPath);
 

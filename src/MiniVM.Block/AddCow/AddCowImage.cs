@@ -115,7 +115,7 @@ public sealed partial class AddCowImage : BlockDriver, IImageCheck, IBackingImag
 
             string rawPath = AddCowStoredName.Resolve(fileName, header.ImageFile, context.AllowUnsafePaths, "image file", mustExist: true);
             string? backingPath = header.BackingFile.Length == 0 ? null
-                : AddCowStoredName.Resolve(fileName, header.BackingFile, context.AllowUnsafePaths, "backing file", mustExist: !context.NoBacking);
+                : AddCowStoredName.Resolve(fileName, header.BackingFile, context.AllowUnsafePaths, AddCowStoredName.BackingFile, mustExist: !context.NoBacking);
             AddCowStoredName.CheckDistinct(fileName, rawPath, backingPath);
             if (context.Chain.Contains(AddCowStoredName.Canonical(rawPath)) || context.Chain.Contains(Path.GetFullPath(rawPath)))
                 throw new ImageFormatException(fileName, $"image file '{header.ImageFile}' is also an image of this backing chain");
@@ -165,18 +165,23 @@ public sealed partial class AddCowImage : BlockDriver, IImageCheck, IBackingImag
             throw new ImageFormatException(fileName, $"image file {rawPath} is {size} bytes, more than the {MaxVirtualSize}-byte limit");
     }
 
-    /// <summary>Writable files get FileShare.None, so a second writer (or a reader) of the same raw is refused.</summary>
+    /// <summary>Opens one of the image's files locked as QEMU locks it (ImageLock): a second writer, or a reader while a
+    /// writer has it, is refused unless the reader forces sharing (-U).</summary>
     internal static SafeFileHandle OpenExclusive(string path, bool write)
     {
+        SafeFileHandle handle;
         try
         {
-            return File.OpenHandle(path, FileMode.Open, write ? FileAccess.ReadWrite : FileAccess.Read,
-                write ? FileShare.None : FileShare.Read);
+            handle = File.OpenHandle(path, FileMode.Open, write ? FileAccess.ReadWrite : FileAccess.Read,
+                FileShare.ReadWrite | FileShare.Delete);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
         {
             throw new ImageFormatException(path, $"cannot open{(write ? " for writing" : "")}: {e.Message}");
         }
+        try { ImageLock.Acquire(handle, path, write ? ImageLockMode.Write : ImageLock.ReaderMode); }
+        catch { handle.Dispose(); throw; }
+        return handle;
     }
 
     protected override void ReadCore(long offset, Span<byte> buffer)

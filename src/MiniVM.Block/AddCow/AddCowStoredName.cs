@@ -8,10 +8,17 @@ namespace MiniVM.Block.AddCow;
 /// </summary>
 internal static class AddCowStoredName
 {
+    /// <summary>The <c>what</c> of the backing name, which follows <see cref="ImagePaths.ResolveBackingName"/>.</summary>
+    public const string BackingFile = "backing file";
+
     /// <summary>Resolves <paramref name="stored"/> to a host path; <paramref name="mustExist"/> also checks the file.</summary>
     public static string Resolve(string addCowPath, string stored, bool allowUnsafe, string what, bool mustExist)
     {
-        string path = ImagePaths.ResolveStoredName(addCowPath, stored, allowUnsafe, what);
+        // The backing file follows qemu-img's rule (absolute, or relative to this file's folder); image_file is
+        // add-cow's own data and stays a plain name next to the image.
+        bool backing = what == BackingFile;
+        string path = backing ? ImagePaths.ResolveBackingName(addCowPath, stored, allowUnsafe)
+            : ImagePaths.ResolveStoredName(addCowPath, stored, allowUnsafe, what);
         if (!allowUnsafe && stored.Contains(':'))
             throw new ImageFormatException(addCowPath,
                 $"{what} name '{stored}' contains ':' (protocol prefixes are not followed; use --allow-unsafe-paths to accept it)");
@@ -23,7 +30,7 @@ internal static class AddCowStoredName
         }
         if (!AddCowFileType.IsRegularOrUnknown(path))
             throw new ImageFormatException(addCowPath, $"{what} '{stored}' is not a regular file (a device, FIFO or socket)");
-        if (!allowUnsafe)
+        if (!allowUnsafe && !backing)
         {
             string real = Canonical(path);
             if (!string.Equals(Path.GetDirectoryName(real), Path.GetDirectoryName(Path.GetFullPath(path)), StringComparison.Ordinal))

@@ -15,7 +15,8 @@ namespace MiniVM.Block.Fvd;
 /// of the journal is therefore written from sector 0 into a zeroed region, and replay stops at the first sector without
 /// a record: anything after it is left from an earlier round and is ignored as stale.
 /// </para>
-/// Prefetching is not implemented: prefetch_start_delay is stored and shown, never acted on.
+/// Whole-image prefetch (fvd.md §3.7) is in FvdImage.Prefetch.cs: a VM's open starts it after prefetch_start_delay,
+/// `minivm img prefetch` runs it in the foreground.
 /// </summary>
 public sealed partial class FvdImage : BlockDriver, IImageCheck, IBackingImage, IImageInfo, IExtentOwners
 {
@@ -65,7 +66,8 @@ public sealed partial class FvdImage : BlockDriver, IImageCheck, IBackingImage, 
     public override long Size => _h.VirtualDiskSize;
     public override bool IsReadOnly => !_writable;
     public FvdHeader Header => _h;
-    public string? BackingFileName => _h.BaseImage.Length > 0 ? _h.BaseImage : null;
+    /// <summary>None once all data is in the image: the base is never opened again (fvd.md §3.2 step 5).</summary>
+    public string? BackingFileName => _h.HasBitmap && _h.BaseImage.Length > 0 ? _h.BaseImage : null;
     public string? BackingFormat => _h.BaseImageFormat.Length > 0 ? _h.BaseImageFormat : null;
     public IBlockDriver? Backing => _backing;
 
@@ -93,9 +95,9 @@ public sealed partial class FvdImage : BlockDriver, IImageCheck, IBackingImage, 
                 new("all data in fvd image", Lower(_h.AllDataInFvdImage)),
                 new("clean shutdown", Lower(_h.CleanShutdown)),
                 new("journal size", _h.JournalSize.ToString()),
-                new("prefetch", _h.PrefetchStartDelay > 0
-                    ? $"not implemented (prefetch_start_delay {_h.PrefetchStartDelay} s is stored but ignored)"
-                    : "not implemented (disabled in the header)"),
+                new("prefetch", !_h.HasBitmap ? "finished (all data in the image)"
+                    : _h.PrefetchStartDelay > 0 ? $"starts {_h.PrefetchStartDelay} s after a VM opens the image"
+                    : "not started by a VM (prefetch_start_delay off); minivm img prefetch copies the base"),
             };
             if (_h.HasBitmap)
             {
@@ -209,6 +211,7 @@ public sealed partial class FvdImage : BlockDriver, IImageCheck, IBackingImage, 
             SetDataLength(_dataOffset + _nextChunk * _chunkSize);
         }
         if (_h.CleanShutdown) WriteCleanShutdown(false);
+        if (context.PrefetchInBackground) ArmBackgroundPrefetch();
     }
 
     private void LoadTable()

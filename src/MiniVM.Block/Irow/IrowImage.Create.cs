@@ -12,9 +12,9 @@ public sealed partial class IrowImage
         string? stored = null;
         if (p.BackingFile is { } backing)
         {
-            stored = StoredBackingName(metaPath, backing, context.AllowUnsafePaths);
+            stored = StoredBackingName(metaPath, backing);
             IrowText.CheckFits(stored, IrowMetaHeader.NameFieldLength, "backing file name");
-            string resolved = ImagePaths.ResolveStoredName(metaPath, stored, context.AllowUnsafePaths, "backing file");
+            string resolved = ImagePaths.ResolveBackingName(metaPath, stored, context.AllowUnsafePaths);
             if (!File.Exists(resolved)) throw new ImageFormatException(metaPath, $"backing file {backing} does not exist");
             string probed = context.Registry.Probe(resolved).Name;
             if (p.BackingFormat is { } fmt && !string.Equals(fmt, probed, StringComparison.OrdinalIgnoreCase))
@@ -39,18 +39,14 @@ public sealed partial class IrowImage
     }
 
     /// <summary>
-    /// The name iROW stores for a backing file. Like qemu-img, a relative name is relative to the new image; one in
-    /// the image's own directory is stored as a plain name (irow.md §3), anything else needs AllowUnsafePaths.
+    /// The name iROW stores for a backing file. Like qemu-img, a relative name is relative to the new image and an
+    /// absolute one stands; one in the image's own directory is stored as a plain name (irow.md §3).
     /// </summary>
-    private static string StoredBackingName(string metaPath, string backing, bool allowUnsafe)
+    private static string StoredBackingName(string metaPath, string backing)
     {
         string dir = Path.GetDirectoryName(Path.GetFullPath(metaPath)) ?? ".";
-        bool plain = backing != "." && backing != ".." && backing.IndexOfAny(['/', '\\']) < 0 && !Path.IsPathRooted(backing);
-        if (plain) return backing;
+        if (Path.IsPathRooted(backing)) return backing;
         string full = Path.GetFullPath(Path.Combine(dir, backing));
-        if (string.Equals(Path.GetDirectoryName(full), dir, StringComparison.Ordinal)) return Path.GetFileName(full);
-        if (allowUnsafe) return backing;
-        throw new ImageFormatException(metaPath,
-            $"backing file '{backing}' is not in the image's directory; iROW stores plain names (use --allow-unsafe-paths to store it as given)");
+        return string.Equals(Path.GetDirectoryName(full), dir, StringComparison.Ordinal) ? Path.GetFileName(full) : backing;
     }
 }

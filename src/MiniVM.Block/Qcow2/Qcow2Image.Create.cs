@@ -13,7 +13,6 @@ public sealed partial class Qcow2Image
         if (size < 0) throw new ImageFormatException(fileName, $"size {size} is negative");
         if (backingFile is not null)
         {
-            ImagePaths.ResolveStoredName(fileName, backingFile, context.AllowUnsafePaths, "backing file");
             using var b = context.OpenBacking(fileName, backingFile, backingFormat);
             backingFormat ??= b.FormatName;
             if (size == 0) size = b.Size;
@@ -43,9 +42,9 @@ public sealed partial class Qcow2Image
         block.CopyTo(image, 2 * cs);
         try
         {
-            using var fs = new FileStream(fileName, FileMode.Create, FileAccess.Write, FileShare.None);
-            fs.Write(image);
-            fs.Flush(flushToDisk: true);
+            using var file = HostFile.OpenHandle(fileName, true, FileMode.Create); // locked before it is truncated
+            RandomAccess.Write(file, image, 0);
+            RandomAccess.FlushToDisk(file);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -126,6 +126,7 @@ public sealed partial class Qcow2Image : BlockDriver, IImageInfo, IBackingImage,
         }
         try
         {
+            ImageLock.Acquire(fs.SafeFileHandle, fileName, context.ReadOnly ? ImageLock.ReaderMode : ImageLockMode.Write);
             long len = fs.Length;
             var head = new byte[Math.Min(len, Qcow2Header.V3DefaultLength)];
             RandomAccess.Read(fs.SafeFileHandle, head, 0);

@@ -12,6 +12,8 @@ public sealed record DriveOptions
     public string? Format { get; init; }
     /// <summary>Always true for a CD-ROM drive: its medium is never written.</summary>
     public bool ReadOnly { get; init; }
+    /// <summary>`run --allow-unsafe-paths`: names stored in the image may lead where `img --allow-unsafe-paths` allows.</summary>
+    public bool AllowUnsafePaths { get; init; }
     public DriveMedia Media { get; init; } = DriveMedia.Disk;
     /// <summary>The PCI transport of a virtio drive (ignored by the others).</summary>
     public VirtioTransport Transport { get; init; } = VirtioTransport.Modern;

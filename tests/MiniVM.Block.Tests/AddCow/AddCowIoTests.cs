@@ -145,12 +145,13 @@ public sealed class AddCowIoTests : IDisposable
     }
 
     [Fact]
-    public void ASecondWriterIsRefused()
+    public void ASecondWriterInAnotherProcessIsRefused()
     {
         AddCowFixture.CreateBacking(_dir, "base.img", "raw", 1 << 20, 9);
-        using var img = AddCowFixture.Create(_dir, 0);
-        var e = Assert.Throws<ImageFormatException>(() => AddCowFixture.Open(_dir.File("d.add-cow")));
-        Assert.Contains("cannot open", e.Message);
+        AddCowFixture.Create(_dir, 0).Dispose();
+        using var holder = new ImageHolder(_dir.File("d.add-cow"));
+        var e = Assert.Throws<ImageLockedException>(() => AddCowFixture.Open(_dir.File("d.add-cow")));
+        Assert.Contains("Failed to get \"write\" lock", e.Message);
     }
 
     [Fact]

@@ -137,8 +137,8 @@ public sealed class FvdCorruptionTests : IDisposable
     }
 
     [Theory]
-    [InlineData(28, 1024, "../base.raw", "not a plain file name")]
-    [InlineData(28, 1024, "/etc/passwd", "not a plain file name")]
+    [InlineData(28, 1024, "../base.raw", "no such file")]
+    [InlineData(28, 1024, "/proc/self/environ", "inside /proc")]
     [InlineData(28, 1024, "", "base_img is empty")]
     [InlineData(28, 1024, "nope.raw", "no such file")]
     [InlineData(1052, 16, "bogus", "unknown format 'bogus'")]

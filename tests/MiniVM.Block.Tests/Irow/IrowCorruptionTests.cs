@@ -263,8 +263,9 @@ public class IrowCorruptionTests
     }
 
     [Theory]
-    [InlineData("../base.raw", "not a plain file name")]
-    [InlineData("/etc/hostname", "not a plain file name")]
+    [InlineData("../base.raw", "no such file")]
+    [InlineData("/proc/self/environ", "inside /proc")]
+    [InlineData("/dev/zero", "is a character device")]
     [InlineData("m.irow", "cycle")]
     [InlineData("nothere.raw", "no such file")]
     public void Hostile_backing_file_names_are_refused(string backing, string fragment)
