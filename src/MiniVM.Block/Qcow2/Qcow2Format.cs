@@ -40,12 +40,8 @@ public sealed class Qcow2Format : IImageFormat, ICompressedWritesFormat, IMeasur
 
     public IBlockDriver Open(string fileName, ImageOpenContext context) => Qcow2Image.Open(fileName, context);
 
-    /// <summary>
-    /// qemu's qcow2_measure: the fully allocated size is header, L2 and L1 tables for the whole disk, the refcount
-    /// structures that count all of it (a fixed point), and every data cluster; the required size replaces the data
-    /// clusters by those the source really holds. Metadata for sparse regions stays counted, as in qemu-img.
-    /// </summary>
-    public ImageMeasure Measure(long virtualSize, ImageCreateOptions options, Func<long, long>? dataBytes)
+    /// <summary>The cluster_size and refcount_bits options, checked as create and measure both need them.</summary>
+    private static (long ClusterSize, long RefcountBits) ClusterAndRefcountSizes(ImageCreateOptions options)
     {
         long cs = options.GetSize("cluster_size", 64 * 1024);
         if (cs < 512 || cs > 2 * 1024 * 1024 || !BitOperations.IsPow2(cs))
@@ -53,6 +49,17 @@ public sealed class Qcow2Format : IImageFormat, ICompressedWritesFormat, IMeasur
         long refBits = options.GetSize("refcount_bits", 16);
         if (refBits < 1 || refBits > 64 || !BitOperations.IsPow2(refBits))
             throw new ImageFormatException($"refcount_bits={refBits}: must be a power of two from 1 to 64");
+        return (cs, refBits);
+    }
+
+    /// <summary>
+    /// qemu's qcow2_measure: the fully allocated size is header, L2 and L1 tables for the whole disk, the refcount
+    /// structures that count all of it (a fixed point), and every data cluster; the required size replaces the data
+    /// clusters by those the source really holds. Metadata for sparse regions stays counted, as in qemu-img.
+    /// </summary>
+    public ImageMeasure Measure(long virtualSize, ImageCreateOptions options, Func<long, long>? dataBytes)
+    {
+        var (cs, refBits) = ClusterAndRefcountSizes(options);
         long aligned = (virtualSize + cs - 1) / cs * cs;
         long meta = cs; // header
         long l2Entries = RoundUp(aligned / cs, cs / 8);
@@ -92,12 +99,7 @@ public sealed class Qcow2Format : IImageFormat, ICompressedWritesFormat, IMeasur
         };
         if (IsAlias && version != 3)
             throw new ImageFormatException("qcow3 means qcow2 compat=1.1 with user metadata; use -f qcow2 for compat=0.10");
-        long cs = options.GetSize("cluster_size", 64 * 1024);
-        if (cs < 512 || cs > 2 * 1024 * 1024 || !BitOperations.IsPow2(cs))
-            throw new ImageFormatException($"cluster_size={cs}: must be a power of two from 512 to 2M");
-        long refBits = options.GetSize("refcount_bits", 16);
-        if (refBits < 1 || refBits > 64 || !BitOperations.IsPow2(refBits))
-            throw new ImageFormatException($"refcount_bits={refBits}: must be a power of two from 1 to 64");
+        var (cs, refBits) = ClusterAndRefcountSizes(options);
         if (version == 2 && refBits != 16)
             throw new ImageFormatException("refcount_bits other than 16 needs compat=1.1");
         if (options.GetBool("lazy_refcounts", false))
