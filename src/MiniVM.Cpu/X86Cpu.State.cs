@@ -5,7 +5,9 @@ namespace MiniVM.Cpu;
 public sealed partial class X86Cpu
 {
     private const uint StateMagic = 0x43363858; // "X86C"
-    private const int StateVersion = 1;
+    /// <summary>2 added the NMI latch and blocking and the performance-counter MSRs; version 1 records still load
+    /// (no NMI in flight, counters zero).</summary>
+    private const int StateVersion = 2;
 
     public void SaveState(BinaryWriter w)
     {
@@ -29,6 +31,9 @@ public sealed partial class X86Cpu
         w.Write(_ferr);
         w.Write(ShutdownPending);
         _fpu.SaveState(w);
+        w.Write(_nmiPending);
+        w.Write(NmiBlocked);
+        foreach (ulong m in _perfMsrs) w.Write(m);
     }
 
     /// <summary>Restores a <see cref="SaveState"/> record; bad data throws <see cref="InvalidDataException"/> naming the field.</summary>
@@ -38,7 +43,7 @@ public sealed partial class X86Cpu
         {
             if (r.ReadUInt32() != StateMagic) throw new InvalidDataException("CPU state: bad magic (not an X86Cpu record)");
             int version = r.ReadInt32();
-            if (version != StateVersion) throw new InvalidDataException($"CPU state: unsupported version {version} (expected {StateVersion})");
+            if (version is not (1 or StateVersion)) throw new InvalidDataException($"CPU state: unsupported version {version} (expected 1 or {StateVersion})");
             var regs = new uint[8];
             for (int k = 0; k < 8; k++) regs[k] = r.ReadUInt32();
             uint eip = r.ReadUInt32();
@@ -67,6 +72,16 @@ public sealed partial class X86Cpu
             ulong count = r.ReadUInt64();
             bool a20 = r.ReadBoolean(), ferr = r.ReadBoolean(), shutdown = r.ReadBoolean();
             _fpu.LoadState(r);
+            bool nmiPending = false, nmiBlocked = false;
+            var perf = new ulong[4];
+            if (version >= 2)
+            {
+                nmiPending = r.ReadBoolean();
+                nmiBlocked = r.ReadBoolean();
+                for (int k = 0; k < 4; k++) perf[k] = r.ReadUInt64();
+                if (perf[0] > PerfCounterMask || perf[1] > PerfCounterMask || perf[2] > uint.MaxValue || perf[3] > uint.MaxValue)
+                    throw new InvalidDataException("CPU state: a performance-counter MSR holds bits the register does not have");
+            }
 
             regs.CopyTo(R, 0);
             Eip_ = eip;
@@ -86,6 +101,11 @@ public sealed partial class X86Cpu
             _a20Mask = a20 ? 0xFFFFFFFF : ~(1u << 20);
             _ferr = ferr;
             ShutdownPending = shutdown;
+            _nmiPending = nmiPending;
+            NmiBlocked = nmiBlocked;
+            perf.CopyTo(_perfMsrs, 0);
+            _dataHits = 0;
+            UpdateAccessChecks();
             UpdateCodeBits();
             FlushTlb();
             DropTranslations(eviction: false); // nothing translated is VM state
