@@ -31,30 +31,35 @@ cp "$out/data.raw" "$tmp/data.raw"
 
 now() { date +%s.%N; }
 secs() { echo "$1 $2" | awk '{printf "%.1f", $2 - $1}'; }
+tick=$(getconf CLK_TCK)
+cpu_of() { awk -v t="$tick" '{printf "%.1f", ($14 + $15) / t}' "/proc/$1/stat"; }
 
-# 1. Boot to the marker.
+# 1. Boot to the marker: wall time, and each process's CPU time (user + system; the fairer figure on a loaded host).
 t0=$(now)
-"${minivm[@]}" run --cdrom "$out/linux-cd.iso" --boot d --serial "file:$tmp/m.txt" --until MINIVM-LINUX-READY --timeout 1800 >/dev/null
+/usr/bin/time -f '%U %S' -o "$tmp/m.time" "${minivm[@]}" run --cdrom "$out/linux-cd.iso" --boot d --serial "file:$tmp/m.txt" \
+    --until MINIVM-LINUX-READY --timeout 3600 >/dev/null
 minivm_boot=$(secs "$t0" "$(now)")
+minivm_cpu=$(awk '{printf "%.1f", $1 + $2}' "$tmp/m.time")
 t0=$(now)
 qemu-system-i386 -M pc -m 128 -display none -cdrom "$out/linux-cd.iso" -boot d -serial "file:$tmp/q.txt" -monitor none &
 qpid=$!
 until grep -q MINIVM-LINUX-READY "$tmp/q.txt" 2>/dev/null; do sleep 0.2; done
 qemu_boot=$(secs "$t0" "$(now)")
+qemu_cpu=$(cpu_of "$qpid")
 kill "$qpid"; wait "$qpid" 2>/dev/null || true
-echo "ISO boot to marker: minivm ${minivm_boot} s, qemu-system-i386 TCG ${qemu_boot} s, ratio $(echo "$minivm_boot $qemu_boot" | awk '{printf "%.1f", $1/$2}')"
+echo "ISO boot to marker: minivm ${minivm_boot} s wall / ${minivm_cpu} s CPU, qemu-system-i386 TCG ${qemu_boot} s wall / ${qemu_cpu} s CPU; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # 2. dd on the IDE disk (16 MiB), DMA then PIO, between two readings of /proc/uptime.
 dd_cmd="cat /proc/uptime; dd if=/dev/sda of=/dev/null bs=64k count=256; cat /proc/uptime; grep . /sys/class/ata_device/dev*/xfer_mode; poweroff -f"
 for mode in dma pio; do
     iso="$out/linux-cd.iso"; [ $mode = pio ] && iso="$tmp/pio.iso"
     printf 'when "minivm# " sendserial %s\\n\n' "$dd_cmd" > "$tmp/dd.script"
-    "${minivm[@]}" run --hda "$tmp/data.raw" --cdrom "$iso" --boot d --serial "file:$tmp/m-$mode.txt" \
-        --monitor-script "$tmp/dd.script" --timeout 1800 >/dev/null
+    "${minivm[@]}" run --drive "if=ide,index=0,format=raw,file=$tmp/data.raw" --cdrom "$iso" --boot d --serial "file:$tmp/m-$mode.txt" \
+        --monitor-script "$tmp/dd.script" --timeout 3600 >/dev/null
     echo "minivm $mode: $(grep -a -E '^[0-9]+\.[0-9]+ [0-9]+\.[0-9]+|xfer_mode' "$tmp/m-$mode.txt" | tr -d '\r' | tr '\n' ' ')"
 
     rm -f "$tmp/q.in" "$tmp/q.out"; mkfifo "$tmp/q.in" "$tmp/q.out"
-    qemu-system-i386 -M pc -m 128 -display none -hda "$tmp/data.raw" -cdrom "$iso" -boot d \
+    qemu-system-i386 -M pc -m 128 -display none -drive "if=ide,index=0,format=raw,file=$tmp/data.raw" -cdrom "$iso" -boot d \
         -serial "pipe:$tmp/q" -monitor none -no-reboot &
     qpid=$!
     exec 3>"$tmp/q.in"
