@@ -5,8 +5,7 @@ namespace MiniVM.Cpu;
 public sealed partial class X86Cpu
 {
     private const uint StateMagic = 0x43363858; // "X86C"
-    /// <summary>2 added the NMI latch and blocking and the performance-counter MSRs; version 1 records still load
-    /// (no NMI in flight, counters zero).</summary>
+    /// <summary>2 added the NMI latch and blocking; version 1 records still load (no NMI in flight).</summary>
     private const int StateVersion = 2;
 
     public void SaveState(BinaryWriter w)
@@ -33,7 +32,6 @@ public sealed partial class X86Cpu
         _fpu.SaveState(w);
         w.Write(_nmiPending);
         w.Write(NmiBlocked);
-        foreach (ulong m in _perfMsrs) w.Write(m);
     }
 
     /// <summary>Restores a <see cref="SaveState"/> record; bad data throws <see cref="InvalidDataException"/> naming the field.</summary>
@@ -73,14 +71,10 @@ public sealed partial class X86Cpu
             bool a20 = r.ReadBoolean(), ferr = r.ReadBoolean(), shutdown = r.ReadBoolean();
             _fpu.LoadState(r);
             bool nmiPending = false, nmiBlocked = false;
-            var perf = new ulong[4];
             if (version >= 2)
             {
                 nmiPending = r.ReadBoolean();
                 nmiBlocked = r.ReadBoolean();
-                for (int k = 0; k < 4; k++) perf[k] = r.ReadUInt64();
-                if (perf[0] > PerfCounterMask || perf[1] > PerfCounterMask || perf[2] > uint.MaxValue || perf[3] > uint.MaxValue)
-                    throw new InvalidDataException("CPU state: a performance-counter MSR holds bits the register does not have");
             }
 
             regs.CopyTo(R, 0);
@@ -103,7 +97,6 @@ public sealed partial class X86Cpu
             ShutdownPending = shutdown;
             _nmiPending = nmiPending;
             NmiBlocked = nmiBlocked;
-            perf.CopyTo(_perfMsrs, 0);
             _dataHits = 0;
             UpdateAccessChecks();
             UpdateCodeBits();

@@ -51,15 +51,6 @@ public sealed partial class X86Cpu
     private const ulong ApicGlobalEnable = 1 << 11;
     private const uint MsrApicBase = 0x1B;
 
-    /// <summary>
-    /// The P6 performance-monitoring MSRs (PerfCtr0/1 at 0xC1/0xC2, PerfEvtSel0/1 at 0x186/0x187): they hold what the
-    /// guest writes, so a kernel that probes the PMU by writing and reading them back finds it, but no event is
-    /// counted (the counters keep the written value) and no overflow interrupt is raised.
-    /// </summary>
-    private readonly ulong[] _perfMsrs = new ulong[4];
-    private const uint MsrPerfCtr0 = 0xC1, MsrPerfCtr1 = 0xC2, MsrPerfEvtSel0 = 0x186, MsrPerfEvtSel1 = 0x187;
-    private const ulong PerfCounterMask = (1UL << 40) - 1;
-
     private ulong ReadTsc() => (ulong)((long)_bus.ReadTimestampCounter() + TscOffset);
 
     private void ExecRdmsr()
@@ -71,8 +62,6 @@ public sealed partial class X86Cpu
             0x17 => 0,        // IA32_PLATFORM_ID
             0x8B => 0,        // IA32_BIOS_SIGN_ID: no microcode loaded
             MsrApicBase when _pic is IApicBaseRegister apic => apic.ApicBase,
-            >= MsrPerfCtr0 and <= MsrPerfCtr1 => _perfMsrs[R[1] - MsrPerfCtr0],
-            >= MsrPerfEvtSel0 and <= MsrPerfEvtSel1 => _perfMsrs[2 + R[1] - MsrPerfEvtSel0],
             _ => throw new GuestFault(13, 0),
         };
         R[0] = (uint)v;
@@ -88,15 +77,6 @@ public sealed partial class X86Cpu
             case 0x10: TscOffset = (long)v - (long)_bus.ReadTimestampCounter(); break;
             case MsrApicBase when _pic is IApicBaseRegister apic:
                 if (!apic.TrySetApicBase(v)) throw new GuestFault(13, 0);
-                break;
-            case >= MsrPerfCtr0 and <= MsrPerfCtr1:
-                // A P6 counter is 40 bits; WRMSR writes the low 32 and sign-extends bit 31 into bits 32-39 (SDM vol. 3,
-                // "Performance Monitoring (P6 Family Processor)").
-                _perfMsrs[R[1] - MsrPerfCtr0] = (ulong)(long)(int)R[0] & PerfCounterMask;
-                break;
-            case >= MsrPerfEvtSel0 and <= MsrPerfEvtSel1:
-                if (R[2] != 0) throw new GuestFault(13, 0); // bits 63:32 are reserved
-                _perfMsrs[2 + R[1] - MsrPerfEvtSel0] = R[0];
                 break;
             case 0x79: // IA32_BIOS_UPDT_TRIG: microcode updates are accepted and ignored
             case 0x8B:

@@ -171,7 +171,6 @@ public sealed partial class X86Cpu
         LastExceptionVector = -1;
         _ferr = false;
         _dataHits = 0;
-        Array.Clear(_perfMsrs);
         _fpu.Reset();
         UpdateAccessChecks();
         UpdateCodeBits();
