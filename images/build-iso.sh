@@ -34,20 +34,8 @@ kver="$(ls kernel/lib/modules | head -n1)"
 moddir="kernel/lib/modules/$kver"
 
 rm -rf cd-initramfs && cp -a initramfs cd-initramfs
-declare -A seen=()
-for f in cd-initramfs/lib/modules/*.ko; do n="$(basename "$f" .ko)"; seen[${n//-/_}]=1; done
-add_module() { # depth-first: dependencies before the module
-    local name="${1//-/_}" f
-    [ -n "${seen[$name]:-}" ] && return
-    seen[$name]=1
-    f="$(find "$moddir" -name "${name}.ko" -o -name "${1}.ko" | head -n1)"
-    [ -n "$f" ] || { echo "images: module $1 not found in $kver" >&2; exit 1; }
-    local deps; deps="$(grep -a -o 'depends=[^[:cntrl:]]*' "$f" | head -n1 | cut -d= -f2)"
-    for d in ${deps//,/ }; do add_module "$d"; done
-    cp "$f" cd-initramfs/lib/modules/
-    echo "$(basename "$f")" >> cd-initramfs/etc/modules.load
-}
-for m in cdrom sr_mod isofs; do add_module "$m"; done
+source "$here/initramfs-modules.sh"
+initramfs_add_modules cd-initramfs "$moddir" cdrom sr_mod isofs
 mkdir -p cd-initramfs/mnt/cd
 (cd cd-initramfs && find . | cpio -o -H newc --quiet | gzip -9) > cd-initrd.img
 

@@ -50,21 +50,8 @@ moddir="kernel/lib/modules/$kver"
 # initramfs: busybox, the modules in dependency order, /init.
 rm -rf initramfs && mkdir -p initramfs/{bin,dev,proc,sys,mnt/data,etc,lib/modules,tmp}
 cp busybox/bin/busybox initramfs/bin/busybox
-declare -A seen=()
-order=()
-add_module() { # depth-first: dependencies before the module
-    local name="${1//-/_}" f
-    [ -n "${seen[$name]:-}" ] && return
-    seen[$name]=1
-    f="$(find "$moddir" -name "${name}.ko" -o -name "${1}.ko" | head -n1)"
-    [ -n "$f" ] || { echo "images: module $1 not found in $kver" >&2; exit 1; }
-    local deps; deps="$(grep -a -o 'depends=[^[:cntrl:]]*' "$f" | head -n1 | cut -d= -f2)"
-    for d in ${deps//,/ }; do add_module "$d"; done
-    cp "$f" initramfs/lib/modules/
-    order+=("$(basename "$f")")
-}
-for m in ata_piix sd_mod virtio_pci virtio_blk vfat nls_cp437 nls_ascii nls_iso8859-1 ext4 crc32c_generic; do add_module "$m"; done
-printf '%s\n' "${order[@]}" > initramfs/etc/modules.load
+source "$here/initramfs-modules.sh"
+initramfs_add_modules initramfs "$moddir" ata_piix sd_mod virtio_pci virtio_blk vfat nls_cp437 nls_ascii nls_iso8859-1 ext4 crc32c_generic
 
 cat > initramfs/init <<'INIT'
 #!/bin/busybox sh
@@ -72,7 +59,7 @@ cat > initramfs/init <<'INIT'
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-while read -r m; do insmod "/lib/modules/$m" 2>/dev/null; done < /etc/modules.load
+while read -r m args; do insmod "/lib/modules/$m" $args 2>/dev/null; done < /etc/modules.load
 mdev -s 2>/dev/null
 sleep 1
 data="$(findfs LABEL=MINIDATA 2>/dev/null || true)"
@@ -106,7 +93,7 @@ LABEL linux
   INITRD initrd.img
   # ACPI stays on: the PIIX4 PM function gives SCI, PM timer and S5, so poweroff powers the machine off.
   # The machine has a local APIC and an I/O APIC (docs/apic.md): Linux routes IRQs through the I/O APIC and uses
-  # the local APIC timer as its clock event device; `noapic` still works (8259 through LINT0).
+  # the local APIC timer as its clock event device; 'noapic' still works (8259 through LINT0).
   # console=tty0 and console=ttyS0: messages and a shell on the screen and the serial port; ttyS0 last so that
   # /dev/console (the kernel's messages) is the serial port. panic=-1 reboots at once on a panic instead of
   # hanging; loglevel=4 keeps the serial console to warnings, so the boot is not slowed by printing.

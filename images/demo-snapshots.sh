@@ -98,7 +98,8 @@ linux_demo() {
         mon stop
         mon savevm "step$1"
         say "savevm step$1: $answer"
-        "$minivm" img map --png "$out/step-$1.png" "$out/data.irow" >/dev/null
+        # -U: the VM holds the disk; a paused guest makes no writes, so a shared read sees a consistent image (as qemu-img -U).
+        "$minivm" img map -U --png "$out/step-$1.png" "$out/data.irow" >/dev/null
         mon cont
     }
     # Each step's line ends by printing STEP-N-DONE; the echoed command line shows STEP-$((N))-DONE, which does not match.
@@ -140,7 +141,7 @@ linux_demo() {
     mon stop
     mon loadvm step1
     say "loadvm step1: the guest is back at the end of step 1"
-    "$minivm" img map --png "$out/step-3a.png" "$out/data.irow" >/dev/null
+    "$minivm" img map -U --png "$out/step-3a.png" "$out/data.irow" >/dev/null
     mon cont
     step 3 'echo AFTER-LOADVM: && ls && cat notes.txt && dd if=/dev/urandom of=branch bs=64k count=16 2>/dev/null && sync && ls -l'
     snapshot 3

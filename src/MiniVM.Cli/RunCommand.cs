@@ -154,7 +154,10 @@ internal static class RunCommand
             using (machine)
             {
                 ConcurrentQueue<byte>? input = null;
-                if (stdout is not null) input = terminal is null ? StartStdinPump(machine.Clock.Wake) : new ConcurrentQueue<byte>();
+                // A serial console on a terminal takes keys as they are typed (raw mode, restored at exit), not lines.
+                using var rawSerial = stdout is not null && terminal is null && !Console.IsInputRedirected
+                    && !options.Monitor.Equals("stdio", StringComparison.OrdinalIgnoreCase) ? TerminalMode.EnterRaw(keepSignals: true) : null;
+                if (stdout is not null) input = terminal is null ? StartStdinPump(machine.Clock.Wake, rawSerial is not null) : new ConcurrentQueue<byte>();
                 if (MonitorSetup.Prepare(context, machine, options, parse.GetValue(loadVm), parse.GetValue(monitorScript), out var monitorSetup) is { } failed)
                     return failed;
                 // After every configuration check, so a wrong value is named first; a machine with nothing to boot would
@@ -234,12 +237,12 @@ internal static class RunCommand
     /// <summary>Host keyboard → COM1 when the serial port is on stdio (a background reader; the machine drains it).</summary>
     private const int MaxPendingInput = 1 << 16;
 
-    private static ConcurrentQueue<byte> StartStdinPump(HostWake wake)
+    private static ConcurrentQueue<byte> StartStdinPump(HostWake wake, bool rawTerminal)
     {
         var q = new ConcurrentQueue<byte>();
         var t = new Thread(() =>
         {
-            using var stdin = Console.OpenStandardInput();
+            using var stdin = rawTerminal ? TerminalMode.OpenInput() : Console.OpenStandardInput();
             var buf = new byte[256];
             int n;
             while ((n = stdin.Read(buf, 0, buf.Length)) > 0)

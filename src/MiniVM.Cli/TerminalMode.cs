@@ -10,19 +10,26 @@ namespace MiniVM.Cli;
 /// </summary>
 public sealed partial class TerminalMode : IDisposable
 {
-    private const int StandardInput = 0, SetNow = 0, TermiosBytes = 256;
+    private const int StandardInput = 0, SetNow = 0, TermiosBytes = 256, LocalFlagsOffset = 12;
+    private const byte LinuxIsig = 1;
     private readonly byte[] _saved;
 
     private TerminalMode(byte[] saved) { _saved = saved; }
 
-    /// <summary>Raw mode, or null when standard input is not a terminal (or this is not a Unix).</summary>
-    public static TerminalMode? EnterRaw()
+    /// <summary>
+    /// Raw mode, or null when standard input is not a terminal (or this is not a Unix). With
+    /// <paramref name="keepSignals"/> (Linux), Ctrl+C still interrupts the process as it does on a cooked terminal
+    /// (ISIG, as QEMU's `-serial stdio`): the serial console has no escape key of its own.
+    /// </summary>
+    public static TerminalMode? EnterRaw(bool keepSignals = false)
     {
         if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS() && !OperatingSystem.IsFreeBSD()) return null;
         var saved = new byte[TermiosBytes];
         if (GetAttributes(StandardInput, saved) != 0) return null;
         var raw = (byte[])saved.Clone();
         MakeRaw(raw);
+        // glibc's struct termios starts with four 32-bit flag words; c_lflag is the fourth, ISIG its bit 0.
+        if (keepSignals && OperatingSystem.IsLinux()) raw[LocalFlagsOffset] |= LinuxIsig;
         if (SetAttributes(StandardInput, SetNow, raw) != 0) return null;
         return new TerminalMode(saved);
     }

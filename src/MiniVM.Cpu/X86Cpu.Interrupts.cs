@@ -265,6 +265,9 @@ public sealed partial class X86Cpu
         Tr.Selector = sel;
         Tr.Attributes |= 2; // busy
         Cr0_ |= CR0_TS;
+        // A task switch clears the local breakpoint enables L0-L3 and LE (SDM vol. 3 §17.2.4).
+        Dr[7] &= ~0x155u;
+        UpdateAccessChecks();
         if (new32 && (Cr0_ & CR0_PG) != 0) { Cr3_ = ncr3; FlushTlb(); }
         regs.CopyTo(R);
         Eip_ = neip;

@@ -9,7 +9,8 @@ public sealed partial class X86Cpu
     private const int TlbEntries = 512;
     private const int TlbMask = TlbEntries - 1;
 
-    // Two halves: [0, TlbEntries) for supervisor accesses, [TlbEntries, 2*TlbEntries) for CPL 3.
+    // Three regions: [0, TlbEntries) for supervisor accesses, [TlbEntries, 2*TlbEntries) for CPL 3, and one never
+    // filled, selected while every data access must be checked (X86Cpu.Debug.cs).
     private uint[] _tlbRTag = null!, _tlbWTag = null!;
     private byte[]?[] _tlbRArr = null!, _tlbWArr = null!;
     private int[] _tlbRBase = null!, _tlbWBase = null!;
@@ -22,12 +23,12 @@ public sealed partial class X86Cpu
 
     private void AllocateTlb()
     {
-        _tlbRTag = new uint[2 * TlbEntries];
-        _tlbWTag = new uint[2 * TlbEntries];
-        _tlbRArr = new byte[]?[2 * TlbEntries];
-        _tlbWArr = new byte[]?[2 * TlbEntries];
-        _tlbRBase = new int[2 * TlbEntries];
-        _tlbWBase = new int[2 * TlbEntries];
+        _tlbRTag = new uint[3 * TlbEntries];
+        _tlbWTag = new uint[3 * TlbEntries];
+        _tlbRArr = new byte[]?[3 * TlbEntries];
+        _tlbWArr = new byte[]?[3 * TlbEntries];
+        _tlbRBase = new int[3 * TlbEntries];
+        _tlbWBase = new int[3 * TlbEntries];
     }
 
     internal void FlushTlb()
@@ -182,9 +183,17 @@ public sealed partial class X86Cpu
         WriteLinSlow(lin, 4, v);
     }
 
-    private uint ReadLinSlow(uint lin, int size) => ReadLinear(lin, size, Cpl == 3, fillTlb: true);
+    private uint ReadLinSlow(uint lin, int size)
+    {
+        if (_tlbUser == CheckedTlb) CheckDataAccess(lin, size, write: false);
+        return ReadLinear(lin, size, Cpl == 3, fillTlb: true);
+    }
 
-    private void WriteLinSlow(uint lin, int size, uint v) => WriteLinear(lin, size, v, Cpl == 3, fillTlb: true);
+    private void WriteLinSlow(uint lin, int size, uint v)
+    {
+        if (_tlbUser == CheckedTlb) CheckDataAccess(lin, size, write: true);
+        WriteLinear(lin, size, v, Cpl == 3, fillTlb: true);
+    }
 
     /// <summary>Reads with an explicit privilege: descriptor tables and the TSS are supervisor accesses even at CPL 3.</summary>
     internal uint ReadLinear(uint lin, int size, bool user, bool fillTlb)

@@ -26,6 +26,8 @@ public sealed partial class X86Cpu
         w.Write(_ferr);
         w.Write(ShutdownPending);
         _fpu.SaveState(w);
+        w.Write(_nmiPending);
+        w.Write(NmiBlocked);
     }
 
     /// <summary>Restores a <see cref="SaveState"/> record; bad data throws <see cref="InvalidDataException"/> naming the field.</summary>
@@ -61,6 +63,7 @@ public sealed partial class X86Cpu
             ulong count = r.ReadUInt64();
             bool a20 = r.ReadBoolean(), ferr = r.ReadBoolean(), shutdown = r.ReadBoolean();
             _fpu.LoadState(r);
+            bool nmiPending = r.ReadBoolean(), nmiBlocked = r.ReadBoolean();
 
             regs.CopyTo(R, 0);
             Eip_ = eip;
@@ -80,6 +83,10 @@ public sealed partial class X86Cpu
             _a20Mask = a20 ? 0xFFFFFFFF : ~(1u << 20);
             _ferr = ferr;
             ShutdownPending = shutdown;
+            _nmiPending = nmiPending;
+            NmiBlocked = nmiBlocked;
+            _dataHits = 0;
+            UpdateAccessChecks();
             UpdateCodeBits();
             FlushTlb();
             DropTranslations(eviction: false); // nothing translated is VM state

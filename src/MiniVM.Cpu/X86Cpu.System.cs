@@ -125,6 +125,7 @@ public sealed partial class X86Cpu
         if ((v & CR0_NW) != 0 && (v & CR0_CD) == 0) throw new GuestFault(13, 0);
         uint changed = Cr0_ ^ v;
         Cr0_ = v;
+        if ((changed & CR0_AM) != 0) UpdateAccessChecks();
         if ((changed & (CR0_PG | CR0_WP | CR0_PE)) != 0) FlushTlb();
         if ((changed & CR0_PE) != 0)
         {
@@ -135,35 +136,6 @@ public sealed partial class X86Cpu
             }
             UpdateCodeBits();
         }
-    }
-
-    private void ReadDebugRegister(in Instruction ins)
-    {
-        RequireCpl0();
-        int n = ins.Op1Register - Register.DR0;
-        SetReg(ins.Op0Register, Dr[DebugIndex(n)]);
-    }
-
-    private void WriteDebugRegister(in Instruction ins)
-    {
-        RequireCpl0();
-        int n = DebugIndex(ins.Op0Register - Register.DR0);
-        uint v = GetReg(ins.Op1Register);
-        if (n == 6) v = (v & 0xE00F) | 0xFFFF0FF0;
-        else if (n == 7) v = (v & 0xFFFF2BFF) | 0x400;
-        Dr[n] = v;
-    }
-
-    /// <summary>DR4/DR5 alias DR6/DR7 unless CR4.DE is set, when they are #UD (SDM vol. 3 §17.2.2).</summary>
-    private int DebugIndex(int n)
-    {
-        if (n is 4 or 5)
-        {
-            if ((Cr4_ & CR4_DE) != 0) throw new GuestFault(6);
-            return n + 2;
-        }
-        if (n < 0 || n > 7) throw new GuestFault(6);
-        return n;
     }
 
     private void ExecDescriptorTableRegister(in Instruction ins)

@@ -174,7 +174,9 @@ public sealed partial class X86Cpu
         ShutdownPending = false;
         LastExceptionVector = -1;
         _ferr = false;
+        _dataHits = 0;
         _fpu.Reset();
+        UpdateAccessChecks();
         UpdateCodeBits();
         FlushTlb();
         DropTranslations(eviction: false);
@@ -198,7 +200,7 @@ public sealed partial class X86Cpu
     {
         if (cpl == Cpl) return;
         Cpl = cpl;
-        _tlbUser = cpl == 3 ? TlbEntries : 0;
+        UpdateAccessChecks();
         _fetchPage = uint.MaxValue;
     }
 
@@ -247,6 +249,7 @@ public sealed partial class X86Cpu
                     _sliceDone = executed;
                     if (Uninterrupted)
                     {
+                        UpdateAccessChecks(); // EFLAGS.AC may have been cleared by the careful loop's last instruction
                         executed += RunUninterrupted(maxInstructions - executed);
                         if (Halted_) break;
                         continue;
@@ -265,11 +268,19 @@ public sealed partial class X86Cpu
                         }
                         else if (_intrSignalled) _intrMayBePending = false;
                     }
+                    if (InstructionBreakpoint())
+                    {
+                        // Counted like a faulting instruction: a breakpoint on its own handler's first instruction
+                        // cannot spin here without using up the budget.
+                        executed++;
+                        if (ShutdownPending) return executed;
+                        continue;
+                    }
                     Shadow = false;
                     bool trap = (_flags & TF) != 0;
                     Step();
                     executed++;
-                    if (trap && !Halted_ && !Shadow)
+                    if (!DataBreakpointTrap(trap && !Halted_) && trap && !Halted_ && !Shadow)
                     {
                         Dr[6] |= 0x4000; // BS: single-step trap after the instruction (SDM vol. 3 §17.3.1.4)
                         RaiseException(1, -1);
@@ -284,8 +295,12 @@ public sealed partial class X86Cpu
                 _uninterruptedDone = 0;
                 _sliceDone = executed;
                 Shadow = false;
+                _dataHits = 0;
                 Eip_ = _startEip;
                 R[4] = _startEsp;
+                // Every fault pushes RF = 1, so the restarted instruction does not hit its instruction breakpoint
+                // again (SDM §17.3.1.1); the delivery then clears RF.
+                _flags |= RF;
                 RaiseException(f.Vector, f.ErrorCode);
             }
             if (ShutdownPending) break;
@@ -294,13 +309,13 @@ public sealed partial class X86Cpu
     }
 
     /// <summary>
-    /// True when nothing can interrupt or trap before the next instruction: no TF, no interrupt shadow, and
-    /// either IF = 0 or INTR known to be low.
+    /// True when nothing can interrupt or trap before the next instruction: no TF or RF (nor AC while alignment
+    /// checking is armed), no enabled breakpoint, no interrupt shadow, and either IF = 0 or INTR known to be low.
     /// </summary>
     private bool Uninterrupted
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        get => (_flags & TF) == 0 && !Shadow && ((_flags & IF) == 0 || !_intrMayBePending) && !_nmiPending;
+        get => (_flags & _stopFlags) == 0 && !_breakpointsArmed && !Shadow && ((_flags & IF) == 0 || !_intrMayBePending) && !_nmiPending;
     }
 
     /// <summary>Instructions RunUninterrupted completed in its current call, for the fault handler's count.</summary>

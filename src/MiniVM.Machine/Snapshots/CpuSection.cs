@@ -6,7 +6,8 @@ namespace MiniVM.Machine.Snapshots;
 /// <summary>
 /// The CPU (registers, segment caches, control registers, FPU) as the VM-state section "cpu": the section's body is
 /// the CPU's record itself (X86Cpu.SaveState), so the stream's length and version are its only header.
-/// Version 2: the record lost its own magic, version and length prefix (version 1 had all three inside the section).
+/// Version 2: the record lost its own magic, version and length prefix (version 1 had all three inside the section)
+/// and gained the NMI latch and the blocking-until-IRET state.
 /// </summary>
 public sealed class CpuSection(X86Cpu cpu) : ISnapshottable
 {

@@ -183,4 +183,62 @@ public sealed class LocalApicCpuTests
         Assert.Equal(2u, U32(memory, 0x3000));
         Assert.Equal(1000u, U32(memory, 0x3004));
     }
+
+    /// <summary>
+    /// savevm inside an NMI handler with a second NMI latched: the restored CPU keeps both the blocking (the second
+    /// NMI does not nest into the running handler) and the latch (it is taken right after the handler's IRET).
+    /// </summary>
+    [Fact]
+    public void SavedStateKeepsNmiBlockingAndTheLatchedNmi()
+    {
+        var (cpu, memory) = Real(new TestInterrupts(), a =>
+        {
+            var loop = a.CreateLabel();
+            a.cli();
+            a.Label(ref loop);
+            a.inc(__dword_ptr[0x3004]);
+            a.cmp(__dword_ptr[0x3004], 1000);
+            a.jb(loop);
+            a.hlt();
+        });
+        // Handler: counts, records SP at entry (a nested entry would show a lower one), spins, returns.
+        memory.Write(0x1200, TestMachine.Assemble(16, 0x1200, a =>
+        {
+            var spin = a.CreateLabel();
+            a.inc(__dword_ptr[0x3000]);
+            a.mov(bx, __word_ptr[0x3000]);
+            a.shl(bx, 1);
+            a.mov(__word_ptr[bx + 0x3100], sp);
+            a.mov(cx, 100);
+            a.Label(ref spin);
+            a.loop(spin);
+            a.iret();
+        }));
+        memory.Write(2 * 4, BitConverter.GetBytes(0x0000_1200u));
+        cpu.Run(10);
+        cpu.RaiseNmi();
+        cpu.Run(10);
+        cpu.RaiseNmi();
+        cpu.Run(20);                                      // still inside the first handler, second NMI latched
+        Assert.Equal(1u, U32(memory, 0x3000));
+
+        var state = new MemoryStream();
+        using (var w = new BinaryWriter(state, System.Text.Encoding.UTF8, leaveOpen: true)) cpu.SaveState(w);
+        var ram = new byte[8 << 20];
+        memory.Read(0, ram);
+        var memory2 = new PhysicalMemory(8 << 20);
+        memory2.Write(0, ram);
+        var restored = new X86Cpu(memory2, new TestBus(), new TestInterrupts());
+        state.Position = 0;
+        restored.LoadState(new BinaryReader(state));
+
+        restored.Run(20);
+        Assert.Equal(1u, U32(memory2, 0x3000));           // blocking survived: no nested NMI
+        RunToHalt(restored);
+        Assert.Equal(2u, U32(memory2, 0x3000));           // the latched NMI was taken after IRET
+        var sps = new byte[4];
+        memory2.Read(0x3102, sps);
+        Assert.Equal(BitConverter.ToUInt16(sps, 0), BitConverter.ToUInt16(sps, 2)); // same stack depth: not nested
+        Assert.Equal(1000u, U32(memory2, 0x3004));
+    }
 }
