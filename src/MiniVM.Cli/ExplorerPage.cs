@@ -7,7 +7,8 @@ namespace MiniVM.Cli;
 /// `img explore`: one self-contained HTML page (inline style and script, no network) with the image's states
 /// (<see cref="StateGraph"/>) and the map of the current view (<see cref="AllocationMap"/>). Clicking a state paints
 /// the cells it owns in its colour and dims the rest (iROW: every cluster of its btmp, including ones a later state has
-/// rewritten; a backing layer or a format without per-state owners: its cells of the current view); hovering a cell
+/// rewritten; a qcow2 snapshot: the clusters its own table holds that the current view no longer reads; a backing layer
+/// or a format without per-state owners: its cells of the current view); hovering a cell
 /// says its guest offset, owner, host file and host offset. The URL fragment <c>#state=NAME-OR-ID</c> clicks that state
 /// on load, so a link (or a headless browser) can open the page on one state.
 /// </summary>
@@ -76,7 +77,7 @@ internal static class ExplorerPage
         w.WriteBoolean("deleted", n.IsDeleted);
         w.WriteBoolean("layer", n.IsLayer);
         if (n.OwnedBytes is { } b) w.WriteNumber("ownedBytes", b);
-        w.WriteString("colour", n.Owners.Count > 0 && n.OwnedBytes != 0 ? MapPicture.Css(MapPicture.OwnerColour(owners.ColourOf(n.Owners[0]))) : "#c0c0c0");
+        w.WriteString("colour", n.ColourIn(owners) is { } colour && n.OwnedBytes != 0 ? MapPicture.Css(MapPicture.OwnerColour(colour)) : "#c0c0c0");
         w.WriteStartArray("owners");
         foreach (int o in n.Owners) w.WriteNumberValue(o);
         w.WriteEndArray();

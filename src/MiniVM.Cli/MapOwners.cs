@@ -58,6 +58,9 @@ internal sealed class MapOwners
         return Add(depth, file, prefix + (file.Length == 0 ? "(unnamed)" : Path.GetFileName(file)), _nextColour++);
     }
 
+    /// <summary>A colour number no owner has, for a state whose data is not in the map (a qcow2 snapshot).</summary>
+    public int NewColour() => _nextColour++;
+
     private int Add(int depth, string file, string label, int colour)
     {
         if (_index.TryGetValue((depth, file), out int i)) return i;

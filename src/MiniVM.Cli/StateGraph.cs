@@ -12,8 +12,15 @@ internal sealed class StateNode
     public string? Id { get; init; }
     public DateTimeOffset? Date { get; init; }
     public long VmStateSize { get; init; }
-    /// <summary>Bytes of guest data this state holds itself; null when the format does not keep it per state (qcow2 snapshots).</summary>
+    /// <summary>Bytes of guest data this state holds itself; null when the format does not say it per state.</summary>
     public long? OwnedBytes { get; set; }
+    /// <summary>
+    /// Of <see cref="OwnedBytes"/>, the host bytes no other state references (qcow2: refcount 1), what deleting the
+    /// snapshot would free; null when the format does not tell it apart.
+    /// </summary>
+    public long? ExclusiveBytes { get; set; }
+    /// <summary>The colour number (<see cref="MapPicture.OwnerColour"/>) of a state whose data is not one of the map's owners (a qcow2 snapshot).</summary>
+    public int? OwnColour { get; set; }
     public bool IsCurrent { get; init; }
     public bool IsDeleted { get; init; }
     /// <summary>A whole image of the backing chain (format in <see cref="Format"/>), not a state inside one.</summary>
@@ -28,6 +35,9 @@ internal sealed class StateNode
     /// </summary>
     public List<int>? OwnedCells { get; set; }
     public int Depth { get; set; }
+
+    /// <summary>The colour number of this state's cells, null when it has none.</summary>
+    public int? ColourIn(MapOwners owners) => Owners.Count > 0 ? owners.ColourOf(Owners[0]) : OwnColour;
 }
 
 /// <summary>
@@ -56,7 +66,7 @@ internal static class StateGraph
         }
         var topLayer = layers[0];
         if (topLayer is IStateHistory history) AddStates(hangHere, history, owners, map);
-        else if (topLayer is ISnapshotStore store) AddSnapshots(hangHere, store, map);
+        else if (topLayer is ISnapshotStore store) AddSnapshots(hangHere, store, owners, map);
         else
         {
             var node = new StateNode
@@ -102,13 +112,15 @@ internal static class StateGraph
     }
 
     /// <summary>
-    /// Formats whose snapshots share clusters by reference count (qcow2) keep no owner per snapshot: their snapshots
-    /// show date and VM state, and the current state owns the top layer's data of the view.
+    /// Formats whose snapshots share clusters by reference count (qcow2): their snapshots with date and VM state and,
+    /// when the format can tell (<see cref="ISnapshotOwnership"/>), the clusters each holds that the current view no
+    /// longer reads; the current state owns the top layer's data of the view.
     /// </summary>
-    private static void AddSnapshots(List<StateNode> into, ISnapshotStore store, AllocationMap map)
+    private static void AddSnapshots(List<StateNode> into, ISnapshotStore store, MapOwners owners, AllocationMap map)
     {
         var snapshots = store.ListSnapshots();
         var tree = SnapshotTree.Build(snapshots, null);
+        long cluster = store is IImageInfo { ClusterSize: > 0 } info ? info.ClusterSize : 1;
         var stack = new Stack<(SnapshotTree.Node Node, List<StateNode> Into)>();
         for (int i = tree.Roots.Count - 1; i >= 0; i--) stack.Push((tree.Roots[i], into));
         while (stack.Count > 0)
@@ -116,7 +128,22 @@ internal static class StateGraph
             var (n, list) = stack.Pop();
             StateNode node;
             if (n.Snapshot is { } s)
+            {
                 node = new StateNode { Name = s.Name, Id = s.Id, Date = s.Date, VmStateSize = s.VmStateSize };
+                if (store is ISnapshotOwnership ownership)
+                {
+                    var cells = new List<int>();
+                    var owned = ownership.VisitOwnedClusters(s.Id, c =>
+                    {
+                        long cell = c * cluster / map.CellBytes;
+                        if (cell < map.CellCount && (cells.Count == 0 || cells[^1] != cell)) cells.Add((int)cell);
+                    });
+                    node.OwnedCells = cells;
+                    node.OwnedBytes = owned.Clusters * cluster;
+                    node.ExclusiveBytes = owned.ExclusiveBytes;
+                    node.OwnColour = owners.NewColour();
+                }
+            }
             else
             {
                 node = new StateNode { Name = "current state", IsCurrent = true, OwnedBytes = map.BytesAtDepth(0) };

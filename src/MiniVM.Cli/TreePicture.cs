@@ -75,8 +75,8 @@ internal static class TreePicture
         else if (n.IsDeleted) DashedBox(c, x, y, width, BoxHeight);
         else Ink.Stroke(c, x, y, width, BoxHeight, BorderColour);
         // The swatch: the colour of the state's cells in the map; hollow when it owns none there.
-        if (n.Owners.Count > 0 && n.OwnedBytes != 0)
-            MapPicture.DataCell(c, x + 7, y + 12, 14, MapPicture.OwnerColour(owners.ColourOf(n.Owners[0])), own: true);
+        if (n.ColourIn(owners) is { } colour && n.OwnedBytes != 0)
+            MapPicture.DataCell(c, x + 7, y + 12, 14, MapPicture.OwnerColour(colour), own: true);
         else MapPicture.HollowCell(c, x + 7, y + 12, 14);
         var ink = n.IsDeleted ? DeletedColour : MapPicture.TextColour;
         Ink.Text(c, NameLine(n), x + 28, y + 4, NameSize, ink, bold: n.IsCurrent);
@@ -115,6 +115,8 @@ internal static class TreePicture
         if (n.Date is { } d && !n.IsLayer) parts.Add(d.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture) + " UTC");
         if (!n.IsLayer && !n.IsCurrent) parts.Add($"VM state {QemuSize.Format(n.VmStateSize)}");
         parts.Add(n.OwnedBytes is { } b ? $"owns {QemuSize.Format(b)}" : "owns: not kept per snapshot by this format");
+        // Shared clusters (qcow2): what the snapshot alone references, i.e. what deleting it frees.
+        if (n.ExclusiveBytes is { } only) parts.Add($"{QemuSize.Format(only)} only its own");
         return string.Join(" · ", parts);
     }
 }

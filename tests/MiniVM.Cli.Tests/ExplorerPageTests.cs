@@ -122,12 +122,22 @@ public sealed partial class ExplorerPageTests : IDisposable
         Run("img", "create", "-f", "qcow2", f, "64M");
         Run("io", "-c", "write -P 1 0 1M", f);
         Run("img", "snapshot", "-c", "one", f);
-        var data = Data(Explore(f));
+        Run("io", "-c", "write -P 2 320k 64k", f); // cluster 5 rewritten: "one" alone keeps its old data
+        string html = Explore(f);
+        var data = Data(html);
         Assert.Equal(["one (id 1)", "current state"], StateTitles(data));
         var cells = data.GetProperty("cells").EnumerateArray().Select(e => e.GetInt32()).ToList();
         Assert.Equal(1024, cells.Count);
         Assert.All(cells.Take(16), c => Assert.True(data.GetProperty("owners")[c].GetProperty("own").GetBoolean()));
         Assert.All(cells.Skip(16), c => Assert.Equal(-2, c));
+        Assert.EndsWith("owns 64 KiB · 64 KiB only its own", data.GetProperty("states")[0].GetProperty("detail").GetString());
+
+        string dom = Chromium.DumpDom(Url(html, "one"), _dir.File("profile"));
+        var shown = Cells(dom);
+        Assert.Equal(1024, shown.Count);
+        Assert.Equal([5], shown.Where(c => c.Value.Contains(" hl", StringComparison.Ordinal)).Select(c => c.Key));
+        Assert.Equal(1023, shown.Count(c => c.Value.Contains("dim", StringComparison.Ordinal)));
+        Assert.Contains("one (id 1): owns 64 KiB in 1 cell, 0 of them read by the current view", dom);
     }
 
     [Fact]

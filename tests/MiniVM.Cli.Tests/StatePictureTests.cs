@@ -54,13 +54,18 @@ public sealed class StatePictureTests : IDisposable
         Run("img", "create", "-f", "qcow2", f, "64M");
         Run("io", "-c", "write -P 1 0 1M", f);
         Run("img", "snapshot", "-c", "one", f);
+        Run("io", "-c", "write -P 2 0 128k", f); // two clusters rewritten: "one" keeps their old data
         Run("img", "snapshot", "-c", "two", f);
+        Run("io", "-c", "write -z 0 64k", f);     // one of them zeroed after "two": "two" keeps a cluster too
         var (_, svg) = Tree(f);
         Assert.Contains("one (id 1)", svg.Texts);
         Assert.Contains("two (id 2)", svg.Texts);
         Assert.Contains("current state", svg.Texts);
-        Assert.Contains("owns 1 MiB", svg.Texts);
-        Assert.Contains(svg.Texts, t => t.EndsWith("owns: not kept per snapshot by this format", StringComparison.Ordinal));
+        Assert.Contains("owns 960 KiB", svg.Texts); // the current state: 1 MiB less the zeroed cluster
+        // What each snapshot holds that the current view no longer reads, and how much of it no other table references.
+        Assert.Contains(svg.Texts, t => t.EndsWith("owns 128 KiB · 128 KiB only its own", StringComparison.Ordinal));
+        Assert.Contains(svg.Texts, t => t.EndsWith("owns 64 KiB · 64 KiB only its own", StringComparison.Ordinal));
+        Assert.DoesNotContain(svg.Texts, t => t.Contains("not kept per snapshot", StringComparison.Ordinal));
         CliResult.Run("img", "snapshot", "-c", "three", "--png", _dir.File("x.png"), f).AssertOneError(64, "-l");
         Assert.False(File.Exists(_dir.File("x.png")));
     }
