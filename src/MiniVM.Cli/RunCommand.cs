@@ -156,7 +156,7 @@ internal static class RunCommand
                 ConcurrentQueue<byte>? input = null;
                 // A serial console on a terminal takes keys as they are typed (raw mode, restored at exit), not lines.
                 using var rawSerial = stdout is not null && terminal is null && !Console.IsInputRedirected
-                    && !options.Monitor.Equals("stdio", StringComparison.OrdinalIgnoreCase) ? TerminalMode.EnterRaw(keepSignals: true) : null;
+                    && options.Monitor.Kind != MonitorKind.Stdio ? TerminalMode.EnterRaw(keepSignals: true) : null;
                 if (stdout is not null) input = terminal is null ? StartStdinPump(machine.Clock.Wake, rawSerial is not null) : new ConcurrentQueue<byte>();
                 if (MonitorSetup.Prepare(context, machine, options, parse.GetValue(loadVm), parse.GetValue(monitorScript), out var monitorSetup) is { } failed)
                     return failed;
