@@ -51,6 +51,17 @@ public sealed class LinuxBootTests : IDisposable
         Assert.Contains("MINIVM-LINUX-READY 6.1.", r.Stdout);
         Assert.Contains("XT-PIC", r.Stdout);
         Assert.DoesNotContain("IO-APIC", r.Stdout);
+        AssertP6PerformanceCounters(r.Stdout);
+    }
+
+    /// <summary>
+    /// Issue 15: Linux finds the P6 performance counters (MSRs and RDPMC) and uses them up to its poweroff, which the
+    /// caller has already seen complete (exit 0).
+    /// </summary>
+    private static void AssertP6PerformanceCounters(string stdout)
+    {
+        Assert.Contains("Performance Events: p6 PMU driver.", stdout);
+        Assert.DoesNotContain("Failed to access perfctr msr", stdout);
     }
 
     /// <summary>
@@ -82,6 +93,7 @@ public sealed class LinuxBootTests : IDisposable
         Assert.DoesNotContain("no processors registered", r.Stdout);
         Assert.Contains("IO-APIC", r.Stdout);
         Assert.Contains("lapic", r.Stdout);
+        AssertP6PerformanceCounters(r.Stdout);
 
         _work.RunOk("img", "check", data);
         string raw = _work.PathOf("data.raw");
