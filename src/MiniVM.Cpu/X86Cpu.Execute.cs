@@ -361,6 +361,7 @@ public sealed partial class X86Cpu
                 break;
             }
             case Mnemonic.Rdmsr: ExecRdmsr(); break;
+            case Mnemonic.Rdpmc: ExecRdpmc(); break;
             case Mnemonic.Wrmsr: ExecWrmsr(); break;
             case Mnemonic.Lgdt:
             case Mnemonic.Lidt:

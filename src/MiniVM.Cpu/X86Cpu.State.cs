@@ -1,7 +1,7 @@
 namespace MiniVM.Cpu;
 
 // savevm/loadvm of the whole CPU: registers, segment caches, control/debug registers, descriptor-table
-// registers, TSC offset, halt/shadow state and the FPU. Decode cache and TLB are rebuilt, never saved.
+// registers, TSC offset, halt/shadow state, the FPU and the performance counters. Decode cache and TLB are rebuilt, never saved.
 // The record has no header of its own: the VM-state section that carries it ("cpu") has the one length and the one
 // version; a change of this layout is a new version of that section.
 public sealed partial class X86Cpu
@@ -28,6 +28,7 @@ public sealed partial class X86Cpu
         _fpu.SaveState(w);
         w.Write(_nmiPending);
         w.Write(NmiBlocked);
+        SavePerfCounters(w);
     }
 
     /// <summary>Restores a <see cref="SaveState"/> record; bad data throws <see cref="InvalidDataException"/> naming the field.</summary>
@@ -49,7 +50,7 @@ public sealed partial class X86Cpu
             }
             uint cr0 = r.ReadUInt32(), cr2 = r.ReadUInt32(), cr3 = r.ReadUInt32(), cr4 = r.ReadUInt32();
             if ((cr0 & CR0_PG) != 0 && (cr0 & CR0_PE) == 0) throw new InvalidDataException($"CPU state: CR0 0x{cr0:X8} has PG without PE");
-            if ((cr4 & ~0x1Fu) != 0) throw new InvalidDataException($"CPU state: CR4 0x{cr4:X8} has unsupported bits");
+            if ((cr4 & ~0x11Fu) != 0) throw new InvalidDataException($"CPU state: CR4 0x{cr4:X8} has unsupported bits");
             uint gb = r.ReadUInt32(), gl = r.ReadUInt32(), ib = r.ReadUInt32(), il = r.ReadUInt32();
             if (gl > 0xFFFF || il > 0xFFFF) throw new InvalidDataException("CPU state: GDTR/IDTR limit above 0xFFFF");
             var ldtr = ReadCache(r);
@@ -64,6 +65,7 @@ public sealed partial class X86Cpu
             bool a20 = r.ReadBoolean(), ferr = r.ReadBoolean(), shutdown = r.ReadBoolean();
             _fpu.LoadState(r);
             bool nmiPending = r.ReadBoolean(), nmiBlocked = r.ReadBoolean();
+            var perf = ReadPerfCounters(r);
 
             regs.CopyTo(R, 0);
             Eip_ = eip;
@@ -85,6 +87,7 @@ public sealed partial class X86Cpu
             ShutdownPending = shutdown;
             _nmiPending = nmiPending;
             NmiBlocked = nmiBlocked;
+            RestorePerfCounters(perf);
             _dataHits = 0;
             UpdateAccessChecks();
             UpdateCodeBits();

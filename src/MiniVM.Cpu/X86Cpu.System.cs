@@ -62,6 +62,8 @@ public sealed partial class X86Cpu
             0x17 => 0,        // IA32_PLATFORM_ID
             0x8B => 0,        // IA32_BIOS_SIGN_ID: no microcode loaded
             MsrApicBase when _pic is IApicBaseRegister apic => apic.ApicBase,
+            MsrPerfCtr0 or MsrPerfCtr1 => ReadPerfCounter((int)(R[1] - MsrPerfCtr0)),
+            MsrPerfEvtSel0 or MsrPerfEvtSel1 => _perfEvtSel[R[1] - MsrPerfEvtSel0],
             _ => throw new GuestFault(13, 0),
         };
         R[0] = (uint)v;
@@ -77,6 +79,11 @@ public sealed partial class X86Cpu
             case 0x10: TscOffset = (long)v - (long)_bus.ReadTimestampCounter(); break;
             case MsrApicBase when _pic is IApicBaseRegister apic:
                 if (!apic.TrySetApicBase(v)) throw new GuestFault(13, 0);
+                break;
+            case MsrPerfCtr0 or MsrPerfCtr1: WritePerfCounter((int)(R[1] - MsrPerfCtr0), R[0]); break;
+            case MsrPerfEvtSel0 or MsrPerfEvtSel1:
+                if (R[2] != 0) throw new GuestFault(13, 0); // bits 63:32 are reserved
+                WritePerfEventSelect((int)(R[1] - MsrPerfEvtSel0), R[0]);
                 break;
             case 0x79: // IA32_BIOS_UPDT_TRIG: microcode updates are accepted and ignored
             case 0x8B:
@@ -109,7 +116,7 @@ public sealed partial class X86Cpu
             case Register.CR2: Cr2_ = v; break;
             case Register.CR3: Cr3_ = v; FlushTlb(); break;
             case Register.CR4:
-                if ((v & ~(CR4_VME | CR4_PVI | CR4_TSD | CR4_DE | CR4_PSE)) != 0) throw new GuestFault(13, 0);
+                if ((v & ~(CR4_VME | CR4_PVI | CR4_TSD | CR4_DE | CR4_PSE | CR4_PCE)) != 0) throw new GuestFault(13, 0);
                 Cr4_ = v;
                 FlushTlb();
                 break;

@@ -15,7 +15,7 @@ public sealed partial class X86Cpu
     internal const uint ArithFlags = CF | PF | AF | ZF | SF | OF;
 
     internal const uint CR0_PE = 1, CR0_MP = 2, CR0_EM = 4, CR0_TS = 8, CR0_ET = 0x10, CR0_NE = 0x20, CR0_WP = 0x10000, CR0_AM = 0x40000, CR0_NW = 0x20000000, CR0_CD = 0x40000000, CR0_PG = 0x80000000;
-    internal const uint CR4_VME = 1, CR4_PVI = 2, CR4_TSD = 4, CR4_DE = 8, CR4_PSE = 0x10;
+    internal const uint CR4_VME = 1, CR4_PVI = 2, CR4_TSD = 4, CR4_DE = 8, CR4_PSE = 0x10, CR4_PCE = 0x100;
 
     private readonly PhysicalMemory _mem;
     private readonly ICpuBus _bus;
@@ -176,6 +176,7 @@ public sealed partial class X86Cpu
         _ferr = false;
         _dataHits = 0;
         _fpu.Reset();
+        ResetPerfCounters();
         UpdateAccessChecks();
         UpdateCodeBits();
         FlushTlb();
