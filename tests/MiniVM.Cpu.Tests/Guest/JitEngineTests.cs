@@ -30,6 +30,29 @@ public sealed class JitEngineTests
         return s;
     }
 
+    /// <summary>The same program loaded into a JIT machine and an interpreter machine.</summary>
+    private static (TestMachine Jit, TestMachine Interp) BothEngines(Action<Assembler> program)
+    {
+        var jit = NewMachine(CpuEngine.Jit);
+        var interp = NewMachine(CpuEngine.Interpreter);
+        jit.LoadBootTo32(program);
+        interp.LoadBootTo32(program);
+        return (jit, interp);
+    }
+
+    /// <summary>Runs both machines to the halt in random Run(1..maxBudget) slices, comparing counts and state after each.</summary>
+    private static void RunInRandomBudgets(TestMachine jit, TestMachine interp, int seed, int maxBudget)
+    {
+        var rng = new Random(seed);
+        while (!interp.Cpu.Halted)
+        {
+            int n = rng.Next(1, maxBudget);
+            Assert.Equal(interp.Cpu.Run(n), jit.Cpu.Run(n));
+            Assert.Equal(Snapshot(interp), Snapshot(jit));
+        }
+        Assert.True(jit.Cpu.Halted);
+    }
+
     [Fact]
     public void LoopRunsInTranslatedBlocksWithTheInterpretersResultAndCount()
     {
@@ -48,10 +71,7 @@ public sealed class JitEngineTests
             a.jnz(top);
             a.hlt();
         }
-        var jit = NewMachine(CpuEngine.Jit);
-        var interp = NewMachine(CpuEngine.Interpreter);
-        jit.LoadBootTo32(Program);
-        interp.LoadBootTo32(Program);
+        var (jit, interp) = BothEngines(Program);
         jit.RunToHalt(100_000);
         interp.RunToHalt(100_000);
         Assert.Equal(Snapshot(interp), Snapshot(jit));
@@ -160,18 +180,8 @@ public sealed class JitEngineTests
             a.jnz(top);
             a.hlt();
         }
-        var jit = NewMachine(CpuEngine.Jit);
-        var interp = NewMachine(CpuEngine.Interpreter);
-        jit.LoadBootTo32(Program);
-        interp.LoadBootTo32(Program);
-        var rng = new Random(7);
-        while (!interp.Cpu.Halted)
-        {
-            int n = rng.Next(1, 12);
-            Assert.Equal(interp.Cpu.Run(n), jit.Cpu.Run(n));
-            Assert.Equal(Snapshot(interp), Snapshot(jit));
-        }
-        Assert.True(jit.Cpu.Halted);
+        var (jit, interp) = BothEngines(Program);
+        RunInRandomBudgets(jit, interp, seed: 7, maxBudget: 12);
         Assert.True(jit.Cpu.JitStatistics.BlockRuns > 50, jit.Cpu.JitStatistics.ToString());
     }
 
@@ -204,18 +214,8 @@ public sealed class JitEngineTests
             a.Label(ref done);
             a.hlt();
         }
-        var jit = NewMachine(CpuEngine.Jit);
-        var interp = NewMachine(CpuEngine.Interpreter);
-        jit.LoadBootTo32(Program);
-        interp.LoadBootTo32(Program);
-        var rng = new Random(11);
-        while (!interp.Cpu.Halted)
-        {
-            int n = rng.Next(1, 40);
-            Assert.Equal(interp.Cpu.Run(n), jit.Cpu.Run(n));
-            Assert.Equal(Snapshot(interp), Snapshot(jit));
-        }
-        Assert.True(jit.Cpu.Halted);
+        var (jit, interp) = BothEngines(Program);
+        RunInRandomBudgets(jit, interp, seed: 11, maxBudget: 40);
         byte[] want = new byte[0x800], got = new byte[0x800];
         interp.Memory.Read(0x10000, want);
         jit.Memory.Read(0x10000, got);

@@ -1,3 +1,4 @@
+using Iced.Intel;
 using MiniVM.Cpu.Tests.Support;
 using static Iced.Intel.AssemblerRegisters;
 
@@ -145,22 +146,25 @@ public sealed class LocalApicCpuTests
         Assert.Equal(0x0C04_0843u, cpu.Edx);              // L2 512K, L1I 16K, DTLB 4M, L1D 16K
     }
 
+    /// <summary>The NMI tests' main program: IF = 0, counts [0x3004] up to 1000, halts.</summary>
+    private static void CountToAThousandWithInterruptsOff(Assembler a)
+    {
+        var loop = a.CreateLabel();
+        a.cli();
+        a.Label(ref loop);
+        a.inc(__dword_ptr[0x3004]);
+        a.cmp(__dword_ptr[0x3004], 1000);
+        a.jb(loop);
+        a.hlt();
+    }
+
     /// <summary>
     /// An NMI is taken with IF = 0 (vector 2), and a second one waits until the handler's IRET (SDM vol. 3 §6.7.1).
     /// </summary>
     [Fact]
     public void NmiIsTakenWithInterruptsDisabledAndBlocksFurtherNmisUntilIret()
     {
-        var (cpu, memory) = Real(new TestInterrupts(), a =>
-        {
-            var loop = a.CreateLabel();
-            a.cli();
-            a.Label(ref loop);
-            a.inc(__dword_ptr[0x3004]);
-            a.cmp(__dword_ptr[0x3004], 1000);
-            a.jb(loop);
-            a.hlt();
-        });
+        var (cpu, memory) = Real(new TestInterrupts(), CountToAThousandWithInterruptsOff);
         // NMI handler at 0x1200: counts, and spins 200 instructions so a second NMI arrives inside it.
         memory.Write(0x1200, TestMachine.Assemble(16, 0x1200, a =>
         {
@@ -191,16 +195,7 @@ public sealed class LocalApicCpuTests
     [Fact]
     public void SavedStateKeepsNmiBlockingAndTheLatchedNmi()
     {
-        var (cpu, memory) = Real(new TestInterrupts(), a =>
-        {
-            var loop = a.CreateLabel();
-            a.cli();
-            a.Label(ref loop);
-            a.inc(__dword_ptr[0x3004]);
-            a.cmp(__dword_ptr[0x3004], 1000);
-            a.jb(loop);
-            a.hlt();
-        });
+        var (cpu, memory) = Real(new TestInterrupts(), CountToAThousandWithInterruptsOff);
         // Handler: counts, records SP at entry (a nested entry would show a lower one), spins, returns.
         memory.Write(0x1200, TestMachine.Assemble(16, 0x1200, a =>
         {
