@@ -5,7 +5,8 @@ namespace MiniVM.Cli;
 
 /// <summary>
 /// `minivm img measure [-O FMT] [-o OPTIONS] (--size N | [-f FMT] FILE) [--output human|json]`, like qemu-img
-/// measure: the host bytes a new image of FMT needs for FILE's content (or an empty disk of N bytes), and fully allocated.
+/// measure: the host bytes a new image of FMT needs for FILE's content (or an empty disk of N bytes), fully allocated,
+/// and (qcow2 v3 to qcow2 v3) what FILE's persistent bitmaps would take.
 /// </summary>
 internal static class ImgMeasureCommand
 {
@@ -35,6 +36,7 @@ internal static class ImgMeasureCommand
         if (outFormat is not IMeasurableFormat measurable)
             throw CommandFailure.Unsupported(file ?? outFormat.Name, $"format {outFormat.Name} cannot estimate the size of its images");
         ImageMeasure m;
+        long? bitmaps = null;
         try
         {
             if (file is null) m = measurable.Measure(CliNumbers.Size(sizeText!, "size"), options, null);
@@ -43,6 +45,9 @@ internal static class ImgMeasureCommand
                 using var source = ImageAccess.Open(context, file, format, readOnly: true, allowUnsafe);
                 var chain = new ImageChain(source);
                 m = measurable.Measure(source.Size, options, granule => DataBytes(chain, granule));
+                // qemu-img reports bitmaps only when both the source and the new image can hold them (qcow2 v3).
+                if (source is IPersistentBitmaps { PersistentBitmaps: { } held } && outFormat is IPersistentBitmapsFormat store)
+                    bitmaps = store.BitmapsSize(source.Size, options, held);
             }
         }
         catch (ImageFormatException e) when (e.FileName is null) { throw CommandFailure.Usage(e.Message); }
@@ -50,6 +55,7 @@ internal static class ImgMeasureCommand
             context.Out.WriteLine(JsonText.Write(w =>
             {
                 w.WriteStartObject();
+                if (bitmaps is { } b) w.WriteNumber("bitmaps", b);
                 w.WriteNumber("required", m.Required);
                 w.WriteNumber("fully-allocated", m.FullyAllocated);
                 w.WriteEndObject();
@@ -58,6 +64,7 @@ internal static class ImgMeasureCommand
         {
             context.Out.WriteLine($"required size: {m.Required}");
             context.Out.WriteLine($"fully allocated size: {m.FullyAllocated}");
+            if (bitmaps is { } b) context.Out.WriteLine($"bitmaps size: {b}");
         }
         return ExitCodes.Success;
     }

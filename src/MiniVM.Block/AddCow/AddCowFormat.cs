@@ -6,7 +6,7 @@ namespace MiniVM.Block.AddCow;
 /// The add-cow format in the registry. Create options follow v8 (add-cow.md §2.4): backing_file, image_file and
 /// backing_fmt, which is checked against the backing file but cannot be stored.
 /// </summary>
-public sealed class AddCowFormat : IImageFormat
+public sealed partial class AddCowFormat : IImageFormat
 {
     public string Name => "add-cow";
 

@@ -4,7 +4,7 @@ using System.Globalization;
 namespace MiniVM.Block.Fvd;
 
 /// <summary>The FVD format in the registry (fvd.md §2.1 probe, §3.1 create options).</summary>
-public sealed class FvdFormat : IImageFormat
+public sealed partial class FvdFormat : IImageFormat
 {
     public string Name => "fvd";
 
@@ -29,7 +29,10 @@ public sealed class FvdFormat : IImageFormat
     public int Probe(ReadOnlySpan<byte> head, string fileName) =>
         head.Length >= 8 && BinaryPrimitives.ReadUInt32LittleEndian(head) == FvdHeader.Magic ? 100 : 0;
 
-    public IBlockDriver Create(string fileName, long size, ImageCreateOptions options, ImageOpenContext context)
+    public IBlockDriver Create(string fileName, long size, ImageCreateOptions options, ImageOpenContext context) =>
+        FvdImage.Create(fileName, size, Parameters(options), context);
+
+    private static FvdCreateParameters Parameters(ImageCreateOptions options)
     {
         string? backing = options.BackingFile ?? options.Get("backing_file");
         string? backingFmt = options.BackingFormat ?? options.Get("backing_fmt");
@@ -54,7 +57,7 @@ public sealed class FvdFormat : IImageFormat
             DetectSparseHole = options.GetSize("detect_sparse_hole", 0),
             JournalSize = journal is null ? 0 : journal.TrimStart().StartsWith('-') ? -1 : SizeParser.Parse(journal, "journal_size"),
         };
-        return FvdImage.Create(fileName, size, p, context);
+        return p;
     }
 
     public IBlockDriver Open(string fileName, ImageOpenContext context) => FvdImage.Open(fileName, context);

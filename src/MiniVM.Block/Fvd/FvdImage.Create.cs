@@ -3,7 +3,7 @@ namespace MiniVM.Block.Fvd;
 /// <summary>Image creation with the layout rules of fvd.md §3.1 (so the golden layouts of §2.3 come out).</summary>
 public sealed partial class FvdImage
 {
-    private const long ModerateBitmapSize = 4L << 20;
+    internal const long ModerateBitmapSize = 4L << 20;
     private const long MaxSparseHole = 64L << 20;
 
     public static FvdImage Create(string fileName, long size, FvdCreateParameters p, ImageOpenContext context)

@@ -24,7 +24,7 @@ public sealed partial class FvdImage : BlockDriver, IImageCheck, IBackingImage, 
     private const uint DirtyBit = 0x80000000;
     private const int ScratchSize = 256 * 1024;
     /// <summary>Growth beyond this per step is pointless (files are sparse) and hostile headers may ask for terabytes.</summary>
-    private const long MaxGrowStep = 1L << 30;
+    internal const long MaxGrowStep = 1L << 30;
 
     private readonly SafeFileHandle _meta;
     private readonly SafeFileHandle _data;

@@ -4,7 +4,7 @@ using System.Numerics;
 namespace MiniVM.Block.Irow;
 
 /// <summary>The iROW format in the registry (irow.md §2.7 probe, §5.1 create options).</summary>
-public sealed class IrowFormat : IImageFormat
+public sealed partial class IrowFormat : IImageFormat
 {
     public string Name => "irow";
 
@@ -22,18 +22,23 @@ public sealed class IrowFormat : IImageFormat
 
     public IBlockDriver Create(string fileName, long size, ImageCreateOptions options, ImageOpenContext context)
     {
-        long cluster = options.GetSize("cluster_size", 65536);
-        if (cluster == 0) cluster = 65536; // the original keeps the default for 0 (§5.1)
-        if (cluster < 512 || cluster > 2 << 20 || !BitOperations.IsPow2(cluster))
-            throw new ImageFormatException(fileName, $"cluster_size {cluster} must be a power of two between 512 and 2048k");
         string? backing = options.BackingFile ?? options.Get("backing_file");
         string? backingFmt = options.BackingFormat ?? options.Get("backing_fmt");
         var p = new IrowCreateParameters(
-            ClusterBits: BitOperations.Log2((ulong)cluster),
+            ClusterBits: ClusterBits(options, fileName),
             CopyOnDemand: options.GetBool("copy_on_demand", false),
             BackingFile: string.IsNullOrEmpty(backing) ? null : backing,
             BackingFormat: string.IsNullOrEmpty(backingFmt) ? null : backingFmt);
         return IrowImage.Create(fileName, size, p, context);
+    }
+
+    private static int ClusterBits(ImageCreateOptions options, string? fileName)
+    {
+        long cluster = options.GetSize("cluster_size", 65536);
+        if (cluster == 0) cluster = 65536; // the original keeps the default for 0 (§5.1)
+        if (cluster < 512 || cluster > 2 << 20 || !BitOperations.IsPow2(cluster))
+            throw new ImageFormatException(fileName, $"cluster_size {cluster} must be a power of two between 512 and 2048k");
+        return BitOperations.Log2((ulong)cluster);
     }
 
     public IBlockDriver Open(string fileName, ImageOpenContext context) => IrowImage.Open(fileName, context);

@@ -7,7 +7,7 @@ namespace MiniVM.Block.Qcow2;
 /// Registry entry for qcow2 v2/v3 (and "qcow3" = qcow2 v3 with the user-metadata extension; never the 2008 layout,
 /// qcow3.md §4.1). Create lays the image out as qemu-img does: header, refcount table, one refcount block, L1.
 /// </summary>
-public sealed class Qcow2Format : IImageFormat, ICompressedWritesFormat, IMeasurableFormat
+public sealed partial class Qcow2Format : IImageFormat, ICompressedWritesFormat, IMeasurableFormat
 {
     /// <summary>"qcow2", or "qcow3": the same driver under the alias qcow3.md §4.1 asks for, creating compat=1.1 only
     /// and never winning a probe (files are qcow2 files).</summary>
