@@ -16,8 +16,8 @@ public sealed partial class Qcow2Image
         public bool Dirty;
     }
 
-    private readonly int _refBlockBits;
-    private readonly long _refBlockEntries;
+    private int _refBlockBits;
+    private long _refBlockEntries;
     private ulong[] _rt;
     private bool _rtDirty;
     private readonly Dictionary<long, RefBlock> _refBlocks = new();
