@@ -76,6 +76,8 @@ public sealed class ImageFormats
         var f = format is null ? Probe(fileName) : Get(format);
         if (context.Chain.Count == 0) context.Chain.Add(Path.GetFullPath(fileName));
         IBlockDriver driver;
+        // One open holds its files, data files and backing chain together: they may reopen each other (ImageLock).
+        using (ImageLock.OpenScope())
         using (ImageLock.ShareScope(context.ForceShare && context.ReadOnly)) driver = f.Open(fileName, context);
         // QEMU's rule for a probed raw image (block/raw-format.c): its guest bytes are the file's bytes, so a guest
         // that writes an image header at offset 0 would have the next open probe another format, whose backing
@@ -107,6 +109,6 @@ public sealed class ImageFormats
         if (size < 0) throw new ImageFormatException(fileName, $"size {size} is negative");
         context ??= new ImageOpenContext { Registry = this };
         context.Chain.Add(Path.GetFullPath(fileName));
-        return f.Create(fileName, size, options, context);
+        using (ImageLock.OpenScope()) return f.Create(fileName, size, options, context);
     }
 }

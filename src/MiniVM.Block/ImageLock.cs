@@ -62,17 +62,48 @@ public static partial class ImageLock
     private static partial int Statx(int dirfd, string path, int flags, uint mask, Span<byte> buffer);
 
     /// <summary>
-    /// The handles this process has locked, by file identity: OFD locks of two opens of one file in the same process
-    /// conflict with each other, but a driver that reopens a file it already holds (iROW's repair of its own btmp) is
-    /// not "another process using the image". A conflict on a file this process already has open is therefore ignored.
+    /// The handles this process has locked, by file identity, with their mode and the open they belong to. OFD locks of
+    /// two opens of one file in the same process conflict with each other just as between processes, but the kernel
+    /// cannot tell a driver reopening a file it already holds (iROW's repair of its own btmp, a backing file two
+    /// overlays share) from a second, unrelated open. So this table decides within the process: a conflict between
+    /// two <see cref="OpenScope"/>s (two front-door opens: a VM's disk and a monitor or in-process tool opening it
+    /// again) is refused with QEMU's message, like one between processes; a reopen inside the same open, or one a
+    /// driver makes later on its own (no scope), is the same holder and passes.
     /// </summary>
-    private static readonly Dictionary<(ulong Dev, ulong Ino), List<WeakReference<SafeFileHandle>>> Held = new();
+    private static readonly Dictionary<(ulong Dev, ulong Ino), List<Holder>> Held = new();
+
+    private sealed record Holder(WeakReference<SafeFileHandle> Handle, ImageLockMode Mode, object? Open);
+
+    private static readonly AsyncLocal<object?> CurrentOpen = new();
 
     /// <summary>
-    /// Takes the lock bytes of <paramref name="mode"/> on <paramref name="handle"/> and checks that no other process
-    /// holds a conflicting one. Throws <see cref="ImageLockedException"/> naming the permission, as QEMU words it.
-    /// Hosts without OFD locks (not Linux, a file system that refuses them) are opened unlocked, as QEMU does with
-    /// locking=auto.
+    /// Marks the files locked until the returned scope ends as one open of an image (its own files, data files and
+    /// backing chain). Nested scopes join the outer one. <see cref="ImageFormats"/> wraps every open and create in one.
+    /// </summary>
+    public static IDisposable OpenScope()
+    {
+        if (CurrentOpen.Value is not null) return NoScope.Instance;
+        var scope = new OpenMark();
+        CurrentOpen.Value = scope;
+        return scope;
+    }
+
+    private sealed class OpenMark : IDisposable
+    {
+        private bool _done;
+        public void Dispose()
+        {
+            if (_done) return;
+            _done = true;
+            CurrentOpen.Value = null;
+        }
+    }
+
+    /// <summary>
+    /// Takes the lock bytes of <paramref name="mode"/> on <paramref name="handle"/> and checks that no other process,
+    /// and no other open of this process, holds a conflicting one. Throws <see cref="ImageLockedException"/> naming the
+    /// permission, as QEMU words it. Hosts without OFD locks (not Linux, a file system that refuses them) are opened
+    /// unlocked, as QEMU does with locking=auto.
     /// </summary>
     public static void Acquire(SafeFileHandle handle, string path, ImageLockMode mode)
     {
@@ -88,6 +119,15 @@ public static partial class ImageLock
             foreach (int p in unshared)
                 if (!SetShared(fd, SharedBase + p)) return;
             var id = Identity(fd);
+            object? open = CurrentOpen.Value;
+            if (id is { } file && open is not null)
+                for (int attempt = 0; InProcessConflict(file, handle, held, unshared, open) is { } conflict; attempt++)
+                {
+                    // A handle dropped without Dispose stays in the table until its finalizer runs.
+                    if (attempt > 0) throw new ImageLockedException(path, conflict);
+                    GC.Collect();
+                    GC.WaitForPendingFinalizers();
+                }
             bool ours = id is { } key && HeldElsewhereInProcess(key, handle);
             for (int attempt = 0; !ours; attempt++)
             {
@@ -100,9 +140,29 @@ public static partial class ImageLock
                 if (attempt >= GhostRetries) throw new ImageLockedException(path, conflict);
                 Thread.Sleep(GhostRetryMs);
             }
-            if (id is { } k) Remember(k, handle);
+            if (id is { } k) Remember(k, handle, mode, open);
         }
         finally { if (addRef) handle.DangerousRelease(); }
+    }
+
+    /// <summary>QEMU's message for the first permission another open of this process denies, or null.</summary>
+    private static string? InProcessConflict((ulong, ulong) key, SafeFileHandle handle, int[] held, int[] unshared, object open)
+    {
+        lock (Held)
+        {
+            if (!Held.TryGetValue(key, out var list)) return null;
+            list.RemoveAll(h => !h.Handle.TryGetTarget(out var x) || x.IsClosed);
+            foreach (var h in list)
+            {
+                if (ReferenceEquals(h.Open, open) || !h.Handle.TryGetTarget(out var other) || ReferenceEquals(other, handle)) continue;
+                var (theirHeld, theirUnshared) = Permissions(h.Mode);
+                foreach (int p in held)
+                    if (theirUnshared.Contains(p)) return $"Failed to get \"{PermNames[p]}\" lock";
+                foreach (int p in unshared)
+                    if (theirHeld.Contains(p)) return $"Failed to get shared \"{PermNames[p]}\" lock";
+            }
+            return null;
+        }
     }
 
     private const int GhostRetries = 10, GhostRetryMs = 50;
@@ -151,20 +211,20 @@ public static partial class ImageLock
         lock (Held)
         {
             if (!Held.TryGetValue(key, out var list)) return false;
-            list.RemoveAll(w => !w.TryGetTarget(out var h) || h.IsClosed);
-            foreach (var w in list)
-                if (w.TryGetTarget(out var h) && !ReferenceEquals(h, handle)) return true;
+            list.RemoveAll(h => !h.Handle.TryGetTarget(out var x) || x.IsClosed);
+            foreach (var h in list)
+                if (h.Handle.TryGetTarget(out var x) && !ReferenceEquals(x, handle)) return true;
             return false;
         }
     }
 
-    private static void Remember((ulong, ulong) key, SafeFileHandle handle)
+    private static void Remember((ulong, ulong) key, SafeFileHandle handle, ImageLockMode mode, object? open)
     {
         lock (Held)
         {
             if (!Held.TryGetValue(key, out var list)) Held[key] = list = new();
-            list.RemoveAll(w => !w.TryGetTarget(out var h) || h.IsClosed);
-            list.Add(new WeakReference<SafeFileHandle>(handle));
+            list.RemoveAll(h => !h.Handle.TryGetTarget(out var x) || x.IsClosed);
+            list.Add(new Holder(new WeakReference<SafeFileHandle>(handle), mode, open));
         }
     }
 

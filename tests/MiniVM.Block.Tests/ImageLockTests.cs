@@ -1,5 +1,3 @@
-using MiniVM.Block.Fvd;
-
 namespace MiniVM.Block.Tests;
 
 /// <summary>
@@ -108,15 +106,5 @@ public class ImageLockTests
             Assert.Throws<ImageLockedException>(() => ImageFormats.Default.Create("raw", image, 4096, new ImageCreateOptions()));
         }
         Assert.All(File.ReadAllBytes(image), b => Assert.Equal(0x5A, b));
-    }
-
-    [Fact]
-    public void Reopening_an_image_in_the_same_process_is_not_another_process()
-    {
-        using var dir = new TempDir();
-        string image = Make(dir, "fvd", "same.fvd");
-        using var first = ImageFormats.Default.Open(image, "fvd");
-        using var second = ImageFormats.Default.Open(image, "fvd", new ImageOpenContext { ReadOnly = true });
-        Assert.IsType<FvdImage>(second);
     }
 }

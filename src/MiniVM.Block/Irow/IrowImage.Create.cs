@@ -34,7 +34,7 @@ public sealed partial class IrowImage
         var (sec, nsec) = IrowSnapshotRecord.DateFields(now);
         var header = new IrowMetaHeader(p.CopyOnDemand, 1, p.ClusterBits, total, size, btmp, stored ?? "");
         var root = new IrowSnapshotRecord(IrowSnapshotRecord.CurrentId, IrowSnapshotRecord.CurrentName, btmp, irvd, "", 0, sec, nsec, 0, 0, false);
-        IrowMetaFile.Replace(metaPath, new IrowTree(header, [root]));
+        IrowMetaFile.Replace(metaPath, new IrowTree(header, [root])); // Open below takes the meta file's lock
         return Open(metaPath, context.AsReadWrite());
     }
 

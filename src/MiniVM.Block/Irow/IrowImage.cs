@@ -96,14 +96,30 @@ public sealed partial class IrowImage : BlockDriver, ISnapshotTree, IImageCheck,
     /// <summary>Opens an existing image; the backing image (if any) is opened through <paramref name="context"/>.</summary>
     public static IrowImage Open(string metaPath, ImageOpenContext context)
     {
-        var tree = IrowMetaFile.Read(metaPath);
-        if (!context.ReadOnly)
+        // The meta file is locked first, as the image's representative: it names every other file, and a second
+        // writer must be refused before it reads it or removes a temp meta file a writer may be writing.
+        var metaLock = HostFile.OpenHandle(metaPath, write: !context.ReadOnly);
+        try
         {
-            // A leftover temp meta is debris of an interrupted replace; the meta file itself is whole.
-            try { File.Delete(IrowMetaFile.TempPathFor(metaPath)); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            var tree = IrowMetaFile.Read(metaPath);
+            if (!context.ReadOnly)
+            {
+                // A leftover temp meta is debris of an interrupted replace; the meta file itself is whole.
+                try { File.Delete(IrowMetaFile.TempPathFor(metaPath)); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            }
+            var image = new IrowImage(metaPath, tree, context);
+            image._metaLock = metaLock;
+            return image;
         }
-        return new IrowImage(metaPath, tree, context);
+        catch
+        {
+            metaLock.Dispose();
+            throw;
+        }
     }
+
+    /// <summary>The open meta file, held only for its lock; replaced, still locked, on every meta replace.</summary>
+    private Microsoft.Win32.SafeHandles.SafeFileHandle? _metaLock;
 
     public override string FormatName => "irow";
     public override string FileName => _metaPath;
@@ -582,7 +598,13 @@ public sealed partial class IrowImage : BlockDriver, ISnapshotTree, IImageCheck,
         }
     }
 
-    private void CommitMeta() => IrowMetaFile.Replace(_metaPath, _tree);
+    private void CommitMeta()
+    {
+        var next = IrowMetaFile.Replace(_metaPath, _tree, keepWriterLock: true);
+        var old = _metaLock;
+        _metaLock = next;
+        old?.Dispose();
+    }
 
     protected override void Close()
     {
@@ -594,6 +616,7 @@ public sealed partial class IrowImage : BlockDriver, ISnapshotTree, IImageCheck,
         {
             CloseHandles();
             _backing?.Dispose();
+            _metaLock?.Dispose();
         }
     }
 

@@ -1,3 +1,5 @@
+using Microsoft.Win32.SafeHandles;
+
 namespace MiniVM.Block.Irow;
 
 /// <summary>
@@ -68,23 +70,40 @@ public static class IrowMetaFile
         return bytes;
     }
 
-    /// <summary>Atomically replaces the meta file: write temp, fsync, rename, fsync the directory.</summary>
-    public static void Replace(string metaPath, IrowTree tree)
+    /// <summary>
+    /// Atomically replaces the meta file: write temp, fsync, rename, fsync the directory. With
+    /// <paramref name="keepWriterLock"/> the new file is locked as a writer's (ImageLock) before it takes the meta
+    /// file's name, and its handle is returned open: a writer's lock then never leaves the name, so another process
+    /// that opens the meta file, before or after the rename, finds it held.
+    /// </summary>
+    public static SafeFileHandle? Replace(string metaPath, IrowTree tree, bool keepWriterLock = false)
     {
         tree.NormalizeCounts();
         byte[] bytes = Serialize(tree);
         string tmp = TempPathFor(metaPath);
+        SafeFileHandle? h = null;
         try
         {
-            using (var h = File.OpenHandle(tmp, FileMode.Create, FileAccess.ReadWrite, FileShare.None))
-            {
-                RandomAccess.Write(h, bytes, 0);
-                RandomAccess.FlushToDisk(h);
-            }
+            // Not FileShare.None: .NET emulates it with flock(LOCK_EX), which would shut out every reader of the meta
+            // file while the writer keeps this handle for its lock. Writers exclude each other by the meta lock.
+            h = File.OpenHandle(tmp, FileMode.Create, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
+            RandomAccess.Write(h, bytes, 0);
+            RandomAccess.FlushToDisk(h);
+            if (keepWriterLock) ImageLock.Acquire(h, metaPath, ImageLockMode.Write);
+            else { h.Dispose(); h = null; }
             File.Move(tmp, metaPath, overwrite: true);
         }
-        catch (IOException e) { throw new ImageFormatException(metaPath, $"cannot write the meta file: {e.Message}"); }
-        catch (UnauthorizedAccessException e) { throw new ImageFormatException(metaPath, $"cannot write the meta file: {e.Message}"); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            h?.Dispose();
+            throw new ImageFormatException(metaPath, $"cannot write the meta file: {e.Message}");
+        }
+        catch
+        {
+            h?.Dispose();
+            throw;
+        }
         HostFile.SyncDirectory(Path.GetDirectoryName(Path.GetFullPath(metaPath)) ?? ".");
+        return h;
     }
 }
