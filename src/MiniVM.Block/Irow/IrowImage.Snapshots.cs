@@ -441,6 +441,7 @@ public sealed partial class IrowImage
             try
             {
                 _tree = IrowMetaFile.Read(_metaPath);
+                ApplyGeometry();
                 _curBtmp.Dispose();
                 _curIrvd.Dispose();
                 OpenCurrent();
