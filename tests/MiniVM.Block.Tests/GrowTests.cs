@@ -91,6 +91,34 @@ public sealed class GrowTests
     }
 
     [Fact]
+    public void Irow_grow_that_fails_before_the_meta_commit_leaves_the_old_disk_and_can_be_retried()
+    {
+        using var dir = new TempDir();
+        string path = dir.File("d.irow");
+        byte[] data = Pattern(9000, 9);
+        using var img = IrowImage.Create(path, 64 * 1024, new IrowCreateParameters(ClusterBits: 12), new ImageOpenContext());
+        img.Write(3000, data);
+        img.CreateSnapshot("s1");
+        // The new btmps get written, then the meta replace cannot create its temp file: the commit point is never reached.
+        string blocker = IrowMetaFile.TempPathFor(path);
+        Directory.CreateDirectory(blocker);
+        var e = Assert.Throws<ImageFormatException>(() => img.Resize(1 << 20));
+        Assert.StartsWith(path + ": ", e.Message); // the meta replace names what failed
+        Assert.Equal(64 * 1024L, img.Size);
+        Assert.Equal(data, Read(img, 3000, data.Length));
+        using (var other = IrowImage.Open(path, new ImageOpenContext { ReadOnly = true }))
+        {
+            Assert.Equal(64 * 1024L, other.Size);
+            Assert.Equal(data, Read(other, 3000, data.Length));
+        }
+        Directory.Delete(blocker);
+        img.Resize(1 << 20);
+        img.Write((1 << 20) - 100, data.AsSpan(0, 100));
+        Assert.Equal(data, Read(img, 3000, data.Length));
+        Assert.Equal(data.AsSpan(0, 100).ToArray(), Read(img, (1 << 20) - 100, 100));
+    }
+
+    [Fact]
     public void Fvd_grow_keeps_the_base_range_and_the_grown_area_reads_zeroes_from_the_data_area()
     {
         using var dir = new TempDir();

@@ -43,7 +43,7 @@ public sealed partial class IrowImage : IResizable
             if (newSize < Size)
                 throw new ImageUnsupportedException(_metaPath, $"an iROW disk cannot shrink (from {Size} to {newSize} bytes): every snapshot shares its one disk size, so shrinking would cut data out of them");
             IrowMetaHeader.CheckGeometry(_metaPath, newSize, _clusterBits);
-            Transact(() => { GrowCore(newSize); return 0; });
+            Transact(() => { GrowCore(newSize); return 0; }, "resize");
         }
     }
 
