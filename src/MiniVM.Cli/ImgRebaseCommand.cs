@@ -19,15 +19,16 @@ internal static class ImgRebaseCommand
         var backing = new Option<string>("-b", "--backing") { Description = "the new backing file, as stored in FILE (\"\" for none)", HelpName = "BACKING", Required = true };
         var backingFormat = new Option<string?>("-F", "--backing-format") { Description = "format of BACKING (probed when omitted)", HelpName = "BFMT" };
         var unsafeMode = new Option<bool>("-u", "--unsafe") { Description = "only rewrite the link; the old backing file is not read" };
+        var progress = new Option<bool>("-p", "--progress") { Description = "show progress" };
         var unsafePaths = CliOptions.AllowUnsafePaths();
         var file = CliOptions.File();
-        var cmd = new Command("rebase", "change the backing file of an image") { format, backing, backingFormat, unsafeMode, unsafePaths, file };
+        var cmd = new Command("rebase", "change the backing file of an image") { format, backing, backingFormat, unsafeMode, progress, unsafePaths, file };
         cmd.SetAction(parse => Run(context, parse.GetRequiredValue(file), parse.GetValue(format), parse.GetRequiredValue(backing),
-            parse.GetValue(backingFormat), parse.GetValue(unsafeMode), parse.GetValue(unsafePaths)));
+            parse.GetValue(backingFormat), parse.GetValue(unsafeMode), parse.GetValue(progress), parse.GetValue(unsafePaths)));
         return cmd;
     }
 
-    private static int Run(CliContext context, string file, string? format, string backing, string? backingFormat, bool unsafeMode, bool allowUnsafe)
+    private static int Run(CliContext context, string file, string? format, string backing, string? backingFormat, bool unsafeMode, bool showProgress, bool allowUnsafe)
     {
         if (backingFormat is not null) ImageAccess.Format(context, backingFormat);
         if (backing.Length == 0 && backingFormat is not null) throw CommandFailure.Usage("-F names the format of a backing file, and -b \"\" removes it");
@@ -51,9 +52,11 @@ internal static class ImgRebaseCommand
                     storedFormat = backingFormat ?? newBacking.FormatName;
                 }
             }
-            if (!unsafeMode) KeepContent(image, newBacking);
+            var progress = new QemuProgress(context.Out, showProgress);
+            if (!unsafeMode) KeepContent(image, newBacking, progress);
             link.SetBackingFile(backing.Length == 0 ? null : backing, storedFormat);
             image.Flush();
+            progress.End();
         }
         finally { newBacking?.Dispose(); }
         return ExitCodes.Success;
@@ -63,7 +66,7 @@ internal static class ImgRebaseCommand
     /// Every run FILE leaves unallocated reads from the old chain now and from <paramref name="newBacking"/> after the
     /// rebase: chunks where the two differ get the old bytes written into FILE.
     /// </summary>
-    private static void KeepContent(IBlockDriver image, IBlockDriver? newBacking)
+    private static void KeepContent(IBlockDriver image, IBlockDriver? newBacking, QemuProgress progress)
     {
         byte[] old = new byte[ChunkSize], now = new byte[ChunkSize];
         for (long off = 0; off < image.Size;)
@@ -80,6 +83,7 @@ internal static class ImgRebaseCommand
                     pos += n;
                 }
             off = end;
+            progress.Report(off, image.Size);
         }
     }
 

@@ -5,7 +5,8 @@ namespace MiniVM.Cli;
 
 /// <summary>
 /// `minivm img resize [--shrink] FILE [+|-]SIZE`, like qemu-img resize: an absolute size or a change relative to
-/// the current one; making the disk smaller drops data, so it needs --shrink.
+/// the current one; making the disk smaller drops data, so it needs --shrink. The backing chain is opened, as qemu-img
+/// does, because a grown part that a longer backing file would show is written as zeroes (<see cref="ImageGrowth"/>).
 /// </summary>
 internal static class ImgResizeCommand
 {
@@ -23,8 +24,8 @@ internal static class ImgResizeCommand
             string text = parse.GetRequiredValue(size).Trim();
             int sign = text.StartsWith('+') ? 1 : text.StartsWith('-') ? -1 : 0;
             long amount = CliNumbers.Size(sign == 0 ? text : text[1..], "size");
-            using var image = ImageAccess.Open(context, f, parse.GetValue(format), readOnly: false, parse.GetValue(unsafePaths), noBacking: true);
-            if (image is not IResizable resizable)
+            using var image = ImageAccess.Open(context, f, parse.GetValue(format), readOnly: false, parse.GetValue(unsafePaths));
+            if (image is not IResizable)
                 throw CommandFailure.Unsupported(f, $"format {image.FormatName} cannot be resized");
             long target;
             try { target = sign == 0 ? amount : checked(image.Size + sign * amount); }
@@ -32,7 +33,7 @@ internal static class ImgResizeCommand
             if (target < 0) throw CommandFailure.Usage($"new size {target} would be negative (current size {image.Size})");
             if (target < image.Size && !parse.GetValue(shrink))
                 throw CommandFailure.Usage($"{f}: shrinking from {image.Size} to {target} bytes drops data; use the --shrink option to perform a shrink operation");
-            resizable.Resize(target);
+            ImageGrowth.Resize(image, f, target);
             image.Flush();
             context.Out.WriteLine("Image resized.");
             return ExitCodes.Success;

@@ -100,6 +100,7 @@ public static class MiniVmCli
         CommandFailure f => f.ExitCode,
         ImageLockedException => ExitCodes.Locked,
         ImageIOException => ExitCodes.IoError,
+        ImageUnsupportedException => ExitCodes.Unsupported,
         ImageFormatException => ExitCodes.ImageFormat,
         FileNotFoundException or DirectoryNotFoundException => ExitCodes.NoSuchFile,
         IOException or UnauthorizedAccessException => ExitCodes.IoError,

@@ -87,10 +87,11 @@ public sealed class MetaResizeTreeTests : IDisposable
     }
 
     [Fact]
-    public void Resize_on_a_format_without_it_is_69()
+    public void A_resize_the_format_cannot_do_is_69()
     {
         string f = Create("irow", "a.irow", "1M");
-        CliResult.Run("img", "resize", f, "2M").AssertOneError(69, "cannot be resized");
+        CliResult.Run("img", "resize", "--shrink", f, "512K").AssertOneError(69, "cannot shrink");
+        Assert.Equal(1L << 20, Size(f));
     }
 
     private static long Size(string f) =>

@@ -22,7 +22,10 @@ public sealed partial class AddCowImage : BlockDriver, IImageCheck, IBackingImag
     private readonly SafeFileHandle _raw;
     private readonly IBlockDriver? _backing;
     private readonly AddCowBitmap _bitmap;
-    private readonly AddCowHeader _header;
+    private AddCowHeader _header;
+    /// <summary>For the backing link: how a new backing name is resolved and probed (AddCowImage.Backing.cs).</summary>
+    private ImageFormats _registry = ImageFormats.Default;
+    private bool _allowUnsafePaths;
     private long _metaLength;
     private int _strayBitsFound;
     /// <summary>Bitmap bytes were written to the add-cow file since its last fdatasync.</summary>
@@ -138,6 +141,8 @@ public sealed partial class AddCowImage : BlockDriver, IImageCheck, IBackingImag
             if (backingPath is not null && !context.NoBacking)
                 backing = context.OpenBacking(fileName, header.BackingFile, null);
             var image = new AddCowImage(fileName, rawPath, header, meta, metaLength, raw, size, bitmap, backing, !write, stray);
+            image._registry = context.Registry;
+            image._allowUnsafePaths = context.AllowUnsafePaths;
             if (write && stray > 0) image.Flush(); // §5.2 item 5: persist the cleared bits when writable
             return image;
         }

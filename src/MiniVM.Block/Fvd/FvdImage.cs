@@ -40,7 +40,7 @@ public sealed partial class FvdImage : BlockDriver, IImageCheck, IBackingImage, 
     /// <summary>Bits recorded in the journal queue, the journal, or the on-disk bitmap (fvd.md §3.3 "stale").</summary>
     private byte[] _stale = [];
     private readonly bool[] _bitmapPageDirty = [];
-    private readonly uint[] _table = [];
+    private uint[] _table = [];
     private readonly bool[] _tablePageDirty = [];
     private long _nextChunk;
     private long _dataLength;

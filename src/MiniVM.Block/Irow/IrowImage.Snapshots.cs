@@ -433,7 +433,7 @@ public sealed partial class IrowImage
     /// Runs a tree change; if it fails part-way, the in-memory tree is re-read from the meta file (the last
     /// committed state) and the chain rebuilt, so memory never disagrees with disk.
     /// </summary>
-    private T Transact<T>(Func<T> change)
+    private T Transact<T>(Func<T> change, string operation = "snapshot operation")
     {
         try { return change(); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ImageFormatException)
@@ -441,6 +441,7 @@ public sealed partial class IrowImage
             try
             {
                 _tree = IrowMetaFile.Read(_metaPath);
+                ApplyGeometry();
                 _curBtmp.Dispose();
                 _curIrvd.Dispose();
                 OpenCurrent();
@@ -451,7 +452,7 @@ public sealed partial class IrowImage
                 _unusable = inner.Message;
             }
             if (e is ImageFormatException) throw;
-            throw new ImageFormatException(_metaPath, $"snapshot operation failed: {e.Message}");
+            throw new ImageFormatException(_metaPath, $"{operation} failed: {e.Message}");
         }
     }
 }

@@ -31,9 +31,11 @@ public sealed partial class IrowImage : BlockDriver, ISnapshotTree, IImageCheck,
 
     private readonly string _metaPath;
     private readonly bool _allowUnsafePaths;
+    private readonly ImageFormats _registry;
     private readonly int _clusterBits;
-    private readonly int _bitmapSize;
-    private readonly long _totalClusters;
+    // The geometry follows the meta header: a resize (IrowImage.Resize.cs) changes all three.
+    private int _bitmapSize;
+    private long _totalClusters;
     private IrowTree _tree;
 
     private SafeFileHandle _curBtmp;
@@ -59,12 +61,11 @@ public sealed partial class IrowImage : BlockDriver, ISnapshotTree, IImageCheck,
         _metaPath = metaPath;
         _tree = tree;
         _allowUnsafePaths = context.AllowUnsafePaths;
+        _registry = context.Registry;
         IsReadOnly = context.ReadOnly;
         var h = tree.Header;
         _clusterBits = h.ClusterBits;
-        _bitmapSize = h.BitmapSize;
-        _totalClusters = h.TotalClusters;
-        Size = h.DiskSize;
+        ApplyGeometry();
         _owners = new IrowOwnerMap(_totalClusters);
         _curBitmap = new IrowBitmap(_totalClusters);
         _curBtmp = null!;
@@ -123,7 +124,7 @@ public sealed partial class IrowImage : BlockDriver, ISnapshotTree, IImageCheck,
 
     public override string FormatName => "irow";
     public override string FileName => _metaPath;
-    public override long Size { get; }
+    public override long Size => _tree.Header.DiskSize;
     public override bool IsReadOnly { get; }
     public long ClusterSize => 1L << _clusterBits;
     public bool CopyOnDemand => _tree.Header.CopyOnDemand;
@@ -137,6 +138,13 @@ public sealed partial class IrowImage : BlockDriver, ISnapshotTree, IImageCheck,
 
     /// <summary>Number of ancestor states below the current state.</summary>
     public int ChainDepth => _chain.Length;
+
+    /// <summary>Takes the disk size and the bitmap geometry from the meta header in memory.</summary>
+    private void ApplyGeometry()
+    {
+        _bitmapSize = _tree.Header.BitmapSize;
+        _totalClusters = _tree.Header.TotalClusters;
+    }
 
     private string Resolve(string storedName, string what) => ImagePaths.ResolveStoredName(_metaPath, storedName, _allowUnsafePaths, what);
 
