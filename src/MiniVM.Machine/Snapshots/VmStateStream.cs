@@ -32,7 +32,7 @@ public static class VmStateStream
     private const long MaxSectionLength = 64L << 20;
 
     /// <param name="nonZeroPages">The RAM pages that are not all zero, ascending, when the caller knows them
-    /// (<see cref="RamOccupancy"/>); null to find them by reading all of RAM. Either way the stream is the same.</param>
+    /// (<see cref="RamOccupancy"/>); null to find them by reading all of RAM (<c>info statehash</c>, the referee).</param>
     public static void Save(Stream output, string fingerprint, IReadOnlyList<ISnapshottable> sections, byte[] ram,
         IReadOnlyList<int>? nonZeroPages = null)
     {
