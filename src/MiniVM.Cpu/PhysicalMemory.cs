@@ -27,17 +27,22 @@ public sealed class PhysicalMemory
         if (ramSize <= 0 || ramSize > MaxRamSize || ramSize % PageSize != 0)
             throw new ArgumentOutOfRangeException(nameof(ramSize), ramSize, $"RAM size must be a multiple of 4 KiB between 4 KiB and {MaxRamSize} bytes");
         Ram = new byte[ramSize];
+        _ramWrites = new ulong[(ramSize / PageSize + 63) / 64];
         Map(0, (ulong)PageCount * PageSize, PageSource.Io, PageSource.Io);
         Map(0, (ulong)ramSize, PageSource.Ram(0), PageSource.Ram(0));
     }
 
+    /// <summary>
+    /// Guest RAM. Writes from the CPU and DMA are logged per page (<see cref="DrainRamWriteLog"/>); code that writes
+    /// this array directly (tests, a state load) must say so with <see cref="LogRamWrites"/>.
+    /// </summary>
     public byte[] Ram { get; }
     public long RamSize => Ram.LongLength;
 
     /// <summary>Where MMIO accesses go; the CPU sets it when constructed with this memory.</summary>
     public ICpuBus? Bus { get; set; }
 
-    /// <summary>Bumped by every re-mapping; the CPU flushes its TLB when it changes.</summary>
+    /// <summary>Bumped by every re-mapping and RAM write-log drain; the CPU flushes its TLB when it changes.</summary>
     public int MapGeneration { get; private set; }
 
     /// <summary>Plain RAM at the same physical address (undoing a ROM or I/O mapping).</summary>
@@ -111,6 +116,44 @@ public sealed class PhysicalMemory
     }
 
     /// <summary>
+    /// One bit per 4 KiB page of <see cref="Ram"/>: written since the last <see cref="DrainRamWriteLog"/> (QEMU's
+    /// dirty log). The CPU logs a page on every write that misses its write TLB, and a write TLB entry is only made
+    /// by such a write; the drain bumps <see cref="MapGeneration"/>, so the CPU drops those entries before it runs
+    /// again and the next write to each page is logged anew. DMA (<see cref="Write"/>) logs every write.
+    /// </summary>
+    private readonly ulong[] _ramWrites;
+
+    /// <summary>Logs a write to physical page <paramref name="page"/> if its write side is RAM.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    internal void LogWrite(int page)
+    {
+        if (WriteKind[page] != PageSourceKind.Ram) return;
+        int r = WriteBase[page] >> PageShift;
+        _ramWrites[r >> 6] |= 1UL << r;
+    }
+
+    /// <summary>Logs RAM bytes [offset, offset+length) as written, for code that wrote <see cref="Ram"/> directly.</summary>
+    public void LogRamWrites(long offset, long length)
+    {
+        if (length <= 0) return;
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(offset + length, Ram.LongLength);
+        for (long p = offset >> PageShift; p <= (offset + length - 1) >> PageShift; p++) _ramWrites[p >> 6] |= 1UL << (int)p;
+    }
+
+    /// <summary>ORs the RAM pages written since the last drain into <paramref name="into"/> (bit p = page p) and starts a new log.</summary>
+    public void DrainRamWriteLog(Span<ulong> into)
+    {
+        if (into.Length < _ramWrites.Length) throw new ArgumentException($"needs {_ramWrites.Length} words", nameof(into));
+        for (int i = 0; i < _ramWrites.Length; i++) into[i] |= _ramWrites[i];
+        Array.Clear(_ramWrites);
+        MapGeneration++;
+    }
+
+    /// <summary>Words of 64 pages in a RAM page bitmap (<see cref="DrainRamWriteLog"/>).</summary>
+    public int RamPageWords => _ramWrites.Length;
+
+    /// <summary>
     /// Whether reads of the page holding <paramref name="address"/> come from RAM or a ROM image rather than the bus,
     /// i.e. can be read by a debugger without a device seeing an access.
     /// </summary>
@@ -148,6 +191,7 @@ public sealed class PhysicalMemory
             if (a is not null)
             {
                 source[..n].CopyTo(a.AsSpan(WriteBase[page] + offset, n));
+                LogWrite(page);
                 Code.NotifyWrite((uint)page, offset, n);
             }
             else if (WriteKind[page] == PageSourceKind.Io && Bus is { } bus)

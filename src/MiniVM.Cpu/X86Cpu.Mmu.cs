@@ -255,6 +255,7 @@ public sealed partial class X86Cpu
                 case 2: Unsafe.WriteUnaligned(ref a[idx], (ushort)v); break;
                 default: Unsafe.WriteUnaligned(ref a[idx], v); break;
             }
+            _mem.LogWrite(page); // before any write TLB entry for the page exists (PhysicalMemory's dirty log)
             if (_mem.Code.HasCode((uint)page))
             {
                 _mem.Code.NotifyWrite((uint)page, off, size);

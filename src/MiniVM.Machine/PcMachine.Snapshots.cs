@@ -19,6 +19,13 @@ public sealed partial class PcMachine
     private const int StateBufferSize = 1 << 20;
 
     private string? _fingerprint;
+    private RamOccupancy? _ramOccupancy;
+
+    /// <summary>
+    /// Made on first use: until then nothing has drained the memory's write log, so every page written since
+    /// power-on is in it, as <see cref="RamOccupancy"/>'s invariant needs.
+    /// </summary>
+    private RamOccupancy RamOccupancy => _ramOccupancy ??= new RamOccupancy(Memory);
 
     /// <summary>Every section of the VM state in stream order: clock first (its restore cancels timers the devices re-arm), CPU, devices.</summary>
     public IReadOnlyList<ISnapshottable> StateSections =>
@@ -139,8 +146,9 @@ public sealed partial class PcMachine
         SnapshotInfo first = disks[0].Store.CreateSnapshot(name, clock, s =>
         {
             // The format owns `s` (qcow2 flushes it after this returns): flush the buffer, never dispose it.
+            // Only pages written since the last savevm or loadvm are read to learn whether they are zero.
             var buffered = new BufferedStream(s, StateBufferSize);
-            VmStateStream.Save(buffered, Fingerprint, sections, Memory.Ram);
+            VmStateStream.Save(buffered, Fingerprint, sections, Memory.Ram, RamOccupancy.NonZeroPages());
             buffered.Flush();
         });
         return Find(disks[0].Store, first.Id) ?? first;
@@ -176,8 +184,9 @@ public sealed partial class PcMachine
         }
 
         foreach (var (label, store) in disks) store.RevertToSnapshot(Find(store, idOrName)!.Id);
+        RamOccupancy.BeginLoad(); // pages known zero that the snapshot does not hold are not even read
         using (var apply = new BufferedStream(stateStore.OpenVmState(info.Id), StateBufferSize))
-            VmStateStream.Read(apply, Fingerprint, sections, Memory.Ram, VmStateStream.Pass.All);
+            VmStateStream.Read(apply, Fingerprint, sections, Memory.Ram, VmStateStream.Pass.All, RamOccupancy);
         AfterStateLoad();
     }
 

@@ -3,7 +3,8 @@ using MiniVM.Block.CrashWriter;
 
 // Child process of the crash test: runs the workload on an image until it is killed, printing
 // "FLUSHED <index>" after each flush that completed, so the parent knows what must be durable.
-// With "snapshots" it also creates snapshots and deletes the oldest ones (merge-down) as it goes.
+// With "snapshots" it also creates snapshots and deletes the oldest ones (merge-down) as it goes, and sometimes
+// replaces the newest one as savevm does (merge-up into the current state).
 // With "noflush" it never flushes (as DOS never does) and prints "COMPLETED <index>" after each write or
 // write-zeroes returned, so the parent can check that a killed process loses no completed write.
 // "IMAGE prefetch" copies the base into an FVD image (no throttle) and prints DONE; "IMAGE hold [ro]" opens the image
@@ -39,9 +40,9 @@ try
 {
     using var img = ImageFormats.Default.Open(args[0]);
     var buffer = new byte[70_000];
-    var snapshots = new Queue<string>();
+    var snapshots = new List<string>(); // oldest first
     if (img is ISnapshotStore existing)
-        foreach (var s in existing.ListSnapshots()) snapshots.Enqueue(s.Name);
+        foreach (var s in existing.ListSnapshots()) snapshots.Add(s.Name);
     Console.WriteLine("READY");
     Console.Out.Flush();
     foreach (var op in CrashWorkload.Ops(seed, img.Size, maxOps, withSnapshots))
@@ -59,10 +60,23 @@ try
                 break;
             case CrashOpKind.Snapshot:
                 var store = (ISnapshotStore)img;
+                if (op.Index % 2 == 1 && snapshots.Count > 0)
+                {
+                    // savevm under the newest name: the current state's parent is deleted (merged up into the
+                    // current state, which holds less) and made again.
+                    string newest = snapshots[^1];
+                    store.DeleteSnapshot(newest);
+                    store.CreateSnapshot(newest);
+                    break;
+                }
                 string name = $"s{seed}-{op.Index}";
                 store.CreateSnapshot(name);
-                snapshots.Enqueue(name);
-                while (snapshots.Count > 3) store.DeleteSnapshot(snapshots.Dequeue());
+                snapshots.Add(name);
+                while (snapshots.Count > 3)
+                {
+                    store.DeleteSnapshot(snapshots[0]);
+                    snapshots.RemoveAt(0);
+                }
                 break;
             case CrashOpKind.Flush:
                 if (noFlush) break;

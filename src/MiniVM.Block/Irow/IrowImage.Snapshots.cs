@@ -267,6 +267,14 @@ public sealed partial class IrowImage
             if (t < 0) throw new ImageFormatException(_metaPath, $"no snapshot '{idOrName}'");
             Transact(() =>
             {
+                if (IsEmptyOnlyChildOf(t))
+                {
+                    // The current state is t's only child and holds nothing: it takes t's files in one commit
+                    // (MergeUp's step 3 with nothing to copy; t's files are not touched before the commit).
+                    TakeOverFiles(t);
+                    BuildChain();
+                    return 0;
+                }
                 var r = _tree.Records[t];
                 _tree.Records[t] = r with { IsDeleted = true, Name = DeletedName(r.Name) };
                 CommitMeta();
@@ -343,6 +351,11 @@ public sealed partial class IrowImage
         string dBtmpPath = Resolve(d.BtmpFile, "btmp file"), dIrvdPath = Resolve(d.IrvdFile, "irvd file");
         var dBits = new IrowBitmap(_totalClusters);
         using (var db = HostFile.OpenHandle(dBtmpPath, write: false)) dBits.LoadAll(db, dBtmpPath);
+        if (childIsCurrent && _curBitmap.CountSet() < dBits.CountSet())
+        {
+            MergeUp(deleted, dBits, dBtmpPath, dIrvdPath);
+            return;
+        }
 
         SafeFileHandle? ownBtmp = null, ownIrvd = null;
         try
@@ -396,6 +409,87 @@ public sealed partial class IrowImage
         _tree.Records.RemoveAt(deleted);
         CommitMeta();
         DeleteFiles([dBtmpPath, dIrvdPath]);
+    }
+
+    /// <summary>
+    /// Merge-down the other way round, for a deleted state D whose only child is the current state K when K holds
+    /// fewer clusters than D. That is savevm under the name of the current state's parent: D (the old snapshot)
+    /// holds the disk, K only what the guest wrote since, and merging down copied the whole disk on every savevm.
+    /// Here K's clusters are copied into D's files, which then become K's.
+    /// Why the order is safe (irow.md §6.4's argument, applied to D's files instead of K's): D is already committed
+    /// as deleted, so no snapshot reads D's files on their own, and K reads its own clusters before D's. Steps 1 and 2
+    /// write D's irvd only where K has a cluster (the same bytes K holds) and set D's bits only there, so K's view is
+    /// the same at every point before step 3. Step 3's meta commit names D's files as K's, so D's copied data and
+    /// its bits must both be durable before it (in either order: until the commit nothing reads them). A crash
+    /// before the commit leaves the old tree with K's files whole; after it, the new tree, with K's old files as
+    /// leaks (check reports them) until step 4 deletes them. When K holds nothing, D's files are unchanged and
+    /// nothing needs syncing but the commit.
+    /// </summary>
+    private void MergeUp(int deleted, IrowBitmap dBits, string dBtmpPath, string dIrvdPath)
+    {
+        // K's bits reach its btmp (the page cache is enough): a failed commit re-reads K from its files (Transact).
+        WriteThroughBits();
+        using (var dBtmp = HostFile.OpenHandle(dBtmpPath, write: true))
+        using (var dIrvd = HostFile.OpenHandle(dIrvdPath, write: true))
+        {
+            // 1. K's clusters into D's irvd, in runs.
+            bool copied = false;
+            var buf = new byte[Math.Max(ClusterSize, 1 << 20)];
+            long maxClusters = buf.Length >> _clusterBits;
+            long c = 0;
+            while (c < _totalClusters)
+            {
+                if ((c & 7) == 0 && (c = _curBitmap.SkipZeroPages(c, _totalClusters)) >= _totalClusters) break;
+                if (!_curBitmap.IsSet(c)) { c++; continue; }
+                long start = c;
+                while (c < _totalClusters && c - start < maxClusters && _curBitmap.IsSet(c)) c++;
+                long off = start << _clusterBits, end = Math.Min(c << _clusterBits, Size);
+                var span = buf.AsSpan(0, (int)(end - off));
+                ReadHost(_curIrvd, off, span);
+                RandomAccess.Write(dIrvd, span, off);
+                copied = true;
+            }
+            // 2. Their bits into D's bitmap; data and bits durable before the commit.
+            if (copied)
+            {
+                HostFile.SyncData(dIrvd, dIrvdPath);
+                dBits.UnionWith(_curBitmap);
+                dBits.WriteDirtyPages(dBtmp);
+                HostFile.SyncData(dBtmp, dBtmpPath);
+            }
+        }
+        TakeOverFiles(deleted);
+    }
+
+    /// <summary>Whether the current state is record <paramref name="t"/>'s only child and holds no cluster.</summary>
+    private bool IsEmptyOnlyChildOf(int t)
+    {
+        var children = _tree.ChildrenOf(t);
+        return children.Count == 1 && children[0] == _tree.CurrentIndex && _curBitmap.CountSet() == 0;
+    }
+
+    /// <summary>
+    /// <see cref="MergeUp"/>'s steps 3 and 4: the current state K takes record D's files and father, D's record
+    /// goes, in one meta commit; then D's VM state is cut off (K's record says 0 bytes; a crash before that only
+    /// leaves the btmp longer, which the next snapshot's truncation fixes) and K's old files are deleted.
+    /// Everything K now reads through D's files must be durable before this is called.
+    /// </summary>
+    private void TakeOverFiles(int deleted)
+    {
+        var d = _tree.Records[deleted];
+        int child = _tree.CurrentIndex;
+        string kBtmpPath = _curBtmpPath, kIrvdPath = _curIrvdPath;
+        _tree.Records[child] = _tree.Records[child] with { BtmpFile = d.BtmpFile, IrvdFile = d.IrvdFile, FatherBtmpFile = d.FatherBtmpFile };
+        _tree.Records.RemoveAt(deleted);
+        _tree.Header = _tree.Header with { CurrentBtmp = d.BtmpFile };
+        CommitMeta();
+        _curBtmp.Dispose();
+        _curIrvd.Dispose();
+        OpenCurrent();
+        _btmpUnsynced = false;
+        _copiedOlderData = false;
+        RandomAccess.SetLength(_curBtmp, _bitmapSize);
+        DeleteFiles([kBtmpPath, kIrvdPath]);
     }
 
     private static void DeleteFiles(IEnumerable<string> files)

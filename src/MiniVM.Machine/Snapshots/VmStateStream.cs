@@ -31,7 +31,10 @@ public static class VmStateStream
     /// <summary>Upper bound for one non-RAM section, against hostile streams.</summary>
     private const long MaxSectionLength = 64L << 20;
 
-    public static void Save(Stream output, string fingerprint, IReadOnlyList<ISnapshottable> sections, byte[] ram)
+    /// <param name="nonZeroPages">The RAM pages that are not all zero, ascending, when the caller knows them
+    /// (<see cref="RamOccupancy"/>); null to find them by reading all of RAM (<c>info statehash</c>, the referee).</param>
+    public static void Save(Stream output, string fingerprint, IReadOnlyList<ISnapshottable> sections, byte[] ram,
+        IReadOnlyList<int>? nonZeroPages = null)
     {
         using var hashing = new HashingStream(output);
         // BinaryWriter passes every value straight to the stream (it keeps no buffer), so headers and bodies written
@@ -52,17 +55,22 @@ public static class VmStateStream
             body.Position = 0;
             body.CopyTo(hashing);
         }
-        WriteRam(w, hashing, ram);
+        WriteRam(w, hashing, ram, nonZeroPages ?? NonZeroPages(ram));
         w.Write((byte)0);
         output.Write(hashing.Finish());
     }
 
-    private static void WriteRam(BinaryWriter w, Stream hashing, byte[] ram)
+    private static List<int> NonZeroPages(byte[] ram)
     {
         int pages = ram.Length / PageSize;
         var nonZero = new List<int>();
         for (int p = 0; p < pages; p++)
-            if (ram.AsSpan(p * PageSize, PageSize).IndexOfAnyExcept((byte)0) >= 0) nonZero.Add(p);
+            if (ram.AsSpan(p * PageSize, PageSize).ContainsAnyExcept((byte)0)) nonZero.Add(p);
+        return nonZero;
+    }
+
+    private static void WriteRam(BinaryWriter w, Stream hashing, byte[] ram, IReadOnlyList<int> nonZero)
+    {
         w.Write((byte)1);
         w.Write(RamSectionId);
         w.Write(1);
@@ -101,11 +109,14 @@ public static class VmStateStream
     }
 
     /// <summary>One pass over a stream; throws <see cref="StateFormatException"/> naming what is wrong.</summary>
-    public static void Read(Stream input, string fingerprint, IReadOnlyList<ISnapshottable> sections, byte[] ram, Pass pass)
+    /// <param name="occupancy">On a <see cref="Pass.All"/> pass, what is known about RAM: pages it knows are zero
+    /// and the stream does not hold are not even read; it is told what the load puts in RAM.</param>
+    public static void Read(Stream input, string fingerprint, IReadOnlyList<ISnapshottable> sections, byte[] ram, Pass pass,
+        RamOccupancy? occupancy = null)
     {
         var byId = new Dictionary<string, ISnapshottable>();
         foreach (var s in sections) byId[s.SectionId] = s;
-        Walk(input, fingerprint, byId, ram, pass);
+        Walk(input, fingerprint, byId, ram, pass, occupancy);
     }
 
     /// <summary>Every section's current bytes (no RAM): a rollback point for a loadvm whose sections fail to load.</summary>
@@ -127,7 +138,8 @@ public static class VmStateStream
         foreach (var (s, body) in saved) s.LoadState(new StateReader(new MemoryStream(body, writable: false), s.SectionId), s.SectionVersion);
     }
 
-    private static void Walk(Stream input, string fingerprint, Dictionary<string, ISnapshottable> byId, byte[] ram, Pass pass)
+    private static void Walk(Stream input, string fingerprint, Dictionary<string, ISnapshottable> byId, byte[] ram, Pass pass,
+        RamOccupancy? occupancy)
     {
         using var hashing = new HashingStream(input);
         var r = new BinaryReader(hashing, Encoding.UTF8, leaveOpen: true);
@@ -153,7 +165,7 @@ public static class VmStateStream
                 int sectionVersion = r.ReadInt32();
                 long length = r.ReadInt64();
                 if (!seen.Add(id)) throw new StateFormatException($"VM state: section {id} appears twice");
-                if (id == RamSectionId) { ReadRam(r, hashing, length, ram, pass == Pass.All); continue; }
+                if (id == RamSectionId) { ReadRam(r, hashing, length, ram, pass == Pass.All, occupancy); continue; }
                 if (!byId.TryGetValue(id, out var section))
                     throw new StateFormatException($"VM state: section {id} is not a device of this machine");
                 if (sectionVersion < 1 || sectionVersion > section.SectionVersion)
@@ -179,7 +191,7 @@ public static class VmStateStream
         catch (EndOfStreamException) { throw new StateFormatException("VM state: truncated"); }
     }
 
-    private static void ReadRam(BinaryReader r, Stream hashing, long length, byte[] ram, bool apply)
+    private static void ReadRam(BinaryReader r, Stream hashing, long length, byte[] ram, bool apply, RamOccupancy? occupancy)
     {
         long ramSize = r.ReadInt64();
         if (ramSize != ram.Length) throw new StateFormatException($"VM state: RAM is {ramSize} bytes, this machine has {ram.Length}");
@@ -196,26 +208,29 @@ public static class VmStateStream
                 throw new StateFormatException($"VM state: section ram page {page} is out of order or out of range");
             if (apply)
             {
-                ClearPages(ram, last + 1, page);
+                ClearPages(ram, last + 1, page, occupancy);
                 hashing.ReadExactly(ram, page * PageSize, PageSize);
+                occupancy?.Loaded(page);
             }
             else hashing.ReadExactly(scratch);
             last = page;
         }
-        if (apply) ClearPages(ram, last + 1, ram.Length / PageSize);
+        if (apply) ClearPages(ram, last + 1, ram.Length / PageSize, occupancy);
     }
 
     /// <summary>
-    /// Zeroes pages [first, end) that are not zero already. Reading a page that is zero costs no write, and a page the
-    /// guest never touched is not even made resident (clearing all of a 512 MiB guest's RAM took longer than the rest
-    /// of loadvm together).
+    /// Zeroes pages [first, end) that are not zero already. A page <paramref name="occupancy"/> knows is zero is not
+    /// read at all; any other is read before it is written, so a zero page costs no write and a page the guest never
+    /// touched is not made resident (clearing all of a 512 MiB guest's RAM took longer than the rest of loadvm).
     /// </summary>
-    private static void ClearPages(byte[] ram, int first, int end)
+    private static void ClearPages(byte[] ram, int first, int end, RamOccupancy? occupancy)
     {
         for (int p = first; p < end; p++)
         {
+            if (occupancy is not null && !occupancy.MayBeNonZero(p)) continue;
             var page = ram.AsSpan(p * PageSize, PageSize);
             if (page.ContainsAnyExcept((byte)0)) page.Clear();
+            occupancy?.Cleared(p);
         }
     }
 

@@ -21,6 +21,48 @@ public class IrowSnapshotTests
         return b;
     }
 
+    /// <summary>
+    /// savevm under the name of the current state's parent (delete, then create): the parent holds the disk and the
+    /// current state a little, so the little is copied into the parent's files (merge-up) and the parent's irvd
+    /// becomes the current state's, instead of the whole disk being copied into the current state's irvd; with
+    /// nothing in the current state, it takes the parent's files as they are. Every state reads as before, after a
+    /// reopen too, and check finds nothing.
+    /// </summary>
+    [Fact]
+    public void Replacing_the_current_states_parent_moves_only_what_the_current_state_holds()
+    {
+        using var dir = new TempDir();
+        const int MiB = 1 << 20;
+        var expected = new byte[16 * MiB];
+        using (var img = NewImage(dir, 16 * MiB))
+        {
+            img.Write(0, Fill(8 * MiB, 0xA1));
+            Fill(8 * MiB, 0xA1).CopyTo(expected, 0);
+            img.CreateSnapshot("s");
+            for (int round = 0; round < 3; round++)
+            {
+                string parentIrvd = img.Files.Single(f => f.EndsWith(".irvd") && HostFile.AllocatedBytes(f) >= 8 * MiB);
+                if (round < 2)
+                {
+                    img.Write((1 + round) * MiB, Fill(64 * 1024, (byte)(0xB0 + round))); // round 2: the current state is empty
+                    Fill(64 * 1024, (byte)(0xB0 + round)).CopyTo(expected, (1 + round) * MiB);
+                }
+                img.DeleteSnapshot("s");
+                Assert.Contains(parentIrvd, img.Files); // the parent's data stayed where it was
+                Assert.Equal(expected, ReadAll(img));
+                img.CreateSnapshot("s");
+                Assert.Equal("s", Assert.Single(img.ListSnapshots()).Name);
+                Assert.Equal(5, img.Files.Count); // meta, the snapshot's btmp + irvd, the current state's
+                Assert.True(img.Check().IsClean, string.Join("; ", img.Check().Messages));
+            }
+        }
+        using var again = (IrowImage)ImageFormats.Default.Open(dir.File("d.irow"));
+        Assert.Equal(expected, ReadAll(again));
+        again.RevertToSnapshot("s");
+        Assert.Equal(expected, ReadAll(again));
+        Assert.True(again.Check().IsClean);
+    }
+
     [Fact]
     public void Round_trip_snapshot_write_revert_then_delete_shrinks_disk_usage()
     {
