@@ -364,8 +364,9 @@ public sealed partial class X86Cpu
                 // REP instructions are interruptible between iterations (SDM vol. 1 §7.3.9.4): re-execute the
                 // instruction so a huge ECX cannot stall interrupts and the virtual clock inside one step. A data or
                 // I/O breakpoint hit is reported after the iteration that hit it, with EIP still at the instruction
-                // while iterations remain (SDM vol. 3 §17.3.1.2).
+                // while iterations remain (SDM vol. 3 §17.3.1.2), and that trap pushes RF = 1 (§17.3.1.1).
                 Eip_ = _startEip;
+                if (_dataHits != 0) _flags |= RF;
                 return;
             }
         }

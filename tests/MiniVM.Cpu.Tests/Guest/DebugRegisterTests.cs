@@ -218,8 +218,14 @@ public sealed class DebugRegisterTests
             Assert.Equal(dr6[k], At(m, Dr6s, k));
         }
         // REP OUTSB: after each iteration but the last the trap returns to the instruction itself (iterations remain).
-        for (int k = 3; k < 7; k++) Assert.Equal(Sub, At(m, Eips, k));
+        // Such a trap pushes RF = 1 (SDM vol. 3 §17.3.1.1); after the last iteration, and after IN/OUT, RF is as it was.
+        for (int k = 3; k < 7; k++)
+        {
+            Assert.Equal(Sub, At(m, Eips, k));
+            Assert.Equal(0x10000u, At(m, Flags, k) & 0x10000);
+        }
         Assert.Equal(Sub + 2, At(m, Eips, 7));
+        foreach (int k in new[] { 0, 1, 2, 7 }) Assert.Equal(0u, At(m, Flags, k) & 0x10000);
         Assert.Equal(5, m.Bus.Outs.Count(o => o.Port == 0x80 && o.Size == 1) - 1); // the OUT before, then five bytes
     }
 
@@ -253,8 +259,10 @@ public sealed class DebugRegisterTests
         Assert.Equal(90u, At(m, Ecxs, 0));               // right after the tenth iteration, not after a chunk of them
         Assert.Equal(0x1234u, At(m, Words, 0));
         Assert.Equal(Sub, At(m, Eips, 0));               // iterations remain: EIP still at the REP instruction
+        Assert.Equal(0x10000u, At(m, Flags, 0) & 0x10000); // and RF = 1 pushed, so it resumes past an instruction breakpoint
         Assert.Equal(0u, At(m, Ecxs, 1));
-        Assert.Equal(Sub + 3, At(m, Eips, 1));           // the last iteration: EIP after it
+        Assert.Equal(Sub + 3, At(m, Eips, 1));           // the last iteration: EIP after it, RF pushed as it was
+        Assert.Equal(0u, At(m, Flags, 1) & 0x10000);
         for (int k = 0; k < 2; k++) Assert.Equal(0xFFFF0FF2u, At(m, Dr6s, k));
         Assert.Equal(0x1234u, m.ReadU32(0x4FF0 + 2 * 99) & 0xFFFF); // the instruction finished after the #DB
         Assert.Equal(0x5004u, m.Cpu.Edi);
