@@ -334,6 +334,7 @@ public sealed partial class X86Cpu
                     // Probe the destination first so a fault does not swallow the port read.
                     LinearForWrite(0, di, (uint)size);
                     uint v = _bus.In((ushort)R[2], size);
+                    CheckIoAccess((ushort)R[2], size);
                     CheckMapGeneration();
                     WriteSized(0, di, size, v);
                     advDi = true;
@@ -341,6 +342,7 @@ public sealed partial class X86Cpu
                 }
                 default:
                     _bus.Out((ushort)R[2], size, ReadSized(srcSeg, si, size));
+                    CheckIoAccess((ushort)R[2], size);
                     CheckMapGeneration();
                     advSi = true;
                     break;
@@ -357,11 +359,14 @@ public sealed partial class X86Cpu
                 if (ins.HasRepnePrefix && zf) return;
             }
             if (count == 0) return;
-            if (--budget == 0)
+            if (_dataHits != 0 || --budget == 0)
             {
                 // REP instructions are interruptible between iterations (SDM vol. 1 §7.3.9.4): re-execute the
-                // instruction so a huge ECX cannot stall interrupts and the virtual clock inside one step.
+                // instruction so a huge ECX cannot stall interrupts and the virtual clock inside one step. A data or
+                // I/O breakpoint hit is reported after the iteration that hit it, with EIP still at the instruction
+                // while iterations remain (SDM vol. 3 §17.3.1.2), and that trap pushes RF = 1 (§17.3.1.1).
                 Eip_ = _startEip;
+                if (_dataHits != 0) _flags |= RF;
                 return;
             }
         }

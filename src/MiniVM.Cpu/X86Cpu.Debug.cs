@@ -48,7 +48,17 @@ public sealed partial class X86Cpu
     }
 
     /// <summary>
-    /// B0-B3 for the enabled breakpoints of the given R/W kind (0 execute, 1 write, 3 read/write; a read/write
+    /// A port access by IN, OUT, INS or OUTS: with CR4.DE set, R/W = 10 breakpoints watch I/O ports (the port number in
+    /// DRn, LEN as for data); a hit is a #DB trap after the instruction, or after the iteration of a REP INS/OUTS
+    /// (SDM vol. 3 §17.2.4, §17.3.1.2). Without CR4.DE, R/W = 10 is undefined and matches nothing here.
+    /// </summary>
+    private void CheckIoAccess(ushort port, int size)
+    {
+        if (_breakpointsArmed && (Cr4_ & CR4_DE) != 0) _dataHits |= MatchBreakpoints(port, (uint)size, 2);
+    }
+
+    /// <summary>
+    /// B0-B3 for the enabled breakpoints of the given R/W kind (0 execute, 1 write, 2 I/O, 3 read/write; a read/write
     /// breakpoint also matches writes) whose range overlaps [lin, lin+size). LEN 00/01/11 = 1/2/4 bytes, the address
     /// aligned down to it (SDM §17.2.5); LEN 10 is undefined on a P6 and taken as 8 bytes, as later processors do.
     /// </summary>
@@ -59,7 +69,7 @@ public sealed partial class X86Cpu
         {
             if (((dr7 >> (2 * n)) & 3) == 0) continue;
             uint rw = (dr7 >> (16 + 4 * n)) & 3;
-            if (kind == 0 ? rw != 0 : !(rw == 3 || (rw == 1 && kind == 1))) continue;
+            if (kind is 0 or 2 ? rw != kind : !(rw == 3 || (rw == 1 && kind == 1))) continue;
             uint len = ((dr7 >> (18 + 4 * n)) & 3) switch { 0 => 1u, 1 => 2u, 2 => 8u, _ => 4u };
             ulong start = Dr[n] & ~(len - 1);
             if ((ulong)lin <= start + len - 1 && (ulong)lin + size - 1 >= start) hits |= 1u << n;

@@ -321,6 +321,7 @@ public sealed partial class X86Cpu
                 ushort port = ins.Op1Kind == OpKind.Register ? (ushort)R[2] : ins.Immediate8;
                 CheckIoPermission(port, size);
                 SetReg(ins.Op0Register, _bus.In(port, size));
+                CheckIoAccess(port, size);
                 CheckMapGeneration();
                 break;
             }
@@ -330,6 +331,7 @@ public sealed partial class X86Cpu
                 ushort port = ins.Op0Kind == OpKind.Register ? (ushort)R[2] : ins.Immediate8;
                 CheckIoPermission(port, size);
                 _bus.Out(port, size, GetReg(ins.Op1Register));
+                CheckIoAccess(port, size);
                 CheckMapGeneration();
                 break;
             }

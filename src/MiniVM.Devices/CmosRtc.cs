@@ -19,7 +19,7 @@ public enum CmosFloppyType : byte
 /// from B, flags in C (cleared by reading, which also drops IRQ8), VRT in D.
 /// The machine fills the BIOS bytes (memory size, floppy types, boot order) as QEMU's pc_cmos_init does.
 /// </summary>
-public sealed class CmosRtc : IPortDevice, ISnapshottable, IPortMapped, IResettable
+public sealed class CmosRtc : IPortDevice, ISnapshottable, IPortMapped, IResettable, IInterruptSource
 {
     private const int RegA = 0x0A, RegB = 0x0B, RegC = 0x0C, RegD = 0x0D;
     private const byte AUip = 0x80;
@@ -30,7 +30,6 @@ public sealed class CmosRtc : IPortDevice, ISnapshottable, IPortMapped, IResetta
     private const long UipWindowNs = 244_000;
 
     private readonly VirtualClock _clock;
-    private readonly IIrqLine _irq;
     private readonly VirtualTimer _periodicTimer;
     private readonly VirtualTimer _secondTimer;
     private readonly byte[] _ram = new byte[128];
@@ -44,10 +43,9 @@ public sealed class CmosRtc : IPortDevice, ISnapshottable, IPortMapped, IResetta
     private long _periodicIndex;        // periods elapsed since the anchor
 
     /// <param name="startTime">Date the RTC shows at virtual time 0; a fixed value makes runs reproducible.</param>
-    public CmosRtc(VirtualClock clock, IIrqLine irq8, DateTime startTime)
+    public CmosRtc(VirtualClock clock, DateTime startTime)
     {
         _clock = clock;
-        _irq = irq8;
         _periodicTimer = clock.CreateTimer(OnPeriodic);
         _secondTimer = clock.CreateTimer(OnSecond);
         _baseTicks = startTime.Ticks;
@@ -58,6 +56,11 @@ public sealed class CmosRtc : IPortDevice, ISnapshottable, IPortMapped, IResetta
         _ram[0x14] = 0x06;           // equipment: FPU and PS/2 mouse present, as QEMU
         UpdateChecksum();
     }
+
+    /// <summary>IRQ# of the MC146818, wired to ISA IRQ 8.</summary>
+    public IrqOutput Irq8 { get; } = IrqOutput.Isa(8);
+
+    public IReadOnlyList<IrqOutput> IrqOutputs => [Irq8];
 
     public string SectionId => "cmos";
     public int SectionVersion => 1;
@@ -80,7 +83,7 @@ public sealed class CmosRtc : IPortDevice, ISnapshottable, IPortMapped, IResetta
         _ram[RegC] = 0;
         _periodicTimer.Cancel();
         _secondTimer.Cancel();
-        _irq.SetLevel(false);
+        Irq8.SetLevel(false);
     }
 
     /// <summary>
@@ -204,7 +207,7 @@ public sealed class CmosRtc : IPortDevice, ISnapshottable, IPortMapped, IResetta
                 {
                     byte c = _ram[RegC];
                     _ram[RegC] = 0;
-                    _irq.SetLevel(false);
+                    Irq8.SetLevel(false);
                     return c;
                 }
             case Century:
@@ -384,7 +387,7 @@ public sealed class CmosRtc : IPortDevice, ISnapshottable, IPortMapped, IResetta
         if (irq)
         {
             _ram[RegC] = (byte)(c | CIrqf);
-            _irq.SetLevel(true);
+            Irq8.SetLevel(true);
         }
     }
 
@@ -425,6 +428,6 @@ public sealed class CmosRtc : IPortDevice, ISnapshottable, IPortMapped, IResetta
         _periodicIndex = periodicIndex;
         ArmPeriodic();
         RescheduleSecond();
-        _irq.SetLevel((_ram[RegC] & CIrqf) != 0);
+        Irq8.SetLevel((_ram[RegC] & CIrqf) != 0);
     }
 }

@@ -10,7 +10,7 @@ namespace MiniVM.Devices;
 /// Port registration convention for every device in this assembly: the device owns its port list and exposes
 /// <c>void Attach(PortBus ports)</c>; the machine calls it once after construction.
 /// </remarks>
-public sealed class DualPic : IPortDevice, ISnapshottable, IIsaInterrupts, IPortMapped, IResettable
+public sealed class DualPic : IPortDevice, ISnapshottable, IPortMapped, IResettable
 {
     private readonly Pic8259 _master;
     private readonly Pic8259 _slave;

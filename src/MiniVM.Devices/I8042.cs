@@ -7,7 +7,7 @@ namespace MiniVM.Devices;
 /// mouse bytes. The output port carries A20 (bit 1) and the CPU reset line (bit 0, active low); changes are
 /// reported through <see cref="A20Changed"/> and <see cref="ResetRequested"/> for the machine to act on.
 /// </summary>
-public sealed class I8042 : IPortDevice, ISnapshottable, IPortMapped, IResettable
+public sealed class I8042 : IPortDevice, ISnapshottable, IPortMapped, IResettable, IInterruptSource
 {
     private const byte StatusOutputFull = 0x01, StatusSystem = 0x04, StatusCommand = 0x08, StatusUnlocked = 0x10,
         StatusAuxData = 0x20;
@@ -17,8 +17,6 @@ public sealed class I8042 : IPortDevice, ISnapshottable, IPortMapped, IResettabl
 
     private readonly Ps2Keyboard _keyboard;
     private readonly Ps2Mouse _mouse;
-    private readonly IIrqLine _irq1;
-    private readonly IIrqLine _irq12;
     private readonly byte[] _ram = new byte[32];       // controller RAM; byte 0 is the command byte
     private readonly Queue<(byte Value, bool Aux)> _replies = new();
     private byte _status;
@@ -27,12 +25,10 @@ public sealed class I8042 : IPortDevice, ISnapshottable, IPortMapped, IResettabl
     private byte _data;                                // the output buffer
     private bool _breakPrefix;                         // translation saw an F0 and owes a break code
 
-    public I8042(Ps2Keyboard keyboard, Ps2Mouse mouse, IIrqLine irq1, IIrqLine irq12)
+    public I8042(Ps2Keyboard keyboard, Ps2Mouse mouse)
     {
         _keyboard = keyboard;
         _mouse = mouse;
-        _irq1 = irq1;
-        _irq12 = irq12;
         keyboard.DataAvailable += Pump;
         mouse.DataAvailable += Pump;
         Reset();
@@ -46,6 +42,14 @@ public sealed class I8042 : IPortDevice, ISnapshottable, IPortMapped, IResettabl
 
     public bool A20Enabled => (_outputPort & OutA20) != 0;
     public byte CommandByte => _ram[0];
+
+    /// <summary>The keyboard interrupt (output buffer full with keyboard data): ISA IRQ 1.</summary>
+    public IrqOutput Irq1 { get; } = IrqOutput.Isa(1);
+
+    /// <summary>The auxiliary-device (mouse) interrupt: ISA IRQ 12.</summary>
+    public IrqOutput Irq12 { get; } = IrqOutput.Isa(12);
+
+    public IReadOnlyList<IrqOutput> IrqOutputs => [Irq1, Irq12];
 
     public string SectionId => "i8042";
     public int SectionVersion => 1;
@@ -138,8 +142,8 @@ public sealed class I8042 : IPortDevice, ISnapshottable, IPortMapped, IResettabl
     private void UpdateIrq()
     {
         bool full = OutputFull, aux = (_status & StatusAuxData) != 0;
-        _irq1.SetLevel(full && !aux && (_ram[0] & ModeKbdInt) != 0);
-        _irq12.SetLevel(full && aux && (_ram[0] & ModeAuxInt) != 0);
+        Irq1.SetLevel(full && !aux && (_ram[0] & ModeKbdInt) != 0);
+        Irq12.SetLevel(full && aux && (_ram[0] & ModeAuxInt) != 0);
     }
 
     private void Reply(byte value, bool aux = false)

@@ -7,23 +7,26 @@ namespace MiniVM.Devices;
 /// <see cref="VirtualTimer"/> armed at the next output transition; channel 2's gate and output belong to port
 /// 0x61 (<see cref="SystemControlPortB"/>).
 /// </summary>
-public sealed class Pit8254 : IPortDevice, ISnapshottable, IPortMapped, IResettable
+public sealed class Pit8254 : IPortDevice, ISnapshottable, IPortMapped, IResettable, IInterruptSource
 {
     public const long FrequencyHz = 1_193_182;
     private const long NanosPerSecond = 1_000_000_000;
 
     private readonly VirtualClock _clock;
-    private readonly IIrqLine _irq0;
     private readonly VirtualTimer _irqTimer;
     private readonly Channel[] _channels = [new(), new(), new()];
 
-    public Pit8254(VirtualClock clock, IIrqLine irq0)
+    public Pit8254(VirtualClock clock)
     {
         _clock = clock;
-        _irq0 = irq0;
         _irqTimer = clock.CreateTimer(OnIrqTimer);
         Reset();
     }
+
+    /// <summary>OUT0, wired to ISA IRQ 0.</summary>
+    public IrqOutput Irq0 { get; } = IrqOutput.Isa(0);
+
+    public IReadOnlyList<IrqOutput> IrqOutputs => [Irq0];
 
     public string SectionId => "pit";
     public int SectionVersion => 1;
@@ -170,7 +173,7 @@ public sealed class Pit8254 : IPortDevice, ISnapshottable, IPortMapped, IResetta
     private void UpdateIrq(long now)
     {
         var c = _channels[0];
-        _irq0.SetLevel(Output(c, now));
+        Irq0.SetLevel(Output(c, now));
         long next = NextTransition(c, now);
         if (next < 0) _irqTimer.Cancel();
         else _irqTimer.Arm(next);

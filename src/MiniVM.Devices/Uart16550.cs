@@ -8,7 +8,7 @@ namespace MiniVM.Devices;
 /// timeout, transmitter empty, modem status. Loopback (MCR bit 4) feeds THR back into the receiver and MCR
 /// outputs into MSR.
 /// </summary>
-public sealed class Uart16550 : IPortDevice, ISnapshottable, IPortMapped, IResettable
+public sealed class Uart16550 : IPortDevice, ISnapshottable, IPortMapped, IResettable, IInterruptSource
 {
     private const byte LsrDataReady = 0x01, LsrOverrun = 0x02, LsrThrEmpty = 0x20, LsrTxEmpty = 0x40,
         LsrErrors = 0x1E;
@@ -18,7 +18,6 @@ public sealed class Uart16550 : IPortDevice, ISnapshottable, IPortMapped, IReset
     private const int HostInputLimit = 1 << 20;
 
     private readonly VirtualClock _clock;
-    private readonly IIrqLine _irq;
     private readonly Action<byte> _output;
     private readonly ushort _base;
     private readonly VirtualTimer _timeoutTimer;
@@ -30,16 +29,21 @@ public sealed class Uart16550 : IPortDevice, ISnapshottable, IPortMapped, IReset
     private bool _thrInterrupt;      // THRE interrupt pending (cleared by reading IIR or writing THR)
     private bool _timeoutInterrupt;  // character timeout pending (cleared by reading RBR)
 
-    public Uart16550(VirtualClock clock, IIrqLine irq, Action<byte> output, ushort basePort = 0x3F8, string sectionId = "com1")
+    public Uart16550(VirtualClock clock, Action<byte> output, ushort basePort = 0x3F8, int isaIrq = 4, string sectionId = "com1")
     {
         _clock = clock;
-        _irq = irq;
+        Irq = IrqOutput.Isa(isaIrq);
         _output = output;
         _base = basePort;
         SectionId = sectionId;
         _timeoutTimer = clock.CreateTimer(OnTimeout);
         Reset();
     }
+
+    /// <summary>INTRPT, wired to ISA IRQ 4 for COM1 (3 for COM2).</summary>
+    public IrqOutput Irq { get; }
+
+    public IReadOnlyList<IrqOutput> IrqOutputs => [Irq];
 
     public string SectionId { get; }
     public int SectionVersion => 1;
@@ -129,7 +133,7 @@ public sealed class Uart16550 : IPortDevice, ISnapshottable, IPortMapped, IReset
         return 0x01;
     }
 
-    private void UpdateIrq() => _irq.SetLevel(InterruptId() != 0x01);
+    private void UpdateIrq() => Irq.SetLevel(InterruptId() != 0x01);
 
     public uint ReadPort(ushort port, int size)
     {

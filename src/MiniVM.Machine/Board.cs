@@ -13,8 +13,10 @@ namespace MiniVM.Machine;
 /// <item><see cref="IPciFunction"/>: plugged into the PCI bus (the first added device that is an <see cref="IPciBus"/>).</item>
 /// <item><see cref="ISnapshottable"/>: a section of the VM state, in the order devices were added.</item>
 /// <item><see cref="IResettable"/>: put back to its power-on state by a machine reset, in the same order.</item>
+/// <item><see cref="IInterruptSource"/>: each output wired, an ISA IRQ to the board's <see cref="IIsaInterrupts"/>
+/// (the 8259s and the I/O APIC), a PCI INTx pin through the <see cref="IPciInterruptRouter"/> by the function's
+/// device number. Both must be on the board before the first device that needs them.</item>
 /// </list>
-/// Interrupt lines are the one wiring not done here: a device gets the lines it drives when it is made.
 /// </summary>
 public sealed class Board(PortBus ports, MmioBus mmio, PhysicalMemory memory)
 {
@@ -22,6 +24,8 @@ public sealed class Board(PortBus ports, MmioBus mmio, PhysicalMemory memory)
     private readonly List<ISnapshottable> _sections = new();
     private readonly List<IResettable> _resettable = new();
     private IPciBus? _pci;
+    private IIsaInterrupts? _isaIrqs;
+    private IPciInterruptRouter? _pciIrqs;
 
     /// <summary>Every device, in the order it was added.</summary>
     public IReadOnlyList<object> Devices => _devices;
@@ -34,7 +38,10 @@ public sealed class Board(PortBus ports, MmioBus mmio, PhysicalMemory memory)
         if (_devices.Contains(device)) throw new InvalidOperationException($"{device.GetType().Name} is already on the board");
         if (device is ISnapshottable s && _sections.Any(o => o.SectionId == s.SectionId))
             throw new InvalidOperationException($"two devices save their state as section '{s.SectionId}'");
+        if (device is IInterruptSource source) CheckWirable(device, source);
         _devices.Add(device);
+        if (device is IIsaInterrupts isaIrqs) _isaIrqs ??= isaIrqs;
+        if (device is IPciInterruptRouter pciIrqs) _pciIrqs ??= pciIrqs;
         if (device is IPortMapped p) p.Attach(ports);
         if (device is IMmioMapped m)
             foreach (var window in m.MmioWindows) Follow(window);
@@ -43,6 +50,7 @@ public sealed class Board(PortBus ports, MmioBus mmio, PhysicalMemory memory)
             if (device is IPciBus bus && _pci is null) _pci = bus; // the host bridge answers its own 00.0
             else (_pci ?? throw new InvalidOperationException($"{device.GetType().Name} is a PCI function, but no PCI bus is on the board yet")).AddFunction(f);
         }
+        if (device is IInterruptSource irqSource) Wire(device, irqSource);
         if (device is ISnapshottable section) _sections.Add(section);
         if (device is IResettable r) _resettable.Add(r);
         return device;
@@ -52,6 +60,26 @@ public sealed class Board(PortBus ports, MmioBus mmio, PhysicalMemory memory)
     public void Reset()
     {
         foreach (var r in _resettable) r.Reset();
+    }
+
+    /// <summary>Refuses, before anything is wired, a device whose outputs could not all be connected.</summary>
+    private void CheckWirable(object device, IInterruptSource source)
+    {
+        string name = device.GetType().Name;
+        foreach (var output in source.IrqOutputs)
+        {
+            if (output.IsConnected) throw new InvalidOperationException($"{name}: interrupt output {output} is already wired");
+            if (output.IsaIrq is not null && _isaIrqs is null)
+                throw new InvalidOperationException($"{name} drives {output}, but no ISA interrupt controller is on the board yet");
+            if (output.PciPin is not null && (_pciIrqs is null || device is not IPciFunction))
+                throw new InvalidOperationException($"{name} drives {output}, but it is not a PCI function behind a PCI interrupt router on the board");
+        }
+    }
+
+    private void Wire(object device, IInterruptSource source)
+    {
+        foreach (var output in source.IrqOutputs)
+            output.Connect(output.IsaIrq is { } irq ? _isaIrqs!.GetLine(irq) : _pciIrqs!.GetIntxLine(((IPciFunction)device).Device, output.PciPin!.Value));
     }
 
     /// <summary>Maps <paramref name="window"/> where it is now and wherever it moves (unmapped on null).</summary>

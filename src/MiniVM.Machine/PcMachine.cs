@@ -46,25 +46,25 @@ public sealed partial class PcMachine : IDisposable
         _shadow = new ShadowRom(Memory, _bios);
 
         // Every device is added to the board once, in VM-state stream order; what it implements wires it
-        // (ports, MMIO windows, PCI function, state section, reset). Interrupt lines are given when it is made.
+        // (ports, MMIO windows, PCI function, state section, reset, interrupt outputs).
         var pic = board.Add(new DualPic());
         // The local APIC is the CPU's interrupt controller; the 8259 pair reaches it through LINT0 (ExtINT), and
         // every ISA IRQ goes to both the 8259s and the I/O APIC (IsaInterruptRouting).
         var apic = _apic = board.Add(new LocalApic(Clock.Clock, pic));
         var ioApic = board.Add(new IoApic(apic));
-        var irqs = new IsaInterruptRouting(pic, ioApic);
+        var irqs = board.Add(new IsaInterruptRouting(pic, ioApic));
         Cpu = new X86Cpu(Memory, new MachineBus(Ports, mmio, Clock), new ApicInterrupts(apic)) { Engine = options.Machine.CpuEngine };
         apic.NmiRequested += Cpu.RaiseNmi;
         Clock.Attach(Cpu);
         var guestMemory = new GuestMemory(Memory);
 
-        var pit = board.Add(new Pit8254(Clock.Clock, irqs.GetLine(0)));
+        var pit = board.Add(new Pit8254(Clock.Clock));
         board.Add(new SystemControlPortB(pit, Clock.Clock));
-        var cmos = board.Add(new CmosRtc(Clock.Clock, irqs.GetLine(8), options.Machine.RtcStart()));
+        var cmos = board.Add(new CmosRtc(Clock.Clock, options.Machine.RtcStart()));
         Keyboard = board.Add(new Ps2Keyboard(Clock.Clock));
         Mouse = board.Add(new Ps2Mouse());
-        var kbc = _kbc = board.Add(new I8042(Keyboard, Mouse, irqs.GetLine(1), irqs.GetLine(12)));
-        Serial = board.Add(new Uart16550(Clock.Clock, irqs.GetLine(4), outputs.Serial));
+        var kbc = _kbc = board.Add(new I8042(Keyboard, Mouse));
+        Serial = board.Add(new Uart16550(Clock.Clock, outputs.Serial));
         board.Add(new DebugConsole(outputs.DebugLog));
         board.Add(new PostCode());
         var fastA20 = _fastA20 = board.Add(new FastA20Reset());
@@ -80,10 +80,9 @@ public sealed partial class PcMachine : IDisposable
         // PCI: 00.0 host bridge, 01.0 ISA bridge, 01.1 IDE, 01.3 ACPI power management, 02.0 VGA, then virtio disks.
         var pciHost = _pciHost = board.Add(new PciHostBridge());
         pciHost.PamChanged += _shadow.Set;
-        var isa = board.Add(new Piix3IsaBridge(irqs));
+        board.Add(new Piix3IsaBridge(irqs));
         // 01.3: the PIIX4 ACPI function, as on QEMU's i440FX board: SeaBIOS builds its ACPI tables when it finds it.
-        // SCI on IRQ 9, the line SeaBIOS's FADT names.
-        Power = board.Add(new Piix4PowerManagement(Clock.Clock, irqs.GetLine(9)));
+        Power = board.Add(new Piix4PowerManagement(Clock.Clock));
         Power.PowerOffRequested += () => PoweredOff = true;
         Vga = board.Add(new VgaDevice());
         board.Add(new VgaPci(Vga, vgaBios));
@@ -99,12 +98,12 @@ public sealed partial class PcMachine : IDisposable
             {
                 case DriveInterface.Ide: ata[d.Index] = new AtaDrive(disk, serial: $"MVM{d.Index:D5}"); break;
                 case DriveInterface.Floppy: floppies[d.Index] = FloppyDrive.ForImage(disk); break;
-                case DriveInterface.Virtio: virtio.Add(NewVirtioBlk(d, disk, isa, guestMemory)); break;
+                case DriveInterface.Virtio: virtio.Add(NewVirtioBlk(d, disk, guestMemory)); break;
             }
         }
-        board.Add(new PiixIde(guestMemory, irqs.GetLine(14), irqs.GetLine(15), ata[0], ata[1], ata[2], ata[3]));
+        board.Add(new PiixIde(guestMemory, ata[0], ata[1], ata[2], ata[3]));
         var dma = board.Add(new Dma8237(guestMemory));
-        board.Add(new FloppyController(irqs.GetLine(6), dma, floppies[0], floppies[1]));
+        board.Add(new FloppyController(dma, floppies[0], floppies[1]));
         foreach (var v in virtio) board.Add(v);
 
         // What SeaBIOS learns about the machine: CMOS (QEMU's layout) and fw_cfg.
@@ -205,17 +204,16 @@ public sealed partial class PcMachine : IDisposable
     public DriveOptions DiskDrive(int i) => _diskDrives[i];
 
     /// <summary>
-    /// virtio-blk disk <c>index</c> at PCI slot 3 + index, INTA# through the PIIX3 PIRQ swizzle; the legacy transport
+    /// virtio-blk disk <c>index</c> at PCI slot 3 + index (the board routes its INTA# through the PIIX3 PIRQ swizzle); the legacy transport
     /// decodes I/O BAR0 on the port bus, the modern one memory BAR4 (both placed by the guest).
     /// </summary>
-    private static VirtioBlkPci NewVirtioBlk(DriveOptions d, IBlockDriver disk, Piix3IsaBridge isa, GuestMemory guestMemory)
+    private static VirtioBlkPci NewVirtioBlk(DriveOptions d, IBlockDriver disk, GuestMemory guestMemory)
     {
         int slot = 3 + d.Index;
-        var irq = isa.GetIntxLine(slot, 0);
         string serial = $"MVMVIRTIO{d.Index}";
         return d.Transport == VirtioTransport.Legacy
-            ? new VirtioBlkPciLegacy(disk, guestMemory, irq, slot, serial)
-            : new VirtioBlkPciModern(disk, guestMemory, irq, slot, serial);
+            ? new VirtioBlkPciLegacy(disk, guestMemory, slot, serial)
+            : new VirtioBlkPciModern(disk, guestMemory, slot, serial);
     }
 
     public void Dispose()

@@ -7,7 +7,7 @@ namespace MiniVM.Devices.Pci;
 /// each source is one input of a wired-OR on its PIRQ, and an ISA IRQ is asserted while any PIRQ routed to it is.
 /// The edge/level control registers (ELCR, 0x4D0/0x4D1) live in <see cref="DualPic"/>.
 /// </summary>
-public sealed class Piix3IsaBridge : IPciFunction, ISnapshottable, IResettable
+public sealed class Piix3IsaBridge : IPciFunction, ISnapshottable, IResettable, IPciInterruptRouter
 {
     private const int PirqRoute = 0x60;
     // PIIX3 §2.2.13: route values 0-2, 8 and 13 are reserved.

@@ -24,7 +24,7 @@ namespace MiniVM.Devices.Pci;
 /// the guest sets the ELCR bit (<see cref="DualPic"/>). It is asserted while an enabled PM1 event (timer carry, power
 /// button, RTC, global lock) or GPE0 event is pending, as QEMU's acpi_update_sci.
 /// </summary>
-public sealed class Piix4PowerManagement : IPciFunction, IPortDevice, ISnapshottable, IPortMapped, IResettable
+public sealed class Piix4PowerManagement : IPciFunction, IPortDevice, ISnapshottable, IPortMapped, IResettable, IInterruptSource
 {
     public const ushort ApmControlPort = 0xB2, ApmStatusPort = 0xB3, Gpe0Base = 0xAFE0, HotplugBase = 0xAE00;
     public const int PmBlockSize = 64, Gpe0Length = 4, HotplugLength = 0x14;
@@ -41,7 +41,6 @@ public sealed class Piix4PowerManagement : IPciFunction, IPortDevice, ISnapshott
 
     private readonly PciConfigSpace _config;
     private readonly VirtualClock _clock;
-    private readonly IIrqLine _sci;
     private readonly VirtualTimer _overflowTimer;
     private readonly PmBlock _block;
     private PortBus? _ports;
@@ -53,14 +52,12 @@ public sealed class Piix4PowerManagement : IPciFunction, IPortDevice, ISnapshott
     private bool _sciLevel;
 
     /// <param name="clock">Virtual time, which the PM timer counts.</param>
-    /// <param name="sci">The SCI wire (ISA IRQ 9 on this machine).</param>
     /// <param name="com1Decoded">Whether a UART answers at 0x3F8 (DRSC bit 3, read by the DSDT's COM1._STA).</param>
     /// <param name="device">PCI device number; function 3 of the PIIX south bridge (01.3 on the PC).</param>
-    public Piix4PowerManagement(VirtualClock clock, IIrqLine sci, bool com1Decoded = true, int device = 1)
+    public Piix4PowerManagement(VirtualClock clock, bool com1Decoded = true, int device = 1)
     {
         if ((uint)device > 31) throw new ArgumentOutOfRangeException(nameof(device), device, "PCI device number must be 0..31");
         _clock = clock;
-        _sci = sci;
         Device = device;
         _block = new PmBlock(this);
         _overflowTimer = clock.CreateTimer(_ => UpdateSci());
@@ -85,6 +82,11 @@ public sealed class Piix4PowerManagement : IPciFunction, IPortDevice, ISnapshott
 
     public int Device { get; }
     public int Function => 3;
+    /// <summary>The SCI: ISA IRQ 9 on this board, the line SeaBIOS's FADT names (as QEMU's piix4_pm).</summary>
+    public IrqOutput Sci { get; } = IrqOutput.Isa(9);
+
+    public IReadOnlyList<IrqOutput> IrqOutputs => [Sci];
+
     public string SectionId => "piix4-pm";
     public int SectionVersion => 1;
 
@@ -187,7 +189,7 @@ public sealed class Piix4PowerManagement : IPciFunction, IPortDevice, ISnapshott
         if (level != _sciLevel || driveAlways)
         {
             _sciLevel = level;
-            _sci.SetLevel(level);
+            Sci.SetLevel(level);
         }
         if ((_pm1En & TmrSts) != 0 && (sts & TmrSts) == 0) _overflowTimer.Arm(AcpiPmTimer.NanosecondsAt(_overflowTicks));
         else _overflowTimer.Cancel();

@@ -9,7 +9,7 @@ namespace MiniVM.Devices.Storage;
 /// (SeaBIOS floppy.c polls MSR and waits for IRQ 6 with interrupts enabled only in its wait loop).
 /// Behaviour follows the 82077AA datasheet, with QEMU's hw/block/fdc.c as the reference where it is vague.
 /// </summary>
-public sealed class FloppyController : IPortDevice, IDmaClient, ISnapshottable, IPortMapped, IResettable
+public sealed class FloppyController : IPortDevice, IDmaClient, ISnapshottable, IPortMapped, IResettable, IInterruptSource
 {
     public const int DmaChannel = 2;
     private const int SectorSize = FloppyGeometry.SectorSize;
@@ -26,7 +26,6 @@ public sealed class FloppyController : IPortDevice, IDmaClient, ISnapshottable, 
     private enum Phase : byte { Command, Execution, Result }
     private enum Transfer : byte { None, Read, Write, Verify, Format }
 
-    private readonly IIrqLine _irq;
     private readonly Dma8237 _dma;
     private readonly FloppyDrive?[] _drives = new FloppyDrive?[4];
 
@@ -50,15 +49,19 @@ public sealed class FloppyController : IPortDevice, IDmaClient, ISnapshottable, 
     private bool _multiTrack;
     private int _sectorPos;
 
-    public FloppyController(IIrqLine irq, Dma8237 dma, FloppyDrive? driveA, FloppyDrive? driveB = null)
+    public FloppyController(Dma8237 dma, FloppyDrive? driveA, FloppyDrive? driveB = null)
     {
-        _irq = irq;
         _dma = dma;
         _drives[0] = driveA;
         _drives[1] = driveB;
         dma.Connect(DmaChannel, this);
         Reset();
     }
+
+    /// <summary>The controller's INT line: ISA IRQ 6.</summary>
+    public IrqOutput Irq6 { get; } = IrqOutput.Isa(6);
+
+    public IReadOnlyList<IrqOutput> IrqOutputs => [Irq6];
 
     public string SectionId => "fdc";
     public int SectionVersion => 1;
@@ -129,7 +132,7 @@ public sealed class FloppyController : IPortDevice, IDmaClient, ISnapshottable, 
         bool level = _intPending && (_dor & DorDmaGate) != 0 && (_dor & DorNotReset) != 0;
         if (level == _irqLevel) return;
         _irqLevel = level;
-        _irq.SetLevel(level);
+        Irq6.SetLevel(level);
     }
 
     private bool InReset => (_dor & DorNotReset) == 0;
@@ -693,6 +696,6 @@ public sealed class FloppyController : IPortDevice, IDmaClient, ISnapshottable, 
         for (int i = 0; i < 2; i++)
             if (_drives[i] is { } d) { d.Track = drives[i].Track; d.Head = drives[i].Head; d.Sector = drives[i].Sector; d.MediaChanged = drives[i].Changed; }
         _irqLevel = _intPending && (_dor & DorDmaGate) != 0 && (_dor & DorNotReset) != 0;
-        _irq.SetLevel(_irqLevel);
+        Irq6.SetLevel(_irqLevel);
     }
 }

@@ -8,7 +8,7 @@ namespace MiniVM.Devices.Storage;
 /// and the bus-master register block behind BAR4 (<see cref="BusMasterChannel"/>), which moves the data of the
 /// disks' READ/WRITE DMA and the CD-ROM's DMA packets. Configuration registers follow the Intel 82371SB datasheet §2.3.
 /// </summary>
-public sealed class PiixIde : IPciFunction, ISnapshottable, IPortMapped, IResettable
+public sealed class PiixIde : IPciFunction, ISnapshottable, IPortMapped, IResettable, IInterruptSource
 {
     private const int BusMasterBar = 4, BusMasterSize = 16;
 
@@ -18,11 +18,11 @@ public sealed class PiixIde : IPciFunction, ISnapshottable, IPortMapped, IResett
     private ushort _mappedBusMaster; // 0 = not mapped
 
     /// <param name="memory">Guest RAM as the bus master reaches it.</param>
-    public PiixIde(IGuestMemory memory, IIrqLine irq14, IIrqLine irq15,
+    public PiixIde(IGuestMemory memory,
         IdeDevice? primaryMaster, IdeDevice? primarySlave = null, IdeDevice? secondaryMaster = null, IdeDevice? secondarySlave = null)
     {
-        Primary = new IdeChannel(irq14, 0x1F0, 0x3F6, primaryMaster, primarySlave, new BusMasterChannel(memory));
-        Secondary = new IdeChannel(irq15, 0x170, 0x376, secondaryMaster, secondarySlave, new BusMasterChannel(memory));
+        Primary = new IdeChannel(Irq14, 0x1F0, 0x3F6, primaryMaster, primarySlave, new BusMasterChannel(memory));
+        Secondary = new IdeChannel(Irq15, 0x170, 0x376, secondaryMaster, secondarySlave, new BusMasterChannel(memory));
         _busMaster = new BusMasterPorts(Primary.BusMaster, Secondary.BusMaster);
         // prog-if 80h: bus-master capable, both channels fixed in compatibility mode.
         _config = new PciConfigSpace(0x8086, 0x7010, classCode: 0x01, subclass: 0x01, progIf: 0x80);
@@ -31,6 +31,14 @@ public sealed class PiixIde : IPciFunction, ISnapshottable, IPortMapped, IResett
         _config.Written += (_, _) => RemapBusMaster();
         ResetConfig();
     }
+
+    /// <summary>The primary channel's INTRQ: ISA IRQ 14 in compatibility mode.</summary>
+    public IrqOutput Irq14 { get; } = IrqOutput.Isa(14);
+
+    /// <summary>The secondary channel's INTRQ: ISA IRQ 15.</summary>
+    public IrqOutput Irq15 { get; } = IrqOutput.Isa(15);
+
+    public IReadOnlyList<IrqOutput> IrqOutputs => [Irq14, Irq15];
 
     public PciConfigSpace Config => _config;
 

@@ -8,28 +8,30 @@ namespace MiniVM.Devices.Virtio;
 /// INTx wire (level-triggered, held while the ISR is non-zero and the command register allows it) and the block
 /// device itself. The transports differ only in how the registers are reached.
 /// </summary>
-public abstract class VirtioBlkPci : IPciFunction, ISnapshottable, IResettable
+public abstract class VirtioBlkPci : IPciFunction, ISnapshottable, IResettable, IInterruptSource
 {
     public const ushort VendorId = 0x1AF4;
 
-    private readonly IIrqLine _irq;
-
-    protected VirtioBlkPci(IBlockDriver disk, IGuestMemory memory, IIrqLine irq, int device, ushort deviceId, byte revision,
+    protected VirtioBlkPci(IBlockDriver disk, IGuestMemory memory, int device, ushort deviceId, byte revision,
         bool modern, string serial)
     {
         if (device is < 0 or > 31) throw new ArgumentOutOfRangeException(nameof(device), device, "PCI device number must be 0..31");
         Device = device;
-        _irq = irq;
         Blk = new VirtioBlk(disk, memory, modern, serial) { InterruptChanged = UpdateInterrupt };
         // Mass storage, SCSI controller, as QEMU's virtio-blk-pci.
         Config = new PciConfigSpace(VendorId, deviceId, classCode: 0x01, subclass: 0x00, revision: revision);
-        Config.SetInterruptPin(1);
+        Config.SetInterruptPin(IntA.PinRegister);
         Config.Written += (offset, size) =>
         {
             if (offset <= PciConfigSpace.Command + 1 && PciConfigSpace.Command < offset + size) UpdateInterrupt();
             OnConfigWritten(offset, size);
         };
     }
+
+    /// <summary>INTA#, the function's one interrupt pin (the board routes it through the PIRQ swizzle).</summary>
+    public IrqOutput IntA { get; } = IrqOutput.PciIntx(0);
+
+    public IReadOnlyList<IrqOutput> IrqOutputs => [IntA];
 
     public VirtioBlk Blk { get; }
     public PciConfigSpace Config { get; }
@@ -52,7 +54,7 @@ public abstract class VirtioBlkPci : IPciFunction, ISnapshottable, IResettable
     {
         bool level = Blk.Isr != 0;
         Config.SetInterruptStatus(level);
-        _irq.SetLevel(level && !Config.InterruptDisabled);
+        IntA.SetLevel(level && !Config.InterruptDisabled);
     }
 
     /// <summary>Machine reset: configuration registers to power-on values, the device reset, BARs unmapped.</summary>

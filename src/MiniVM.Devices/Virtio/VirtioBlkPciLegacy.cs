@@ -18,8 +18,8 @@ public sealed class VirtioBlkPciLegacy : VirtioBlkPci, IPortMapped, IPortDevice
     private ushort _mapped; // 0 = not mapped
     private ushort _queueSelect;
 
-    public VirtioBlkPciLegacy(IBlockDriver disk, IGuestMemory memory, IIrqLine irq, int device, string serial)
-        : base(disk, memory, irq, device, DeviceId, revision: 0, modern: false, serial)
+    public VirtioBlkPciLegacy(IBlockDriver disk, IGuestMemory memory, int device, string serial)
+        : base(disk, memory, device, DeviceId, revision: 0, modern: false, serial)
     {
         Config.Bytes[0x2E] = 0x02; Config.Bytes[0x2F] = 0x00; // subsystem device = virtio device type (block)
         Config.DefineBar(0, PciBarKind.Io, BarSize);

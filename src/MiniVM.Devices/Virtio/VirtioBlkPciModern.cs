@@ -23,8 +23,8 @@ public sealed class VirtioBlkPciModern : VirtioBlkPci, IMmioDevice, IMmioMapped
     private uint _deviceFeatureSelect, _driverFeatureSelect;
     private ushort _queueSelect;
 
-    public VirtioBlkPciModern(IBlockDriver disk, IGuestMemory memory, IIrqLine irq, int device, string serial)
-        : base(disk, memory, irq, device, DeviceId, revision: 1, modern: true, serial)
+    public VirtioBlkPciModern(IBlockDriver disk, IGuestMemory memory, int device, string serial)
+        : base(disk, memory, device, DeviceId, revision: 1, modern: true, serial)
     {
         Config.DefineBar(Bar, PciBarKind.Memory32, BarSize);
         var c = Config.Bytes;

@@ -19,6 +19,7 @@ public sealed class MemoryDump(PcMachine machine)
 
     private char _format = 'x';
     private int _size = 4;
+    private readonly QemuDisassembler _disassembler = new();
 
     /// <param name="args">The text after the command name: an optional "/FMT" then the address expression.</param>
     public string Run(string args, bool physical)
@@ -102,19 +103,11 @@ public sealed class MemoryDump(PcMachine machine)
         return sb.ToString().TrimEnd('\n');
     }
 
-    /// <summary>`x /Ni`: N instructions decoded in the CPU's current code size, in QEMU's capstone layout.</summary>
+    /// <summary>`x /Ni`: N instructions decoded in the CPU's current code size, spelt as QEMU 7.2 prints them.</summary>
     private string Disassemble(int count, long address, bool physical)
     {
         var cpu = machine.Cpu;
         int bitness = cpu.ProtectedMode && !cpu.Virtual8086Mode && cpu.GetSegment(SegmentRegister.Cs).Big ? 32 : 16;
-        var formatter = new IntelFormatter();
-        formatter.Options.HexPrefix = "0x";
-        formatter.Options.HexSuffix = null;
-        formatter.Options.UppercaseHex = false;
-        formatter.Options.SpaceAfterOperandSeparator = true;
-        formatter.Options.MemorySizeOptions = MemorySizeOptions.Always;
-        formatter.Options.BranchLeadingZeros = false;
-        formatter.Options.SmallHexNumbersInDecimal = false;
         var sb = new StringBuilder();
         ulong a = physical ? (ulong)address : (uint)address;
         byte[] code = new byte[15];
@@ -127,12 +120,7 @@ public sealed class MemoryDump(PcMachine machine)
             decoder.IP = a;
             decoder.Decode(out var ins);
             if (ins.IsInvalid) { sb.Append(CultureInfo.InvariantCulture, $"0x{Hex(a, 8)}:  {Hex(code[0], 2),-24} (bad)\n"); a++; continue; }
-            var mnemonic = new StringOutput();
-            formatter.FormatMnemonic(ins, mnemonic);
-            var operands = new StringOutput();
-            formatter.FormatAllOperands(ins, operands);
-            string bytes = string.Join(' ', code.Take(ins.Length).Select(b => Hex(b, 2)));
-            sb.Append(CultureInfo.InvariantCulture, $"0x{Hex(a, 8)}:  {bytes,-24} {mnemonic.ToStringAndReset(),-8} {operands.ToStringAndReset()}").Append('\n');
+            sb.Append(_disassembler.Line(a, code.AsSpan(0, ins.Length), ins)).Append('\n');
             a += (ulong)ins.Length;
         }
         return sb.ToString().TrimEnd('\n');

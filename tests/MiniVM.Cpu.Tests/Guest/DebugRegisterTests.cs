@@ -173,4 +173,98 @@ public sealed class DebugRegisterTests
         Assert.Equal(0x10000u, At(m, Flags, 0) & 0x10000); // a fault-class #DB pushes RF = 1
         Assert.Equal(0x400u, m.Cpu.Ebx);                 // GD was cleared on the way into the handler
     }
+    [Theory]
+    [MemberData(nameof(CpuEngines.All), MemberType = typeof(CpuEngines))]
+    public void WithCr4DeAnIoBreakpointTrapsAfterEachPortAccessAndAfterEachRepOutsIteration(string engine)
+    {
+        var m = Machine(engine, a =>
+        {
+            a.mov(eax, cr4);
+            a.or(eax, 8);                                // CR4.DE: R/W = 10 means I/O (SDM vol. 3 §17.2.4)
+            a.mov(cr4, eax);
+            a.mov(eax, 0x80);
+            a.mov(dr0, eax);
+            a.mov(eax, 0x71);                            // LEN 2: the breakpoint covers ports 0x70-0x71
+            a.mov(dr3, eax);
+            a.mov(eax, 1 | (0b10 << 16) | (1 << 6) | (0b10 << 28) | (0b01 << 30)); // L0 I/O 1 byte, L3 I/O 2 bytes
+            a.mov(dr7, eax);
+            a.mov(ecx, 1);
+            a.@out(0x80, al);                            // #DB after the OUT
+            a.mov(ecx, 2);
+            a.@in(al, 0x81);                             // the next port: no #DB
+            a.mov(__byte_ptr[0x80], al);                 // memory at 0x80 is not port 0x80: no #DB
+            a.mov(ecx, 3);
+            a.@in(al, 0x70);
+            a.mov(ecx, 4);
+            a.@in(ax, 0x6f);                             // 0x6f-0x70 overlaps the range
+            a.mov(esi, 0x5100);
+            a.mov(edx, 0x80);
+            a.mov(ecx, 5);
+            a.mov(eax, Sub);
+            a.call(eax);
+            a.hlt();
+        }, a =>
+        {
+            a.rep.outsb();                               // every iteration writes port 0x80
+            a.ret();
+        });
+        m.RunToHalt();
+        Assert.Equal(8u, m.ReadU32(Count));
+        uint[] ecxAtTrap = [1, 3, 4, 4, 3, 2, 1, 0];
+        uint[] dr6 = [0xFFFF0FF1, 0xFFFF0FF8, 0xFFFF0FF8, 0xFFFF0FF1, 0xFFFF0FF1, 0xFFFF0FF1, 0xFFFF0FF1, 0xFFFF0FF1];
+        for (int k = 0; k < 8; k++)
+        {
+            Assert.Equal(ecxAtTrap[k], At(m, Ecxs, k));       // a trap: the access done, the next instruction not begun
+            Assert.Equal(dr6[k], At(m, Dr6s, k));
+        }
+        // REP OUTSB: after each iteration but the last the trap returns to the instruction itself (iterations remain).
+        // Such a trap pushes RF = 1 (SDM vol. 3 §17.3.1.1); after the last iteration, and after IN/OUT, RF is as it was.
+        for (int k = 3; k < 7; k++)
+        {
+            Assert.Equal(Sub, At(m, Eips, k));
+            Assert.Equal(0x10000u, At(m, Flags, k) & 0x10000);
+        }
+        Assert.Equal(Sub + 2, At(m, Eips, 7));
+        foreach (int k in new[] { 0, 1, 2, 7 }) Assert.Equal(0u, At(m, Flags, k) & 0x10000);
+        Assert.Equal(5, m.Bus.Outs.Count(o => o.Port == 0x80 && o.Size == 1) - 1); // the OUT before, then five bytes
+    }
+
+    [Theory]
+    [MemberData(nameof(CpuEngines.All), MemberType = typeof(CpuEngines))]
+    public void ADataBreakpointInARepStringInstructionTrapsAfterTheIterationThatHitsIt(string engine)
+    {
+        var m = Machine(engine, a =>
+        {
+            a.mov(eax, 0x5002);
+            a.mov(dr1, eax);
+            a.mov(eax, (1 << 2) | (0b01 << 20) | (0b01 << 22)); // L1, writes, 2 bytes
+            a.mov(dr7, eax);
+            a.cld();
+            a.mov(eax, 0x1234);
+            a.mov(edx, Sub);
+            a.mov(edi, 0x4FF0);
+            a.mov(ecx, 100);
+            a.call(edx);                                 // the tenth of 100 words lands on 0x5002
+            a.mov(edi, 0x5002);
+            a.mov(ecx, 1);
+            a.call(edx);                                 // a hit in the last iteration
+            a.hlt();
+        }, a =>
+        {
+            a.rep.stosw();
+            a.ret();
+        });
+        m.RunToHalt();
+        Assert.Equal(2u, m.ReadU32(Count));
+        Assert.Equal(90u, At(m, Ecxs, 0));               // right after the tenth iteration, not after a chunk of them
+        Assert.Equal(0x1234u, At(m, Words, 0));
+        Assert.Equal(Sub, At(m, Eips, 0));               // iterations remain: EIP still at the REP instruction
+        Assert.Equal(0x10000u, At(m, Flags, 0) & 0x10000); // and RF = 1 pushed, so it resumes past an instruction breakpoint
+        Assert.Equal(0u, At(m, Ecxs, 1));
+        Assert.Equal(Sub + 3, At(m, Eips, 1));           // the last iteration: EIP after it, RF pushed as it was
+        Assert.Equal(0u, At(m, Flags, 1) & 0x10000);
+        for (int k = 0; k < 2; k++) Assert.Equal(0xFFFF0FF2u, At(m, Dr6s, k));
+        Assert.Equal(0x1234u, m.ReadU32(0x4FF0 + 2 * 99) & 0xFFFF); // the instruction finished after the #DB
+        Assert.Equal(0x5004u, m.Cpu.Edi);
+    }
 }

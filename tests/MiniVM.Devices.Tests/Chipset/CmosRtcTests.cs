@@ -13,7 +13,7 @@ public class CmosRtcTests
     public CmosRtcTests()
     {
         _irq8 = new RecordingIrqLine(_clock);
-        _rtc = new CmosRtc(_clock, _irq8, Start);
+        _rtc = new CmosRtc(_clock, Start).Wired(_irq8);
         _rtc.Attach(_ports);
     }
 
@@ -170,7 +170,7 @@ public class CmosRtcTests
         var clock2 = new VirtualClock();
         clock2.Reset(_clock.Now);
         var irq2 = new RecordingIrqLine(clock2);
-        var rtc2 = new CmosRtc(clock2, irq2, new DateTime(2000, 1, 1));
+        var rtc2 = new CmosRtc(clock2, new DateTime(2000, 1, 1)).Wired(irq2);
         ms.Position = 0;
         rtc2.LoadState(new StateReader(ms, "cmos"), 1);
         Assert.Equal(_rtc.CurrentTime, rtc2.CurrentTime);

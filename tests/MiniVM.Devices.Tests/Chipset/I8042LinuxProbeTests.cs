@@ -21,7 +21,7 @@ public class I8042LinuxProbeTests
     public I8042LinuxProbeTests()
     {
         _kbd = new Ps2Keyboard(_clock);
-        _kbc = new I8042(_kbd, new Ps2Mouse(), _irq1, _irq12);
+        _kbc = new I8042(_kbd, new Ps2Mouse()).Wired(_irq1, _irq12);
         _kbc.Attach(_ports);
     }
 

@@ -15,7 +15,7 @@ public class I8042Tests
     public I8042Tests()
     {
         _kbd = new Ps2Keyboard(_clock);
-        _kbc = new I8042(_kbd, _mouse, _irq1, _irq12);
+        _kbc = new I8042(_kbd, _mouse).Wired(_irq1, _irq12);
         _kbc.Attach(_ports);
     }
 
@@ -222,7 +222,7 @@ public class I8042Tests
         _kbd.SaveState(new StateWriter(kbdState));
 
         var kbd2 = new Ps2Keyboard(new VirtualClock());
-        var kbc2 = new I8042(kbd2, new Ps2Mouse(), new RecordingIrqLine(), new RecordingIrqLine());
+        var kbc2 = new I8042(kbd2, new Ps2Mouse()).Wired(new RecordingIrqLine(), new RecordingIrqLine());
         var ports2 = new PortBus();
         kbc2.Attach(ports2);
         kbdState.Position = 0; kbcState.Position = 0;

@@ -8,13 +8,15 @@ public class PciTests
     private readonly PortBus _ports = new();
     private readonly DualPic _pic = new();
     private readonly PciHostBridge _host = new();
+    private readonly IsaInterruptRouting _irqs;
     private readonly Piix3IsaBridge _isa;
 
     public PciTests()
     {
         _pic.Attach(_ports);
         _host.Attach(_ports);
-        _isa = new Piix3IsaBridge(_pic);
+        _irqs = new IsaInterruptRouting(_pic, new IoApic(new LocalApic(new VirtualClock(), _pic)));
+        _isa = new Piix3IsaBridge(_irqs);
         _host.AddFunction(_isa);
     }
 
@@ -154,7 +156,7 @@ public class PciTests
     [Fact]
     public void Slots_cannot_be_taken_twice()
     {
-        var ex = Assert.Throws<InvalidOperationException>(() => _host.AddFunction(new Piix3IsaBridge(_pic)));
+        var ex = Assert.Throws<InvalidOperationException>(() => _host.AddFunction(new Piix3IsaBridge(_irqs)));
         Assert.Contains("01.0", ex.Message);
     }
 

@@ -18,7 +18,7 @@ public class Piix4PowerManagementTests
     {
         _host.Attach(_ports);
         _sci = new RecordingIrqLine(_clock);
-        _pm = new Piix4PowerManagement(_clock, _sci);
+        _pm = new Piix4PowerManagement(_clock).Wired(_sci);
         _pm.Attach(_ports);
         _host.AddFunction(_pm);
         _pm.PowerOffRequested += () => _powerOffs++;
@@ -247,7 +247,7 @@ public class Piix4PowerManagementTests
         clock.Reset(1_000_000_000);
         var ports = new PortBus();
         var sci = new RecordingIrqLine(clock);
-        var copy = new Piix4PowerManagement(clock, sci);
+        var copy = new Piix4PowerManagement(clock).Wired(sci);
         copy.Attach(ports);
         ms.Position = 0;
         copy.LoadState(new StateReader(ms, copy.SectionId), copy.SectionVersion);

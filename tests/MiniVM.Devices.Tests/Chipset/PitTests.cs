@@ -13,7 +13,7 @@ public class PitTests
     public PitTests()
     {
         _irq0 = new RecordingIrqLine(_clock);
-        _pit = new Pit8254(_clock, _irq0);
+        _pit = new Pit8254(_clock).Wired(_irq0);
         _port61 = new SystemControlPortB(_pit, _clock);
         _pit.Attach(_ports);
         _port61.Attach(_ports);
@@ -197,7 +197,7 @@ public class PitTests
         var clock2 = new VirtualClock();
         clock2.Reset(_clock.Now);
         var irq2 = new RecordingIrqLine(clock2);
-        var pit2 = new Pit8254(clock2, irq2);
+        var pit2 = new Pit8254(clock2).Wired(irq2);
         ms.Position = 0;
         pit2.LoadState(new StateReader(ms, "pit"), 1);
         irq2.RisingEdges.Clear();

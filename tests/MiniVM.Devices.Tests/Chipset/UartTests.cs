@@ -13,7 +13,7 @@ public class UartTests
 
     public UartTests()
     {
-        _uart = new Uart16550(_clock, _irq4, _sent.Add);
+        _uart = new Uart16550(_clock, _sent.Add).Wired(_irq4);
         _uart.Attach(_ports);
     }
 
@@ -119,7 +119,7 @@ public class UartTests
         var ms = new MemoryStream();
         _uart.SaveState(new StateWriter(ms));
         var irq = new RecordingIrqLine();
-        var copy = new Uart16550(new VirtualClock(), irq, _ => { });
+        var copy = new Uart16550(new VirtualClock(), _ => { }).Wired(irq);
         var ports = new PortBus();
         copy.Attach(ports);
         ms.Position = 0;

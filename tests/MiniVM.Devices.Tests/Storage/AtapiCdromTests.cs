@@ -22,7 +22,7 @@ public class AtapiCdromTests
     public AtapiCdromTests()
     {
         _cd.Insert(_iso, "disc.iso");
-        _ide = new PiixIde(_memory, _irq14, _irq15, new AtaDrive(new MemoryDisk(8L << 20)), null, _cd);
+        _ide = new PiixIde(_memory, new AtaDrive(new MemoryDisk(8L << 20)), null, _cd).Wired(_irq14, _irq15);
         _ide.Attach(_ports);
         _ide.Reset();                        // power-on with the disc in the drive
         _ide.WriteConfig(0x20, 4, 0xC000);
@@ -253,7 +253,7 @@ public class AtapiCdromTests
     public void DiskReadAndWriteDmaMoveSectorsBothWays()
     {
         var disk = new MemoryDisk(8L << 20);
-        var ide = new PiixIde(_memory, _irq14, _irq15, new AtaDrive(disk));
+        var ide = new PiixIde(_memory, new AtaDrive(disk)).Wired(_irq14, _irq15);
         var ports = new PortBus();
         ide.Attach(ports);
         ide.WriteConfig(0x20, 4, 0xD000);

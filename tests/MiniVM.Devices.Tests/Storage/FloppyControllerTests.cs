@@ -20,7 +20,7 @@ public class FloppyControllerTests
         _disk = disk;
         _dma = new Dma8237(_memory);
         _dma.Attach(_ports);
-        _fdc = new FloppyController(_irq6, _dma, driveA ?? FloppyDrive.ForImage(disk), driveB);
+        _fdc = new FloppyController(_dma, driveA ?? FloppyDrive.ForImage(disk), driveB).Wired(_irq6);
         _fdc.Attach(_ports);
         _bios = new SeaBiosFloppyDriver(_ports, _irq6);
     }

@@ -21,7 +21,7 @@ public class GuestImageTests
         dma.Attach(ports);
         var drive = FloppyDrive.ForImage(disk);
         Assert.Equal(type, drive.Type);
-        new FloppyController(irq6, dma, drive).Attach(ports);
+        new FloppyController(dma, drive).Wired(irq6).Attach(ports);
         var bios = new SeaBiosFloppyDriver(ports, irq6) { Spt = spt, DataRate = rate };
 
         var boot = bios.Transfer(0, 0, 1, 0x7C00, write: false);
@@ -42,7 +42,7 @@ public class GuestImageTests
         var bytes = SharedGuests.Read("freedos-hdd-32m.img.gz");
         var disk = MemoryDisk.FromBytes(bytes, "freedos-hdd-32m.img");
         var ports = new PortBus();
-        var ide = new PiixIde(new FlatGuestMemory(1 << 20), new EdgeCountingIrq(), new EdgeCountingIrq(), new AtaDrive(disk));
+        var ide = new PiixIde(new FlatGuestMemory(1 << 20), new AtaDrive(disk)).Wired(new EdgeCountingIrq(), new EdgeCountingIrq());
         ide.Attach(ports);
         var bios = new SeaBiosAtaDriver(ports, 0x1F0, 0x3F6);
 

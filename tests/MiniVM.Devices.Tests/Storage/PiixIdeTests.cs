@@ -18,7 +18,7 @@ public class PiixIdeTests
     private PiixIdeTests(MemoryDisk disk, AtaDrive? slave = null, AtaDrive? secondaryMaster = null)
     {
         _disk = disk;
-        _ide = new PiixIde(_memory, _irq14, _irq15, new AtaDrive(disk), slave, secondaryMaster);
+        _ide = new PiixIde(_memory, new AtaDrive(disk), slave, secondaryMaster).Wired(_irq14, _irq15);
         _ide.Attach(_ports);
     }
 

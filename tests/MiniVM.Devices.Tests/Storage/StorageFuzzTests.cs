@@ -34,13 +34,13 @@ public class StorageFuzzTests
         var dma = new Dma8237(memory);
         dma.Attach(ports);
         var floppyDisk = new MemoryDisk(1474560);
-        var fdc = new FloppyController(irq6, dma, FloppyDrive.ForImage(floppyDisk), new FloppyDrive(FloppyDriveType.Drive720K));
+        var fdc = new FloppyController(dma, FloppyDrive.ForImage(floppyDisk), new FloppyDrive(FloppyDriveType.Drive720K)).Wired(irq6);
         fdc.Attach(ports);
         var hdd = new MemoryDisk(16L << 20);
         // The secondary slave is a CD-ROM with a disc: random PACKETs, byte counts and bus-master tables reach it too.
         var cd = new AtapiCdrom("ide1-cd1");
         cd.Insert(new MemoryDisk(64 * 2048L, readOnly: true), "fuzz.iso");
-        var ide = new PiixIde(new FlatGuestMemory(1 << 20), new EdgeCountingIrq(), new EdgeCountingIrq(), new AtaDrive(hdd), null, new AtaDrive(new MemoryDisk(4L << 20)), cd);
+        var ide = new PiixIde(new FlatGuestMemory(1 << 20), new AtaDrive(hdd), null, new AtaDrive(new MemoryDisk(4L << 20)), cd).Wired(new EdgeCountingIrq(), new EdgeCountingIrq());
         ide.Attach(ports);
         ide.WriteConfig(0x20, 4, 0xC000);
         ide.WriteConfig(0x04, 2, 0x0005);

@@ -30,7 +30,7 @@ internal sealed class TestVirtioDriver
         Modern = transport == "modern";
         if (Modern)
         {
-            var d = new VirtioBlkPciModern(disk, Ram, Irq, device: 3, serial: "MVMTESTSERIAL0123456789");
+            var d = new VirtioBlkPciModern(disk, Ram, device: 3, serial: "MVMTESTSERIAL0123456789").Wired(Irq);
             Device = d;
             d.WriteConfig(0x20, 4, ModernBar);
             d.WriteConfig(PciConfigSpace.Command, 2, PciConfigSpace.CommandMemory | PciConfigSpace.CommandBusMaster);
@@ -41,7 +41,7 @@ internal sealed class TestVirtioDriver
         }
         else
         {
-            var d = new VirtioBlkPciLegacy(disk, Ram, Irq, device: 3, serial: "MVMTESTSERIAL0123456789");
+            var d = new VirtioBlkPciLegacy(disk, Ram, device: 3, serial: "MVMTESTSERIAL0123456789").Wired(Irq);
             Device = d;
             d.Attach(_ports);
             d.WriteConfig(0x10, 4, LegacyIo);

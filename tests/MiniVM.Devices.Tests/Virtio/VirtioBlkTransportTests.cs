@@ -13,7 +13,7 @@ public sealed class VirtioBlkTransportTests
     public void LegacyTransportIsDevice1001Revision0WithAnIoBarAndConfigAtOffset20()
     {
         var disk = new RecordingDisk(64 * 512);
-        var d = new VirtioBlkPciLegacy(disk, new StrictGuestMemory(4096), new LevelIrq(), device: 3, serial: "S");
+        var d = new VirtioBlkPciLegacy(disk, new StrictGuestMemory(4096), device: 3, serial: "S").Wired(new LevelIrq());
         Assert.Equal(0x1001_1AF4u, d.ReadConfig(0, 4));
         Assert.Equal(0u, d.ReadConfig(0x08, 1));          // revision 0: transitional/legacy
         Assert.Equal(0x0002_1AF4u, d.ReadConfig(0x2C, 4)); // subsystem device = block
@@ -37,7 +37,7 @@ public sealed class VirtioBlkTransportTests
     public void ModernTransportIsDevice1042WithFourVendorCapabilitiesAndVersion1()
     {
         var disk = new RecordingDisk(2048 * 512, readOnly: true);
-        var d = new VirtioBlkPciModern(disk, new StrictGuestMemory(4096), new LevelIrq(), device: 4, serial: "S");
+        var d = new VirtioBlkPciModern(disk, new StrictGuestMemory(4096), device: 4, serial: "S").Wired(new LevelIrq());
         Assert.Equal(0x1042_1AF4u, d.ReadConfig(0, 4));
         Assert.Equal(1u, d.ReadConfig(0x08, 1));
         Assert.Equal(0x10u, d.ReadConfig(0x06, 2) & 0x10); // capabilities list
@@ -79,7 +79,7 @@ public sealed class VirtioBlkTransportTests
     [Fact]
     public void PciConfigurationAccessCapabilityReachesTheBarRegisters()
     {
-        var d = new VirtioBlkPciModern(new RecordingDisk(64 * 512), new StrictGuestMemory(4096), new LevelIrq(), device: 3, serial: "S");
+        var d = new VirtioBlkPciModern(new RecordingDisk(64 * 512), new StrictGuestMemory(4096), device: 3, serial: "S").Wired(new LevelIrq());
         const int cap = 0x84;
         Assert.Equal(5u, d.ReadConfig(cap + 3, 1));
         d.WriteConfig(cap + 4, 1, 4);        // bar
@@ -94,7 +94,7 @@ public sealed class VirtioBlkTransportTests
     [Fact]
     public void ModernBarIsAnnouncedOnlyWhileMemoryDecodingIsOn()
     {
-        var d = new VirtioBlkPciModern(new RecordingDisk(64 * 512), new StrictGuestMemory(4096), new LevelIrq(), device: 3, serial: "S");
+        var d = new VirtioBlkPciModern(new RecordingDisk(64 * 512), new StrictGuestMemory(4096), device: 3, serial: "S").Wired(new LevelIrq());
         var moves = new List<ulong?>();
         d.Bar4.Moved += moves.Add;
         d.WriteConfig(0x20, 4, 0xFEB0_0000);
@@ -108,7 +108,7 @@ public sealed class VirtioBlkTransportTests
     public void LegacyBarMapsOnThePortBusWhenIoDecodingIsOn()
     {
         var ports = new PortBus();
-        var d = new VirtioBlkPciLegacy(new RecordingDisk(64 * 512), new StrictGuestMemory(4096), new LevelIrq(), device: 3, serial: "S");
+        var d = new VirtioBlkPciLegacy(new RecordingDisk(64 * 512), new StrictGuestMemory(4096), device: 3, serial: "S").Wired(new LevelIrq());
         d.Attach(ports);
         d.WriteConfig(0x10, 4, 0xC080);
         Assert.Equal(0xFFFFFFFFu, ports.Read(0xC080 + 20, 4));

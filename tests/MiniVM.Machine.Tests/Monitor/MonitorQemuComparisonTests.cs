@@ -21,19 +21,31 @@ public sealed class MonitorQemuComparisonTests : IDisposable
 
     /// <summary>nasm -f bin paged-halt.asm, without the zero padding up to the boot signature.</summary>
     private const string BootSectorHex =
-        "fa31c08ed88ec08ed0bc0070b0ffe621e6a1dbe3d9e8d9ebbf00906631c0b90008fcf366ab66c706009007a0000066c706049083000000" +
-        "bf00a066b803000000b9000166890566050010000083c704e2f266c70600ac057000000f0116e07c66b8009000000f22d80f20e06683c8" +
-        "100f22e00f20c0660d010000800f22c0ea837c080066b810008ed88ec08ed08ee08ee8bcf06f0000a1007c4000b844332211bb88776655" +
-        "b9ccbbaa99ba00ffeeddbe67452301bfefcdab89bd98badcfe39d8faf4ebfd909090900000000000000000ffff0000009bcf00ffff0000" +
-        "0093cf001700c87c000041275c0a0d00ff807a7f2001fecabeba";
+        "fa31c08ed88ec08ed0bc0070b0ffe621e6a1dbe3d9e8d9ebbf00906631c0b90008fcf366ab66c706009007a0000066c706049083000000bf" +
+        "00a066b803000000b9000166890566050010000083c704e2f266c70600ac057000000f0116e07c66b8009000000f22d80f20e06683c8100f" +
+        "22e00f20c0660d010000800f22c0ea837c080066b810008ed88ec08ed08ee08ee8bcf06f0000a1007c4000b844332211bb88776655b9ccbb" +
+        "aa99ba00ffeeddbe67452301bfefcdab89bd98badcfe39d8faf4ebfd909090900000000000000000ffff0000009bcf00ffff00000093cf00" +
+        "1700c87c000041275c0a0d00ff807a7f2001fecabeba90909090909090909090b87856341266b8ffffc60080c705001000000100000083c3" +
+        "f083e0f083c8ff66f70300806aff6800ffffff6bc3fd8944b3108b4df80fbf544be00fb6068d048d100000008b0424268b0364a130000000" +
+        "368a45043e8b03e87b000000ebde0f84fa000000eb00ff5004ffe0ea007c00000800ff1bc20800cbe2fef3a4f2aeab91cd10e460e6ffd1e0" +
+        "c8f0ff01c90f95c0d8c3dcc3dec1dbf1d928dd5b080f0115807c00000f22c0";
 
     /// <summary>The address after the HLT where both CPUs rest.</summary>
     private const uint HaltedEip = 0x7cc2;
 
-    private static byte[] BootSector()
+    /// <summary>nasm -f bin real-halt.asm, the same way: CLI, HLT in real mode, 16-bit instructions at 0x7c10.</summary>
+    private const string RealModeSectorHex =
+        "faf4ebfd909090909090909090909090b8341266b878563412c707ffff83e0fe83e8ff6a126aff8940108b4ef88b4380a1feff66678b04b3" +
+        "8d01268b072e8b5404368a46003e8a4602e87d00ebde743eeb00ff5704ffe0ea5be000f0669a785600003412ff1fc3ca0200cfe2fef3a5a7" +
+        "ac91cd13ece680c80800000f0116807cc41e40";
+
+    /// <summary>The instructions of paged-halt.asm (0x7d00, 32-bit) and real-halt.asm (0x7c10, 16-bit).</summary>
+    private const int Instructions32 = 51, Instructions16 = 40;
+
+    private static byte[] BootSector(string hex = BootSectorHex)
     {
         var sector = new byte[512];
-        Convert.FromHexString(BootSectorHex).CopyTo(sector, 0);
+        Convert.FromHexString(hex).CopyTo(sector, 0);
         sector[510] = 0x55;
         sector[511] = 0xAA;
         return sector;
@@ -93,13 +105,38 @@ public sealed class MonitorQemuComparisonTests : IDisposable
             Assert.True(Lines(qemu.Command(command)).SequenceEqual(Lines(monitor.Execute(command))),
                 $"'{command}':\nQEMU:\n{qemu.Command(command)}\nMiniVM:\n{monitor.Execute(command)}");
 
-        // x /i: the same addresses, bytes and mnemonics (operand spelling is each disassembler's own).
-        string[] ours = Lines(monitor.Execute("x /3i 0x7cc1")), theirs = Lines(qemu.Command("x /3i 0x7cc1"));
-        Assert.Equal(theirs.Length, ours.Length);
-        for (int i = 0; i < ours.Length; i++) Assert.Equal(theirs[i][..45].TrimEnd(), ours[i][..Math.Min(45, ours[i].Length)].TrimEnd());
+        // x /i in 32-bit code: every line as QEMU prints it (capstone's AT&T spelling), the HLT and the instruction list.
+        foreach (string command in new[] { "x /3i 0x7cc1", $"x /{Instructions32}i 0x7d00" })
+            Assert.Equal(Lines(qemu.Command(command)), Lines(monitor.Execute(command)));
 
         Assert.Matches(@"^\* CPU #0: thread_id=\d+$", qemu.Command("info cpus").Trim());
         Assert.Matches(@"^\* CPU #0: thread_id=\d+$", monitor.Execute("info cpus"));
+    }
+
+    [Fact]
+    public void Disassembly_of_16_bit_code_matches_qemu_line_for_line()
+    {
+        const uint haltedIp = 0x7c02;
+        string floppy = Path.Combine(_dir, "real-halt.img");
+        var options = MiniVmProcess.FloppyBootOptions(floppy, BootSector(RealModeSectorHex));
+        using var machine = new PcMachine(options, new MachineOutputs());
+        for (int slice = 0; slice < 20_000 && !(machine.Cpu.Halted && machine.Cpu.Eip == haltedIp); slice++) machine.RunSlice(100_000);
+        Assert.True(machine.Cpu.Halted && machine.Cpu.Eip == haltedIp, $"MiniVM did not reach the HLT (EIP={machine.Cpu.Eip:x8})");
+        var monitor = new HumanMonitor(machine);
+
+        using var qemu = QemuMonitor.Start(floppy, _dir);
+        var deadline = Stopwatch.StartNew();
+        string registers;
+        while (!(registers = qemu.Command("info registers")).Contains($"EIP={haltedIp:x8}") || !registers.Contains("HLT=1"))
+        {
+            Assert.True(deadline.Elapsed < TimeSpan.FromMinutes(3), "QEMU did not reach the HLT:\n" + registers);
+            Thread.Sleep(200);
+        }
+        string command = $"x /{Instructions16}i 0x7c10";
+        string[] theirs = Lines(qemu.Command(command));
+        Assert.Equal(Instructions16, theirs.Length); // one line each: none of these is longer than eight bytes
+        Assert.Equal(theirs, Lines(monitor.Execute(command)));
+        Assert.Equal(Lines(qemu.Command("x /2i 0x7c00")), Lines(monitor.Execute("x /2i 0x7c00")));
     }
 
     private static string[] Lines(string text) => text.Replace("\r", "").TrimEnd('\n').Split('\n');

@@ -2,6 +2,7 @@
 ; must show alike. It masks every IRQ, loads the FPU with 1 and pi, builds page tables (a 4 KiB-page table for the
 ; first 4 MiB with a read-only user alias of 0x7000 at 0x300000, and a 4 MiB PSE page at 0x400000 -> 0), enters
 ; 32-bit protected mode with paging, touches the 4 MiB page, sets every general register and halts with IF=0.
+; After its data, at 0x7d00, instructions it never runs, for the `x /i` comparison in 32-bit code.
 bits 16
 org 0x7c00
 start:
@@ -76,5 +77,58 @@ gdtr:
     dd gdt
 data:
     db 'A', 0x27, 0x5c, 0x0a, 0x0d, 0x00, 0xff, 0x80, 'z', 0x7f, 0x20, 0x01, 0xfe, 0xca, 0xbe, 0xba
+    align 16
+instructions:                           ; 0x7d00, never executed: what `x /i` disassembles in 32-bit code
+    mov eax, 0x12345678                 ; immediates: full-size ones unsigned, sign-extended imm8 signed
+    mov ax, 0xffff
+    mov byte [eax], 0x80
+    mov dword [0x1000], 1               ; ten bytes: the listing continues on a second line
+    add ebx, -16
+    and eax, 0xfffffff0
+    or eax, -1
+    test word [ebx], 0x8000
+    push -1
+    push 0xffffff00
+    imul eax, ebx, -3
+    mov [ebx+esi*4+0x10], eax           ; memory forms: base+index*scale+disp, negative disp, absolute
+    mov ecx, [ebp-8]
+    movsx edx, word [ebx+ecx*2-0x20]
+    movzx eax, byte [esi]
+    lea eax, [ecx*4+0x10]
+    mov eax, [esp]
+    mov eax, [es:ebx]                   ; segment overrides, the default one included
+    mov eax, [fs:0x30]
+    mov al, [ss:ebp+4]
+    mov eax, [ds:ebx]
+    call $+0x80                         ; jumps and calls: near, short, conditional, indirect, far
+    jmp $-0x20
+    jz $+0x100
+    jmp short $+2
+    call [eax+4]
+    jmp eax
+    jmp 0x08:0x7c00
+    call far [ebx]
+    ret 8
+    retf
+    loop $
+    rep movsb                           ; string instructions name ES
+    repne scasb
+    stosd
+    xchg eax, ecx
+    int 0x10
+    in al, 0x60
+    out 0xff, al
+    shl eax, 1
+    enter 0xfff0, 1
+    leave
+    setne al
+    fadd st0, st3                       ; x87 register forms
+    fadd st3, st0
+    faddp st1
+    fcomi st0, st1
+    fldcw [eax]
+    fstp qword [ebx+8]
+    lgdt [0x7c80]
+    mov cr0, eax
     times 510 - ($ - $$) db 0
     dw 0xaa55

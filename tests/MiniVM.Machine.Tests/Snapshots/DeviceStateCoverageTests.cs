@@ -81,6 +81,38 @@ public sealed class DeviceStateCoverageTests : IDisposable
         Assert.Equal(saved.Count, saved.Distinct().Count());
     }
 
+    [Fact]
+    public void EveryInterruptOutputReachableFromTheMachineIsDeclaredByADeviceOnTheBoardAndWired()
+    {
+        using var machine = EveryDevice();
+        var reachable = Reachable(machine);
+        var declared = machine.Devices.OfType<IInterruptSource>().SelectMany(s => s.IrqOutputs).ToHashSet(ReferenceEqualityComparer.Instance);
+
+        // An output the board never saw (a device that drives one but does not declare it, or is not on the board).
+        var undeclared = reachable.OfType<IrqOutput>().Where(o => !declared.Contains(o)).Select(o => o.ToString()).ToList();
+        Assert.True(undeclared.Count == 0, "interrupt outputs no device on the board declares: " + string.Join(", ", undeclared));
+        var unwired = declared.Cast<IrqOutput>().Where(o => !o.IsConnected).Select(o => o.ToString()).ToList();
+        Assert.True(unwired.Count == 0, "declared but not wired: " + string.Join(", ", unwired));
+
+        // A device handed a controller input directly, past the board: any field holding a line that is not a
+        // declared output (the outputs' own connection and the controllers' inputs are what the board wired).
+        var bypass = new List<string>();
+        foreach (var o in reachable)
+        {
+            if (o is IrqOutput) continue;
+            for (var t = o.GetType(); t is not null && t != typeof(object); t = t.BaseType)
+                foreach (var f in t.GetFields(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly))
+                    if (f.FieldType == typeof(IIrqLine) && f.GetValue(o) is { } line && !declared.Contains(line))
+                        bypass.Add($"{t.Name}.{f.Name} ({line.GetType().Name})");
+        }
+        Assert.True(bypass.Count == 0, "interrupt lines not wired by the board: " + string.Join(", ", bypass));
+
+        // The walk sees every wire of this machine: the ISA devices' IRQs and each virtio disk's INTA#.
+        Assert.Equal([0, 1, 4, 6, 8, 9, 12, 14, 15], declared.Cast<IrqOutput>().Where(o => o.IsaIrq is not null).Select(o => o.IsaIrq!.Value).Order());
+        Assert.Equal(2, declared.Cast<IrqOutput>().Count(o => o.PciPin == 0));
+        Assert.Equal(declared.Count, reachable.OfType<IrqOutput>().Count());
+    }
+
     /// <summary>The section ids, in order, of the stream savevm writes for <paramref name="machine"/>.</summary>
     private static List<string> SectionIds(PcMachine machine)
     {
