@@ -82,8 +82,10 @@ internal sealed partial class BlockTranslator
                 {
                     case Code.Mov_Sreg_rm16: case Code.Mov_Sreg_r32m16:
                         return ins.Op0Register is Register.ES or Register.DS or Register.FS or Register.GS ? Callout.Ends : Callout.None;
-                    case Code.Mov_r32_cr: case Code.Mov_cr_r32: case Code.Mov_r32_dr: case Code.Mov_dr_r32:
-                    case Code.Mov_r32_tr: case Code.Mov_tr_r32:
+                    // Reading CR0/CR2/CR3/CR4 or a debug register changes nothing (Linux's page-fault entry reads CR2);
+                    // writing one may change paging, the TLB or breakpoints under the block's feet.
+                    case Code.Mov_r32_cr: case Code.Mov_r32_dr: return Callout.Straight;
+                    case Code.Mov_cr_r32: case Code.Mov_dr_r32: case Code.Mov_r32_tr: case Code.Mov_tr_r32:
                         return Callout.None;
                     default: return Callout.Straight;
                 }

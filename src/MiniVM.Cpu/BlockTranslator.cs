@@ -183,6 +183,7 @@ internal sealed partial class BlockTranslator
         il.BeginExceptionBlock();
         _blockCount = ops.Count;
         FindInnerBranches(ops);
+        FindDeadFlags(ops);
         bool ended = false;
         for (int i = 0; i < ops.Count; i++)
         {
@@ -489,6 +490,7 @@ internal sealed partial class BlockTranslator
     {
         var il = _il;
         if (Interpreted(d) != Callout.None && !NativeGeneral(d)) return EmitInterpreted(d, i, rel, nextRel);
+        if (_flagsDead[i]) { EmitWithoutFlags(d); return false; }
         bool mem = d.Form == FastForm.General
             ? d.Ins.Op0Kind == Iced.Intel.OpKind.Memory || (d.Ins.OpCount > 1 && d.Ins.Op1Kind == Iced.Intel.OpKind.Memory)
             : HasMemory(d.Form);
