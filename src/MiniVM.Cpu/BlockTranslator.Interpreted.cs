@@ -108,7 +108,8 @@ internal sealed partial class BlockTranslator
     /// <summary>
     /// Runs instruction <paramref name="i"/> through the interpreter's handler. Its registers are written back before
     /// and reloaded after; a fault reloads them too (all but ESP: the run loop restores the instruction's own ESP,
-    /// which the local still holds), so the fault sees what the interpreter left, e.g. a REP's completed iterations.
+    /// which the local, or R[4] put back, holds), so the fault sees what the interpreter left, e.g. a REP's completed
+    /// iterations.
     /// </summary>
     private bool EmitInterpreted(in DecodedOp d, int i, int rel, int nextRel)
     {
@@ -125,6 +126,9 @@ internal sealed partial class BlockTranslator
         il.BeginCatchBlock(typeof(GuestFault));
         Pop();
         ReloadUsed(keepEsp: true);
+        // The handler may have moved ESP before faulting (LEAVE, a 16-bit POP); where the block keeps no ESP local
+        // the fault path reads R[4] as the instruction's ESP, so put back the one BlockInterpret saved.
+        This(); il.Emit(OpCodes.Ldfld, FR); Const(4); This(); il.Emit(OpCodes.Ldfld, FStartEsp); il.Emit(OpCodes.Stelem_I4);
         il.Emit(OpCodes.Rethrow);
         il.EndExceptionBlock();
         ReloadUsed(keepEsp: false);
