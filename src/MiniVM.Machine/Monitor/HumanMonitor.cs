@@ -21,7 +21,7 @@ public sealed class HumanMonitor(PcMachine machine)
     private static readonly (string Usage, string Text)[] Help =
     [
         ("help", "list the commands"),
-        ("info status|block|snapshots|statehash|sections|jit", "VM state, disks, snapshots, SHA-256 of the whole machine state and of each section, CPU engine and translation statistics"),
+        ("info status|block|snapshots|statehash|sections|jit|jit-stops", "VM state, disks, snapshots, SHA-256 of the whole machine state and of each section, CPU engine and translation statistics, untranslated instructions blocks stop before"),
         ("info registers", "the CPU's registers, in QEMU's layout"),
         ("info mem", "the active virtual memory mappings (runs of pages with the same rights)"),
         ("info tlb", "every present page: virtual address, frame, attribute bits"),
