@@ -16,7 +16,7 @@ namespace MiniVM.Cpu;
 /// <see cref="MaxInstructions"/>. A relative branch to an instruction of the block stays in the IL (loops, skips),
 /// so a hot loop within a page runs without returning to the run loop.
 /// </summary>
-internal sealed class BlockTranslator
+internal sealed partial class BlockTranslator
 {
     public const int MaxInstructions = 64;
 
@@ -98,25 +98,26 @@ internal sealed class BlockTranslator
     {
         var ops = new List<(DecodedOp Op, int Rel)>();
         int off = offset;
+        var stop = Iced.Intel.Mnemonic.INVALID; // the untranslated instruction the block stops before, if any
         bool needsStack32 = false;
         while (ops.Count < MaxInstructions && off < PhysicalMemory.PageSize)
         {
             DecodedOp? d = cpu.PeekDecoded(page, off);
-            if (d is null || !Translatable(d.Value)) break;
+            if (d is null || !Translatable(d.Value)) { stop = d?.Ins.Mnemonic ?? Iced.Intel.Mnemonic.INVALID; break; }
             if (off + d.Value.Length > PhysicalMemory.PageSize) break;
             ops.Add((d.Value, off - offset));
             needsStack32 |= UsesStack(d.Value.Form);
             off += d.Value.Length;
-            if (EndsBlock(d.Value.Form) && !Conditional(d.Value.Form)) break;
+            if ((EndsBlock(d.Value.Form) && !Conditional(d.Value.Form)) || Interpreted(d.Value) == Callout.Ends) break;
         }
         if (ops.Count == 0) return null;
         bool code16 = cpu.CodeBits == 16;
         // Pass 1 finds the registers the block touches, so pass 2 loads and stores only those.
         var probe = new DynamicMethod("x86probe", typeof(int), [typeof(X86Cpu), typeof(int), typeof(int)], typeof(X86Cpu), skipVisibility: true);
-        var first = new BlockTranslator(probe.GetILGenerator(), code16);
+        var first = new BlockTranslator(probe.GetILGenerator(), code16) { _pageOffset = offset, _stop = stop };
         first.EmitBody(ops, off - offset);
         var dm = new DynamicMethod($"x86block_{offset:X3}", typeof(int), [typeof(X86Cpu), typeof(int), typeof(int)], typeof(X86Cpu), skipVisibility: true);
-        var t = new BlockTranslator(dm.GetILGenerator(), code16) { _used = first._used, _written = first._written };
+        var t = new BlockTranslator(dm.GetILGenerator(), code16) { _used = first._used, _written = first._written, _pageOffset = offset, _stop = stop };
         t.EmitBody(ops, off - offset);
         int ilBytes = t._il.ILOffset;
         var run = dm.CreateDelegate<Func<X86Cpu, int, int, int>>();
@@ -125,11 +126,13 @@ internal sealed class BlockTranslator
 
     private static bool Translatable(in DecodedOp d) => d.Form switch
     {
-        FastForm.General => (GeneralAluOp(d.Ins.Code) >= 0 || d.Ins.Code == Iced.Intel.Code.Mul_rm32) && Described(d.Ins),
-        // These call interpreter helpers that read the stack pointer from R[]: left to the interpreter.
-        FastForm.PushR16 or FastForm.PopR16 or FastForm.CallRel16 or FastForm.Ret16 => false,
+        FastForm.General => NativeGeneral(d) || Interpreted(d) != Callout.None,
         _ => true,
     };
+
+    /// <summary>General forms the block computes in its own IL (the rest it hands to the interpreter's handler).</summary>
+    private static bool NativeGeneral(in DecodedOp d) =>
+        d.Form == FastForm.General && (GeneralAluOp(d.Ins.Code) >= 0 || d.Ins.Code == Iced.Intel.Code.Mul_rm32) && Described(d.Ins);
 
     /// <summary>
     /// ADC/SBB r/m32 forms, which the interpreter runs through its general path (Alu with eager flags): their op
@@ -180,6 +183,7 @@ internal sealed class BlockTranslator
         il.BeginExceptionBlock();
         _blockCount = ops.Count;
         FindInnerBranches(ops);
+        FindDeadFlags(ops);
         bool ended = false;
         for (int i = 0; i < ops.Count; i++)
         {
@@ -192,6 +196,7 @@ internal sealed class BlockTranslator
         }
         if (!ended)
         {
+            CountStop();
             SetExit(ops.Count, endRel);
             il.Emit(OpCodes.Leave, _exit);
         }
@@ -484,6 +489,8 @@ internal sealed class BlockTranslator
     private bool EmitInstruction(DecodedOp d, int i, int rel, int nextRel)
     {
         var il = _il;
+        if (Interpreted(d) != Callout.None && !NativeGeneral(d)) return EmitInterpreted(d, i, rel, nextRel);
+        if (_flagsDead[i]) { EmitWithoutFlags(d); return false; }
         bool mem = d.Form == FastForm.General
             ? d.Ins.Op0Kind == Iced.Intel.OpKind.Memory || (d.Ins.OpCount > 1 && d.Ins.Op1Kind == Iced.Intel.OpKind.Memory)
             : HasMemory(d.Form);

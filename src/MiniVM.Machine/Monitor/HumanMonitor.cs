@@ -21,7 +21,7 @@ public sealed class HumanMonitor(PcMachine machine)
     private static readonly (string Usage, string Text)[] Help =
     [
         ("help", "list the commands"),
-        ("info status|block|snapshots|statehash|sections|jit", "VM state, disks, snapshots, SHA-256 of the whole machine state and of each section, CPU engine and translation statistics"),
+        ("info status|block|snapshots|statehash|sections|jit|jit-stops", "VM state, disks, snapshots, SHA-256 of the whole machine state and of each section, CPU engine and translation statistics, untranslated instructions blocks stop before"),
         ("info registers", "the CPU's registers, in QEMU's layout"),
         ("info mem", "the active virtual memory mappings (runs of pages with the same rights)"),
         ("info tlb", "every present page: virtual address, frame, attribute bits"),
@@ -114,6 +114,7 @@ public sealed class HumanMonitor(PcMachine machine)
         "snapshots" => InfoSnapshots(),
         "statehash" => Convert.ToHexStringLower(machine.StateHash()),
         "jit" => $"engine {machine.Cpu.Engine.ToString().ToLowerInvariant()}: {machine.Cpu.JitStatistics}",
+        "jit-stops" => string.Join('\n', machine.Cpu.JitStops(20).Select(s => $"{s.Mnemonic,-12} {s.Count}")),
         "sections" => string.Join('\n', machine.SectionHashes().Select(h => $"{h.Section,-10} {h.Hash}")),
         // QEMU starts the dump with a blank line and the CPU's number.
         "registers" => "\nCPU#0\n" + RegisterDump.Format(machine.Cpu),
@@ -125,7 +126,7 @@ public sealed class HumanMonitor(PcMachine machine)
         _ => throw new MonitorException($"info: unknown item '{what}' ({InfoItems})"),
     };
 
-    private const string InfoItems = "status, block, snapshots, statehash, sections, jit, registers, mem, tlb, cpus, version";
+    private const string InfoItems = "status, block, snapshots, statehash, sections, jit, jit-stops, registers, mem, tlb, cpus, version";
 
     private string InfoBlock()
     {

@@ -76,5 +76,12 @@ public sealed class EngineDifferentialTests(ITestOutputHelper output)
         foreach (int v in expectedVectors) Assert.True(vectors.ContainsKey(v), $"no program raised #{v}");
         // And the candidate engine really ran translated code (a tiering change cannot silently make this test moot).
         Assert.True(jit.InstructionsInBlocks > instructions / 10, $"only {jit.InstructionsInBlocks} of {instructions} instructions ran in translated blocks");
+        // The forms blocks cover never end one (a block would stop before them and count it in JitStops).
+        string[] covered = ["movsb", "movsw", "movsd", "stosb", "stosw", "stosd", "lodsb", "lodsd", "cmpsb", "scasd", "div", "idiv",
+                            "neg", "not", "shld", "shrd", "bt", "bts", "btr", "btc", "xadd", "cmpxchg", "xchg", "loop", "retf"];
+        var stops = candidate.Cpu.JitStops(int.MaxValue);
+        output.WriteLine("blocks stopped before: " + string.Join(", ", stops.Select(s => $"{s.Mnemonic}×{s.Count}")));
+        foreach (var (mnemonic, count) in stops)
+            Assert.False(covered.Contains(mnemonic), $"{count} translated blocks stopped before {mnemonic}, which blocks cover");
     }
 }

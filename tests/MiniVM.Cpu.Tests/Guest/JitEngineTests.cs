@@ -410,4 +410,64 @@ public sealed class JitEngineTests
         }
         Assert.Equal(results[0], results[1]);
     }
+
+    [Fact]
+    public void StringDivideAndBitInstructionsRunInsideBlocksWithTheInterpretersStateUnderEveryBudget()
+    {
+        // REP MOVSD over several REP chunks (each counts as one instruction and ends a Run step), REP STOSB downwards,
+        // REPE CMPSB, DIV, NEG, NOT, SHLD, BTS/XADD/XCHG on memory, CMPXCHG: all inside the loop's block.
+        void Program(Assembler a)
+        {
+            var top = a.CreateLabel();
+            a.mov(ebp, 6);
+            a.Label(ref top);
+            a.cld();
+            a.mov(esi, 0x10000);
+            a.mov(edi, 0x20000);
+            a.mov(ecx, 9000);
+            a.rep.movsd();
+            a.std();
+            a.mov(edi, 0x30FFF);
+            a.mov(ecx, ebp);
+            a.shl(ecx, 5);
+            a.mov(eax, ebp);
+            a.rep.stosb();
+            a.cld();
+            a.mov(esi, 0x10000);
+            a.mov(edi, 0x20000);
+            a.mov(ecx, 100);
+            a.repe.cmpsb();
+            a.mov(eax, 0x12345678);
+            a.xor(edx, edx);
+            a.mov(ebx, ebp);
+            a.add(ebx, 3);
+            a.div(ebx);
+            a.neg(edx);
+            a.not(eax);
+            a.shld(eax, edx, 7);
+            a.bts(__dword_ptr[0x30000], ebp);
+            a.xadd(__dword_ptr[0x30004], eax);
+            a.xchg(__dword_ptr[0x30008], edx);
+            a.cmpxchg(__dword_ptr[0x3000C], ebx);
+            a.dec(ebp);
+            a.jnz(top);
+            a.hlt();
+        }
+        var (jit, interp) = BothEngines(Program);
+        var data = new byte[0x9000];
+        new Random(5).NextBytes(data);
+        jit.Memory.Write(0x10000, data);
+        interp.Memory.Write(0x10000, data);
+        RunInRandomBudgets(jit, interp, seed: 13, maxBudget: 40);
+        var a = new byte[0x12000];
+        var b = new byte[0x12000];
+        interp.Memory.Read(0x20000, a);
+        jit.Memory.Read(0x20000, b);
+        Assert.Equal(a, b);
+        var stats = jit.Cpu.JitStatistics;
+        // Budgets of 1..39 against a ~31-instruction loop: some passes fit a block (deterministic: 90 instructions).
+        Assert.True(stats.InstructionsInBlocks > 60, stats.ToString());
+        // Only the boot stub's MOV to CR0/SS and the final HLT stop a block; the loop's instructions never do.
+        Assert.All(jit.Cpu.JitStops(10), s => Assert.Contains(s.Mnemonic, new[] { "hlt", "mov" }));
+    }
 }

@@ -127,7 +127,7 @@ public sealed class MonitorCommandTests : IDisposable
             Assert.Contains("\n" + usage, "\n" + help);
         Assert.Matches(@"^\* CPU #0: thread_id=\d+$", m.Execute("info cpus"));
         Assert.False(string.IsNullOrWhiteSpace(m.Execute("info version")));
-        Assert.StartsWith("Error: info: unknown item 'nope' (status, block, snapshots, statehash, sections, jit, registers, mem, tlb, cpus, version)", m.Execute("info nope"));
+        Assert.StartsWith("Error: info: unknown item 'nope' (status, block, snapshots, statehash, sections, jit, jit-stops, registers, mem, tlb, cpus, version)", m.Execute("info nope"));
     }
 
     [Fact]
