@@ -47,7 +47,7 @@ public sealed partial class X86Cpu
     /// </summary>
     public long JitCacheIlBytes { get; set; } = 16 << 20;
 
-    private long _jitBlocksTranslated, _jitInstructionsTranslated, _jitTicks, _jitEvictions, _jitFlushes, _jitRuns, _jitInstructionsRun;
+    private long _jitBlocksTranslated, _jitInstructionsTranslated, _jitTicks, _jitEvictions, _jitFlushes, _jitRuns, _jitChained, _jitInstructionsRun;
     private int _jitLiveBlocks;
     private long _jitLiveIl;
 
@@ -57,7 +57,7 @@ public sealed partial class X86Cpu
 
     public JitStatistics JitStatistics => new(
         _jitBlocksTranslated, _jitInstructionsTranslated, TimeSpan.FromSeconds((double)_jitTicks / Stopwatch.Frequency),
-        _jitLiveBlocks, _jitLiveIl, _jitEvictions, _jitFlushes, _jitRuns, _jitInstructionsRun);
+        _jitLiveBlocks, _jitLiveIl, _jitEvictions, _jitFlushes, _jitRuns, _jitChained, _jitInstructionsRun);
 
     /// <summary>Forgets all translations (engine switch, loadvm, reset, or a full cache).</summary>
     internal void DropTranslations(bool eviction)
@@ -85,18 +85,20 @@ public sealed partial class X86Cpu
             if (b is not null && b.Count <= budget - n && CanEnter(b))
             {
                 _blockBreak = false;
-                int done;
+                int before = n;
+                _jitRuns++;
                 if (b.Cold)
                 {
+                    // The first run includes the .NET JIT's compilation: timed alone, without chaining on.
+                    _chaining = false;
                     long t0 = Stopwatch.GetTimestamp();
-                    done = b.Run(this, n, budget - n);
+                    try { n = b.Run(this, n, budget); }
+                    finally { _chaining = true; }
                     _jitTicks += Stopwatch.GetTimestamp() - t0;
                     b.Cold = false;
                 }
-                else done = b.Run(this, n, budget - n);
-                n += done;
-                _jitRuns++;
-                _jitInstructionsRun += done;
+                else n = b.Run(this, n, budget);
+                _jitInstructionsRun += n - before;
                 continue;
             }
             uint next = Eip_ + op.Length;
@@ -108,6 +110,43 @@ public sealed partial class X86Cpu
         while (n < budget && !Halted_ && Uninterrupted);
         _uninterruptedDone = 0;
         return n;
+    }
+
+    /// <summary>False while a block's first (compiling) run is timed.</summary>
+    private bool _chaining = true;
+
+    /// <summary>
+    /// Called by every block's exit with the registers and EIP written back: the successor block the run loop would
+    /// enter next, or null to return to the run loop. This is block linking without a second cache: the decode cache's
+    /// page index, which the written-code-page tracking keeps right (SMC, DMA), finds the successor, so nothing
+    /// can follow a stale link. It takes the run loop's step exactly: a successor on another linear page is fetched
+    /// through the page tables just as <see cref="Fetch"/> would (accessed bits, #PF with the run loop's count and
+    /// EIP); it is entered only if it is warm, fits the budget and passes <see cref="CanEnter"/>. The run loop's
+    /// other re-checks (halt, IF/TF/RF/AC, breakpoints, the interrupt shadow, INTR, NMI) cannot have changed since the
+    /// block was entered: no translated instruction changes them, and a device can change INTR or NMI only when an
+    /// MMIO access reaches it, which sets <see cref="_blockBreak"/> and so returns to the run loop.
+    /// </summary>
+    internal Func<X86Cpu, int, int, int>? NextBlock(int n, int budget)
+    {
+        if (_blockBreak || !_chaining || n >= budget) return null;
+        uint lin = CsBase + Eip_;
+        if (lin >> 12 != _fetchPage)
+        {
+            _uninterruptedDone = n;
+            _startEip = Eip_;
+            _startEsp = Gpr(4);
+            ResolveFetchPage(lin);
+        }
+        var index = _fetchIndex;
+        if (index is null) return null;
+        int e = index[lin & 0xFFF];
+        if (e == 0 || (e & DecodedPage.Code32Flag) != _codeFlag) return null;
+        TranslatedBlock? b = _fetchEntries[(e & (DecodedPage.Code32Flag - 1)) - 1].Block;
+        if (b is null || b.Cold || b.Count > budget - n || !CanEnter(b)) return null;
+        _blockBreak = false;
+        _jitRuns++;
+        _jitChained++;
+        return b.Run;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
