@@ -167,6 +167,14 @@ internal sealed class BlockTranslator
     private void EmitBody(List<(DecodedOp Op, int Rel)> ops, int endRel)
     {
         var il = _il;
+        // A compile-only call (a background compilation) returns before anything else.
+        var body = il.DefineLabel();
+        il.Emit(OpCodes.Ldarg_1);
+        il.Emit(OpCodes.Ldc_I4_0);
+        il.Emit(OpCodes.Bge, body);
+        il.Emit(OpCodes.Ldc_I4_0);
+        il.Emit(OpCodes.Ret);
+        il.MarkLabel(body);
         // Counts are kept from the stretch's start: the block's first instruction is the run loop's number n.
         il.Emit(OpCodes.Ldarg_1);
         il.Emit(OpCodes.Stloc, _base);

@@ -24,6 +24,13 @@ internal sealed class TranslatedBlock(Func<X86Cpu, int, int, int> run, int count
     /// <summary>Has PUSH/POP/CALL/RET/LEAVE, which are translated for a 32-bit (SS.B = 1) stack only.</summary>
     public readonly bool NeedsStack32 = needsStack32;
     public readonly int IlBytes = ilBytes;
-    /// <summary>Not run yet: its first run includes the .NET JIT's compilation and counts as translation time.</summary>
-    public bool Cold = true;
+    /// <summary>
+    /// Not compiled by the .NET JIT yet. Compiled in the foreground, the block's first run compiles it (timed as
+    /// translation); compiled in the background (<see cref="X86Cpu.JitCompileInBackground"/>), a worker thread clears
+    /// this once the code is ready, and until then the interpreter runs the block's instructions.
+    /// </summary>
+    public volatile bool Cold = true;
+
+    /// <summary>Second argument of <see cref="Run"/> that only compiles the block: it returns before touching the CPU.</summary>
+    public const int CompileOnly = -1;
 }

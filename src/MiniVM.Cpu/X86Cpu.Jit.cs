@@ -37,6 +37,17 @@ public sealed partial class X86Cpu
         }
     }
 
+    /// <summary>
+    /// Compile translated blocks on a worker thread while the interpreter runs on (false: on the CPU's thread, at the
+    /// block's first run). Either way the guest sees the same instructions, counts and device timings, since a block
+    /// and the interpreter are interchangeable at every instruction boundary; only when a block starts to be used
+    /// (and so <see cref="JitStatistics"/>) depends on the host. The translation itself (decoding, IL) stays on the
+    /// CPU's thread: only the .NET JIT's compilation, the expensive part, moves.
+    /// </summary>
+    public bool JitCompileInBackground { get => _jitBackground; set => _jitBackground = value; }
+
+    private bool _jitBackground;
+
     /// <summary>Translated blocks the code cache holds before it is emptied to make room.</summary>
     public int JitCacheCapacity { get; set; } = 16384;
 
@@ -56,7 +67,7 @@ public sealed partial class X86Cpu
     internal bool _blockBreak;
 
     public JitStatistics JitStatistics => new(
-        _jitBlocksTranslated, _jitInstructionsTranslated, TimeSpan.FromSeconds((double)_jitTicks / Stopwatch.Frequency),
+        _jitBlocksTranslated, _jitInstructionsTranslated, TimeSpan.FromSeconds((double)(_jitTicks + Interlocked.Read(ref _jitBackgroundTicks)) / Stopwatch.Frequency),
         _jitLiveBlocks, _jitLiveIl, _jitEvictions, _jitFlushes, _jitRuns, _jitChained, _jitInstructionsRun);
 
     /// <summary>Forgets all translations (engine switch, loadvm, reset, or a full cache).</summary>
@@ -82,7 +93,8 @@ public sealed partial class X86Cpu
             TranslatedBlock? b = op.Block;
             // Translation may grow the page's entry array: op then stays a valid copy to execute.
             if (b is null && ++op.Heat == _jitThreshold && !Unsafe.AreSame(ref op, ref _scratch)) b = TranslateHot(ref op);
-            if (b is not null && b.Count <= budget - n && CanEnter(b))
+            // A block compiling in the background is not ready: the interpreter runs its instructions meanwhile.
+            if (b is not null && b.Count <= budget - n && CanEnter(b) && !(b.Cold && _jitBackground))
             {
                 _blockBreak = false;
                 int before = n;
@@ -149,6 +161,17 @@ public sealed partial class X86Cpu
         return b.Run;
     }
 
+    /// <summary>Host ticks the worker threads spent compiling blocks (added to the translation time).</summary>
+    private long _jitBackgroundTicks;
+
+    private void CompileInBackground(TranslatedBlock block)
+    {
+        long t0 = Stopwatch.GetTimestamp();
+        block.Run(this, TranslatedBlock.CompileOnly, 0);
+        Interlocked.Add(ref _jitBackgroundTicks, Stopwatch.GetTimestamp() - t0);
+        block.Cold = false;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool CanEnter(TranslatedBlock b)
     {
@@ -192,6 +215,7 @@ public sealed partial class X86Cpu
         page.Entries[(e & (DecodedPage.Code32Flag - 1)) - 1].Block = block;
         _jitBlocksTranslated++;
         _jitInstructionsTranslated += block.Count;
+        if (_jitBackground) ThreadPool.UnsafeQueueUserWorkItem(static s => s.Cpu.CompileInBackground(s.Block), (Cpu: this, Block: block), preferLocal: false);
         _jitLiveBlocks++;
         _jitLiveIl += block.IlBytes;
         return block;
