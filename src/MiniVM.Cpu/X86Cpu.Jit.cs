@@ -84,6 +84,9 @@ public sealed partial class X86Cpu
     private int RunUninterruptedJit(int budget)
     {
         int n = 0;
+        // The EIP range of the last block seen still compiling: its instructions, run by the interpreter meanwhile,
+        // do not count towards translating blocks of their own.
+        uint pendingFrom = 0, pendingBytes = 0;
         do
         {
             _uninterruptedDone = n;
@@ -92,7 +95,7 @@ public sealed partial class X86Cpu
             ref DecodedOp op = ref Fetch();
             TranslatedBlock? b = op.Block;
             // Translation may grow the page's entry array: op then stays a valid copy to execute.
-            if (b is null && ++op.Heat == _jitThreshold && !Unsafe.AreSame(ref op, ref _scratch)) b = TranslateHot(ref op);
+            if (b is null && Eip_ - pendingFrom >= pendingBytes && ++op.Heat == _jitThreshold && !Unsafe.AreSame(ref op, ref _scratch)) b = TranslateHot(ref op);
             // A block compiling in the background is not ready: the interpreter runs its instructions meanwhile.
             if (b is not null && b.Count <= budget - n && CanEnter(b) && !(b.Cold && _jitBackground))
             {
@@ -113,6 +116,7 @@ public sealed partial class X86Cpu
                 _jitInstructionsRun += n - before;
                 continue;
             }
+            if (b is not null && b.Cold && _jitBackground) { pendingFrom = Eip_; pendingBytes = (uint)b.Bytes; }
             uint next = Eip_ + op.Length;
             Eip_ = CodeBits == 32 ? next : next & 0xFFFF;
             if (op.Form != FastForm.General) ExecuteFast(ref op);
