@@ -52,6 +52,8 @@ internal sealed partial class BlockTranslator
     private static readonly FieldInfo FLazyA = Field("_lazyA");
     private static readonly FieldInfo FLazyB = Field("_lazyB");
     private static readonly FieldInfo FLazyRes = Field("_lazyRes");
+    private static readonly MethodInfo MNextBlock = Method(nameof(X86Cpu.NextBlock));
+    private static readonly MethodInfo MInvoke = typeof(Func<X86Cpu, int, int, int>).GetMethod("Invoke")!;
 
     // The lazy-flags record kinds (X86Cpu.LazyFlags.cs), as far as the translator knows them at a point of the block.
     private const int KindUnknown = -1, KindAdd = 1, KindSub = 2, KindLogic = 3, KindInc = 4, KindDec = 5;
@@ -168,6 +170,17 @@ internal sealed partial class BlockTranslator
     private void EmitBody(List<(DecodedOp Op, int Rel)> ops, int endRel)
     {
         var il = _il;
+        // A compile-only call (a background compilation) returns before anything else.
+        var body = il.DefineLabel();
+        il.Emit(OpCodes.Ldarg_1);
+        il.Emit(OpCodes.Ldc_I4_0);
+        il.Emit(OpCodes.Bge, body);
+        il.Emit(OpCodes.Ldc_I4_0);
+        il.Emit(OpCodes.Ret);
+        il.MarkLabel(body);
+        // Counts are kept from the stretch's start: the block's first instruction is the run loop's number n.
+        il.Emit(OpCodes.Ldarg_1);
+        il.Emit(OpCodes.Stloc, _base);
         il.Emit(OpCodes.Ldarg_0);
         il.Emit(OpCodes.Ldfld, FEip);
         il.Emit(OpCodes.Stloc, _entryEip);
@@ -220,6 +233,23 @@ internal sealed partial class BlockTranslator
         il.Emit(OpCodes.Ldarg_0);
         il.Emit(OpCodes.Ldloc, _exitEip);
         il.Emit(OpCodes.Stfld, FEip);
+        // Chaining: the successor the run loop would enter next, if it may be entered now (X86Cpu.NextBlock), runs
+        // through a tail call, so a chain of any length keeps one frame and never returns to the run loop.
+        var toRunLoop = il.DefineLabel();
+        il.Emit(OpCodes.Ldarg_0);
+        il.Emit(OpCodes.Ldloc, _exitCount);
+        il.Emit(OpCodes.Ldarg_2);
+        il.Emit(OpCodes.Call, MNextBlock);
+        il.Emit(OpCodes.Dup);
+        il.Emit(OpCodes.Brfalse, toRunLoop);
+        il.Emit(OpCodes.Ldarg_0);
+        il.Emit(OpCodes.Ldloc, _exitCount);
+        il.Emit(OpCodes.Ldarg_2);
+        il.Emit(OpCodes.Tailcall);
+        il.Emit(OpCodes.Callvirt, MInvoke);
+        il.Emit(OpCodes.Ret);
+        il.MarkLabel(toRunLoop);
+        il.Emit(OpCodes.Pop);
         il.Emit(OpCodes.Ldloc, _exitCount);
         il.Emit(OpCodes.Ret);
     }
@@ -305,9 +335,7 @@ internal sealed partial class BlockTranslator
     private void MayFault(int i, int rel)
     {
         This();
-        _il.Emit(OpCodes.Ldarg_1);
         Count(i);
-        _il.Emit(OpCodes.Add);
         _il.Emit(OpCodes.Stfld, FDone);
         Const((uint)rel);
         _il.Emit(OpCodes.Stloc, _curOff);
@@ -325,7 +353,7 @@ internal sealed partial class BlockTranslator
         _il.MarkLabel(go);
     }
 
-    /// <summary>Pushes the instructions completed in this run before the block's instruction <paramref name="i"/> of the current pass.</summary>
+    /// <summary>Pushes the instructions the stretch completed before the block's instruction <paramref name="i"/> of the current pass.</summary>
     private void Count(int i)
     {
         _il.Emit(OpCodes.Ldloc, _base);

@@ -10,6 +10,7 @@ namespace MiniVM.Cpu;
 /// <param name="Evictions">Times the full cache was dropped to make room.</param>
 /// <param name="Flushes">Times translations were dropped for a reason other than room (engine switch, loadvm, reset).</param>
 /// <param name="BlockRuns">Translated blocks entered.</param>
+/// <param name="ChainedRuns">Of those, entered straight from another block's exit (chained) rather than from the run loop.</param>
 /// <param name="InstructionsInBlocks">Guest instructions executed inside translated blocks.</param>
 public readonly record struct JitStatistics(
     long BlocksTranslated,
@@ -20,11 +21,12 @@ public readonly record struct JitStatistics(
     long Evictions,
     long Flushes,
     long BlockRuns,
+    long ChainedRuns,
     long InstructionsInBlocks)
 {
     /// <summary>One line for the monitor's `info jit` and the benchmarks.</summary>
     public override string ToString() =>
         $"blocks translated {BlocksTranslated} ({InstructionsTranslated} instructions) in {TranslationTime.TotalMilliseconds:0} ms; " +
         $"cache {LiveBlocks} blocks, {LiveIlBytes / 1024} KiB IL; evictions {Evictions}, flushes {Flushes}; " +
-        $"block runs {BlockRuns}, {InstructionsInBlocks} instructions in blocks";
+        $"block runs {BlockRuns} ({ChainedRuns} chained), {InstructionsInBlocks} instructions in blocks";
 }

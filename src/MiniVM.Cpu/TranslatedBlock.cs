@@ -10,11 +10,12 @@ internal sealed class TranslatedBlock(Func<X86Cpu, int, int, int> run, int count
 {
     /// <summary>
     /// Runs the block from the current EIP; the second argument is the count the run loop has completed so far in
-    /// this stretch (so a device reached mid-block sees the exact instruction count), the third the instructions
-    /// left in the budget (at least <see cref="Count"/>; a branch back into the block continues inside it only while
-    /// another <see cref="Count"/> instructions fit). Returns the instructions completed; a taken branch out of the
-    /// block, a write to code or an MMIO access ends it early. A fault propagates as <see cref="GuestFault"/> with
-    /// registers, EIP and ESP of the faulting instruction written back.
+    /// this stretch (so a device reached mid-block sees the exact instruction count), the third the stretch's budget
+    /// (at least the second plus <see cref="Count"/>; a branch back into the block continues inside it only while
+    /// another <see cref="Count"/> instructions fit). Returns the stretch's count after the block and the blocks it
+    /// chained to (see <c>X86Cpu.NextBlock</c>); a taken branch out of the block, a write to code or an MMIO access
+    /// ends it early. A fault propagates as <see cref="GuestFault"/> with registers, EIP and ESP of the faulting
+    /// instruction written back.
     /// </summary>
     public readonly Func<X86Cpu, int, int, int> Run = run;
     public readonly int Count = count;
@@ -23,6 +24,13 @@ internal sealed class TranslatedBlock(Func<X86Cpu, int, int, int> run, int count
     /// <summary>Has PUSH/POP/CALL/RET/LEAVE, which are translated for a 32-bit (SS.B = 1) stack only.</summary>
     public readonly bool NeedsStack32 = needsStack32;
     public readonly int IlBytes = ilBytes;
-    /// <summary>Not run yet: its first run includes the .NET JIT's compilation and counts as translation time.</summary>
-    public bool Cold = true;
+    /// <summary>
+    /// Not compiled by the .NET JIT yet. Compiled in the foreground, the block's first run compiles it (timed as
+    /// translation); compiled in the background (<see cref="X86Cpu.JitCompileInBackground"/>), a worker thread clears
+    /// this once the code is ready, and until then the interpreter runs the block's instructions.
+    /// </summary>
+    public volatile bool Cold = true;
+
+    /// <summary>Second argument of <see cref="Run"/> that only compiles the block: it returns before touching the CPU.</summary>
+    public const int CompileOnly = -1;
 }

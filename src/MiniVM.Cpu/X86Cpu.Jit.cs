@@ -37,6 +37,17 @@ public sealed partial class X86Cpu
         }
     }
 
+    /// <summary>
+    /// Compile translated blocks on a worker thread while the interpreter runs on (false: on the CPU's thread, at the
+    /// block's first run). Either way the guest sees the same instructions, counts and device timings, since a block
+    /// and the interpreter are interchangeable at every instruction boundary; only when a block starts to be used
+    /// (and so <see cref="JitStatistics"/>) depends on the host. The translation itself (decoding, IL) stays on the
+    /// CPU's thread: only the .NET JIT's compilation, the expensive part, moves.
+    /// </summary>
+    public bool JitCompileInBackground { get => _jitBackground; set => _jitBackground = value; }
+
+    private bool _jitBackground;
+
     /// <summary>Translated blocks the code cache holds before it is emptied to make room.</summary>
     public int JitCacheCapacity { get; set; } = 16384;
 
@@ -47,7 +58,7 @@ public sealed partial class X86Cpu
     /// </summary>
     public long JitCacheIlBytes { get; set; } = 16 << 20;
 
-    private long _jitBlocksTranslated, _jitInstructionsTranslated, _jitTicks, _jitEvictions, _jitFlushes, _jitRuns, _jitInstructionsRun;
+    private long _jitBlocksTranslated, _jitInstructionsTranslated, _jitTicks, _jitEvictions, _jitFlushes, _jitRuns, _jitChained, _jitInstructionsRun;
     private int _jitLiveBlocks;
     private long _jitLiveIl;
 
@@ -56,8 +67,8 @@ public sealed partial class X86Cpu
     internal bool _blockBreak;
 
     public JitStatistics JitStatistics => new(
-        _jitBlocksTranslated, _jitInstructionsTranslated, TimeSpan.FromSeconds((double)_jitTicks / Stopwatch.Frequency),
-        _jitLiveBlocks, _jitLiveIl, _jitEvictions, _jitFlushes, _jitRuns, _jitInstructionsRun);
+        _jitBlocksTranslated, _jitInstructionsTranslated, TimeSpan.FromSeconds((double)(_jitTicks + Interlocked.Read(ref _jitBackgroundTicks)) / Stopwatch.Frequency),
+        _jitLiveBlocks, _jitLiveIl, _jitEvictions, _jitFlushes, _jitRuns, _jitChained, _jitInstructionsRun);
 
     /// <summary>Forgets all translations (engine switch, loadvm, reset, or a full cache).</summary>
     internal void DropTranslations(bool eviction)
@@ -73,6 +84,9 @@ public sealed partial class X86Cpu
     private int RunUninterruptedJit(int budget)
     {
         int n = 0;
+        // The EIP range of the last block seen still compiling: its instructions, run by the interpreter meanwhile,
+        // do not count towards translating blocks of their own.
+        uint pendingFrom = 0, pendingBytes = 0;
         do
         {
             _uninterruptedDone = n;
@@ -81,24 +95,28 @@ public sealed partial class X86Cpu
             ref DecodedOp op = ref Fetch();
             TranslatedBlock? b = op.Block;
             // Translation may grow the page's entry array: op then stays a valid copy to execute.
-            if (b is null && ++op.Heat == _jitThreshold && !Unsafe.AreSame(ref op, ref _scratch)) b = TranslateHot(ref op);
-            if (b is not null && b.Count <= budget - n && CanEnter(b))
+            if (b is null && Eip_ - pendingFrom >= pendingBytes && ++op.Heat == _jitThreshold && !Unsafe.AreSame(ref op, ref _scratch)) b = TranslateHot(ref op);
+            // A block compiling in the background is not ready: the interpreter runs its instructions meanwhile.
+            if (b is not null && b.Count <= budget - n && CanEnter(b) && !(b.Cold && _jitBackground))
             {
                 _blockBreak = false;
-                int done;
+                int before = n;
+                _jitRuns++;
                 if (b.Cold)
                 {
+                    // The first run includes the .NET JIT's compilation: timed alone, without chaining on.
+                    _chaining = false;
                     long t0 = Stopwatch.GetTimestamp();
-                    done = b.Run(this, n, budget - n);
+                    try { n = b.Run(this, n, budget); }
+                    finally { _chaining = true; }
                     _jitTicks += Stopwatch.GetTimestamp() - t0;
                     b.Cold = false;
                 }
-                else done = b.Run(this, n, budget - n);
-                n += done;
-                _jitRuns++;
-                _jitInstructionsRun += done;
+                else n = b.Run(this, n, budget);
+                _jitInstructionsRun += n - before;
                 continue;
             }
+            if (b is not null && b.Cold && _jitBackground) { pendingFrom = Eip_; pendingBytes = (uint)b.Bytes; }
             uint next = Eip_ + op.Length;
             Eip_ = CodeBits == 32 ? next : next & 0xFFFF;
             if (op.Form != FastForm.General) ExecuteFast(ref op);
@@ -108,6 +126,54 @@ public sealed partial class X86Cpu
         while (n < budget && !Halted_ && Uninterrupted);
         _uninterruptedDone = 0;
         return n;
+    }
+
+    /// <summary>False while a block's first (compiling) run is timed.</summary>
+    private bool _chaining = true;
+
+    /// <summary>
+    /// Called by every block's exit with the registers and EIP written back: the successor block the run loop would
+    /// enter next, or null to return to the run loop. This is block linking without a second cache: the decode cache's
+    /// page index, which the written-code-page tracking keeps right (SMC, DMA), finds the successor, so nothing
+    /// can follow a stale link. It takes the run loop's step exactly: a successor on another linear page is fetched
+    /// through the page tables just as <see cref="Fetch"/> would (accessed bits, #PF with the run loop's count and
+    /// EIP); it is entered only if it is warm, fits the budget and passes <see cref="CanEnter"/>. The run loop's
+    /// other re-checks (halt, IF/TF/RF/AC, breakpoints, the interrupt shadow, INTR, NMI) cannot have changed since the
+    /// block was entered: no translated instruction changes them, and a device can change INTR or NMI only when an
+    /// MMIO access reaches it, which sets <see cref="_blockBreak"/> and so returns to the run loop.
+    /// </summary>
+    internal Func<X86Cpu, int, int, int>? NextBlock(int n, int budget)
+    {
+        if (_blockBreak || !_chaining || n >= budget) return null;
+        uint lin = CsBase + Eip_;
+        if (lin >> 12 != _fetchPage)
+        {
+            _uninterruptedDone = n;
+            _startEip = Eip_;
+            _startEsp = Gpr(4);
+            ResolveFetchPage(lin);
+        }
+        var index = _fetchIndex;
+        if (index is null) return null;
+        int e = index[lin & 0xFFF];
+        if (e == 0 || (e & DecodedPage.Code32Flag) != _codeFlag) return null;
+        TranslatedBlock? b = _fetchEntries[(e & (DecodedPage.Code32Flag - 1)) - 1].Block;
+        if (b is null || b.Cold || b.Count > budget - n || !CanEnter(b)) return null;
+        _blockBreak = false;
+        _jitRuns++;
+        _jitChained++;
+        return b.Run;
+    }
+
+    /// <summary>Host ticks the worker threads spent compiling blocks (added to the translation time).</summary>
+    private long _jitBackgroundTicks;
+
+    private void CompileInBackground(TranslatedBlock block)
+    {
+        long t0 = Stopwatch.GetTimestamp();
+        block.Run(this, TranslatedBlock.CompileOnly, 0);
+        Interlocked.Add(ref _jitBackgroundTicks, Stopwatch.GetTimestamp() - t0);
+        block.Cold = false;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -153,6 +219,7 @@ public sealed partial class X86Cpu
         page.Entries[(e & (DecodedPage.Code32Flag - 1)) - 1].Block = block;
         _jitBlocksTranslated++;
         _jitInstructionsTranslated += block.Count;
+        if (_jitBackground) ThreadPool.UnsafeQueueUserWorkItem(static s => s.Cpu.CompileInBackground(s.Block), (Cpu: this, Block: block), preferLocal: false);
         _jitLiveBlocks++;
         _jitLiveIl += block.IlBytes;
         return block;

@@ -53,7 +53,7 @@ public sealed partial class PcMachine : IDisposable
         var apic = _apic = board.Add(new LocalApic(Clock.Clock, pic));
         var ioApic = board.Add(new IoApic(apic));
         var irqs = board.Add(new IsaInterruptRouting(pic, ioApic));
-        Cpu = new X86Cpu(Memory, new MachineBus(Ports, mmio, Clock), new ApicInterrupts(apic)) { Engine = options.Machine.CpuEngine };
+        Cpu = new X86Cpu(Memory, new MachineBus(Ports, mmio, Clock), new ApicInterrupts(apic)) { Engine = options.Machine.CpuEngine, JitCompileInBackground = true };
         apic.NmiRequested += Cpu.RaiseNmi;
         Clock.Attach(Cpu);
         var guestMemory = new GuestMemory(Memory);
