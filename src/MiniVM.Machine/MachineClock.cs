@@ -32,6 +32,13 @@ public sealed class MachineClock
     /// </summary>
     public const long PacedCatchUpStepNs = 1_000_000_000;
 
+    /// <summary>
+    /// Paced mode: how far a running guest may lead host time before it is held back. Instructions the host runs
+    /// faster than their 10 ns each (REP string iterations, hot translated loops) would otherwise put the guest's
+    /// clock — and its date — ahead of the host's.
+    /// </summary>
+    public const long PacedLeadNs = 5_000_000;
+
     private readonly Stopwatch _host = Stopwatch.StartNew();
     private readonly List<ITimerSource> _extraSources = [];
     /// <summary>Real time: guest time at host time 0. Paced: guest time never passes host time − <see cref="_pacedOffset"/>.</summary>
@@ -143,6 +150,18 @@ public sealed class MachineClock
         }
         BeginSlice();
         return next != long.MaxValue;
+    }
+
+    /// <summary>
+    /// Paced, after a run slice: a guest ahead of host time by more than <see cref="PacedLeadNs"/> waits (at most
+    /// <paramref name="maxWait"/>, less when <see cref="Wake"/> is signalled) until the host has caught up, as QEMU's
+    /// `-icount align=on` slows a guest that runs ahead; so guest time never leads the host's by more than a slice.
+    /// </summary>
+    public void HoldBack(TimeSpan maxWait)
+    {
+        if (Mode != ClockMode.Paced) return;
+        long ahead = Clock.Now - (HostNanoseconds - _pacedOffset);
+        if (ahead > PacedLeadNs) Wake.Wait(TimeSpan.FromTicks(Math.Min(ahead, maxWait.Ticks * 100) / 100));
     }
 
     /// <summary>
