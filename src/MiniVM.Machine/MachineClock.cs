@@ -18,20 +18,31 @@ public sealed class MachineClock
     public const long NanosecondsPerInstruction = 10;
 
     /// <summary>
-    /// Paced mode: how far behind the wall clock an idle guest may still catch up (firing its due timers without
-    /// waiting). Short lags — the instructions of a timer interrupt take longer on the host than their 10 ns each —
-    /// are made good, so periodic ticks keep wall-clock pace; a long one built while the guest ran (a busy boot) is
-    /// forgiven, so the guest never races through minutes of timers and a `sleep` started after a busy spell still
-    /// takes its full time.
+    /// Paced mode: a halted guest this far or less behind the host clock catches up deadline by deadline (each due
+    /// timer fires at once, no waiting), so a tick-counting guest gets every tick after a late host wake-up. Further
+    /// behind — a CPU-bound boot leaves the guest minutes behind — it skips ahead (<see cref="PacedCatchUpStepNs"/> at
+    /// a time), so its date reaches the host's within a few wake-ups instead of replaying every missed tick.
     /// </summary>
-    public const long PacedCatchUpNs = 50_000_000;
+    public const long PacedCatchUpTickByTickNs = 100_000_000;
+
+    /// <summary>
+    /// Paced mode: the longest single catch-up step. Timers that fall due inside a step fire late (a periodic tick
+    /// becomes one interrupt), as after a long host stall; a second keeps every guest clock consistent — Linux's
+    /// clocksource watchdog compares the TSC with the 24-bit ACPI PM timer, which wraps after 4.7 s.
+    /// </summary>
+    public const long PacedCatchUpStepNs = 1_000_000_000;
+
+    /// <summary>
+    /// Paced mode: how far a running guest may lead host time before it is held back. Instructions the host runs
+    /// faster than their 10 ns each (REP string iterations, hot translated loops) would otherwise put the guest's
+    /// clock — and its date — ahead of the host's.
+    /// </summary>
+    public const long PacedLeadNs = 5_000_000;
 
     private readonly Stopwatch _host = Stopwatch.StartNew();
     private readonly List<ITimerSource> _extraSources = [];
-    /// <summary>Real time: guest time at host time 0. Paced: the lag forgiven so far (guest ≤ host − this).</summary>
-    private long _hostBase, _forgivenLag;
-    /// <summary>Paced: host and guest time when the last halted wait ended (what follows is the guest running).</summary>
-    private long _idleEndHost, _idleEndGuest;
+    /// <summary>Real time: guest time at host time 0. Paced: guest time never passes host time − <see cref="_pacedOffset"/>.</summary>
+    private long _hostBase, _pacedOffset;
     private X86Cpu? _cpu;
     private ulong _sliceStartInstructions;
     private long _sliceStartTime;
@@ -142,41 +153,44 @@ public sealed class MachineClock
     }
 
     /// <summary>
-    /// Paced idle: guest time may reach at most host time minus the forgiven lag. A deadline already within that limit
-    /// fires at once (catching up); a later one is waited for in real time.
+    /// Paced, after a run slice: a guest ahead of host time by more than <see cref="PacedLeadNs"/> waits (at most
+    /// <paramref name="maxWait"/>, less when <see cref="Wake"/> is signalled) until the host has caught up, as QEMU's
+    /// `-icount align=on` slows a guest that runs ahead; so guest time never leads the host's by more than a slice.
+    /// </summary>
+    public void HoldBack(TimeSpan maxWait)
+    {
+        if (Mode != ClockMode.Paced) return;
+        long ahead = Clock.Now - (HostNanoseconds - _pacedOffset);
+        if (ahead > PacedLeadNs) Wake.Wait(TimeSpan.FromTicks(Math.Min(ahead, maxWait.Ticks * 100) / 100));
+    }
+
+    /// <summary>
+    /// Paced idle: guest time may reach host time (less the offset a loadvm set) but never pass it. A deadline still
+    /// ahead of that limit is waited for in real time; one already behind it fires at once — the guest catches up the
+    /// lag a busy spell (a boot: instructions take longer on the host than their 10 ns) left, as QEMU's icount clock
+    /// catches up with real time, so its date matches the host's once it idles. See
+    /// <see cref="PacedCatchUpTickByTickNs"/> for how a long lag is skipped.
     /// </summary>
     private void WaitPaced(long next, TimeSpan maxWait)
     {
-        long now = Clock.Now, host = HostNanoseconds;
-        long limit = host - _forgivenLag;
-        // Only lag built up while the guest ran is forgiven: a wake the host scheduled late (a loaded machine) is
-        // made good, so the guest's waits keep wall-clock length.
-        long ranLag = (host - _idleEndHost) - (now - _idleEndGuest);
-        long forgive = Math.Min(limit - now - PacedCatchUpNs, ranLag);
-        if (forgive > 0)
-        {
-            _forgivenLag += forgive;
-            limit -= forgive;
-        }
+        long limit = HostNanoseconds - _pacedOffset;
         if (next > limit)
         {
-            long waitNs = Math.Min(next - limit, maxWait.Ticks * 100);
-            Wake.Wait(TimeSpan.FromTicks(waitNs / 100));
+            Wake.Wait(TimeSpan.FromTicks(Math.Min(next - limit, maxWait.Ticks * 100) / 100));
+            limit = HostNanoseconds - _pacedOffset;
         }
-        long reached = Math.Min(next, HostNanoseconds - _forgivenLag);
-        if (reached > Clock.Now) AdvanceTo(reached);
-        _idleEndHost = HostNanoseconds;
-        _idleEndGuest = Clock.Now;
+        long target = Math.Min(next, limit);
+        if (limit - Clock.Now > PacedCatchUpTickByTickNs)
+            target = Math.Max(target, Math.Min(limit, Clock.Now + PacedCatchUpStepNs));
+        if (target > Clock.Now) AdvanceTo(target);
     }
 
-    /// <summary>After loadvm: continue from a saved virtual time (paced and real time: from now on the host's).</summary>
+    /// <summary>After loadvm: continue from a saved virtual time (paced and real time: it runs on with the host's from now).</summary>
     public void Restore(long now)
     {
         Clock.Reset(now);
         _hostBase = now - HostNanoseconds;
-        _forgivenLag = HostNanoseconds - now;
-        _idleEndHost = HostNanoseconds;
-        _idleEndGuest = now;
+        _pacedOffset = HostNanoseconds - now;
         BeginSlice();
     }
 }

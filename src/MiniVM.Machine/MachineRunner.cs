@@ -193,6 +193,7 @@ public sealed class MachineRunner
         bool cueSeen = string.IsNullOrEmpty(SendKeysAfter);
         int lastSerialLength = _serial.Length;
         string lastScreen = "";
+        long lastScreenWrites = -1;
         long quietSince = _machine.Clock.Clock.Now;
         long nextScreenCheck = 0;
         while (true)
@@ -235,8 +236,11 @@ public sealed class MachineRunner
             if (Instructions >= nextScreenCheck || cpu.Halted)
             {
                 nextScreenCheck = Instructions + 500_000;
-                if (_machine.Vga.IsTextMode)
+                // An idle guest wakes for every timer tick: the screen is read again only when the guest has written
+                // to the VGA since the last look (what follows depends on nothing else).
+                if (_machine.Vga.Writes != lastScreenWrites && _machine.Vga.IsTextMode)
                 {
+                    lastScreenWrites = _machine.Vga.Writes;
                     string screen = _machine.Vga.DumpText();
                     if (screen != lastScreen) { lastScreen = screen; quietSince = now; }
                     if (Until is { } u2 && ScreenShows(screen, u2)) return RunOutcome.UntilMatched;

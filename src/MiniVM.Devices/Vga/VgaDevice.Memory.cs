@@ -54,6 +54,7 @@ public sealed partial class VgaDevice
 
     public void WriteMmio(ulong offset, int size, uint value)
     {
+        Writes++;
         // Fast path for the commonest guest write there is: a character+attribute word in text mode.
         if (size == 2 && _writeKind == WriteKind.OddEven && (offset & 1) == 0)
         {

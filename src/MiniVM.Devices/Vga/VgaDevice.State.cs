@@ -51,6 +51,7 @@ public sealed partial class VgaDevice : ISnapshottable
         // Registers could have been edited in the file: re-derive the VBE mode so rendering stays inside VRAM.
         FixupVbe();
         UpdateMemoryAccess();
+        Writes++;
     }
 
     private int UsedVramLength()

@@ -49,11 +49,19 @@ public sealed partial class VgaDevice : IPortDevice, IMmioDevice, IPortMapped, I
         if (vramSize < PlanesSize || vramSize > 256 << 20 || vramSize % 0x10000 != 0)
             throw new ArgumentOutOfRangeException(nameof(vramSize), vramSize, "video memory must be a multiple of 64 KiB between 256 KiB and 256 MiB");
         _vram = new byte[vramSize];
-        LinearFramebuffer = new VgaLinearFramebuffer(_vram);
+        LinearFramebuffer = new VgaLinearFramebuffer(_vram, this);
         UpdateMemoryAccess();
     }
 
     public int VramSize => _vram.Length;
+
+    /// <summary>
+    /// Counts the guest's writes to video memory and VGA registers (and loadvm): while it is unchanged, what the screen
+    /// shows (<see cref="DumpText"/>, <see cref="IsTextMode"/>) is unchanged, so a watcher can skip reading it again.
+    /// </summary>
+    public long Writes { get; private set; }
+
+    internal void NoteWrite() => Writes++;
 
     /// <summary>The whole video memory as the LFB BAR exposes it; map it at the address the guest gives BAR0.</summary>
     public IMmioDevice LinearFramebuffer { get; }
@@ -88,6 +96,7 @@ public sealed partial class VgaDevice : IPortDevice, IMmioDevice, IPortMapped, I
 
     public void WritePort(ushort port, int size, uint value)
     {
+        Writes++;
         if (port is >= VbeIndexPort and <= VbeDataAliasPort) { WriteVbePort(port, size, value); return; }
         // A word OUT to an index port writes index then data (OUT DX, AX to 0x3C4 is the usual idiom).
         WritePortByte(port, (byte)value);

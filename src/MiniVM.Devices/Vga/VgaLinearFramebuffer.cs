@@ -6,7 +6,7 @@ namespace MiniVM.Devices.Vga;
 /// Video memory as one flat range (the VBE linear framebuffer behind PCI BAR0). Accesses are plain
 /// little-endian loads and stores; anything past the end reads as all ones and is dropped on write.
 /// </summary>
-internal sealed class VgaLinearFramebuffer(byte[] vram) : IMmioDevice
+internal sealed class VgaLinearFramebuffer(byte[] vram, VgaDevice owner) : IMmioDevice
 {
     public uint ReadMmio(ulong offset, int size)
     {
@@ -22,6 +22,7 @@ internal sealed class VgaLinearFramebuffer(byte[] vram) : IMmioDevice
 
     public void WriteMmio(ulong offset, int size, uint value)
     {
+        owner.NoteWrite();
         if (offset > (ulong)(vram.Length - size)) return;
         int o = (int)offset;
         switch (size)

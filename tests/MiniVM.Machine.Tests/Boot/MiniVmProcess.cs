@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text;
 
 namespace MiniVM.Machine.Tests.Boot;
 
@@ -72,53 +71,15 @@ public static class MiniVmProcess
     /// </summary>
     public static Result RunTyping(string workingDirectory, TimeSpan limit, IReadOnlyList<TypedLine> lines, params string[] args)
     {
-        string dll = Path.Combine(AppContext.BaseDirectory, "minivm.dll");
-        var psi = new ProcessStartInfo("dotnet") { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
-        psi.ArgumentList.Add("exec");
-        psi.ArgumentList.Add(dll);
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        var clock = Stopwatch.StartNew();
-        using var p = Process.Start(psi)!;
-        var stdout = new StringBuilder();
-        var reader = Task.Run(() =>
+        using var session = new MiniVmSession(workingDirectory, limit, args);
+        int from = 0;
+        foreach (var typed in lines)
         {
-            var buf = new char[4096];
-            int n;
-            while ((n = p.StandardOutput.Read(buf, 0, buf.Length)) > 0)
-                lock (stdout) stdout.Append(buf, 0, n);
-        });
-        var stderr = p.StandardError.ReadToEndAsync();
-        string Output() { lock (stdout) return stdout.ToString(); }
-        try
-        {
-            int from = 0;
-            foreach (var typed in lines)
-            {
-                int at;
-                while ((at = Output().IndexOf(typed.After, from, StringComparison.Ordinal)) < 0)
-                {
-                    if (p.HasExited || clock.Elapsed > limit)
-                        throw new TimeoutException($"minivm {string.Join(' ', args)}: '{typed.After}' did not appear (exit: {(p.HasExited ? p.ExitCode : "still running")}); output ends with: {Tail(Output())}");
-                    Thread.Sleep(100);
-                }
-                from = at + typed.After.Length;
-                p.StandardInput.Write(typed.Line + "\n");
-                p.StandardInput.Flush();
-            }
-            p.StandardInput.Close();
-            if (!p.WaitForExit(limit > clock.Elapsed ? limit - clock.Elapsed : TimeSpan.Zero))
-                throw new TimeoutException($"minivm {string.Join(' ', args)} did not finish in {limit}; output ends with: {Tail(Output())}");
+            from = session.WaitFor(typed.After, from);
+            session.Type(typed.Line);
         }
-        finally
-        {
-            if (!p.HasExited) p.Kill(entireProcessTree: true);
-        }
-        p.WaitForExit();
-        reader.Wait();
-        return new Result(p.ExitCode, Output(), stderr.Result);
+        return session.Finish();
     }
-
-    private static string Tail(string s) => s.Length <= 2000 ? s : s[^2000..];
 
     private static string FindRoot()
     {
