@@ -42,6 +42,9 @@ internal static class ImgCommitCommand
     private static int Run(CliContext context, string file, string? format, bool keep, string? baseName, bool showProgress, long? rateLimit, bool allowUnsafe)
     {
         keep |= baseName is not null;
+        // One open of the chain, as QEMU's commit job is one block graph: the base the chain holds read-only is then
+        // reopened for writing by the same holder, not refused as a second user of the image.
+        using var chainOpen = ImageLock.OpenScope();
         using var top = ImageAccess.Open(context, file, format, readOnly: keep, allowUnsafe);
         // The chain top-down: FILE, its backing, the backing's backing, ...
         var chain = new List<IBlockDriver> { top };
