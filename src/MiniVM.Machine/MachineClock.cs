@@ -32,13 +32,6 @@ public sealed class MachineClock
     /// </summary>
     public const long PacedCatchUpStepNs = 1_000_000_000;
 
-    /// <summary>
-    /// Paced mode: how far a running guest may lead host time before it is held back. Instructions the host runs
-    /// faster than their 10 ns each (REP string iterations, hot translated loops) would otherwise put the guest's
-    /// clock — and its date — ahead of the host's.
-    /// </summary>
-    public const long PacedLeadNs = 5_000_000;
-
     private readonly Stopwatch _host = Stopwatch.StartNew();
     private readonly List<ITimerSource> _extraSources = [];
     /// <summary>Real time: guest time at host time 0. Paced: guest time never passes host time − <see cref="_pacedOffset"/>.</summary>
@@ -153,23 +146,14 @@ public sealed class MachineClock
     }
 
     /// <summary>
-    /// Paced, after a run slice: a guest ahead of host time by more than <see cref="PacedLeadNs"/> waits (at most
-    /// <paramref name="maxWait"/>, less when <see cref="Wake"/> is signalled) until the host has caught up, as QEMU's
-    /// `-icount align=on` slows a guest that runs ahead; so guest time never leads the host's by more than a slice.
-    /// </summary>
-    public void HoldBack(TimeSpan maxWait)
-    {
-        if (Mode != ClockMode.Paced) return;
-        long ahead = Clock.Now - (HostNanoseconds - _pacedOffset);
-        if (ahead > PacedLeadNs) Wake.Wait(TimeSpan.FromTicks(Math.Min(ahead, maxWait.Ticks * 100) / 100));
-    }
-
-    /// <summary>
     /// Paced idle: guest time may reach host time (less the offset a loadvm set) but never pass it. A deadline still
     /// ahead of that limit is waited for in real time; one already behind it fires at once — the guest catches up the
     /// lag a busy spell (a boot: instructions take longer on the host than their 10 ns) left, as QEMU's icount clock
     /// catches up with real time, so its date matches the host's once it idles. See
-    /// <see cref="PacedCatchUpTickByTickNs"/> for how a long lag is skipped.
+    /// <see cref="PacedCatchUpTickByTickNs"/> for how a long lag is skipped. A lead works the other way: a busy guest
+    /// whose instructions run faster than their 10 ns each (the translating engine, REP strings) gets ahead of the host
+    /// while it runs and waits the lead out at its first halt, as QEMU's `-icount sleep=on` without `align` does. Holding
+    /// a running guest back instead would cap every boot at 100 guest MIPS.
     /// </summary>
     private void WaitPaced(long next, TimeSpan maxWait)
     {

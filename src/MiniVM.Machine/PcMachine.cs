@@ -181,7 +181,6 @@ public sealed partial class PcMachine : IDisposable
         int n = Cpu.Run(budget);
         Clock.Sync();
         if (Cpu.Halted && !_apic.InterruptPending) Clock.WaitForNextTimer(HaltedWaitLimit);
-        else Clock.HoldBack(HaltedWaitLimit);
         return n;
     }
 
