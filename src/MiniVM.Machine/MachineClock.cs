@@ -32,6 +32,26 @@ public sealed class MachineClock
     /// </summary>
     public const long PacedCatchUpStepNs = 1_000_000_000;
 
+    /// <summary>
+    /// Paced mode: the fastest a guest instruction may count. The rate starts at <see cref="NanosecondsPerInstruction"/>
+    /// and adapts as QEMU's `-icount shift=auto` does (<see cref="Pace"/>): a running guest ahead of host time counts its
+    /// instructions as half as long, one behind twice as long again, so a host that runs the guest faster than 100 MIPS
+    /// runs it at its own speed (a CPU-bound boot under the translating engine would otherwise run 2–3 times ahead of the
+    /// host and wait the lead out at its first halt: the default Linux VM's boot took 77 s at 10 ns where it needs 31 s).
+    /// Guest clocks (TSC, PIT, APIC timer) all read virtual nanoseconds, so they stay consistent with each other.
+    /// </summary>
+    public const long PacedFastestNsPerInstruction = 1;
+
+    /// <summary>Paced mode: how often the rate is reconsidered, in host time (QEMU's icount_adjust_rt: 1 s; shorter here,
+    /// since a boot's busy spells last seconds).</summary>
+    public const long PacedAdjustIntervalNs = 100_000_000;
+
+    /// <summary>Paced mode: a lead or lag over host time beyond this changes the rate.</summary>
+    public const long PacedDriftNs = 1_000_000;
+
+    private long _nextPaceAdjust;
+    private long _nsPerInstruction = NanosecondsPerInstruction;
+
     private readonly Stopwatch _host = Stopwatch.StartNew();
     private readonly List<ITimerSource> _extraSources = [];
     /// <summary>Real time: guest time at host time 0. Paced: guest time never passes host time − <see cref="_pacedOffset"/>.</summary>
@@ -72,7 +92,7 @@ public sealed class MachineClock
     /// <summary>Time of the instruction now executing (mid-slice), without firing timers.</summary>
     public long CurrentTime => Mode == ClockMode.Realtime
         ? Math.Max(Clock.Now, _hostBase + HostNanoseconds)
-        : _sliceStartTime + (long)((_cpu?.InstructionCount ?? 0) - _sliceStartInstructions) * NanosecondsPerInstruction;
+        : _sliceStartTime + (long)((_cpu?.InstructionCount ?? 0) - _sliceStartInstructions) * _nsPerInstruction;
 
     /// <summary>Marks the start of a CPU run slice.</summary>
     public void BeginSlice()
@@ -114,7 +134,7 @@ public sealed class MachineClock
         if (next == long.MaxValue) return cap;
         long ns = next - CurrentTime;
         if (Mode == ClockMode.Realtime) return cap;
-        long n = ns / NanosecondsPerInstruction;
+        long n = ns / _nsPerInstruction;
         return (int)Math.Clamp(n, 1, cap);
     }
 
@@ -146,14 +166,31 @@ public sealed class MachineClock
     }
 
     /// <summary>
+    /// Paced, after a run slice that did not halt: at most every <see cref="PacedAdjustIntervalNs"/> of host time, halves
+    /// what an instruction counts when guest time leads host time, doubles it (up to
+    /// <see cref="NanosecondsPerInstruction"/>) when it lags. Called after <see cref="Sync"/>, so the next slice starts
+    /// at the new rate.
+    /// </summary>
+    public void Pace()
+    {
+        if (Mode != ClockMode.Paced) return;
+        long host = HostNanoseconds;
+        if (host < _nextPaceAdjust) return;
+        _nextPaceAdjust = host + PacedAdjustIntervalNs;
+        long drift = Clock.Now - (host - _pacedOffset);
+        if (drift > PacedDriftNs) _nsPerInstruction = Math.Max(PacedFastestNsPerInstruction, _nsPerInstruction / 2);
+        else if (drift < -PacedDriftNs) _nsPerInstruction = Math.Min(NanosecondsPerInstruction, _nsPerInstruction * 2);
+    }
+
+    /// <summary>
     /// Paced idle: guest time may reach host time (less the offset a loadvm set) but never pass it. A deadline still
     /// ahead of that limit is waited for in real time; one already behind it fires at once — the guest catches up the
     /// lag a busy spell (a boot: instructions take longer on the host than their 10 ns) left, as QEMU's icount clock
     /// catches up with real time, so its date matches the host's once it idles. See
     /// <see cref="PacedCatchUpTickByTickNs"/> for how a long lag is skipped. A lead works the other way: a busy guest
     /// whose instructions run faster than their 10 ns each (the translating engine, REP strings) gets ahead of the host
-    /// while it runs and waits the lead out at its first halt, as QEMU's `-icount sleep=on` without `align` does. Holding
-    /// a running guest back instead would cap every boot at 100 guest MIPS.
+    /// while it runs and waits the lead out at its next halt, as QEMU's `-icount sleep=on` does; <see cref="Pace"/> keeps
+    /// that lead small by making its instructions count less.
     /// </summary>
     private void WaitPaced(long next, TimeSpan maxWait)
     {

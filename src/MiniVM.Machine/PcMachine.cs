@@ -181,6 +181,7 @@ public sealed partial class PcMachine : IDisposable
         int n = Cpu.Run(budget);
         Clock.Sync();
         if (Cpu.Halted && !_apic.InterruptPending) Clock.WaitForNextTimer(HaltedWaitLimit);
+        else Clock.Pace();
         return n;
     }
 
