@@ -1,6 +1,7 @@
 using Iced.Intel;
 using MiniVM.Cpu.Tests.Support;
 using static Iced.Intel.AssemblerRegisters;
+using static MiniVM.Cpu.Tests.Support.EngineComparison;
 
 namespace MiniVM.Cpu.Tests.Guest;
 
@@ -34,16 +35,6 @@ public sealed class BackgroundCompilationTests
     {
         m.LoadBootTo32(Program);
         m.Load(32, 0x3000, a => { a.xor(edx, ebx); a.rol(edx, 5); a.ret(); });
-    }
-
-    private static uint[] Snapshot(TestMachine m)
-    {
-        var s = new uint[11];
-        for (int r = 0; r < 8; r++) s[r] = m.Cpu.GetRegister((GeneralRegister)r);
-        s[8] = m.Cpu.Eflags;
-        s[9] = m.Cpu.Eip;
-        s[10] = (uint)m.Cpu.InstructionCount;
-        return s;
     }
 
     [Fact]

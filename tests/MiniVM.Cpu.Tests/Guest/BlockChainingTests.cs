@@ -1,6 +1,7 @@
 using Iced.Intel;
 using MiniVM.Cpu.Tests.Support;
 using static Iced.Intel.AssemblerRegisters;
+using static MiniVM.Cpu.Tests.Support.EngineComparison;
 
 namespace MiniVM.Cpu.Tests.Guest;
 
@@ -13,38 +14,6 @@ namespace MiniVM.Cpu.Tests.Guest;
 /// </summary>
 public sealed class BlockChainingTests
 {
-    private static TestMachine NewMachine(CpuEngine engine)
-    {
-        var m = new TestMachine();
-        m.Cpu.Engine = engine;
-        m.Cpu.JitThreshold = 1;
-        return m;
-    }
-
-    private static uint[] Snapshot(TestMachine m)
-    {
-        var s = new uint[12];
-        for (int r = 0; r < 8; r++) s[r] = m.Cpu.GetRegister((GeneralRegister)r);
-        s[8] = m.Cpu.Eflags;
-        s[9] = m.Cpu.Eip;
-        s[10] = (uint)m.Cpu.InstructionCount;
-        s[11] = (uint)(m.Cpu.InstructionCount >> 32);
-        return s;
-    }
-
-    private static void RunInRandomBudgets(TestMachine jit, TestMachine interp, int seed, int maxBudget)
-    {
-        var rng = new Random(seed);
-        for (int calls = 0; !interp.Cpu.Halted; calls++)
-        {
-            Assert.True(calls < 1_000_000, "the interpreter never halted");
-            int n = rng.Next(1, maxBudget);
-            Assert.Equal(interp.Cpu.Run(n), jit.Cpu.Run(n));
-            Assert.Equal(Snapshot(interp), Snapshot(jit));
-        }
-        Assert.True(jit.Cpu.Halted);
-    }
-
     private static byte[] Ram(TestMachine m, uint address, int length)
     {
         var b = new byte[length];

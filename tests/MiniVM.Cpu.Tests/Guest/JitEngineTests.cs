@@ -1,6 +1,7 @@
 using Iced.Intel;
 using MiniVM.Cpu.Tests.Support;
 using static Iced.Intel.AssemblerRegisters;
+using static MiniVM.Cpu.Tests.Support.EngineComparison;
 
 namespace MiniVM.Cpu.Tests.Guest;
 
@@ -11,25 +12,6 @@ namespace MiniVM.Cpu.Tests.Guest;
 /// </summary>
 public sealed class JitEngineTests
 {
-    private static TestMachine NewMachine(CpuEngine engine)
-    {
-        var m = new TestMachine();
-        m.Cpu.Engine = engine;
-        m.Cpu.JitThreshold = 1; // translate on first sight, so straight-line test code runs translated
-        return m;
-    }
-
-    private static uint[] Snapshot(TestMachine m)
-    {
-        var s = new uint[12];
-        for (int r = 0; r < 8; r++) s[r] = m.Cpu.GetRegister((GeneralRegister)r);
-        s[8] = m.Cpu.Eflags;
-        s[9] = m.Cpu.Eip;
-        s[10] = (uint)m.Cpu.InstructionCount;
-        s[11] = (uint)(m.Cpu.InstructionCount >> 32);
-        return s;
-    }
-
     /// <summary>The same program loaded into a JIT machine and an interpreter machine.</summary>
     private static (TestMachine Jit, TestMachine Interp) BothEngines(Action<Assembler> program)
     {
@@ -41,18 +23,6 @@ public sealed class JitEngineTests
     }
 
     /// <summary>Runs both machines to the halt in random Run(1..maxBudget) slices, comparing counts and state after each.</summary>
-    private static void RunInRandomBudgets(TestMachine jit, TestMachine interp, int seed, int maxBudget)
-    {
-        var rng = new Random(seed);
-        while (!interp.Cpu.Halted)
-        {
-            int n = rng.Next(1, maxBudget);
-            Assert.Equal(interp.Cpu.Run(n), jit.Cpu.Run(n));
-            Assert.Equal(Snapshot(interp), Snapshot(jit));
-        }
-        Assert.True(jit.Cpu.Halted);
-    }
-
     [Fact]
     public void LoopRunsInTranslatedBlocksWithTheInterpretersResultAndCount()
     {
