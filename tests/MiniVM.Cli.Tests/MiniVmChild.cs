@@ -55,6 +55,10 @@ public static class MiniVmChild
             psi.Environment["MINIVM_STDIN"] = stdinFile;
         }
         if (heapLimit is { } heap) psi.Environment["DOTNET_GCHeapHardLimit"] = "0x" + heap.ToString("x");
+        // The runtime reserves about 2.3 GiB of the limit up front (GC heap range, executable range), and glibc reserves
+        // a 128 MiB malloc arena for every thread that allocates: a VM with its background compiler and an FVD prefetch
+        // thread ran out of address space for a thread stack ("Out of memory."). Two arenas keep that fixed.
+        psi.Environment["MALLOC_ARENA_MAX"] = "2";
         psi.ArgumentList.Add($"--as={AddressSpaceLimit}");
         psi.ArgumentList.Add("--");
         psi.ArgumentList.Add("dotnet");
