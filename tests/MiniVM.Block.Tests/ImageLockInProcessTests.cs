@@ -7,16 +7,6 @@ namespace MiniVM.Block.Tests;
 /// </summary>
 public class ImageLockInProcessTests
 {
-    private static string Make(TempDir dir, string format, string name, string? backing = null)
-    {
-        var o = format == "fvd" ? ImageCreateOptions.Parse("block_size=4K") : new ImageCreateOptions();
-        if (backing is not null) { o.BackingFile = backing; o.BackingFormat = "raw"; }
-        if (format == "add-cow") { o.BackingFile ??= "base.raw"; o.Values["image_file"] = name + ".data"; }
-        string path = dir.File(name);
-        ImageFormats.Default.Create(format, path, 1 << 20, o).Dispose();
-        return path;
-    }
-
     [Theory]
     [InlineData("raw")]
     [InlineData("qcow2")]
@@ -26,8 +16,8 @@ public class ImageLockInProcessTests
     public void A_second_open_of_a_held_image_is_refused_as_another_process_would_be(string format)
     {
         using var dir = new TempDir();
-        Make(dir, "raw", "base.raw");
-        string image = Make(dir, format, "disk." + format);
+        ImageLockTests.Make(dir, "raw", "base.raw");
+        string image = ImageLockTests.Make(dir, format, "disk." + format);
         using (var vm = ImageFormats.Default.Open(image, format))
         {
             vm.Write(0, new byte[] { 1, 2, 3 });
@@ -53,7 +43,7 @@ public class ImageLockInProcessTests
     public void A_reader_in_the_same_process_refuses_a_writer()
     {
         using var dir = new TempDir();
-        string image = Make(dir, "qcow2", "r.qcow2");
+        string image = ImageLockTests.Make(dir, "qcow2", "r.qcow2");
         using var reader = ImageFormats.Default.Open(image, "qcow2", new ImageOpenContext { ReadOnly = true });
         using var second = ImageFormats.Default.Open(image, "qcow2", new ImageOpenContext { ReadOnly = true });
         Assert.Contains("Failed to get \"write\" lock",
@@ -64,9 +54,9 @@ public class ImageLockInProcessTests
     public void Overlays_in_the_same_process_share_their_backing_file_read_only_but_it_cannot_be_written()
     {
         using var dir = new TempDir();
-        string baseImage = Make(dir, "raw", "base.raw");
-        string a = Make(dir, "qcow2", "a.qcow2", backing: "base.raw");
-        string b = Make(dir, "irow", "b.irow", backing: "base.raw");
+        string baseImage = ImageLockTests.Make(dir, "raw", "base.raw");
+        string a = ImageLockTests.Make(dir, "qcow2", "a.qcow2", backing: "base.raw");
+        string b = ImageLockTests.Make(dir, "irow", "b.irow", backing: "base.raw");
         using var first = ImageFormats.Default.Open(a, "qcow2");
         using var second = ImageFormats.Default.Open(b, "irow");
         using (var reader = ImageFormats.Default.Open(baseImage, "raw", new ImageOpenContext { ReadOnly = true }))
@@ -79,7 +69,7 @@ public class ImageLockInProcessTests
     public void Irow_reopens_its_own_state_files_through_snapshots_while_it_holds_them()
     {
         using var dir = new TempDir();
-        string image = Make(dir, "irow", "s.irow");
+        string image = ImageLockTests.Make(dir, "irow", "s.irow");
         using var img = ImageFormats.Default.Open(image, "irow");
         var store = (ISnapshotStore)img;
         img.Write(0, new byte[] { 1 });

@@ -6,10 +6,13 @@ namespace MiniVM.Block.Tests;
 /// </summary>
 public class ImageLockTests
 {
-    private static string Make(TempDir dir, string format, string name, string? backing = null)
+    /// <summary>A 1 MiB image of <paramref name="format"/> in <paramref name="dir"/>; an add-cow image needs
+    /// base.raw there (its backing) and gets its own data file.</summary>
+    internal static string Make(TempDir dir, string format, string name, string? backing = null)
     {
         var o = format == "fvd" ? ImageCreateOptions.Parse("block_size=4K") : new ImageCreateOptions();
         if (backing is not null) { o.BackingFile = backing; o.BackingFormat = "raw"; }
+        if (format == "add-cow") { o.BackingFile ??= "base.raw"; o.Values["image_file"] = name + ".data"; }
         string path = dir.File(name);
         ImageFormats.Default.Create(format, path, 1 << 20, o).Dispose();
         return path;
@@ -24,16 +27,8 @@ public class ImageLockTests
     public void A_writer_in_another_process_refuses_writers_and_readers_but_not_force_share(string format)
     {
         using var dir = new TempDir();
-        string image;
-        if (format == "add-cow")
-        {
-            Make(dir, "raw", "base.raw");
-            var o = ImageCreateOptions.Parse("image_file=data.raw");
-            o.BackingFile = "base.raw";
-            image = dir.File("a.add-cow");
-            ImageFormats.Default.Create("add-cow", image, 1 << 20, o).Dispose();
-        }
-        else image = Make(dir, format, "held." + format);
+        Make(dir, "raw", "base.raw");
+        string image = Make(dir, format, "held." + format);
         using (new ImageHolder(image))
         {
             var w = Assert.Throws<ImageLockedException>(() => ImageFormats.Default.Open(image, format));
