@@ -3,14 +3,13 @@ namespace MiniVM.Devices;
 /// <summary>
 /// The PC/AT pair of 8259A PICs: master at 0x20/0x21 (IRQ0-7), slave at 0xA0/0xA1 (IRQ8-15) cascaded on the
 /// master's IRQ2, plus the PIIX3 edge/level control registers (ELCR) at 0x4D0/0x4D1 (PIIX3 datasheet §4.1.17).
-/// The CPU side is <see cref="InterruptPending"/> and <see cref="Acknowledge"/>; the machine adapts them to the
-/// CPU's interrupt-controller interface (Devices does not reference Cpu).
+/// The CPU side (<see cref="IIntrController"/>) is wired by the board to the local APIC's LINT0.
 /// </summary>
 /// <remarks>
 /// Port registration convention for every device in this assembly: the device owns its port list and exposes
 /// <c>void Attach(PortBus ports)</c>; the machine calls it once after construction.
 /// </remarks>
-public sealed class DualPic : IPortDevice, ISnapshottable, IPortMapped, IResettable
+public sealed class DualPic : IPortDevice, ISnapshottable, IPortMapped, IResettable, IIntrController
 {
     private readonly Pic8259 _master;
     private readonly Pic8259 _slave;

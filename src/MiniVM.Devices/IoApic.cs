@@ -3,10 +3,10 @@ namespace MiniVM.Devices;
 /// <summary>
 /// The I/O APIC (82093AA datasheet) at <see cref="DefaultBase"/>: IOREGSEL at +0x00, IOWIN at +0x10; ID, version
 /// 0x11 with 24 redirection entries, edge- and level-triggered inputs with remote IRR cleared by the local APIC's
-/// EOI broadcast. Messages go to the one <see cref="LocalApic"/>. The ISA IRQs reach its pins one to one except IRQ0,
+/// EOI broadcast. Messages go to the <see cref="IApicBus"/> the board wires it to (the one local APIC). The ISA IRQs reach its pins one to one except IRQ0,
 /// which is pin 2 (the interrupt source override SeaBIOS writes into the MADT and MP table, as on QEMU's pc).
 /// </summary>
-public sealed class IoApic : IMmioDevice, IMmioMapped, ISnapshottable, IResettable
+public sealed class IoApic : IMmioDevice, IMmioMapped, ISnapshottable, IResettable, IWiredTo<IApicBus>
 {
     public const ulong DefaultBase = 0xFEC0_0000;
     public const uint Size = 0x1000;
@@ -18,21 +18,27 @@ public sealed class IoApic : IMmioDevice, IMmioMapped, ISnapshottable, IResettab
     // Writable bits: vector, delivery mode, destination mode, polarity, trigger, mask, destination.
     private const ulong WritableBits = 0xFF00_0000_0001_AFFFUL;
 
-    private readonly LocalApic _lapic;
+    private IApicBus? _lapic;
     private readonly ulong[] _redirection = new ulong[Pins];
     private uint _inputs; // wire levels, as asserted by the devices (before polarity)
     private byte _select;
     private byte _id;
 
-    public IoApic(LocalApic lapic)
+    public IoApic()
     {
-        _lapic = lapic;
-        _lapic.EndOfInterrupt += OnEndOfInterrupt;
         MmioWindows = [new MmioWindow(this, Size, DefaultBase)];
         Reset();
     }
 
     public IReadOnlyList<MmioWindow> MmioWindows { get; }
+
+    /// <summary>The APIC bus its messages go out on (the board wires it once, when the I/O APIC is added).</summary>
+    public void WireTo(IApicBus bus)
+    {
+        if (_lapic is not null) throw new InvalidOperationException("the I/O APIC is already on an APIC bus");
+        _lapic = bus;
+        bus.EndOfInterrupt += OnEndOfInterrupt;
+    }
 
     public string SectionId => "ioapic";
     public int SectionVersion => 1;
@@ -83,7 +89,7 @@ public sealed class IoApic : IMmioDevice, IMmioMapped, ISnapshottable, IResettab
         if ((entry & Masked) != 0) return;
         byte destination = (byte)(entry >> 56);
         bool logical = (entry & (1UL << 11)) != 0;
-        if (!_lapic.MatchesDestination(destination, logical))
+        if (_lapic is null || !_lapic.MatchesDestination(destination, logical))
         {
             _redirection[pin] &= ~RemoteIrr; // nobody accepted it
             return;

@@ -4,20 +4,25 @@ namespace MiniVM.Devices;
 /// Each ISA IRQ wire goes to both interrupt controllers of the PIIX3 board: the 8259 pair and the I/O APIC. The
 /// I/O APIC sees IRQ n on pin n, except IRQ0 (the PIT) on pin 2, where the 8259 cascade would be — the interrupt
 /// source override SeaBIOS declares when fw_cfg's etc/irq0-override is set (QEMU's ioapic_set_irq does the same).
-/// The guest chooses which controller it listens to by masking the other.
+/// The guest chooses which controller it listens to by masking the other. The board wires both controllers to it
+/// when it is added; a wire that reaches no controller yet goes nowhere.
 /// </summary>
-public sealed class IsaInterruptRouting : IIsaInterrupts
+public sealed class IsaInterruptRouting : IIsaInterrupts, IWiredTo<DualPic>, IWiredTo<IoApic>
 {
-    private readonly DualPic _pic;
-    private readonly IoApic _ioapic;
+    private DualPic? _pic;
+    private IoApic? _ioapic;
     private readonly IrqInput[] _lines = new IrqInput[16];
 
-    public IsaInterruptRouting(DualPic pic, IoApic ioapic)
+    public IsaInterruptRouting()
     {
-        _pic = pic;
-        _ioapic = ioapic;
         for (int i = 0; i < 16; i++) _lines[i] = new IrqInput(this, i);
     }
+
+    public void WireTo(DualPic pic) =>
+        _pic = _pic is null ? pic : throw new InvalidOperationException("the ISA IRQs are already wired to the 8259s");
+
+    public void WireTo(IoApic ioapic) =>
+        _ioapic = _ioapic is null ? ioapic : throw new InvalidOperationException("the ISA IRQs are already wired to the I/O APIC");
 
     /// <summary>The I/O APIC pin ISA IRQ <paramref name="irq"/> arrives at.</summary>
     public static int IoApicPin(int irq) => irq == 0 ? 2 : irq;
@@ -31,8 +36,8 @@ public sealed class IsaInterruptRouting : IIsaInterrupts
     public void SetIrq(int irq, bool level)
     {
         if (irq == 2) irq = 9;
-        _pic.SetIrq(irq, level);
-        _ioapic.SetInput(IoApicPin(irq), level);
+        _pic?.SetIrq(irq, level);
+        _ioapic?.SetInput(IoApicPin(irq), level);
     }
 
     private sealed class IrqInput(IsaInterruptRouting routing, int irq) : IIrqLine

@@ -10,7 +10,7 @@ namespace MiniVM.Devices;
 /// MP specification's virtual-wire mode; with the APIC globally disabled (IA32_APIC_BASE bit 11) the 8259 reaches
 /// the CPU directly, as on a processor without an APIC.
 /// </summary>
-public sealed class LocalApic : IMmioDevice, IMmioMapped, ISnapshottable, IResettable
+public sealed class LocalApic : IMmioDevice, IMmioMapped, ISnapshottable, IResettable, IApicBus, IWiredTo<IIntrController>
 {
     public const ulong DefaultBase = 0xFEE0_0000;
     public const uint Size = 0x1000;
@@ -34,7 +34,7 @@ public sealed class LocalApic : IMmioDevice, IMmioMapped, ISnapshottable, IReset
     public const long TimerTicksPerNanosecond = 1;
 
     private readonly VirtualClock _clock;
-    private readonly DualPic _pic;
+    private IIntrController? _pic; // behind LINT0, wired by the board
     private readonly VirtualTimer _timer;
 
     private readonly uint[] _irr = new uint[8], _isr = new uint[8], _tmr = new uint[8];
@@ -45,15 +45,22 @@ public sealed class LocalApic : IMmioDevice, IMmioMapped, ISnapshottable, IReset
     private uint _initialCount, _divideConfig;
     private long _timerStart; // virtual time the current count period began
 
-    public LocalApic(VirtualClock clock, DualPic pic)
+    public LocalApic(VirtualClock clock)
     {
         _clock = clock;
-        _pic = pic;
         _timer = clock.CreateTimer(OnTimer);
-        _pic.OutputChanged += () => OutputChanged?.Invoke();
         Window = new MmioWindow(this, Size);
         MmioWindows = [Window];
         Reset();
+    }
+
+    /// <summary>The 8259 pair's INTR on LINT0 (the board wires it once, when the APIC is added).</summary>
+    public void WireTo(IIntrController pic)
+    {
+        if (_pic is not null) throw new InvalidOperationException("LINT0 is already wired");
+        _pic = pic;
+        pic.OutputChanged += () => OutputChanged?.Invoke();
+        OutputChanged?.Invoke();
     }
 
     public string SectionId => "lapic";
@@ -127,7 +134,7 @@ public sealed class LocalApic : IMmioDevice, IMmioMapped, ISnapshottable, IReset
     public bool InterruptPending => DeliverableVector() >= 0 || ExtIntPending;
 
     private bool ExtIntPending =>
-        _pic.InterruptPending && (!GloballyEnabled || (_lvt[LvtLint0] & (LvtMasked | 0x700)) == 0x700);
+        _pic is { InterruptPending: true } && (!GloballyEnabled || (_lvt[LvtLint0] & (LvtMasked | 0x700)) == 0x700);
 
     /// <summary>
     /// The INTA cycle: the highest fixed interrupt above the processor priority moves from IRR to ISR; else the 8259
@@ -143,8 +150,8 @@ public sealed class LocalApic : IMmioDevice, IMmioMapped, ISnapshottable, IReset
             OutputChanged?.Invoke();
             return (byte)v;
         }
-        if (ExtIntPending) return _pic.Acknowledge();
-        if (!GloballyEnabled) return _pic.Acknowledge(); // the 8259's own spurious IRQ7
+        if (ExtIntPending) return _pic!.Acknowledge();
+        if (!GloballyEnabled && _pic is not null) return _pic.Acknowledge(); // the 8259's own spurious IRQ7
         return (byte)_svr;
     }
 

@@ -1,3 +1,4 @@
+using System.Reflection;
 using MiniVM.Cpu;
 using MiniVM.Devices;
 using MiniVM.Devices.Pci;
@@ -16,7 +17,11 @@ namespace MiniVM.Machine;
 /// <item><see cref="IInterruptSource"/>: each output wired, an ISA IRQ to the board's <see cref="IIsaInterrupts"/>
 /// (the 8259s and the I/O APIC), a PCI INTx pin through the <see cref="IPciInterruptRouter"/> by the function's
 /// device number. Both must be on the board before the first device that needs them.</item>
+/// <item><see cref="IWiredTo{TPart}"/>: wired to the device on the board that is a TPart (the interrupt controllers
+/// to each other: the 8259s to the local APIC's LINT0, the I/O APIC to the local APIC, the ISA IRQ wires to both).</item>
 /// </list>
+/// Whatever a device needs from the board is checked before anything is registered: a device that cannot be wired
+/// completely is refused and the board is unchanged.
 /// </summary>
 public sealed class Board(PortBus ports, MmioBus mmio, PhysicalMemory memory)
 {
@@ -39,6 +44,7 @@ public sealed class Board(PortBus ports, MmioBus mmio, PhysicalMemory memory)
         if (device is ISnapshottable s && _sections.Any(o => o.SectionId == s.SectionId))
             throw new InvalidOperationException($"two devices save their state as section '{s.SectionId}'");
         if (device is IInterruptSource source) CheckWirable(device, source);
+        var parts = PartsFor(device);
         _devices.Add(device);
         if (device is IIsaInterrupts isaIrqs) _isaIrqs ??= isaIrqs;
         if (device is IPciInterruptRouter pciIrqs) _pciIrqs ??= pciIrqs;
@@ -50,6 +56,7 @@ public sealed class Board(PortBus ports, MmioBus mmio, PhysicalMemory memory)
             if (device is IPciBus bus && _pci is null) _pci = bus; // the host bridge answers its own 00.0
             else (_pci ?? throw new InvalidOperationException($"{device.GetType().Name} is a PCI function, but no PCI bus is on the board yet")).AddFunction(f);
         }
+        foreach (var (wiredTo, part) in parts) wiredTo.GetMethod(nameof(IWiredTo<object>.WireTo))!.Invoke(device, [part]);
         if (device is IInterruptSource irqSource) Wire(device, irqSource);
         if (device is ISnapshottable section) _sections.Add(section);
         if (device is IResettable r) _resettable.Add(r);
@@ -74,6 +81,24 @@ public sealed class Board(PortBus ports, MmioBus mmio, PhysicalMemory memory)
             if (output.PciPin is not null && (_pciIrqs is null || device is not IPciFunction))
                 throw new InvalidOperationException($"{name} drives {output}, but it is not a PCI function behind a PCI interrupt router on the board");
         }
+    }
+
+    /// <summary>
+    /// For each <see cref="IWiredTo{TPart}"/> the device implements, the <see cref="IWiredTo{TPart}"/> interface and
+    /// the first device on the board that is a TPart; refuses the device when one is missing.
+    /// </summary>
+    private List<(Type WiredTo, object Part)> PartsFor(object device)
+    {
+        var parts = new List<(Type, object)>();
+        foreach (var wiredTo in device.GetType().GetInterfaces())
+        {
+            if (!wiredTo.IsGenericType || wiredTo.GetGenericTypeDefinition() != typeof(IWiredTo<>)) continue;
+            var partType = wiredTo.GetGenericArguments()[0];
+            var part = _devices.FirstOrDefault(partType.IsInstanceOfType)
+                ?? throw new InvalidOperationException($"{device.GetType().Name} is wired to the board's {partType.Name}, but there is none on the board yet");
+            parts.Add((wiredTo, part));
+        }
+        return parts;
     }
 
     private void Wire(object device, IInterruptSource source)

@@ -47,12 +47,12 @@ public sealed partial class PcMachine : IDisposable
 
         // Every device is added to the board once, in VM-state stream order; what it implements wires it
         // (ports, MMIO windows, PCI function, state section, reset, interrupt outputs).
-        var pic = board.Add(new DualPic());
-        // The local APIC is the CPU's interrupt controller; the 8259 pair reaches it through LINT0 (ExtINT), and
-        // every ISA IRQ goes to both the 8259s and the I/O APIC (IsaInterruptRouting).
-        var apic = _apic = board.Add(new LocalApic(Clock.Clock, pic));
-        var ioApic = board.Add(new IoApic(apic));
-        var irqs = board.Add(new IsaInterruptRouting(pic, ioApic));
+        // The local APIC is the CPU's interrupt controller; the board wires the 8259 pair to its LINT0 (ExtINT), the
+        // I/O APIC to it, and every ISA IRQ to both the 8259s and the I/O APIC (IsaInterruptRouting).
+        board.Add(new DualPic());
+        var apic = _apic = board.Add(new LocalApic(Clock.Clock));
+        board.Add(new IoApic());
+        board.Add(new IsaInterruptRouting());
         Cpu = new X86Cpu(Memory, new MachineBus(Ports, mmio, Clock), new ApicInterrupts(apic)) { Engine = options.Machine.CpuEngine, JitCompileInBackground = true };
         apic.NmiRequested += Cpu.RaiseNmi;
         Clock.Attach(Cpu);
@@ -80,7 +80,7 @@ public sealed partial class PcMachine : IDisposable
         // PCI: 00.0 host bridge, 01.0 ISA bridge, 01.1 IDE, 01.3 ACPI power management, 02.0 VGA, then virtio disks.
         var pciHost = _pciHost = board.Add(new PciHostBridge());
         pciHost.PamChanged += _shadow.Set;
-        board.Add(new Piix3IsaBridge(irqs));
+        board.Add(new Piix3IsaBridge());
         // 01.3: the PIIX4 ACPI function, as on QEMU's i440FX board: SeaBIOS builds its ACPI tables when it finds it.
         Power = board.Add(new Piix4PowerManagement(Clock.Clock));
         Power.PowerOffRequested += () => PoweredOff = true;

@@ -31,8 +31,8 @@ public sealed class BoardTests
     public void MmioWindowsAreMappedWhereTheyAreAndFollowTheirDevice()
     {
         var board = NewBoard();
-        var pic = board.Add(new DualPic());
-        var apic = board.Add(new LocalApic(new VirtualClock(), pic));
+        board.Add(new DualPic());
+        var apic = board.Add(new LocalApic(new VirtualClock()));
         Assert.Equal(LocalApic.Version, _mmio.Read(LocalApic.DefaultBase + 0x30, 4) & 0xFF_00FF);
         Assert.True(apic.TrySetBase(0xFED0_0000 | LocalApic.BaseBsp | LocalApic.BaseEnable));
         Assert.Equal(LocalApic.Version, _mmio.Read(0xFED0_0030, 4) & 0xFF_00FF);
@@ -45,11 +45,14 @@ public sealed class BoardTests
         var board = NewBoard();
         var pic = board.Add(new DualPic());
         Assert.Throws<InvalidOperationException>(() => board.Add(pic));
-        var e = Assert.Throws<InvalidOperationException>(() => board.Add(new Piix3IsaBridge(new IsaInterruptRouting(pic, new IoApic(new LocalApic(new VirtualClock(), pic))))));
+        board.Add(new LocalApic(new VirtualClock()));
+        board.Add(new IoApic());
+        board.Add(new IsaInterruptRouting());
+        var e = Assert.Throws<InvalidOperationException>(() => board.Add(new Piix3IsaBridge()));
         Assert.Contains("no PCI bus", e.Message);
         board.Add(new PciHostBridge());
         Assert.Equal(0xFFFF_FFFFu, ReadConfig(0x01, 0));
-        board.Add(new Piix3IsaBridge(new IsaInterruptRouting(pic, new IoApic(new LocalApic(new VirtualClock(), pic)))));
+        board.Add(new Piix3IsaBridge());
         Assert.Equal(0x7000_8086u, ReadConfig(0x01, 0)); // the ISA bridge answers at 01.0
     }
 
@@ -57,11 +60,9 @@ public sealed class BoardTests
     public void InterruptOutputsAreWiredWhenTheDeviceIsAddedToTheIsaIrqOrThroughThePirqSwizzle()
     {
         var board = NewBoard();
-        var pic = board.Add(new DualPic());
-        var apic = board.Add(new LocalApic(new VirtualClock(), pic));
-        var irqs = board.Add(new IsaInterruptRouting(pic, board.Add(new IoApic(apic))));
+        AddInterruptControllers(board);
         board.Add(new PciHostBridge());
-        board.Add(new Piix3IsaBridge(irqs));
+        board.Add(new Piix3IsaBridge());
 
         var isa = board.Add(new TestSource(IrqOutput.Isa(5)));
         Assert.True(isa.Output.IsConnected);
@@ -86,12 +87,59 @@ public sealed class BoardTests
         Assert.Empty(board.Devices);
         Assert.False(early.Output.IsConnected);
 
-        var pic = board.Add(new DualPic());
-        board.Add(new IsaInterruptRouting(pic, new IoApic(new LocalApic(new VirtualClock(), pic))));
+        AddInterruptControllers(board);
         e = Assert.Throws<InvalidOperationException>(() => board.Add(new TestSource(IrqOutput.PciIntx(0))));
         Assert.Contains("drives INTA#, but it is not a PCI function behind a PCI interrupt router", e.Message);
         board.Add(early);
         Assert.True(early.Output.IsConnected);
+    }
+
+    [Fact]
+    public void TheInterruptControllersAreWiredToEachOtherByTheBoardAndRefusedWithoutTheirPart()
+    {
+        var board = NewBoard();
+        var e = Assert.Throws<InvalidOperationException>(() => board.Add(new LocalApic(new VirtualClock())));
+        Assert.Equal("LocalApic is wired to the board's IIntrController, but there is none on the board yet", e.Message);
+        Assert.Empty(board.Devices);
+        Assert.Empty(board.Sections); // refused before anything was registered
+        Assert.Equal(0xFFFF_FFFFu, _mmio.Read(LocalApic.DefaultBase + 0x30, 4));
+
+        board.Add(new DualPic());
+        e = Assert.Throws<InvalidOperationException>(() => board.Add(new IoApic()));
+        Assert.Equal("IoApic is wired to the board's IApicBus, but there is none on the board yet", e.Message);
+        var apic = board.Add(new LocalApic(new VirtualClock()));
+        e = Assert.Throws<InvalidOperationException>(() => board.Add(new IsaInterruptRouting()));
+        Assert.Equal("IsaInterruptRouting is wired to the board's IoApic, but there is none on the board yet", e.Message);
+        board.Add(new IoApic());
+        board.Add(new IsaInterruptRouting());
+        var device = board.Add(new TestSource(IrqOutput.Isa(3)));
+
+        // 8259 path: the master at vector 0x08 (ICW1..4), IRQ3 unmasked; it reaches the CPU through LINT0 (ExtINT).
+        foreach (byte b in new byte[] { 0x11 }) _ports.Write(0x20, 1, b);
+        foreach (byte b in new byte[] { 0x08, 0x04, 0x01, 0xF7 }) _ports.Write(0x21, 1, b);
+        device.Output.SetLevel(true);
+        Assert.True(apic.InterruptPending);
+        Assert.Equal(0x0B, apic.Acknowledge());
+        device.Output.SetLevel(false);
+        _ports.Write(0x20, 1, 0x20);                                        // EOI
+
+        // I/O APIC path: the 8259 masked, pin 3 -> vector 0x43 to APIC 0; the local APIC software-enabled.
+        _ports.Write(0x21, 1, 0xFF);
+        _mmio.Write(LocalApic.DefaultBase + 0xF0, 4, 0x1FF);
+        _mmio.Write(IoApic.DefaultBase, 4, 0x10 + 2 * 3);
+        _mmio.Write(IoApic.DefaultBase + 0x10, 4, 0x43);
+        device.Output.SetLevel(true);
+        Assert.True(apic.InterruptPending);
+        Assert.Equal(0x43, apic.Acknowledge());
+    }
+
+    /// <summary>The 8259 pair, the local APIC, the I/O APIC and the ISA IRQ wires, in the order the PC adds them.</summary>
+    private static void AddInterruptControllers(Board board)
+    {
+        board.Add(new DualPic());
+        board.Add(new LocalApic(new VirtualClock()));
+        board.Add(new IoApic());
+        board.Add(new IsaInterruptRouting());
     }
 
     private int ReadIrr(ushort picPort)

@@ -3,26 +3,29 @@ namespace MiniVM.Devices.Pci;
 /// <summary>
 /// The PIIX3 PCI-to-ISA bridge function (8086:7000, 82371SB datasheet §2), by default at 01.0 and multi-function
 /// because the IDE controller is 01.1. Its PIRQ route control registers 0x60-0x63 steer PCI interrupts PIRQA-D
-/// onto ISA IRQs (the 8259s and the I/O APIC) (bit 7 = disabled). PCI functions assert INTx through <see cref="GetIntxLine"/>;
-/// each source is one input of a wired-OR on its PIRQ, and an ISA IRQ is asserted while any PIRQ routed to it is.
+/// onto ISA IRQs (bit 7 = disabled). PCI functions assert INTx through <see cref="GetIntxLine"/>; each source is one
+/// input of a wired-OR on its PIRQ, and an ISA IRQ is asserted while any PIRQ routed to it is. The bridge drives the
+/// ISA IRQs a PIRQ can be routed to as its <see cref="IrqOutputs"/>, which the board wires like any device's.
 /// The edge/level control registers (ELCR, 0x4D0/0x4D1) live in <see cref="DualPic"/>.
 /// </summary>
-public sealed class Piix3IsaBridge : IPciFunction, ISnapshottable, IResettable, IPciInterruptRouter
+public sealed class Piix3IsaBridge : IPciFunction, ISnapshottable, IResettable, IPciInterruptRouter, IInterruptSource
 {
     private const int PirqRoute = 0x60;
     // PIIX3 §2.2.13: route values 0-2, 8 and 13 are reserved.
     private const int RoutableIrqs = 0b1101_1110_1111_1000;
 
-    private readonly IIsaInterrupts _pic;
+    private readonly IrqOutput?[] _isaIrqs = new IrqOutput?[16]; // the routable ones
     private readonly PciConfigSpace _config;
     private readonly int[] _assertedSources = new int[4];
     private readonly bool[] _irqDriven = new bool[16];
     private readonly List<PirqSource> _sources = new();
 
-    public Piix3IsaBridge(IIsaInterrupts pic, int device = 1)
+    public Piix3IsaBridge(int device = 1)
     {
         if ((uint)device > 31) throw new ArgumentOutOfRangeException(nameof(device), device, "PCI device number must be 0..31");
-        _pic = pic;
+        for (int irq = 0; irq < 16; irq++)
+            if ((RoutableIrqs & (1 << irq)) != 0) _isaIrqs[irq] = IrqOutput.Isa(irq);
+        IrqOutputs = _isaIrqs.OfType<IrqOutput>().ToArray();
         Device = device;
         _config = new PciConfigSpace(0x8086, 0x7000, classCode: 0x06, subclass: 0x01, multiFunction: true);
         _config.SetWritable(0x4C, 0xB4); // ISA clock, X-bus, PIRQ routes, TOM, misc, MBIRQ, MBDMA, APIC, DLC, SMI
@@ -31,6 +34,9 @@ public sealed class Piix3IsaBridge : IPciFunction, ISnapshottable, IResettable, 
     }
 
     public int Device { get; }
+
+    /// <summary>The ISA IRQs a PIRQ can be routed to (3-7, 9-12, 14, 15), in IRQ order.</summary>
+    public IReadOnlyList<IrqOutput> IrqOutputs { get; }
     public int Function => 0;
     public string SectionId => "piix3";
     public int SectionVersion => 1;
@@ -97,7 +103,7 @@ public sealed class Piix3IsaBridge : IPciFunction, ISnapshottable, IResettable, 
         UpdateIrqs();
     }
 
-    /// <summary>Drives each routable ISA IRQ to the OR of the PIRQs routed to it; only changes reach the PIC.</summary>
+    /// <summary>Drives each routable ISA IRQ to the OR of the PIRQs routed to it; only changes reach the controllers.</summary>
     private void UpdateIrqs()
     {
         Span<bool> level = stackalloc bool[16];
@@ -112,7 +118,7 @@ public sealed class Piix3IsaBridge : IPciFunction, ISnapshottable, IResettable, 
             // An IRQ no PIRQ points at any more is released (level false); one still routed follows its PIRQs.
             if (level[irq] == _irqDriven[irq]) continue;
             _irqDriven[irq] = level[irq];
-            _pic.SetIrq(irq, level[irq]);
+            _isaIrqs[irq]!.SetLevel(level[irq]); // only routable IRQs are ever driven
         }
     }
 

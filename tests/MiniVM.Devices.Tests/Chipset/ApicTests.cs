@@ -16,8 +16,7 @@ public class ApicTests
 
     public ApicTests()
     {
-        _lapic = new LocalApic(_clock, _pic);
-        _ioapic = new IoApic(_lapic);
+        (_lapic, _ioapic) = WiredDevice.Apics(_clock, _pic);
         _pic.Attach(_ports);
     }
 
@@ -261,7 +260,7 @@ public class ApicTests
     [Fact]
     public void Isa_irq0_reaches_ioapic_pin_2_and_the_8259()
     {
-        var routing = new IsaInterruptRouting(_pic, _ioapic);
+        var routing = WiredDevice.IsaRouting(_pic, _ioapic);
         Enable();
         WriteRedirection(2, 0x30);
         Write(0x350, 0x10700);                            // LINT0 masked: only the I/O APIC path
@@ -286,8 +285,7 @@ public class ApicTests
 
         var clock = new VirtualClock();
         clock.AdvanceTo(1234);
-        var lapic = new LocalApic(clock, new DualPic());
-        var ioapic = new IoApic(lapic);
+        var (lapic, ioapic) = WiredDevice.Apics(clock, new DualPic());
         ms.Position = 0;
         lapic.LoadState(new StateReader(ms, "lapic"), 1);
         ioapic.LoadState(new StateReader(ms, "ioapic"), 1);
@@ -306,7 +304,7 @@ public class ApicTests
         _lapic.SaveState(new StateWriter(ms));
         var bytes = ms.ToArray();
         bytes[0] |= 0x01; // APIC base bit 0 is reserved
-        var ex = Assert.Throws<StateFormatException>(() => new LocalApic(new VirtualClock(), new DualPic()).LoadState(new StateReader(new MemoryStream(bytes), "lapic"), 1));
+        var ex = Assert.Throws<StateFormatException>(() => new LocalApic(new VirtualClock()).LoadState(new StateReader(new MemoryStream(bytes), "lapic"), 1));
         Assert.Contains("reserved", ex.Message);
     }
 }

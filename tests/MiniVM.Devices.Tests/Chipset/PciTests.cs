@@ -15,8 +15,8 @@ public class PciTests
     {
         _pic.Attach(_ports);
         _host.Attach(_ports);
-        _irqs = new IsaInterruptRouting(_pic, new IoApic(new LocalApic(new VirtualClock(), _pic)));
-        _isa = new Piix3IsaBridge(_irqs);
+        _irqs = WiredDevice.IsaRouting(_pic, WiredDevice.Apics(new VirtualClock(), _pic).IoApic);
+        _isa = new Piix3IsaBridge().WiredTo(_irqs);
         _host.AddFunction(_isa);
     }
 
@@ -156,7 +156,7 @@ public class PciTests
     [Fact]
     public void Slots_cannot_be_taken_twice()
     {
-        var ex = Assert.Throws<InvalidOperationException>(() => _host.AddFunction(new Piix3IsaBridge(_irqs)));
+        var ex = Assert.Throws<InvalidOperationException>(() => _host.AddFunction(new Piix3IsaBridge()));
         Assert.Contains("01.0", ex.Message);
     }
 

@@ -107,8 +107,10 @@ public sealed class DeviceStateCoverageTests : IDisposable
         }
         Assert.True(bypass.Count == 0, "interrupt lines not wired by the board: " + string.Join(", ", bypass));
 
-        // The walk sees every wire of this machine: the ISA devices' IRQs and each virtio disk's INTA#.
-        Assert.Equal([0, 1, 4, 6, 8, 9, 12, 14, 15], declared.Cast<IrqOutput>().Where(o => o.IsaIrq is not null).Select(o => o.IsaIrq!.Value).Order());
+        // The walk sees every wire of this machine: the ISA devices' IRQs, the PIIX3's PIRQ outputs (every routable
+        // ISA IRQ) and each virtio disk's INTA#.
+        int[] devices = [0, 1, 4, 6, 8, 9, 12, 14, 15], pirqRoutes = [3, 4, 5, 6, 7, 9, 10, 11, 12, 14, 15];
+        Assert.Equal(devices.Concat(pirqRoutes).Order(), declared.Cast<IrqOutput>().Where(o => o.IsaIrq is not null).Select(o => o.IsaIrq!.Value).Order());
         Assert.Equal(2, declared.Cast<IrqOutput>().Count(o => o.PciPin == 0));
         Assert.Equal(declared.Count, reachable.OfType<IrqOutput>().Count());
     }
