@@ -119,9 +119,10 @@ public sealed class MemoryDump(PcMachine machine)
             var decoder = Iced.Intel.Decoder.Create(bitness, new ByteArrayCodeReader(code, 0, available));
             decoder.IP = a;
             decoder.Decode(out var ins);
-            if (ins.IsInvalid) { sb.Append(CultureInfo.InvariantCulture, $"0x{Hex(a, 8)}:  {Hex(code[0], 2),-24} (bad)\n"); a++; continue; }
-            sb.Append(_disassembler.Line(a, code.AsSpan(0, ins.Length), ins)).Append('\n');
-            a += (ulong)ins.Length;
+            if (ins.IsInvalid) { sb.Append(QemuDisassembler.Invalid(a, code[0])).Append('\n'); a++; continue; }
+            int length = QemuDisassembler.Length(ins);
+            sb.Append(_disassembler.Line(a, code.AsSpan(0, length), ins)).Append('\n');
+            a += (ulong)length;
         }
         return sb.ToString().TrimEnd('\n');
     }

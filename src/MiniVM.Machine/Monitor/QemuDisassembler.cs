@@ -36,7 +36,24 @@ internal sealed class QemuDisassembler
         return f;
     }
 
-    /// <summary>The text of <paramref name="ins"/> decoded at <paramref name="address"/> from <paramref name="bytes"/>.</summary>
+    /// <summary>
+    /// How many bytes capstone takes for <paramref name="ins"/>: its length, except UD0 (0F FF) and UD1 (0F B9),
+    /// which capstone 4 reads as two-byte <c>ud0</c> and <c>ud2b</c> without a ModRM byte.
+    /// </summary>
+    public static int Length(in Instruction ins) =>
+        ins.Code is Code.Ud0_r16_rm16 or Code.Ud0_r32_rm32 or Code.Ud1_r16_rm16 or Code.Ud1_r32_rm32 ? 2 : ins.Length;
+
+    /// <summary>
+    /// A byte that starts no instruction: QEMU runs capstone in SKIPDATA mode, which prints it as data and goes on
+    /// with the next byte.
+    /// </summary>
+    public static string Invalid(ulong address, byte b) =>
+        string.Create(CultureInfo.InvariantCulture, $"0x{address:x8}:  {b:x2}{"",-22} {".byte",-8} 0x{b:x2}");
+
+    /// <summary>
+    /// The text of <paramref name="ins"/> decoded at <paramref name="address"/> from <paramref name="bytes"/>
+    /// (<see cref="Length"/> bytes).
+    /// </summary>
     public string Line(ulong address, ReadOnlySpan<byte> bytes, in Instruction ins)
     {
         var sb = new StringBuilder();
@@ -56,16 +73,67 @@ internal sealed class QemuDisassembler
 
     private string Mnemonic(in Instruction ins)
     {
+        // capstone's own names where they differ from Iced's.
+        switch (ins.Code)
+        {
+            case Code.Ud0_r16_rm16 or Code.Ud0_r32_rm32: return "ud0";
+            case Code.Ud1_r16_rm16 or Code.Ud1_r32_rm32: return "ud2b";
+            case Code.Wait: return "wait";
+            case Code.Fnsetpm: return "fsetpm";
+            case Code.Fstpnce_sti: return "fstpnce";
+            case Code.Fneni: return "feni8087_nop";
+            case Code.Fndisi: return "fdisi8087_nop";
+        }
+        if (IsOpcode90Nop(ins)) return "nop";
         var output = new StringOutput();
-        // capstone adds no size suffix to these (enter, leave, loop*, setcc, fldcw); Iced's GAS spelling does.
-        (Unsuffixed(ins) ? _plain : _suffixed).FormatMnemonic(ins, output);
-        return output.ToStringAndReset();
+        // capstone adds no size suffix to these (enter, leave, loop*, setcc, x87 control and environment stores,
+        // verr/verw, arpl, bound, sysexit); Iced's GAS spelling does.
+        var formatter = Unsuffixed(ins) ? _plain : _suffixed;
+        if (CapstoneShowsPrefixes(ins))
+        {
+            formatter.FormatMnemonic(ins, output);
+            string text = output.ToStringAndReset();
+            // F2 on a branch is BND to capstone on every branch; Iced says repne on a short JMP.
+            return ins.HasRepnePrefix && !ins.IsStringInstruction && text.StartsWith("repne ", StringComparison.Ordinal) ? "bnd " + text[6..] : text;
+        }
+        formatter.FormatMnemonic(ins, output, FormatMnemonicOptions.NoPrefixes);
+        return (ins.HasLockPrefix ? "lock " : "") + output.ToStringAndReset();
     }
+
+    /// <summary>
+    /// capstone names a prefix only where it acts: REP/REPE/REPNE on string instructions, BND on branches, a segment
+    /// inside a memory operand (Iced prints it there too). A REP on anything else, a segment override on an
+    /// instruction without memory operand, a branch hint (2E/3E on Jcc) are not printed.
+    /// </summary>
+    private static bool CapstoneShowsPrefixes(in Instruction ins)
+    {
+        if (ins.IsStringInstruction) return true;
+        if (ins.HasRepnePrefix && ins.FlowControl is FlowControl.Call or FlowControl.IndirectCall or FlowControl.UnconditionalBranch
+                or FlowControl.IndirectBranch or FlowControl.ConditionalBranch or FlowControl.Return) return !IsHinted(ins);
+        return !ins.HasRepPrefix && !ins.HasRepePrefix && !ins.HasRepnePrefix && !IsHinted(ins) && (ins.SegmentPrefix == Register.None || HasMemoryOperand(ins));
+    }
+
+    private static bool IsHinted(in Instruction ins) =>
+        ins.FlowControl == FlowControl.ConditionalBranch && ins.SegmentPrefix is Register.CS or Register.DS;
+
+    private static bool HasMemoryOperand(in Instruction ins)
+    {
+        for (int i = 0; i < ins.OpCount; i++)
+            if (ins.GetOpKind(i) is OpKind.Memory or >= OpKind.MemorySegSI and <= OpKind.MemoryESRDI) return true;
+        return false;
+    }
+
+    /// <summary>Opcode 90 with an operand-size prefix (66 90): capstone says nop, Iced xchg %ax, %ax.</summary>
+    private static bool IsOpcode90Nop(in Instruction ins) => ins.Code is Code.Nopw or Code.Nopd;
 
     private static bool Unsuffixed(in Instruction ins) => ins.Mnemonic switch
     {
         Iced.Intel.Mnemonic.Enter or Iced.Intel.Mnemonic.Leave or Iced.Intel.Mnemonic.Loop or Iced.Intel.Mnemonic.Loope
-            or Iced.Intel.Mnemonic.Loopne or Iced.Intel.Mnemonic.Fldcw => true,
+            or Iced.Intel.Mnemonic.Loopne or Iced.Intel.Mnemonic.Fldcw or Iced.Intel.Mnemonic.Fnstcw
+            or Iced.Intel.Mnemonic.Fnstsw or Iced.Intel.Mnemonic.Fnstenv or Iced.Intel.Mnemonic.Fldenv
+            or Iced.Intel.Mnemonic.Fnsave or Iced.Intel.Mnemonic.Frstor or Iced.Intel.Mnemonic.Verr
+            or Iced.Intel.Mnemonic.Verw or Iced.Intel.Mnemonic.Arpl or Iced.Intel.Mnemonic.Bound
+            or Iced.Intel.Mnemonic.Sysexit => true,
         _ => IsSetcc(ins.Mnemonic),
     };
 
@@ -74,6 +142,7 @@ internal sealed class QemuDisassembler
 
     private string Operands(in Instruction ins)
     {
+        if (IsOpcode90Nop(ins) || Length(ins) != ins.Length) return "";
         if (IsFpuRegisterForm(ins)) return FpuRegisterOperands(ins);
         if (ins.Code is Code.Xlat_m8) return "";
         if (ins.Op0Kind is OpKind.FarBranch16 or OpKind.FarBranch32)
@@ -81,8 +150,8 @@ internal sealed class QemuDisassembler
             uint offset = ins.Op0Kind == OpKind.FarBranch16 ? ins.FarBranch16 : ins.FarBranch32;
             return string.Create(CultureInfo.InvariantCulture, $"$0x{ins.FarBranchSelector:x}:$0x{offset:x}");
         }
-        // ENTER: capstone reads the frame size as a signed word.
-        if (ins.Mnemonic == Iced.Intel.Mnemonic.Enter) return $"${Number((short)ins.Immediate16)}, ${Number(ins.Immediate8_2nd)}";
+        // ENTER: capstone reads the frame size as a signed word and the nesting level as a signed byte.
+        if (ins.Mnemonic == Iced.Intel.Mnemonic.Enter) return $"${Number((short)ins.Immediate16)}, ${Number((sbyte)ins.Immediate8_2nd)}";
         var parts = new List<string>();
         var output = new StringOutput();
         int count = _suffixed.GetOperandCount(ins);
@@ -91,11 +160,15 @@ internal sealed class QemuDisassembler
             _suffixed.FormatOperand(ins, output, i);
             string text = output.ToStringAndReset();
             // The string instructions' ES:(E)DI operand: capstone names its fixed segment.
-            if (IsEsDi(ins, i)) text = "%es:" + text;
+            if (IsEsDi(ins, i) && !text.StartsWith("%es:", StringComparison.Ordinal)) text = "%es:" + text;
             parts.Add(text);
         }
-        // XCHG eAX, r (90+r): capstone puts the register of the opcode first.
-        if (ins.Code is Code.Xchg_r16_AX or Code.Xchg_r32_EAX) parts.Reverse();
+        // XCHG eAX, r (90+r): capstone puts the register of the opcode first; BOUND: the memory operand first.
+        if (ins.Code is Code.Xchg_r16_AX or Code.Xchg_r32_EAX || ins.Mnemonic == Iced.Intel.Mnemonic.Bound) parts.Reverse();
+        // The reserved-NOP space (0F 18..1F /r): capstone shows the r/m operand only (nopl (%eax)).
+        if (ins.Mnemonic == Iced.Intel.Mnemonic.Reservednop && parts.Count == 2) parts.RemoveAt(0);
+        // IMUL r, r/m, imm with r/m the same register: capstone writes all three, Iced folds it to two.
+        if (ins.Mnemonic == Iced.Intel.Mnemonic.Imul && ins.OpCount == 3 && parts.Count == 2) parts.Add(parts[1]);
         return string.Join(", ", parts);
     }
 
@@ -124,11 +197,19 @@ internal sealed class QemuDisassembler
     private static string FpuRegisterOperands(in Instruction ins)
     {
         static string St(Register r) => string.Create(CultureInfo.InvariantCulture, $"%st({r - Register.ST0})");
+        // FCMOVcc and the aliases of the x87 opcode map (FXCH DD C8+i, DF C8+i; FCOM DC D0+i; FCOMP DC D8+i,
+        // DE D0+i): both registers, ST(i) first. The FSTP aliases (D9 D8+i FSTPNCE, DF D0+i, DF D8+i): ST(0) first.
+        if (ins.Code is Code.Fstpnce_sti or Code.Fstp_sti_DFD0 or Code.Fstp_sti_DFD8) return $"%st(0), {St(ins.Op0Register)}";
+        if (IsFcmov(ins.Mnemonic) || ins.Code is Code.Fxch_st0_sti_DDC8 or Code.Fxch_st0_sti_DFC8 or Code.Fcom_st0_sti_DCD0
+                or Code.Fcomp_st0_sti_DCD8 or Code.Fcomp_st0_sti_DED0)
+            return ins.OpCount == 1 ? $"{St(ins.Op0Register)}, %st(0)" : $"{St(ins.Op1Register)}, {St(ins.Op0Register)}";
         if (ins.OpCount == 1) return St(ins.Op0Register);
         if (ins.Op0Register == Register.ST0) return St(ins.Op1Register);
         if (ins.Mnemonic.ToString().EndsWith('p')) return St(ins.Op0Register);
         return $"{St(ins.Op1Register)}, {St(ins.Op0Register)}";
     }
+
+    private static bool IsFcmov(Iced.Intel.Mnemonic m) => m.ToString().StartsWith("Fcmov", StringComparison.Ordinal);
 
     /// <summary>
     /// capstone's immediates: unsigned in the operand's size, except an imm8 the CPU sign-extends (83 /r, 6A, 6B),
@@ -141,7 +222,8 @@ internal sealed class QemuDisassembler
             if (instructionOperand < 0) return;
             var kind = instruction.GetOpKind(instructionOperand);
             bool signExtended = kind is OpKind.Immediate8to16 or OpKind.Immediate8to32 or OpKind.Immediate8to64
-                && instruction.Mnemonic is not (Iced.Intel.Mnemonic.And or Iced.Intel.Mnemonic.Or or Iced.Intel.Mnemonic.Xor);
+                && instruction.Mnemonic is not (Iced.Intel.Mnemonic.And or Iced.Intel.Mnemonic.Or or Iced.Intel.Mnemonic.Xor)
+                || instruction.Mnemonic == Iced.Intel.Mnemonic.Xabort; // capstone reads XABORT's imm8 as signed
             if (kind is >= OpKind.Immediate8 and <= OpKind.Immediate32to64) numberOptions.SignedNumber = signExtended;
         }
     }

@@ -11,7 +11,8 @@ namespace MiniVM.Machine.Tests.Monitor;
 /// The monitor's dumps beside QEMU's: the same boot sector (paged-halt.asm: protected mode, paging with 4 KiB and
 /// 4 MiB pages, known registers and FPU stack, then HLT with interrupts off) runs under qemu-system-i386 and in
 /// MiniVM, and the answers of both monitors to the same commands are compared line by line. QEMU answers through
-/// QMP's human-monitor-command, which returns the HMP text without the terminal's echo.
+/// QMP's human-monitor-command, which returns the HMP text without the terminal's echo. The instruction forms of
+/// forms32.asm/forms16.asm are put at 16 MiB in both machines and disassembled with `xp /i`.
 /// </summary>
 public sealed class MonitorQemuComparisonTests : IDisposable
 {
@@ -88,8 +89,9 @@ public sealed class MonitorQemuComparisonTests : IDisposable
         for (int slice = 0; slice < 20_000 && !(machine.Cpu.Halted && machine.Cpu.Eip == HaltedEip); slice++) machine.RunSlice(100_000);
         Assert.True(machine.Cpu.Halted && machine.Cpu.Eip == HaltedEip, $"MiniVM did not reach the HLT (EIP={machine.Cpu.Eip:x8})");
         var monitor = new HumanMonitor(machine);
+        byte[] forms = LoadForms(machine, DisassemblyForms.Code32Hex);
 
-        using var qemu = QemuMonitor.Start(floppy, _dir);
+        using var qemu = QemuMonitor.Start(floppy, _dir, LoaderArguments(forms));
         var deadline = Stopwatch.StartNew();
         string qemuRegisters;
         while (!(qemuRegisters = qemu.Command("info registers")).Contains($"EIP={HaltedEip:x8}") || !qemuRegisters.Contains("HLT=1"))
@@ -109,6 +111,8 @@ public sealed class MonitorQemuComparisonTests : IDisposable
         foreach (string command in new[] { "x /3i 0x7cc1", $"x /{Instructions32}i 0x7d00" })
             Assert.Equal(Lines(qemu.Command(command)), Lines(monitor.Execute(command)));
 
+        CompareForms(qemu, monitor, forms);
+
         Assert.Matches(@"^\* CPU #0: thread_id=\d+$", qemu.Command("info cpus").Trim());
         Assert.Matches(@"^\* CPU #0: thread_id=\d+$", monitor.Execute("info cpus"));
     }
@@ -123,8 +127,9 @@ public sealed class MonitorQemuComparisonTests : IDisposable
         for (int slice = 0; slice < 20_000 && !(machine.Cpu.Halted && machine.Cpu.Eip == haltedIp); slice++) machine.RunSlice(100_000);
         Assert.True(machine.Cpu.Halted && machine.Cpu.Eip == haltedIp, $"MiniVM did not reach the HLT (EIP={machine.Cpu.Eip:x8})");
         var monitor = new HumanMonitor(machine);
+        byte[] forms = LoadForms(machine, DisassemblyForms.Code16Hex);
 
-        using var qemu = QemuMonitor.Start(floppy, _dir);
+        using var qemu = QemuMonitor.Start(floppy, _dir, LoaderArguments(forms));
         var deadline = Stopwatch.StartNew();
         string registers;
         while (!(registers = qemu.Command("info registers")).Contains($"EIP={haltedIp:x8}") || !registers.Contains("HLT=1"))
@@ -137,6 +142,38 @@ public sealed class MonitorQemuComparisonTests : IDisposable
         Assert.Equal(Instructions16, theirs.Length); // one line each: none of these is longer than eight bytes
         Assert.Equal(theirs, Lines(monitor.Execute(command)));
         Assert.Equal(Lines(qemu.Command("x /2i 0x7c00")), Lines(monitor.Execute("x /2i 0x7c00")));
+        CompareForms(qemu, monitor, forms);
+    }
+
+    /// <summary>The bytes of forms32.asm/forms16.asm, written into MiniVM's RAM at <see cref="DisassemblyForms.Address"/>.</summary>
+    private static byte[] LoadForms(PcMachine machine, string hex)
+    {
+        byte[] forms = Convert.FromHexString(hex);
+        machine.Memory.Write(DisassemblyForms.Address, forms);
+        return forms;
+    }
+
+    /// <summary>QEMU's generic loader puts the same bytes at the same physical address before the firmware starts.</summary>
+    private string[] LoaderArguments(byte[] forms)
+    {
+        string file = Path.Combine(_dir, "forms.bin");
+        File.WriteAllBytes(file, forms);
+        return ["-device", $"loader,file={file},addr=0x{DisassemblyForms.Address:x},force-raw=on"];
+    }
+
+    /// <summary>
+    /// `xp /i` over all the forms, in the CPU's current code size, identical line for line: x87, MMX, SSE, system
+    /// instructions, prefixes, and bytes that start no instruction (capstone's `.byte 0xNN`).
+    /// </summary>
+    private static void CompareForms(QemuMonitor qemu, HumanMonitor monitor, byte[] forms)
+    {
+        string command = $"xp /1000i 0x{DisassemblyForms.Address:x}";
+        string[] theirs = Lines(qemu.Command(command)), ours = Lines(monitor.Execute(command));
+        Assert.Contains(theirs, l => l.StartsWith($"0x{DisassemblyForms.Address + forms.Length:x8}:", StringComparison.Ordinal)); // all of it compared
+        Assert.Contains(theirs, l => l.EndsWith(".byte    0x0f", StringComparison.Ordinal));
+        for (int i = 0; i < theirs.Length; i++)
+            Assert.True(i < ours.Length && theirs[i] == ours[i], $"'{command}' line {i + 1}:\nQEMU:   {theirs[i]}\nMiniVM: {(i < ours.Length ? ours[i] : "(none)")}");
+        Assert.Equal(theirs.Length, ours.Length);
     }
 
     private static string[] Lines(string text) => text.Replace("\r", "").TrimEnd('\n').Split('\n');
@@ -158,13 +195,14 @@ public sealed class MonitorQemuComparisonTests : IDisposable
             _writer = new StreamWriter(stream, new UTF8Encoding(false)) { AutoFlush = true, NewLine = "\n" };
         }
 
-        public static QemuMonitor Start(string floppy, string dir)
+        public static QemuMonitor Start(string floppy, string dir, params string[] extraArguments)
         {
             string qmp = Path.Combine(dir, "qmp.sock");
             var psi = new ProcessStartInfo("qemu-system-i386") { RedirectStandardError = true, RedirectStandardOutput = true };
             foreach (var a in new[] { "-nodefaults", "-display", "none", "-m", "32", "-boot", "a", "-serial", "none",
                          "-drive", $"if=floppy,index=0,format=raw,readonly=on,file={floppy}", "-qmp", $"unix:{qmp},server=on,wait=off" })
                 psi.ArgumentList.Add(a);
+            foreach (var a in extraArguments) psi.ArgumentList.Add(a);
             var process = Process.Start(psi)!;
             var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
             for (var wait = Stopwatch.StartNew(); ; Thread.Sleep(100))

@@ -1,0 +1,568 @@
+; Instructions for MonitorQemuComparisonTests' `xp /i` comparison in 32-bit code (nasm -f bin forms32.asm): loaded
+; at 16 MiB in both machines, never executed. x87 (register forms, aliases of the opcode map, memory forms), MMX,
+; SSE/SSE2, system and 486/P6 instructions, prefixes (lock, rep, bnd, segment, branch hints, 66/67), immediates,
+; then bytes that start no instruction. Left out: 0F 01 F8 and F0 F3 A4, which capstone 4 decodes (swapgs, rep
+; movsb) though they raise #UD outside 64-bit mode / with LOCK.
+bits 32
+cpu any
+fcmovb st0, st1
+fcmove st0, st2
+fcmovbe st0, st3
+fcmovu st0, st4
+fcmovnb st0, st5
+fcmovne st0, st6
+fcmovnbe st0, st7
+fcmovnu st0, st1
+fucomi st0, st2
+fucomip st0, st3
+fcomip st0, st1
+fcomi st0, st1
+fucom st2
+fucomp st3
+fucompp
+fcompp
+fcom st1
+fcomp st2
+fcom dword [eax]
+fcomp qword [ebx+4]
+ficom word [eax]
+ficomp dword [eax]
+fadd dword [eax]
+fadd qword [eax]
+fiadd word [eax]
+fiadd dword [eax]
+fsub st0, st2
+fsub st2, st0
+fsubr st0, st2
+fsubr st2, st0
+fsubp st2, st0
+fsubrp st2, st0
+fmulp st1, st0
+fdivp st3, st0
+fdivrp st3, st0
+fdiv st0, st1
+fdivr st1, st0
+fdiv dword [ecx]
+fdivr qword [ecx]
+fidivr word [ecx]
+fld st1
+fld dword [eax]
+fld qword [eax]
+fld tword [eax]
+fstp tword [eax]
+fst dword [eax]
+fst st3
+fstp st3
+fst qword [eax]
+fild word [eax]
+fild dword [eax]
+fild qword [eax]
+fist word [eax]
+fistp dword [eax]
+fistp qword [eax]
+fbld [eax]
+fbstp [eax]
+fxch st1
+fxch st3
+fld1
+fldz
+fldpi
+fldl2e
+fldl2t
+fldlg2
+fldln2
+fchs
+fabs
+ftst
+fxam
+f2xm1
+fyl2x
+fptan
+fpatan
+fxtract
+fprem1
+fdecstp
+fincstp
+fprem
+fyl2xp1
+fsqrt
+fsincos
+frndint
+fscale
+fsin
+fcos
+fnop
+fwait
+fnstsw ax
+fnstsw [eax]
+fstsw ax
+fnstcw [eax]
+fstcw [eax]
+fldcw [eax]
+fnstenv [eax]
+fldenv [eax]
+fnsave [eax]
+frstor [eax]
+fninit
+finit
+fnclex
+ffree st2
+fxsave [eax]
+fxrstor [eax]
+emms
+movd mm0, eax
+movd eax, mm1
+movd mm2, [eax]
+movq mm0, mm1
+movq mm0, [eax]
+movq [eax], mm3
+paddb mm0, mm1
+paddw mm0, [eax]
+paddd mm1, mm2
+psubusb mm0, mm1
+pmullw mm0, mm1
+pmulhw mm0, mm1
+pmaddwd mm0, mm1
+pand mm0, mm1
+pandn mm0, mm1
+por mm0, mm1
+pxor mm0, mm1
+pcmpeqb mm0, mm1
+pcmpgtd mm0, mm1
+packsswb mm0, mm1
+packuswb mm0, mm1
+punpcklbw mm0, mm1
+punpckhdq mm0, mm1
+psllw mm0, 3
+psrld mm0, mm1
+psraw mm2, 5
+psrlq mm1, 8
+pshufw mm0, mm1, 0x1b
+pavgb mm0, mm1
+pminub mm0, mm1
+pmaxsw mm0, mm1
+pmovmskb eax, mm1
+pextrw eax, mm1, 2
+pinsrw mm0, eax, 1
+movntq [eax], mm0
+maskmovq mm0, mm1
+psadbw mm0, mm1
+pmulhuw mm0, mm1
+movaps xmm0, xmm1
+movaps xmm1, [eax]
+movups [eax], xmm2
+movss xmm0, [eax]
+movss xmm0, xmm1
+movlps xmm0, [eax]
+movhps [eax], xmm1
+movhlps xmm0, xmm1
+movlhps xmm0, xmm1
+addps xmm0, xmm1
+addss xmm0, [eax]
+subps xmm0, xmm1
+mulss xmm0, xmm1
+divps xmm0, xmm1
+sqrtps xmm0, xmm1
+sqrtss xmm0, xmm1
+rsqrtps xmm0, xmm1
+rcpss xmm0, xmm1
+maxps xmm0, xmm1
+minss xmm0, xmm1
+andps xmm0, xmm1
+andnps xmm0, xmm1
+orps xmm0, xmm1
+xorps xmm0, xmm0
+cmpps xmm0, xmm1, 1
+cmpeqss xmm0, xmm1
+cmpltps xmm0, xmm1
+comiss xmm0, xmm1
+ucomiss xmm0, [eax]
+shufps xmm0, xmm1, 0x44
+unpcklps xmm0, xmm1
+unpckhps xmm0, xmm1
+cvtpi2ps xmm0, mm1
+cvtps2pi mm0, xmm1
+cvttps2pi mm0, xmm1
+cvtsi2ss xmm0, eax
+cvtsi2ss xmm0, dword [eax]
+cvtss2si eax, xmm0
+cvttss2si eax, xmm0
+movmskps eax, xmm0
+movntps [eax], xmm0
+ldmxcsr [eax]
+stmxcsr [eax]
+prefetchnta [eax]
+prefetcht0 [eax]
+prefetcht1 [eax]
+prefetcht2 [eax]
+sfence
+lfence
+mfence
+movdqa xmm0, xmm1
+movdqu xmm0, [eax]
+paddq xmm0, xmm1
+pxor xmm0, xmm1
+movd xmm0, eax
+movq xmm0, xmm1
+cvtsd2si eax, xmm0
+addsd xmm0, xmm1
+clflush [eax]
+pause
+cmovz eax, ebx
+cmovne ax, [eax]
+cmovg ecx, [ebx+4]
+cmovb eax, edx
+bswap eax
+xadd [eax], ecx
+xadd al, bl
+cmpxchg [eax], ecx
+cmpxchg8b [eax]
+lock cmpxchg [eax], ecx
+lock inc dword [eax]
+lock add [eax], eax
+cpuid
+rdtsc
+rdmsr
+wrmsr
+rdpmc
+sysenter
+sysexit
+ud2
+bt eax, 3
+bts dword [eax], 5
+btr eax, ecx
+btc [eax], ecx
+bsf eax, ebx
+bsr eax, [eax]
+shld eax, ebx, 4
+shrd eax, ebx, cl
+shl eax, 1
+shl eax, cl
+shr eax, 4
+sar byte [eax], 1
+rol ax, 1
+ror eax, cl
+rcl eax, 3
+rcr eax, 1
+movzx eax, byte [eax]
+movzx eax, word [eax]
+movzx ax, bl
+movsx eax, bl
+movsx eax, word [eax]
+imul eax, ebx, 100
+imul eax, ebx, -3
+imul eax, [ebx]
+imul ebx
+mul byte [eax]
+div ecx
+idiv word [eax]
+neg eax
+not byte [eax]
+test eax, 0x100
+test al, 3
+test [eax], ebx
+lar eax, bx
+lsl eax, [eax]
+verr ax
+verw [eax]
+sgdt [eax]
+sidt [eax]
+lidt [eax]
+lldt ax
+sldt eax
+ltr ax
+str eax
+smsw eax
+lmsw ax
+invlpg [eax]
+clts
+wbinvd
+invd
+hlt
+pushfd
+popfd
+pushad
+popad
+pushfw
+pushaw
+lahf
+sahf
+cwde
+cdq
+cbw
+cwd
+into
+int3
+int 0x80
+bound eax, [ebx]
+arpl [eax], bx
+daa
+das
+aaa
+aas
+aam
+aam 16
+aad
+aad 16
+xlatb
+movsb
+movsd
+movsw
+cmpsd
+scasb
+lodsd
+stosw
+rep stosd
+repe cmpsb
+repne scasb
+insb
+outsd
+in eax, dx
+in ax, 0x60
+out dx, al
+out dx, eax
+ret 4
+retf
+retf 8
+iretd
+iretw
+lds eax, [ebx]
+lss esp, [ebx]
+lfs eax, [ebx]
+lgs ax, [ebx]
+mov ds, ax
+mov ax, ss
+mov [eax], es
+mov gs, [eax]
+mov eax, cr3
+mov cr4, eax
+mov eax, dr7
+mov dr0, eax
+push es
+push cs
+pop ds
+push fs
+pop gs
+push dword 0x12345678
+push word 0x1234
+pop dword [eax]
+jecxz $+10
+jcxz $+10
+loopz $+5
+loopnz $+5
+call eax
+call [eax]
+jmp far [eax]
+call far [eax]
+jmp dword 0x8:0x12345678
+nop
+xchg eax, eax
+xchg [eax], ebx
+xchg bl, al
+lea eax, [eax*2+0x10]
+lea esi, [esi+0]
+mov eax, [0x1234]
+mov [0x1234], al
+mov al, [fs:0x10]
+mov eax, [esp+8]
+mov eax, [ebp-4]
+mov byte [esp], 0xff
+mov dword [eax], -1
+add eax, -1
+add al, -1
+adc ax, -2
+cmp eax, 0x80
+cmp byte [eax], 0x80
+sub esp, 0x10
+and eax, -16
+or al, 0x80
+xor ecx, ecx
+inc eax
+dec word [eax]
+setz al
+setnbe [eax]
+salc
+icebp
+leave
+enter 0x10, 1
+nop word [eax+eax]
+nop dword [eax]
+db 0x66, 0x90
+db 0xf3, 0x90
+db 0x0f, 0x1f, 0x44, 0x00, 0x00
+db 0x66, 0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00
+db 0x2e, 0x74, 0x10
+db 0x3e, 0x75, 0x10
+db 0x64, 0xa1, 0x00, 0x00, 0x00, 0x00
+db 0x67, 0x8a, 0x07
+db 0x66, 0x67, 0x8b, 0x07
+db 0xf3, 0xc3
+db 0xf2, 0xe8, 0x00, 0x00, 0x00, 0x00
+db 0x0f, 0x20, 0xc0
+db 0x0f, 0x22, 0xe0
+db 0x0f, 0x00, 0xc0
+db 0x0f, 0x01, 0xc8
+db 0x0f, 0x30
+db 0x0f, 0x06
+db 0x0f, 0x08
+db 0x0f, 0x09
+db 0x0f, 0xaa
+db 0x0f, 0xa2
+db 0x0f, 0xae, 0xf8
+db 0x0f, 0x0d, 0x08
+db 0x0f, 0x18, 0x20
+db 0x8d, 0xc0
+db 0xc4, 0xc0
+db 0xc5, 0xc0
+db 0x62, 0xc0
+db 0xd9, 0xda
+db 0xdd, 0xcb
+db 0xdf, 0xcc
+db 0xdf, 0xd1
+db 0xdf, 0xd9
+db 0xdc, 0xd2
+db 0xdc, 0xd9
+db 0xde, 0xd3
+db 0xd9, 0xc8
+db 0xd9, 0xcb
+db 0xde, 0xd9
+db 0xde, 0xc1
+db 0xde, 0xc9
+db 0xde, 0xe1
+db 0xde, 0xe9
+db 0xde, 0xf1
+db 0xde, 0xf9
+db 0xdc, 0xc1
+db 0xdc, 0xe1
+db 0xdc, 0xe9
+db 0xdc, 0xf1
+db 0xdc, 0xf9
+db 0xd8, 0xd1
+db 0xd8, 0xd9
+db 0xda, 0xe9
+db 0xdb, 0xe0
+db 0xdb, 0xe1
+db 0xdb, 0xe2
+db 0xdb, 0xe3
+db 0xdb, 0xe4
+db 0x9b, 0xdb, 0xe3
+db 0x9b, 0xdf, 0xe0
+db 0x9b, 0xdd, 0x38
+db 0xf3, 0xc3
+db 0xf2, 0xc3
+db 0xf3, 0xe8, 0x00, 0x00, 0x00, 0x00
+db 0xf2, 0xeb, 0x00
+db 0xf2, 0x74, 0x00
+db 0xf2, 0xff, 0xd0
+db 0x26, 0xa0, 0x00, 0x00, 0x00, 0x00
+db 0x3e, 0x8b, 0x03
+db 0x36, 0x8b, 0x03
+db 0x64, 0xf3, 0xa4
+db 0x2e, 0xac
+db 0x65, 0x90
+db 0xf3, 0x0f, 0xb8, 0xc0
+db 0x0f, 0x0f, 0xc0, 0xb4
+db 0x0f, 0x0e
+db 0x0f, 0x77
+db 0x66, 0x0f, 0x70, 0xc1, 0x1b
+db 0xf3, 0x0f, 0x70, 0xc1, 0x1b
+db 0x0f, 0xc7, 0xc8
+db 0x0f, 0x01, 0xd0
+db 0x0f, 0xae, 0xe8
+db 0x0f, 0xae, 0xf0
+db 0x0f, 0x05
+db 0x0f, 0x07
+db 0x0f, 0x34
+db 0xca, 0x00, 0x80
+db 0xc2, 0x00, 0x80
+db 0x68, 0x00, 0x80, 0x00, 0x00
+db 0x6a, 0x80
+db 0x66, 0x6a, 0x80
+db 0x66, 0x68, 0x00, 0x80
+db 0x69, 0xc0, 0x00, 0x80, 0x00, 0x00
+db 0x6b, 0xc0, 0x80
+db 0x80, 0xc0, 0x80
+db 0x83, 0xc0, 0x80
+db 0x83, 0xe0, 0x80
+db 0x83, 0xf8, 0x80
+db 0xc0, 0xe0, 0x1f
+db 0xcd, 0x03
+db 0xcc
+db 0xe4, 0x80
+db 0xe6, 0x80
+db 0xa8, 0x80
+db 0x66, 0xa9, 0x00, 0x80
+db 0xa9, 0x00, 0x80, 0x00, 0x00
+db 0x66, 0x83, 0xc0, 0xff
+db 0x66, 0x25, 0x00, 0xff
+db 0xb0, 0x80
+db 0x66, 0xb8, 0x00, 0x80
+db 0xc6, 0x00, 0x80
+db 0x66, 0xc7, 0x00, 0x00, 0x80
+db 0x8e, 0xe8
+db 0x8c, 0xe8
+db 0x0f, 0x00, 0xd0
+db 0x0f, 0x01, 0xe0
+db 0x0f, 0xa3, 0xc0
+db 0x0f, 0xba, 0xe0, 0x1f
+db 0x0f, 0xa4, 0xc3, 0x04
+db 0x0f, 0xaf, 0xc3
+db 0x0f, 0xb6, 0xc0
+db 0x0f, 0xbe, 0x00
+db 0x0f, 0xbf, 0x00
+db 0x66, 0x0f, 0xb6, 0xc0
+db 0x0f, 0xc8
+db 0x0f, 0xc9
+db 0x8d, 0x04, 0x24
+db 0x8d, 0x44, 0x24, 0x04
+db 0x8d, 0x04, 0x05, 0x00, 0x00, 0x00, 0x00
+db 0x8d, 0x05, 0x78, 0x56, 0x34, 0x12
+db 0x8b, 0x04, 0x85, 0x00, 0x10, 0x00, 0x00
+db 0x8b, 0x44, 0x8d, 0xf0
+db 0xff, 0x24, 0x85, 0x00, 0x10, 0x00, 0x00
+db 0xff, 0x14, 0x24
+; bytes that start no instruction (each followed by four NOPs, so both decoders are back in step)
+db 0x0f, 0x04
+times 4 nop
+db 0xfe, 0xd0
+times 4 nop
+db 0xff, 0xf8
+times 4 nop
+db 0x8c, 0xf0
+times 4 nop
+db 0x0f, 0xff
+times 4 nop
+db 0xd6
+times 4 nop
+db 0x0f, 0x36
+times 4 nop
+db 0x0f, 0xa6
+times 4 nop
+db 0x0f, 0x00, 0x38
+times 4 nop
+db 0xc6, 0xf8
+times 4 nop
+db 0x0f, 0x24, 0xc0
+times 4 nop
+db 0x0f, 0x1a, 0x00
+times 4 nop
+db 0xf0
+times 4 nop
+db 0xf2, 0x90
+times 4 nop
+db 0x26, 0x90
+times 4 nop
+db 0x0f, 0xb9
+times 4 nop
+db 0x0f, 0x0b
+times 4 nop
+db 0x0f, 0x38, 0x00
+times 4 nop
+db 0xdb, 0xe4
+times 4 nop
+db 0xd9, 0xd8
+times 4 nop
+db 0xdd, 0xc8
+times 4 nop
+db 0xdf, 0xc0
+times 4 nop
