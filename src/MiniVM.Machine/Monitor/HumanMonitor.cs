@@ -20,7 +20,7 @@ public sealed class HumanMonitor(PcMachine machine)
 
     private static readonly (string Usage, string Text)[] Help =
     [
-        ("help", "list the commands"),
+        ("help [COMMAND]", "list the commands, or the lines of one (help info: every info item)"),
         ("info status|block|snapshots|statehash|sections|jit|jit-stops", "VM state, disks, snapshots, SHA-256 of the whole machine state and of each section, CPU engine and translation statistics, untranslated instructions blocks stop before"),
         ("info registers", "the CPU's registers, in QEMU's layout"),
         ("info mem", "the active virtual memory mappings (runs of pages with the same rights)"),
@@ -71,7 +71,7 @@ public sealed class HumanMonitor(PcMachine machine)
         {
             return command switch
             {
-                "help" or "?" => HelpText(),
+                "help" or "?" => HelpText(args),
                 "info" => Info(args),
                 "x" => _memoryDump.Run(args, physical: false),
                 "xp" => _memoryDump.Run(args, physical: true),
@@ -100,10 +100,15 @@ public sealed class HumanMonitor(PcMachine machine)
     private static string RequireArgument(string command, string args, string what) =>
         args.Length > 0 ? args : throw new MonitorException($"{command}: missing {what}");
 
-    private static string HelpText()
+    /// <summary>Every command, or as QEMU's `help CMD` the lines of one command (`help info`: the info items).</summary>
+    private static string HelpText(string command)
     {
+        command = command switch { "?" => "help", "c" => "cont", "q" => "quit", _ => command };
         var sb = new StringBuilder();
-        foreach (var (usage, text) in Help) sb.Append(CultureInfo.InvariantCulture, $"{usage,-40} -- {text}\n");
+        foreach (var (usage, text) in Help)
+            if (command.Length == 0 || usage.Split(' ')[0] == command)
+                sb.Append(CultureInfo.InvariantCulture, $"{usage,-40} -- {text}\n");
+        if (sb.Length == 0) throw new MonitorException($"help: unknown command '{command}'");
         return sb.ToString().TrimEnd('\n');
     }
 
@@ -116,13 +121,13 @@ public sealed class HumanMonitor(PcMachine machine)
         "jit" => $"engine {machine.Cpu.Engine.ToString().ToLowerInvariant()}: {machine.Cpu.JitStatistics}",
         "jit-stops" => string.Join('\n', machine.Cpu.JitStops(20).Select(s => $"{s.Mnemonic,-12} {s.Count}")),
         "sections" => string.Join('\n', machine.SectionHashes().Select(h => $"{h.Section,-10} {h.Hash}")),
-        // QEMU starts the dump with a blank line and the CPU's number.
-        "registers" => "\nCPU#0\n" + RegisterDump.Format(machine.Cpu),
+        // QEMU starts the dump with a blank line and the CPU's number; -a (every CPU) is the same with one CPU.
+        "registers" or "registers -a" => "\nCPU#0\n" + RegisterDump.Format(machine.Cpu),
         "mem" => PageTableDump.Mappings(machine.Cpu, machine.Memory),
         "tlb" => PageTableDump.Entries(machine.Cpu, machine.Memory),
         "cpus" => $"* CPU #0: thread_id={HostThread.CurrentId}",
         "version" => MiniVmVersion.Text,
-        "" => throw new MonitorException($"info: missing item ({InfoItems})"),
+        "" => HelpText("info"), // as QEMU: `info` alone lists the items
         _ => throw new MonitorException($"info: unknown item '{what}' ({InfoItems})"),
     };
 

@@ -128,6 +128,17 @@ public sealed class MonitorCommandTests : IDisposable
         Assert.Matches(@"^\* CPU #0: thread_id=\d+$", m.Execute("info cpus"));
         Assert.False(string.IsNullOrWhiteSpace(m.Execute("info version")));
         Assert.StartsWith("Error: info: unknown item 'nope' (status, block, snapshots, statehash, sections, jit, jit-stops, registers, mem, tlb, cpus, version)", m.Execute("info nope"));
+
+        // As QEMU: `help CMD` shows that command only, `help info` and `info` alone the info items.
+        Assert.Equal("x /FMT ADDR                              -- dump memory at a virtual (linear) address; FMT is COUNT, FORMAT (x d u o c i) and SIZE (b h w g)",
+            m.Execute("help x"));
+        string infoHelp = m.Execute("help info");
+        Assert.All(infoHelp.Split('\n'), l => Assert.StartsWith("info ", l));
+        Assert.Contains("\ninfo tlb ", "\n" + infoHelp);
+        Assert.Equal(infoHelp, m.Execute("info"));
+        Assert.StartsWith("quit ", m.Execute("help q"));
+        Assert.Equal("Error: help: unknown command 'nope'", m.Execute("help nope"));
+        Assert.Equal(m.Execute("info registers"), m.Execute("info registers -a"));
     }
 
     [Fact]
