@@ -115,10 +115,11 @@ public sealed class MemoryDump(PcMachine machine)
         {
             int available = 0;
             while (available < code.Length && TryRead(a + (ulong)available, code.AsSpan(available, 1), physical)) available++;
-            if (available == 0) { sb.Append(CultureInfo.InvariantCulture, $"0x{Hex(a, 8)}:  Cannot access memory\n"); break; }
             var decoder = Iced.Intel.Decoder.Create(bitness, new ByteArrayCodeReader(code, 0, available));
             decoder.IP = a;
             decoder.Decode(out var ins);
+            // QEMU's words when the instruction's bytes (or its first) cannot be read, and the dump ends there.
+            if (available == 0 || decoder.LastError == DecoderError.NoMoreBytes) { sb.Append(CultureInfo.InvariantCulture, $"0x{Hex(a, 8)}: unable to read memory\n"); break; }
             if (ins.IsInvalid) { sb.Append(QemuDisassembler.Invalid(a, code[0])).Append('\n'); a++; continue; }
             int length = QemuDisassembler.Length(ins);
             sb.Append(_disassembler.Line(a, code.AsSpan(0, length), ins)).Append('\n');

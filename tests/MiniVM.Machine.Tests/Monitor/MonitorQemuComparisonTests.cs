@@ -78,6 +78,9 @@ public sealed class MonitorQemuComparisonTests : IDisposable
         "x /2xw 0x7ce0+6",
         "x /2xw ($eip-0xc2)*2/2",
         "x /c 0x7ce7",
+        "x /2i 0x800000",   // unmapped: QEMU's "unable to read memory"
+        "x /2i 0x7ffffe",   // the last instruction of the mapped 4 MiB page, then the unmapped one
+        "xp /2i 0x10000000", // beyond RAM
     ];
 
     [Fact]
