@@ -83,6 +83,9 @@ internal sealed class QemuDisassembler
             case Code.Fstpnce_sti: return "fstpnce";
             case Code.Fneni: return "feni8087_nop";
             case Code.Fndisi: return "fdisi8087_nop";
+            // MOVZX/MOVSX r16, r/m16: capstone spells them as the 32-bit forms.
+            case Code.Movzx_r16_rm16: return "movzwl";
+            case Code.Movsx_r16_rm16: return "movswl";
         }
         if (IsOpcode90Nop(ins)) return "nop";
         var output = new StringOutput();
@@ -161,6 +164,8 @@ internal sealed class QemuDisassembler
             string text = output.ToStringAndReset();
             // The string instructions' ES:(E)DI operand: capstone names its fixed segment.
             if (IsEsDi(ins, i) && !text.StartsWith("%es:", StringComparison.Ordinal)) text = "%es:" + text;
+            // A SIB byte with no index (and a scale): Iced leaves an empty index slot, capstone writes the base alone.
+            text = text.Replace(", )", ")", StringComparison.Ordinal);
             parts.Add(text);
         }
         // XCHG eAX, r (90+r): capstone puts the register of the opcode first; BOUND: the memory operand first.
