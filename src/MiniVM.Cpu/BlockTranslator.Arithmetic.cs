@@ -168,6 +168,37 @@ internal sealed partial class BlockTranslator
         _kindAfter = KindEager;
     }
 
+    /// <summary>
+    /// CMP/TEST r/m8 (Sub(a, b, 0, 1) and Logic(a &amp; b, 1)), memory read first: eager 8-bit flags, so the JCC that
+    /// usually follows reads them from _flags.
+    /// </summary>
+    private void EmitByteCompare(in DecodedOp d)
+    {
+        switch (d.Form)
+        {
+            case FastForm.Cmp8RR: case FastForm.Test8RR: Ld8(d.Reg0); StLoc(LA); Ld8(d.Reg1); StLoc(LB); break;
+            case FastForm.Cmp8MR: Load8(d); StLoc(LA); Ld8(d.Reg1); StLoc(LB); break;
+            case FastForm.Cmp8RM: Load8(d); StLoc(LB); Ld8(d.Reg0); StLoc(LA); break;
+            case FastForm.Cmp8RI: case FastForm.Test8RI: Ld8(d.Reg0); StLoc(LA); Const(d.Imm & 0xFF); StLoc(LB); break;
+            default: Load8(d); StLoc(LA); Const(d.Imm & 0xFF); StLoc(LB); break; // Cmp8MI, Test8MI
+        }
+        bool test = d.Form is FastForm.Test8RR or FastForm.Test8RI or FastForm.Test8MI;
+        LdLoc(LA); LdLoc(LB); Op(test ? OpCodes.And : OpCodes.Sub); Const(0xFF); Op(OpCodes.And); StLoc(LR);
+        StoreArith(() =>
+        {
+            // Szp(r, 1): PF, SF = bit 7, ZF.
+            _il.Emit(OpCodes.Ldsfld, FParity); LdLoc(LR); Op(OpCodes.Ldelem_U1);
+            LdLoc(LR); Const(X86Cpu.SF); Op(OpCodes.And); Op(OpCodes.Or);
+            LdLoc(LR); Const(0); Op(OpCodes.Ceq); Const(6); Op(OpCodes.Shl); Op(OpCodes.Or);
+            if (test) return;
+            LdLoc(LA); LdLoc(LB); Op(OpCodes.Xor); LdLoc(LR); Op(OpCodes.Xor); Const(X86Cpu.AF); Op(OpCodes.And); Op(OpCodes.Or);
+            LdLoc(LB); LdLoc(LA); Op(OpCodes.Cgt_Un); Op(OpCodes.Or); // CF: b > a
+            LdLoc(LA); LdLoc(LB); Op(OpCodes.Xor); LdLoc(LA); LdLoc(LR); Op(OpCodes.Xor); Op(OpCodes.And);
+            Const(0x80); Op(OpCodes.And); Const(4); Op(OpCodes.Shl); Op(OpCodes.Or); // OF = 0x800
+        });
+        _kindAfter = KindEager;
+    }
+
     /// <summary>Pushes CF (0/1) as it stands, read from the record the block knows is pending, else through CarryNow.</summary>
     private void CarryIn()
     {
@@ -247,16 +278,21 @@ internal sealed partial class BlockTranslator
 
     /// <summary>
     /// Pushes condition <paramref name="c"/> as 0/1 when the flags are materialised (an eager setter of the block
-    /// came last) or it is ADD's carry; false when <see cref="Condition"/> must find another way.
+    /// came last) or it is a carry condition after ADD/INC/DEC; false when <see cref="Condition"/> must find another way.
     /// </summary>
     private bool KnownCondition(Iced.Intel.ConditionCode c)
     {
         if (_flagKind == KindEager) { EagerCondition(c); return true; }
-        if (_flagKind == KindAdd && c is Iced.Intel.ConditionCode.b or Iced.Intel.ConditionCode.ae)
+        if (_flagKind is KindAdd or KindInc or KindDec
+            && c is Iced.Intel.ConditionCode.b or Iced.Intel.ConditionCode.ae or Iced.Intel.ConditionCode.be or Iced.Intel.ConditionCode.a)
         {
-            // CF after ADD: the result wrapped below an operand (MaterialiseFlags: r < a).
-            This(); _il.Emit(OpCodes.Ldfld, FLazyRes); This(); _il.Emit(OpCodes.Ldfld, FLazyA); Op(OpCodes.Clt_Un);
-            if (c == Iced.Intel.ConditionCode.ae) { Const(1); Op(OpCodes.Xor); }
+            // CF from the record (ADD: r < a; INC/DEC: the carry they kept), ZF from its result.
+            CarryIn();
+            if (c is Iced.Intel.ConditionCode.be or Iced.Intel.ConditionCode.a)
+            {
+                This(); _il.Emit(OpCodes.Ldfld, FLazyRes); Const(0); Op(OpCodes.Ceq); Op(OpCodes.Or);
+            }
+            if (c is Iced.Intel.ConditionCode.ae or Iced.Intel.ConditionCode.a) { Const(1); Op(OpCodes.Xor); }
             return true;
         }
         return false;

@@ -38,7 +38,6 @@ internal sealed partial class BlockTranslator
     private static readonly MethodInfo MLazyLogic = Method("LazyLogic32");
     private static readonly MethodInfo MLazyInc = Method("LazyInc32");
     private static readonly MethodInfo MLazyDec = Method("LazyDec32");
-    private static readonly MethodInfo MSub = Method(nameof(X86Cpu.Sub));
     private static readonly MethodInfo MLogic = Method(nameof(X86Cpu.Logic));
     private static readonly MethodInfo MAlu = Method(nameof(X86Cpu.Alu));
     private static readonly MethodInfo MInc = Method(nameof(X86Cpu.Inc));
@@ -575,14 +574,9 @@ internal sealed partial class BlockTranslator
             case FastForm.CmpMI: case FastForm.TestMI:
                 This(); Load32(d); Const(d.Imm); Lazy32(d.Form); Pop(); break;
 
-            case FastForm.Cmp8RR: This(); Ld8(d.Reg0); Ld8(d.Reg1); Const(0); Const(1); Call(MSub); Pop(); break;
-            case FastForm.Cmp8MR: This(); Load8(d); Ld8(d.Reg1); Const(0); Const(1); Call(MSub); Pop(); break;
-            case FastForm.Cmp8RM: Load8(d); il.Emit(OpCodes.Stloc, _tmp); This(); Ld8(d.Reg0); il.Emit(OpCodes.Ldloc, _tmp); Const(0); Const(1); Call(MSub); Pop(); break;
-            case FastForm.Cmp8RI: This(); Ld8(d.Reg0); Const(d.Imm); Const(0); Const(1); Call(MSub); Pop(); break;
-            case FastForm.Cmp8MI: This(); Load8(d); Const(d.Imm); Const(0); Const(1); Call(MSub); Pop(); break;
-            case FastForm.Test8RR: This(); Ld8(d.Reg0); Ld8(d.Reg1); il.Emit(OpCodes.And); Const(1); Call(MLogic); Pop(); break;
-            case FastForm.Test8RI: This(); Ld8(d.Reg0); Const(d.Imm); il.Emit(OpCodes.And); Const(1); Call(MLogic); Pop(); break;
-            case FastForm.Test8MI: This(); Load8(d); Const(d.Imm); il.Emit(OpCodes.And); Const(1); Call(MLogic); Pop(); break;
+            case FastForm.Cmp8RR: case FastForm.Cmp8MR: case FastForm.Cmp8RM: case FastForm.Cmp8RI: case FastForm.Cmp8MI:
+            case FastForm.Test8RR: case FastForm.Test8RI: case FastForm.Test8MI:
+                EmitByteCompare(d); break;
 
             case FastForm.IncR: This(); Ld(d.Reg0); Call(MLazyInc); St(d.Reg0); break;
             case FastForm.DecR: This(); Ld(d.Reg0); Call(MLazyDec); St(d.Reg0); break;

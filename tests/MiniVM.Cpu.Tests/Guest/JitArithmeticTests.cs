@@ -155,7 +155,7 @@ public sealed class JitArithmeticTests
     }
 
     [Fact]
-    public void AdcAndSbbInEveryFormTakeTheCarryFromAnyEarlierSetter()
+    public void AdcSbbAndByteComparesTakeTheCarryFromAnyEarlierSetterAndSetTheInterpretersFlags()
     {
         const uint mem = Table + 0x10000;
         Compare(
@@ -176,6 +176,21 @@ public sealed class JitArithmeticTests
             a => { a.adc(eax, ebx); a.mov(edx, eax); a.sub(edx, ecx); },
             a => { a.add(eax, ecx); a.setb(dl); a.setae(dh); },
             a => { a.mul(ebx); a.adc(eax, ecx); a.sbb(edx, edx); },
+            // Conditions straight after the lazy setters (CF from ADD's record and the carry INC/DEC keep).
+            a => a.add(eax, ebx),
+            a => a.inc(eax),
+            a => a.dec(ecx),
+            // Byte compares and tests (eager 8-bit flags), register, memory and immediate forms.
+            a => a.cmp(al, bl),
+            a => a.cmp(ah, cl),
+            a => a.cmp(bl, 0x80),
+            a => a.test(al, bh),
+            a => a.test(cl, 0x81),
+            a => { a.mov(__dword_ptr[mem], ecx); a.cmp(__byte_ptr[mem], al); },
+            a => { a.mov(__dword_ptr[mem], ecx); a.cmp(bl, __byte_ptr[mem + 1]); },
+            a => { a.mov(__dword_ptr[mem], ebx); a.cmp(__byte_ptr[mem], 0x7F); },
+            a => { a.mov(__dword_ptr[mem], ebx); a.test(__byte_ptr[mem], 0x41); },
+            a => { a.add(eax, ebx); a.mov(edx, eax); a.shr(eax, 1); a.adc(eax, 0); },
         ], seed: 13);
     }
 }
