@@ -35,9 +35,11 @@ internal sealed partial class BlockTranslator
 
     /// <summary>
     /// Replaces all six arithmetic flags, whatever they were, from registers and immediates only, and cannot fault:
-    /// the 32-bit ALU forms, SHL/SHR/SAR by a non-zero immediate (AF cleared), IMUL and MUL of registers.
+    /// the 32-bit ALU forms, CMP/TEST of byte registers, SHL/SHR/SAR by a non-zero immediate (AF cleared), IMUL and
+    /// MUL of registers.
     /// </summary>
     private static bool OverwritesAllFlags(in DecodedOp d) => RegisterLazyWriter(d.Form)
+        || d.Form is FastForm.Cmp8RR or FastForm.Cmp8RI or FastForm.Test8RR or FastForm.Test8RI
         || (d.Form == FastForm.ShiftRI && d.Aux is 4 or 5 or 6 or 7 && (d.Imm & 0x1F) != 0)
         || d.Form is FastForm.ImulRR or FastForm.ImulRRI
         || (NativeGeneral(d) && d.Ins.Code == Iced.Intel.Code.Mul_rm32 && d.Ins.Op0Kind == Iced.Intel.OpKind.Register);
