@@ -2,10 +2,13 @@ using System.Reflection.Emit;
 
 namespace MiniVM.Cpu;
 
-// Flag liveness inside a block: a register-only 32-bit ALU instruction whose flags the next flag-setting instruction
+// Flag liveness inside a block: an instruction whose flags the next instruction that sets all six (and reads none)
 // overwrites, with only register moves between (no flag reader, no memory access, no branch, nothing that can fault
-// or leave the block), stores no lazy-flag record: nothing can observe those flags, not even a fault (none can happen
-// before they are overwritten). Its result is computed in plain IL; a dead CMP or TEST emits nothing at all.
+// or leave the block), need not produce them: nothing can observe those flags, not even a fault (none can happen
+// before they are overwritten). Such a 32-bit ALU instruction stores no lazy-flag record (a dead CMP or TEST emits
+// nothing at all); a shift, IMUL, MUL or ADC/SBB computes only its result (BlockTranslator.Arithmetic.cs). The
+// instruction itself may read memory (a fault there comes before its flags are written); a memory destination may
+// not (its write can fault after them).
 internal sealed partial class BlockTranslator
 {
     /// <summary>Per instruction: its flags are overwritten before anything can read them.</summary>
@@ -16,15 +19,30 @@ internal sealed partial class BlockTranslator
         _flagsDead = new bool[ops.Count];
         for (int i = 0; i < ops.Count; i++)
         {
-            if (!RegisterLazyWriter(ops[i].Op.Form)) continue;
+            if (!FlagsSkippable(ops[i].Op)) continue;
             for (int k = i + 1; k < ops.Count; k++)
             {
-                var f = ops[k].Op.Form;
-                if (RegisterLazyWriter(f)) { _flagsDead[i] = true; break; }
-                if (!FlagFreeRegisterMove(f)) break;
+                if (OverwritesAllFlags(ops[k].Op)) { _flagsDead[i] = true; break; }
+                if (!FlagFreeRegisterMove(ops[k].Op.Form)) break;
             }
         }
     }
+
+    /// <summary>An instruction that can run without producing its flags when they are dead.</summary>
+    private static bool FlagsSkippable(in DecodedOp d) => RegisterLazyWriter(d.Form)
+        || d.Form is FastForm.ShiftRI or FastForm.ShiftRCl or FastForm.ImulRR or FastForm.ImulRM or FastForm.ImulRRI or FastForm.ImulRMI
+        || (NativeGeneral(d) && (d.Ins.Code == Iced.Intel.Code.Mul_rm32 || d.Ins.Op0Kind != Iced.Intel.OpKind.Memory));
+
+    /// <summary>
+    /// Replaces all six arithmetic flags, whatever they were, from registers and immediates only, and cannot fault:
+    /// the 32-bit ALU forms, CMP/TEST of byte registers, SHL/SHR/SAR by a non-zero immediate (AF cleared), IMUL and
+    /// MUL of registers.
+    /// </summary>
+    private static bool OverwritesAllFlags(in DecodedOp d) => RegisterLazyWriter(d.Form)
+        || d.Form is FastForm.Cmp8RR or FastForm.Cmp8RI or FastForm.Test8RR or FastForm.Test8RI
+        || (d.Form == FastForm.ShiftRI && d.Aux is 4 or 5 or 6 or 7 && (d.Imm & 0x1F) != 0)
+        || d.Form is FastForm.ImulRR or FastForm.ImulRRI
+        || (NativeGeneral(d) && d.Ins.Code == Iced.Intel.Code.Mul_rm32 && d.Ins.Op0Kind == Iced.Intel.OpKind.Register);
 
     /// <summary>Sets all six arithmetic flags from registers and immediates only, reads none, cannot fault.</summary>
     private static bool RegisterLazyWriter(FastForm f) => f is FastForm.AddRR or FastForm.AddRI or FastForm.OrRR or FastForm.OrRI

@@ -38,14 +38,10 @@ internal sealed partial class BlockTranslator
     private static readonly MethodInfo MLazyLogic = Method("LazyLogic32");
     private static readonly MethodInfo MLazyInc = Method("LazyInc32");
     private static readonly MethodInfo MLazyDec = Method("LazyDec32");
-    private static readonly MethodInfo MSub = Method(nameof(X86Cpu.Sub));
     private static readonly MethodInfo MLogic = Method(nameof(X86Cpu.Logic));
     private static readonly MethodInfo MAlu = Method(nameof(X86Cpu.Alu));
     private static readonly MethodInfo MInc = Method(nameof(X86Cpu.Inc));
     private static readonly MethodInfo MDec = Method(nameof(X86Cpu.Dec));
-    private static readonly MethodInfo MShift = Method(nameof(X86Cpu.Shift));
-    private static readonly MethodInfo MImul = Method("Imul32");
-    private static readonly MethodInfo MMul = Method(nameof(X86Cpu.Mul32));
     private static readonly MethodInfo MTestCondition = Method("TestCondition");
     private static readonly MethodInfo MZeroNow = typeof(X86Cpu).GetProperty("ZeroFlagNow", Any)!.GetMethod!;
     private static readonly MethodInfo MBranchTarget = Method(nameof(X86Cpu.BranchTarget));
@@ -518,7 +514,7 @@ internal sealed partial class BlockTranslator
     {
         var il = _il;
         if (Interpreted(d) != Callout.None && !NativeGeneral(d)) return EmitInterpreted(d, i, rel, nextRel);
-        if (_flagsDead[i]) { EmitWithoutFlags(d); return false; }
+        if (_flagsDead[i] && RegisterLazyWriter(d.Form)) { EmitWithoutFlags(d); return false; }
         bool mem = d.Form == FastForm.General
             ? d.Ins.Op0Kind == Iced.Intel.OpKind.Memory || (d.Ins.OpCount > 1 && d.Ins.Op1Kind == Iced.Intel.OpKind.Memory)
             : HasMemory(d.Form);
@@ -578,14 +574,9 @@ internal sealed partial class BlockTranslator
             case FastForm.CmpMI: case FastForm.TestMI:
                 This(); Load32(d); Const(d.Imm); Lazy32(d.Form); Pop(); break;
 
-            case FastForm.Cmp8RR: This(); Ld8(d.Reg0); Ld8(d.Reg1); Const(0); Const(1); Call(MSub); Pop(); break;
-            case FastForm.Cmp8MR: This(); Load8(d); Ld8(d.Reg1); Const(0); Const(1); Call(MSub); Pop(); break;
-            case FastForm.Cmp8RM: Load8(d); il.Emit(OpCodes.Stloc, _tmp); This(); Ld8(d.Reg0); il.Emit(OpCodes.Ldloc, _tmp); Const(0); Const(1); Call(MSub); Pop(); break;
-            case FastForm.Cmp8RI: This(); Ld8(d.Reg0); Const(d.Imm); Const(0); Const(1); Call(MSub); Pop(); break;
-            case FastForm.Cmp8MI: This(); Load8(d); Const(d.Imm); Const(0); Const(1); Call(MSub); Pop(); break;
-            case FastForm.Test8RR: This(); Ld8(d.Reg0); Ld8(d.Reg1); il.Emit(OpCodes.And); Const(1); Call(MLogic); Pop(); break;
-            case FastForm.Test8RI: This(); Ld8(d.Reg0); Const(d.Imm); il.Emit(OpCodes.And); Const(1); Call(MLogic); Pop(); break;
-            case FastForm.Test8MI: This(); Load8(d); Const(d.Imm); il.Emit(OpCodes.And); Const(1); Call(MLogic); Pop(); break;
+            case FastForm.Cmp8RR: case FastForm.Cmp8MR: case FastForm.Cmp8RM: case FastForm.Cmp8RI: case FastForm.Cmp8MI:
+            case FastForm.Test8RR: case FastForm.Test8RI: case FastForm.Test8MI:
+                EmitByteCompare(d); break;
 
             case FastForm.IncR: This(); Ld(d.Reg0); Call(MLazyInc); St(d.Reg0); break;
             case FastForm.DecR: This(); Ld(d.Reg0); Call(MLazyDec); St(d.Reg0); break;
@@ -596,18 +587,7 @@ internal sealed partial class BlockTranslator
                 Call(MWriteM32);
                 break;
 
-            case FastForm.ShiftRI:
-                if ((d.Imm & 0x1F) != 0) { This(); Const(d.Aux); Ld(d.Reg0); Const(d.Imm); Const(4); Call(MShift); St(d.Reg0); }
-                break;
-            case FastForm.ShiftRCl:
-            {
-                var skip = il.DefineLabel();
-                Ld(1); Const(0xFF); il.Emit(OpCodes.And); il.Emit(OpCodes.Stloc, _tmp);
-                il.Emit(OpCodes.Ldloc, _tmp); Const(0x1F); il.Emit(OpCodes.And); il.Emit(OpCodes.Brfalse, skip);
-                This(); Const(d.Aux); Ld(d.Reg0); il.Emit(OpCodes.Ldloc, _tmp); Const(4); Call(MShift); St(d.Reg0);
-                il.MarkLabel(skip);
-                break;
-            }
+            case FastForm.ShiftRI: case FastForm.ShiftRCl: EmitShift(d, _flagsDead[i]); break;
             case FastForm.Lea: Ea(d); St(d.Reg0); break;
 
             case FastForm.PushR: { int r = d.Reg0; Push32(() => Ld(r)); break; }
@@ -643,10 +623,7 @@ internal sealed partial class BlockTranslator
                 il.MarkLabel(skip);
                 break;
             }
-            case FastForm.ImulRR: This(); Ld(d.Reg0); Ld(d.Reg1); Call(MImul); St(d.Reg0); break;
-            case FastForm.ImulRM: Load32(d); il.Emit(OpCodes.Stloc, _tmp); This(); Ld(d.Reg0); il.Emit(OpCodes.Ldloc, _tmp); Call(MImul); St(d.Reg0); break;
-            case FastForm.ImulRRI: This(); Ld(d.Reg1); Const(d.Imm); Call(MImul); St(d.Reg0); break;
-            case FastForm.ImulRMI: This(); Load32(d); Const(d.Imm); Call(MImul); St(d.Reg0); break;
+            case FastForm.ImulRR: case FastForm.ImulRM: case FastForm.ImulRRI: case FastForm.ImulRMI: EmitImul(d, _flagsDead[i]); break;
             case FastForm.Cdq: Ld(0); Const(31); il.Emit(OpCodes.Shr); St(2); break;
             case FastForm.Nop: break;
             case FastForm.Xchg: Ld(d.Reg0); il.Emit(OpCodes.Stloc, _tmp); Ld(d.Reg1); St(d.Reg0); il.Emit(OpCodes.Ldloc, _tmp); St(d.Reg1); break;
@@ -690,10 +667,10 @@ internal sealed partial class BlockTranslator
                 var notTaken = il.DefineLabel();
                 if (d.Form == FastForm.Jz || d.Form == FastForm.Jnz)
                 {
-                    if (_flagKind != KindUnknown) { This(); il.Emit(OpCodes.Ldfld, FLazyRes); }
+                    if (_flagKind > KindEager) { This(); il.Emit(OpCodes.Ldfld, FLazyRes); }
                     else { This(); Call(MZeroNow); }
                     bool zeroTaken = d.Form == FastForm.Jz;
-                    if (_flagKind != KindUnknown) zeroTaken = !zeroTaken; // the value is the result, not ZF
+                    if (_flagKind > KindEager) zeroTaken = !zeroTaken; // the value is the result, not ZF
                     il.Emit(zeroTaken ? OpCodes.Brfalse : OpCodes.Brtrue, notTaken);
                 }
                 else
@@ -732,12 +709,13 @@ internal sealed partial class BlockTranslator
                 il.Emit(OpCodes.Leave, _exit);
                 return true;
             case FastForm.General:
-                EmitGeneral(d);
+                EmitGeneral(d, _flagsDead[i]);
                 break;
             default:
                 throw new InvalidOperationException($"no translation for {d.Form}");
         }
-        _flagKind = FlagKindAfter(d, _flagKind);
+        _flagKind = _kindAfter ?? FlagKindAfter(d, _flagKind);
+        _kindAfter = null;
         if (mem) BreakCheck(i + 1, nextRel);
         return false;
     }
@@ -774,6 +752,7 @@ internal sealed partial class BlockTranslator
         void B() { This(); il.Emit(OpCodes.Ldfld, FLazyB); }
         void Res() { This(); il.Emit(OpCodes.Ldfld, FLazyRes); }
         void Not() { Const(0); il.Emit(OpCodes.Ceq); }
+        if (KnownCondition(c)) return;
         switch (_flagKind)
         {
             case KindSub:
@@ -819,43 +798,6 @@ internal sealed partial class BlockTranslator
                 break;
         }
         This(); Const((uint)cc); Call(MTestCondition);
-    }
-
-    /// <summary>ADC/SBB r/m32 and MUL r/m32, in the order the interpreter's AluOp and MulDiv access operands.</summary>
-    private void EmitGeneral(in DecodedOp d)
-    {
-        var il = _il;
-        ref readonly var ins = ref d.Ins;
-        bool memDst = ins.Op0Kind == Iced.Intel.OpKind.Memory;
-        bool memSrc = ins.OpCount > 1 && ins.Op1Kind == Iced.Intel.OpKind.Memory;
-        if (ins.Code == Iced.Intel.Code.Mul_rm32)
-        {
-            if (memDst) Load32(d); else Ld(d.Reg0);
-            il.Emit(OpCodes.Stloc, _tmp);
-            This(); Ld(0); il.Emit(OpCodes.Ldloc, _tmp); Call(MMul);
-            il.Emit(OpCodes.Dup);
-            il.Emit(OpCodes.Conv_U4); St(0);
-            Const(32); il.Emit(OpCodes.Shr_Un); il.Emit(OpCodes.Conv_U4); St(2);
-            return;
-        }
-        int op = GeneralAluOp(ins.Code);
-        bool imm = ins.Op1Kind != Iced.Intel.OpKind.Register && !memSrc;
-        uint immValue = imm ? (uint)ins.GetImmediate(1) : 0;
-        if (memDst)
-        {
-            SaveEa(d);
-            This(); Const(d.Seg); il.Emit(OpCodes.Ldloc, _ea);   // WriteM32 arguments
-            This(); Const((uint)op); Ea32Load(d);
-            if (imm) Const(immValue); else Ld(d.Reg1);
-            Const(4); Call(MAlu);
-            Call(MWriteM32);
-            return;
-        }
-        if (memSrc) { Load32(d); il.Emit(OpCodes.Stloc, _tmp); }
-        This(); Const((uint)op); Ld(d.Reg0);
-        if (memSrc) il.Emit(OpCodes.Ldloc, _tmp); else if (imm) Const(immValue); else Ld(d.Reg1);
-        Const(4); Call(MAlu);
-        St(d.Reg0);
     }
 
     private void Store16Unless7(in DecodedOp d)

@@ -115,14 +115,6 @@ public sealed partial class X86Cpu
         return r;
     }
 
-    /// <summary>MUL r/m32's product of EAX and <paramref name="src"/> with its flags, as <see cref="MulDiv"/> sets them (for translated blocks).</summary>
-    internal ulong Mul32(uint eax, uint src)
-    {
-        ulong p = (ulong)eax * src;
-        SetArith(Szp((uint)p, 4) | ((p >> 32) != 0 ? CF | OF : 0));
-        return p;
-    }
-
     /// <summary>Runs a specialised form; EIP already points past the instruction.</summary>
     /// <remarks>The commonest forms only: the rest live in <see cref="ExecuteFastCold"/> so this switch stays small
     /// enough for the JIT to inline every operand and memory helper into it.</remarks>

@@ -168,6 +168,11 @@ public sealed partial class X86Cpu
                     case ConditionCode.ne: return r != 0;
                     case ConditionCode.s: return (int)r < 0;
                     case ConditionCode.ns: return (int)r >= 0;
+                    // CF: ADD's carry out (r < a), the carry INC/DEC kept.
+                    case ConditionCode.b: return CarryNow() != 0;
+                    case ConditionCode.ae: return CarryNow() == 0;
+                    case ConditionCode.be: return CarryNow() != 0 || r == 0;
+                    case ConditionCode.a: return CarryNow() == 0 && r != 0;
                 }
                 break;
         }
