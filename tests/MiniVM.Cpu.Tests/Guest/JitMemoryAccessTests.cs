@@ -260,6 +260,9 @@ public sealed class JitMemoryAccessTests
                 a.mov(ebx, ecx);
                 a.and(ebx, 7);
                 a.add(ebx, 0xFF8);
+                // Flat stores to the pages FS and ES reach, so that their faulting accesses would hit TLB entries.
+                a.mov(__dword_ptr[ebx + 0x10008], edx);
+                a.mov(__dword_ptr[ebx + 0x20000], edx);
                 Faulting(a, x => x.mov(eax, __dword_ptr.fs[ebx]));        // #GP(0) from 0xFFD on
                 Faulting(a, x => x.add(__word_ptr.fs[ebx + 1], ax));       // #GP(0) from 0xFFE on
                 Faulting(a, x => x.mov(__byte_ptr.fs[ebx + 4], cl));       // #GP(0) from 0xFFC on
