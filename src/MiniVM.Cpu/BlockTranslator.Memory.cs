@@ -42,7 +42,12 @@ internal sealed partial class BlockTranslator
     private LocalBuilder? _memOff, _memVal, _memLin, _memEntry;
     private readonly List<SlowAccess> _slowAccesses = [];
 
-    private readonly record struct SlowAccess(Label Slow, Label Back, int Seg, int Size, bool Write);
+    /// <summary>The instruction being emitted (block index, offset): what a fault or a device reached on the slow path
+    /// must see (<see cref="MayFault"/>). Stored there rather than before the instruction: a hit neither faults nor
+    /// reaches a device, so the HasMemory forms, whose accesses are their only such points, skip it on the fast path.</summary>
+    private (int Index, int Rel) _accessAt;
+
+    private readonly record struct SlowAccess(Label Slow, Label Back, int Seg, int Size, bool Write, int Index, int Rel);
 
     private LocalBuilder Local(ref LocalBuilder? l, Type t) => l ??= _il.DeclareLocal(t);
 
@@ -81,6 +86,7 @@ internal sealed partial class BlockTranslator
         foreach (var a in _slowAccesses)
         {
             il.MarkLabel(a.Slow);
+            MayFault(a.Index, a.Rel);
             EmitHelperCall(a.Seg, a.Size, a.Write);
             il.Emit(OpCodes.Br, a.Back);
         }
@@ -128,6 +134,7 @@ internal sealed partial class BlockTranslator
         if (write) _segWrites |= bit; else _segReads |= bit;
         if (((write ? _segWritesLoaded : _segReadsLoaded) & bit) == 0)
         {
+            MayFault(_accessAt.Index, _accessAt.Rel);
             EmitHelperCall(seg, size, write);
             return;
         }
@@ -181,6 +188,6 @@ internal sealed partial class BlockTranslator
             _ => write ? OpCodes.Stind_I4 : OpCodes.Ldind_U4,
         });
         il.MarkLabel(back);
-        _slowAccesses.Add(new SlowAccess(slow, back, seg, size, write));
+        _slowAccesses.Add(new SlowAccess(slow, back, seg, size, write, _accessAt.Index, _accessAt.Rel));
     }
 }

@@ -526,7 +526,9 @@ internal sealed partial class BlockTranslator
             ? d.Ins.Op0Kind == Iced.Intel.OpKind.Memory || (d.Ins.OpCount > 1 && d.Ins.Op1Kind == Iced.Intel.OpKind.Memory)
             : HasMemory(d.Form);
         // A conditional branch can fault (#GP beyond CS's limit) only when taken out of the block: it sets this there.
-        if (mem || (EndsBlock(d.Form) && !Conditional(d.Form) && _inner[i] < 0)) MayFault(i, rel);
+        // The HasMemory forms fault or reach a device only in their accesses, whose slow path sets it (Access).
+        _accessAt = (i, rel);
+        if ((mem && !HasMemory(d.Form)) || (EndsBlock(d.Form) && !Conditional(d.Form) && _inner[i] < 0)) MayFault(i, rel);
         switch (d.Form)
         {
             case FastForm.MovRR: Ld(d.Reg1); St(d.Reg0); break;
