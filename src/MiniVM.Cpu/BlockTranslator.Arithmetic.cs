@@ -272,7 +272,7 @@ internal sealed partial class BlockTranslator
                 Op(OpCodes.Or);
             });
         LdLoc(LR);
-        if (memDst) Call(MWriteM32); else St(d.Reg0);
+        if (memDst) Store32(d.Seg); else St(d.Reg0);
         _kindAfter = flagsDead ? KindUnknown : KindEager;
     }
 

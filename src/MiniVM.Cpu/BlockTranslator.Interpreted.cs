@@ -106,6 +106,16 @@ internal sealed partial class BlockTranslator
     private static bool IsSegment(Register r) => r is >= Register.ES and <= Register.GS;
 
     /// <summary>
+    /// IF, TF, RF, the interrupt shadow (POPF, CLI, STI, IRET, INT n) or the CPL and with it alignment checking (far
+    /// transfers, which may also switch tasks): the block must return to the run loop, which looks at them before the
+    /// next instruction, rather than chain to the next block (X86Cpu.NextBlock assumes they did not change).
+    /// </summary>
+    private static bool ChangesRunLoopChecks(in Instruction ins) =>
+        ins.Mnemonic is Mnemonic.Popf or Mnemonic.Popfd or Mnemonic.Cli or Mnemonic.Sti or Mnemonic.Iret or Mnemonic.Iretd
+            or Mnemonic.Int or Mnemonic.Int3 or Mnemonic.Into or Mnemonic.Retf
+        || ins.IsJmpFar || ins.IsJmpFarIndirect || ins.IsCallFar || ins.IsCallFarIndirect;
+
+    /// <summary>
     /// Runs instruction <paramref name="i"/> through the interpreter's handler. Its registers are written back before
     /// and reloaded after; a fault reloads them too (all but ESP: the run loop restores the instruction's own ESP,
     /// which the local, or R[4] put back, holds), so the fault sees what the interpreter left, e.g. a REP's completed
@@ -135,6 +145,8 @@ internal sealed partial class BlockTranslator
         _flagKind = KindUnknown;
         if (kind == Callout.Ends)
         {
+            // No chaining past an instruction that may change what the run loop checks before each instruction.
+            if (ChangesRunLoopChecks(d.Ins)) { This(); Const(1); il.Emit(OpCodes.Stfld, FBreak); }
             This(); il.Emit(OpCodes.Ldfld, FEip); il.Emit(OpCodes.Stloc, _exitEip);
             Count(i + 1); il.Emit(OpCodes.Stloc, _exitCount);
             il.Emit(OpCodes.Leave, _exit);

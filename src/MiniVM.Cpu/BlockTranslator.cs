@@ -6,8 +6,8 @@ namespace MiniVM.Cpu;
 
 /// <summary>
 /// Compiles a straight run of pre-decoded instructions (the <see cref="FastForm"/> shapes) into one
-/// <see cref="DynamicMethod"/>. Semantics are the interpreter's: every memory access (through out-of-line wrappers of
-/// the fast path's helpers, see X86Cpu.Jit.cs), flag record and helper the fast path uses is called from the IL in the same order, so faults, lazy flags and device timing match it; what
+/// <see cref="DynamicMethod"/>. Semantics are the interpreter's: every memory access (its TLB hit inline, everything
+/// else through the interpreter's access, see BlockTranslator.Memory.cs), flag record and helper the fast path uses is called from the IL in the same order, so faults, lazy flags and device timing match it; what
 /// goes away is the per-instruction fetch, cache lookup and dispatch, and operands become IL constants.
 /// Guest registers live in IL locals for the block and are written back at every exit; a <see cref="GuestFault"/>
 /// writes them back too, with EIP and ESP of the faulting instruction, before it reaches the run loop.
@@ -115,7 +115,8 @@ internal sealed partial class BlockTranslator
         var first = new BlockTranslator(probe.GetILGenerator(), code16) { _pageOffset = offset, _stop = stop };
         first.EmitBody(ops, off - offset);
         var dm = new DynamicMethod($"x86block_{offset:X3}", typeof(int), [typeof(X86Cpu), typeof(int), typeof(int)], typeof(X86Cpu), skipVisibility: true);
-        var t = new BlockTranslator(dm.GetILGenerator(), code16) { _used = first._used, _written = first._written, _pageOffset = offset, _stop = stop };
+        var t = new BlockTranslator(dm.GetILGenerator(), code16) { _used = first._used, _written = first._written, _pageOffset = offset, _stop = stop,
+            _segReadsLoaded = first._segReads, _segWritesLoaded = first._segWrites };
         t.EmitBody(ops, off - offset);
         int ilBytes = t._il.ILOffset;
         var run = dm.CreateDelegate<Func<X86Cpu, int, int, int>>();
@@ -189,6 +190,7 @@ internal sealed partial class BlockTranslator
             il.Emit(OpCodes.Ldelem_U4);
             il.Emit(OpCodes.Stloc, _reg[k]);
         }
+        EmitSegmentSetup();
         il.BeginExceptionBlock();
         _blockCount = ops.Count;
         FindInnerBranches(ops);
@@ -209,6 +211,7 @@ internal sealed partial class BlockTranslator
             SetExit(ops.Count, endRel);
             il.Emit(OpCodes.Leave, _exit);
         }
+        EmitSlowAccesses();
         il.BeginCatchBlock(typeof(GuestFault));
         // The run loop restores EIP and ESP from these and delivers the fault, exactly as after an interpreted step.
         il.Emit(OpCodes.Pop);
@@ -396,14 +399,14 @@ internal sealed partial class BlockTranslator
         Ea(d);
     }
 
-    private void Load32(in DecodedOp d) { MemArgs(d); Call(MReadM32); }
-    private void Load8(in DecodedOp d) { MemArgs(d); Call(MRead8); }
-    private void Load16(in DecodedOp d) { MemArgs(d); Call(MRead16); }
+    private void Load32(in DecodedOp d) { MemArgs(d); Read32(d.Seg); }
+    private void Load8(in DecodedOp d) { MemArgs(d); Read8(d.Seg); }
+    private void Load16(in DecodedOp d) { MemArgs(d); Read16(d.Seg); }
 
     /// <summary>Computes the EA into the scratch local (read-modify-write forms use it twice).</summary>
     private void SaveEa(in DecodedOp d) { Ea(d); _il.Emit(OpCodes.Stloc, _ea); }
 
-    private void Ea32Load(in DecodedOp d) { This(); Const(d.Seg); _il.Emit(OpCodes.Ldloc, _ea); Call(MReadM32); }
+    private void Ea32Load(in DecodedOp d) { This(); Const(d.Seg); _il.Emit(OpCodes.Ldloc, _ea); Read32(d.Seg); }
 
     /// <summary>Byte register by Iced register number (AL..BH).</summary>
     private void Ld8(int reg)
@@ -502,7 +505,7 @@ internal sealed partial class BlockTranslator
         Const(4);
         _il.Emit(OpCodes.Sub);
         value();
-        Call(MWriteM32);
+        Store32(2);
         Ld(4);
         Const(4);
         _il.Emit(OpCodes.Sub);
@@ -519,22 +522,24 @@ internal sealed partial class BlockTranslator
             ? d.Ins.Op0Kind == Iced.Intel.OpKind.Memory || (d.Ins.OpCount > 1 && d.Ins.Op1Kind == Iced.Intel.OpKind.Memory)
             : HasMemory(d.Form);
         // A conditional branch can fault (#GP beyond CS's limit) only when taken out of the block: it sets this there.
-        if (mem || (EndsBlock(d.Form) && !Conditional(d.Form) && _inner[i] < 0)) MayFault(i, rel);
+        // The HasMemory forms fault or reach a device only in their accesses, whose slow path sets it (Access).
+        _accessAt = (i, rel);
+        if ((mem && !HasMemory(d.Form)) || (EndsBlock(d.Form) && !Conditional(d.Form) && _inner[i] < 0)) MayFault(i, rel);
         switch (d.Form)
         {
             case FastForm.MovRR: Ld(d.Reg1); St(d.Reg0); break;
             case FastForm.MovRM: Load32(d); St(d.Reg0); break;
-            case FastForm.MovMR: MemArgs(d); Ld(d.Reg1); Call(MWriteM32); break;
+            case FastForm.MovMR: MemArgs(d); Ld(d.Reg1); Store32(d.Seg); break;
             case FastForm.MovRI: Const(d.Imm); St(d.Reg0); break;
-            case FastForm.MovMI: MemArgs(d); Const(d.Imm); Call(MWriteM32); break;
+            case FastForm.MovMI: MemArgs(d); Const(d.Imm); Store32(d.Seg); break;
             case FastForm.MovR8M: Load8(d); St8(d.Reg0); break;
-            case FastForm.MovM8R: MemArgs(d); Ld8(d.Reg1); il.Emit(OpCodes.Conv_U1); Call(MWrite8); break;
-            case FastForm.MovM8I: MemArgs(d); Const(d.Imm & 0xFF); Call(MWrite8); break;
+            case FastForm.MovM8R: MemArgs(d); Ld8(d.Reg1); il.Emit(OpCodes.Conv_U1); Store8(d.Seg); break;
+            case FastForm.MovM8I: MemArgs(d); Const(d.Imm & 0xFF); Store8(d.Seg); break;
             case FastForm.MovR8R8: Ld8(d.Reg1); St8(d.Reg0); break;
             case FastForm.MovR8I: Const(d.Imm); St8(d.Reg0); break;
-            case FastForm.MovM16R: MemArgs(d); Ld(d.Reg1); il.Emit(OpCodes.Conv_U2); Call(MWrite16); break;
+            case FastForm.MovM16R: MemArgs(d); Ld(d.Reg1); il.Emit(OpCodes.Conv_U2); Store16(d.Seg); break;
             case FastForm.MovR16M: Load16(d); St16(d.Reg0); break;
-            case FastForm.MovM16I: MemArgs(d); Const(d.Imm & 0xFFFF); Call(MWrite16); break;
+            case FastForm.MovM16I: MemArgs(d); Const(d.Imm & 0xFFFF); Store16(d.Seg); break;
             case FastForm.MovzxR8: Ld8(d.Reg1); St(d.Reg0); break;
             case FastForm.MovzxM8: Load8(d); St(d.Reg0); break;
             case FastForm.MovzxR16: Ld(d.Reg1); Const(0xFFFF); il.Emit(OpCodes.And); St(d.Reg0); break;
@@ -561,7 +566,7 @@ internal sealed partial class BlockTranslator
                 This(); Ea32Load(d);
                 if (imm) Const(d.Imm); else Ld(d.Reg1);
                 Lazy32(d.Form);
-                Call(MWriteM32);
+                Store32(d.Seg);
                 break;
             }
             case FastForm.CmpRR: case FastForm.TestRR: This(); Ld(d.Reg0); Ld(d.Reg1); Lazy32(d.Form); Pop(); break;
@@ -584,7 +589,7 @@ internal sealed partial class BlockTranslator
                 SaveEa(d);
                 This(); Const(d.Seg); il.Emit(OpCodes.Ldloc, _ea);
                 This(); Ea32Load(d); Call(d.Form == FastForm.IncM ? MLazyInc : MLazyDec);
-                Call(MWriteM32);
+                Store32(d.Seg);
                 break;
 
             case FastForm.ShiftRI: case FastForm.ShiftRCl: EmitShift(d, _flagsDead[i]); break;
@@ -594,18 +599,18 @@ internal sealed partial class BlockTranslator
             case FastForm.PushI: { uint v = d.Imm; Push32(() => Const(v)); break; }
             case FastForm.PushM: Load32(d); il.Emit(OpCodes.Stloc, _tmp); Push32(() => il.Emit(OpCodes.Ldloc, _tmp)); break;
             case FastForm.PopR:
-                This(); Const(2); Ld(4); Call(MReadM32); il.Emit(OpCodes.Stloc, _tmp);
+                This(); Const(2); Ld(4); Read32(2); il.Emit(OpCodes.Stloc, _tmp);
                 Ld(4); Const(4); il.Emit(OpCodes.Add); St(4);
                 il.Emit(OpCodes.Ldloc, _tmp); St(d.Reg0);
                 break;
             case FastForm.Leave:
-                This(); Const(2); Ld(5); Call(MReadM32); il.Emit(OpCodes.Stloc, _tmp);
+                This(); Const(2); Ld(5); Read32(2); il.Emit(OpCodes.Stloc, _tmp);
                 Ld(5); Const(4); il.Emit(OpCodes.Add); St(4);
                 il.Emit(OpCodes.Ldloc, _tmp); St(5);
                 break;
 
             case FastForm.SetccR8: Condition(d.Aux); St8(d.Reg0); break;
-            case FastForm.SetccM8: MemArgs(d); Condition(d.Aux); Call(MWrite8); break;
+            case FastForm.SetccM8: MemArgs(d); Condition(d.Aux); Store8(d.Seg); break;
             case FastForm.CmovRR:
             {
                 var skip = il.DefineLabel();
@@ -638,13 +643,13 @@ internal sealed partial class BlockTranslator
             case FastForm.Alu16MR: case FastForm.Alu16MI:
                 SaveEa(d);
                 This(); Const(d.Aux);
-                This(); Const(d.Seg); il.Emit(OpCodes.Ldloc, _ea); Call(MRead16);
+                This(); Const(d.Seg); il.Emit(OpCodes.Ldloc, _ea); Read16(d.Seg);
                 if (d.Form == FastForm.Alu16MR) Ld(d.Reg1); else Const(d.Imm);
                 Const(2); Call(MAlu);
                 if (d.Aux != 7)
                 {
                     il.Emit(OpCodes.Stloc, _tmp);
-                    This(); Const(d.Seg); il.Emit(OpCodes.Ldloc, _ea); il.Emit(OpCodes.Ldloc, _tmp); il.Emit(OpCodes.Conv_U2); Call(MWrite16);
+                    This(); Const(d.Seg); il.Emit(OpCodes.Ldloc, _ea); il.Emit(OpCodes.Ldloc, _tmp); il.Emit(OpCodes.Conv_U2); Store16(d.Seg);
                 }
                 else Pop();
                 break;
@@ -700,7 +705,7 @@ internal sealed partial class BlockTranslator
             case FastForm.Ret:
             case FastForm.RetImm:
                 This();
-                This(); Const(2); Ld(4); Call(MReadM32);
+                This(); Const(2); Ld(4); Read32(2);
                 Call(MBranchTarget);
                 il.Emit(OpCodes.Stloc, _exitEip);
                 Ld(4); Const(4 + d.Imm); il.Emit(OpCodes.Add); St(4);

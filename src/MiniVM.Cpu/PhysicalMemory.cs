@@ -26,7 +26,9 @@ public sealed class PhysicalMemory
     {
         if (ramSize <= 0 || ramSize > MaxRamSize || ramSize % PageSize != 0)
             throw new ArgumentOutOfRangeException(nameof(ramSize), ramSize, $"RAM size must be a multiple of 4 KiB between 4 KiB and {MaxRamSize} bytes");
-        Ram = new byte[ramSize];
+        // Pinned: the CPU's TLB and translated blocks address it by host pointer (TlbEntry).
+        Ram = GC.AllocateArray<byte>(checked((int)ramSize), pinned: true);
+        unsafe { RamPointer = (byte*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(Ram)); }
         _ramWrites = new ulong[(ramSize / PageSize + 63) / 64];
         Map(0, (ulong)PageCount * PageSize, PageSource.Io, PageSource.Io);
         Map(0, (ulong)ramSize, PageSource.Ram(0), PageSource.Ram(0));
@@ -37,6 +39,9 @@ public sealed class PhysicalMemory
     /// this array directly (tests, a state load) must say so with <see cref="LogRamWrites"/>.
     /// </summary>
     public byte[] Ram { get; }
+
+    /// <summary>Host address of <see cref="Ram"/>'s first byte (the array is pinned for the memory's lifetime).</summary>
+    internal unsafe byte* RamPointer { get; }
     public long RamSize => Ram.LongLength;
 
     /// <summary>Where MMIO accesses go; the CPU sets it when constructed with this memory.</summary>

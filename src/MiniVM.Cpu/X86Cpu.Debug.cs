@@ -37,6 +37,7 @@ public sealed partial class X86Cpu
         _alignmentArmed = (Cr0_ & CR0_AM) != 0 && Cpl == 3;
         _stopFlags = TF | RF | (_alignmentArmed ? AC : 0);
         _tlbUser = _breakpointsArmed || AlignmentChecking ? CheckedTlb : Cpl == 3 ? TlbEntries : 0;
+        SelectTlbRegion();
     }
 
     /// <summary>A data access on the slow path while checking: #AC for a misaligned operand, breakpoint hits noted.</summary>

@@ -21,16 +21,13 @@ public sealed partial class X86Cpu
     // The segment check and TLB probe written out in one body (rather than LinearForRead + ReadLin32), so that a
     // handler inlines one small method per access and the big switch stays within the JIT's inlining budget.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private uint ReadM32(int seg, uint off)
+    private unsafe uint ReadM32(int seg, uint off)
     {
-        ref SegmentCache s = ref S[seg];
-        if ((SegAccess[seg] & (SegRead | SegExpandDown)) == SegRead && (ulong)off + 3 <= s.Limit)
+        if ((long)off + 3 <= FastReadLimit(seg))
         {
-            uint lin = s.Base + off;
-            uint p = lin >> 12;
-            int i = (int)(p & TlbMask) + _tlbUser;
-            if (_tlbRTag[i] == p && (lin & 0xFFF) <= 0xFFC)
-                return Unsafe.ReadUnaligned<uint>(ref _tlbRArr[i]![_tlbRBase[i] + (int)(lin & 0xFFF)]);
+            uint lin = S[seg].Base + off;
+            TlbEntry* e = TlbProbe(_tlbRead, lin);
+            if (e->Page == (lin + 3) >> 12) return Unsafe.ReadUnaligned<uint>((void*)(e->Host + lin));
         }
         return ReadM32Slow(seg, off);
     }
@@ -39,17 +36,15 @@ public sealed partial class X86Cpu
     private uint ReadM32Slow(int seg, uint off) => ReadLin32(LinearForRead(seg, off, 4));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void WriteM32(int seg, uint off, uint v)
+    private unsafe void WriteM32(int seg, uint off, uint v)
     {
-        ref SegmentCache s = ref S[seg];
-        if ((SegAccess[seg] & (SegWrite | SegExpandDown)) == SegWrite && (ulong)off + 3 <= s.Limit)
+        if ((long)off + 3 <= FastWriteLimit(seg))
         {
-            uint lin = s.Base + off;
-            uint p = lin >> 12;
-            int i = (int)(p & TlbMask) + _tlbUser;
-            if (_tlbWTag[i] == p && (lin & 0xFFF) <= 0xFFC)
+            uint lin = S[seg].Base + off;
+            TlbEntry* e = TlbProbe(_tlbWrite, lin);
+            if (e->Page == (lin + 3) >> 12)
             {
-                Unsafe.WriteUnaligned(ref _tlbWArr[i]![_tlbWBase[i] + (int)(lin & 0xFFF)], v);
+                Unsafe.WriteUnaligned((void*)(e->Host + lin), v);
                 return;
             }
         }

@@ -249,9 +249,9 @@ public sealed partial class X86Cpu
         return d;
     }
 
-    // Memory accesses as translated blocks call them: out of line, so the .NET JIT compiles one call per access
-    // instead of inlining a TLB fast path each time. Inlined, a block's compilation took about 2.5 times longer,
-    // which on the Linux boot cost more than the calls do (measured: 33.4 vs 24.8 CPU-s to 3 G instructions).
+    // The slow path of translated blocks' memory accesses (a TLB miss, a page crossing, a segment check to make, ROM,
+    // MMIO, a write to code): blocks run the TLB hit inline in their IL (BlockTranslator.Memory.cs) and call these
+    // otherwise, out of line so that each access adds one call to the block's code, not a second copy of the rules.
     [MethodImpl(MethodImplOptions.NoInlining)] internal uint BlockReadM32(int seg, uint off) => ReadM32(seg, off);
     [MethodImpl(MethodImplOptions.NoInlining)] internal void BlockWriteM32(int seg, uint off, uint v) => WriteM32(seg, off, v);
     [MethodImpl(MethodImplOptions.NoInlining)] internal byte BlockRead8(int seg, uint off) => Read8(seg, off);

@@ -3,19 +3,29 @@ using System.Runtime.CompilerServices;
 namespace MiniVM.Cpu;
 
 // Linear and physical memory access: segment checks, paging (SDM vol. 3 §4.3, 32-bit paging with PSE),
-// and a direct-mapped TLB holding array references so hits cost a compare and an array access.
-public sealed partial class X86Cpu
+// and a direct-mapped TLB of host addresses (TlbEntry) so hits cost a compare and a load. Translated blocks probe
+// the same TLB from their IL (BlockTranslator.Memory.cs); the rules of what an entry may hold live here only:
+// - a read entry maps a page of RAM whose walk (at the entry's privilege) succeeded and set the accessed bits;
+// - a write entry maps a page of RAM whose walk for a write succeeded and set the dirty bit, that holds no decoded
+//   code (a write there must drop translations: DecodeAt flushes the write entries when a page becomes code), and
+//   that the RAM write log (PhysicalMemory.LogWrite, savevm's dirty pages) has seen since its last drain (a drain
+//   bumps MapGeneration, and the CPU flushes before it runs again);
+// - ROM images and MMIO get no entries: their accesses take the slow path every time (and MMIO reaches the bus).
+// Anything that changes what a walk would give (CR0/CR3/CR4, INVLPG, A20, a re-mapping) flushes.
+public sealed unsafe partial class X86Cpu
 {
     private const int TlbEntries = 512;
     private const int TlbMask = TlbEntries - 1;
 
     // Three regions: [0, TlbEntries) for supervisor accesses, [TlbEntries, 2*TlbEntries) for CPL 3, and one never
-    // filled, selected while every data access must be checked (X86Cpu.Debug.cs).
-    private uint[] _tlbRTag = null!, _tlbWTag = null!;
-    private byte[]?[] _tlbRArr = null!, _tlbWArr = null!;
-    private int[] _tlbRBase = null!, _tlbWBase = null!;
+    // filled, selected while every data access must be checked (X86Cpu.Debug.cs). The arrays are pinned: translated
+    // blocks and the fast paths index them through the pointers to the current region.
+    private TlbEntry[] _tlbR = null!, _tlbW = null!;
     private int _tlbUser;
     private int _mapGeneration;
+
+    /// <summary>The read and write TLB regions of the current privilege (or the checked region): <c>&amp;_tlbR[_tlbUser]</c>.</summary>
+    internal TlbEntry* _tlbRead, _tlbWrite;
 
     /// <summary>Per segment register: 1 readable, 2 writable, 4 expand-down. 0 = null selector (any use is #GP).</summary>
     internal readonly byte[] SegAccess = new byte[6];
@@ -23,23 +33,33 @@ public sealed partial class X86Cpu
 
     private void AllocateTlb()
     {
-        _tlbRTag = new uint[3 * TlbEntries];
-        _tlbWTag = new uint[3 * TlbEntries];
-        _tlbRArr = new byte[]?[3 * TlbEntries];
-        _tlbWArr = new byte[]?[3 * TlbEntries];
-        _tlbRBase = new int[3 * TlbEntries];
-        _tlbWBase = new int[3 * TlbEntries];
+        _tlbR = GC.AllocateArray<TlbEntry>(3 * TlbEntries, pinned: true);
+        _tlbW = GC.AllocateArray<TlbEntry>(3 * TlbEntries, pinned: true);
+        FlushTlb();
+        SelectTlbRegion();
+    }
+
+    /// <summary>Points the fast paths at the region of <see cref="_tlbUser"/>.</summary>
+    private void SelectTlbRegion()
+    {
+        _tlbRead = (TlbEntry*)Unsafe.AsPointer(ref _tlbR[_tlbUser]);
+        _tlbWrite = (TlbEntry*)Unsafe.AsPointer(ref _tlbW[_tlbUser]);
     }
 
     internal void FlushTlb()
     {
-        Array.Fill(_tlbRTag, uint.MaxValue);
-        Array.Fill(_tlbWTag, uint.MaxValue);
+        ClearTlb(_tlbR);
+        ClearTlb(_tlbW);
         _fetchPage = uint.MaxValue;
         _mapGeneration = _mem.MapGeneration;
     }
 
-    private void FlushWriteTlb() => Array.Fill(_tlbWTag, uint.MaxValue);
+    private static void ClearTlb(TlbEntry[] tlb)
+    {
+        for (int i = 0; i < tlb.Length; i++) tlb[i].Page = TlbEntry.Empty;
+    }
+
+    private void FlushWriteTlb() => ClearTlb(_tlbW);
 
     internal void InvalidatePage(uint linear)
     {
@@ -47,10 +67,24 @@ public sealed partial class X86Cpu
         int i = (int)(p & TlbMask);
         for (int h = 0; h <= TlbEntries; h += TlbEntries)
         {
-            if (_tlbRTag[i + h] == p) _tlbRTag[i + h] = uint.MaxValue;
-            if (_tlbWTag[i + h] == p) _tlbWTag[i + h] = uint.MaxValue;
+            if (_tlbR[i + h].Page == p) _tlbR[i + h].Page = TlbEntry.Empty;
+            if (_tlbW[i + h].Page == p) _tlbW[i + h].Page = TlbEntry.Empty;
         }
         _fetchPage = uint.MaxValue;
+    }
+
+    /// <summary>The entry of <paramref name="region"/> that may map <paramref name="lin"/> (hit rule: <see cref="TlbEntry"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TlbEntry* TlbProbe(TlbEntry* region, uint lin) => region + ((lin >> 12) & TlbMask);
+
+    /// <summary>Makes <paramref name="tlb"/>'s entry for <paramref name="lin"/> map the page at <paramref name="index"/> of
+    /// <paramref name="array"/>, if that is RAM (the only pinned memory; ROM images stay on the slow path).</summary>
+    private void FillTlb(TlbEntry[] tlb, uint lin, bool user, byte[] array, int index)
+    {
+        if (!ReferenceEquals(array, _mem.Ram)) return;
+        ref TlbEntry e = ref tlb[(int)((lin >> 12) & TlbMask) + (user ? TlbEntries : 0)];
+        e.Host = (nuint)(_mem.RamPointer + index) - (lin & 0xFFFFF000);
+        e.Page = lin >> 12;
     }
 
     /// <summary>A device may have re-mapped memory (PAM, BARs) or DMA may have made a new code page: resync.</summary>
@@ -62,19 +96,29 @@ public sealed partial class X86Cpu
 
     // ---------------- segment-relative access ----------------
 
+    /// <summary>
+    /// The largest offset an access's last byte may have in segment <paramref name="seg"/> for a read to need none of
+    /// the slow checks (a readable segment that is not expand-down: its limit), or -1 when every read takes them. Read
+    /// once per entry by translated blocks (segments cannot change inside one), and by the interpreter per access.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal long FastReadLimit(int seg) => (SegAccess[seg] & (SegRead | SegExpandDown)) == SegRead ? S[seg].Limit : -1;
+
+    /// <summary>As <see cref="FastReadLimit"/>, for writes (a writable segment that is not expand-down).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal long FastWriteLimit(int seg) => (SegAccess[seg] & (SegWrite | SegExpandDown)) == SegWrite ? S[seg].Limit : -1;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal uint LinearForRead(int seg, uint off, uint size)
     {
-        ref SegmentCache s = ref S[seg];
-        if ((SegAccess[seg] & (SegRead | SegExpandDown)) == SegRead && (ulong)off + size - 1 <= s.Limit) return s.Base + off;
+        if ((long)off + size - 1 <= FastReadLimit(seg)) return S[seg].Base + off;
         return CheckSegmentSlow(seg, off, size, SegRead);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal uint LinearForWrite(int seg, uint off, uint size)
     {
-        ref SegmentCache s = ref S[seg];
-        if ((SegAccess[seg] & (SegWrite | SegExpandDown)) == SegWrite && (ulong)off + size - 1 <= s.Limit) return s.Base + off;
+        if ((long)off + size - 1 <= FastWriteLimit(seg)) return S[seg].Base + off;
         return CheckSegmentSlow(seg, off, size, SegWrite);
     }
 
@@ -122,64 +166,48 @@ public sealed partial class X86Cpu
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal byte ReadLin8(uint lin)
     {
-        uint p = lin >> 12;
-        int i = (int)(p & TlbMask) + _tlbUser;
-        if (_tlbRTag[i] == p) return _tlbRArr[i]![_tlbRBase[i] + (int)(lin & 0xFFF)];
+        TlbEntry* e = TlbProbe(_tlbRead, lin);
+        if (e->Page == lin >> 12) return *(byte*)(e->Host + lin);
         return (byte)ReadLinSlow(lin, 1);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal ushort ReadLin16(uint lin)
     {
-        uint p = lin >> 12;
-        int i = (int)(p & TlbMask) + _tlbUser;
-        if (_tlbRTag[i] == p && (lin & 0xFFF) <= 0xFFE)
-            return Unsafe.ReadUnaligned<ushort>(ref _tlbRArr[i]![_tlbRBase[i] + (int)(lin & 0xFFF)]);
+        TlbEntry* e = TlbProbe(_tlbRead, lin);
+        if (e->Page == (lin + 1) >> 12) return Unsafe.ReadUnaligned<ushort>((void*)(e->Host + lin));
         return (ushort)ReadLinSlow(lin, 2);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal uint ReadLin32(uint lin)
     {
-        uint p = lin >> 12;
-        int i = (int)(p & TlbMask) + _tlbUser;
-        if (_tlbRTag[i] == p && (lin & 0xFFF) <= 0xFFC)
-            return Unsafe.ReadUnaligned<uint>(ref _tlbRArr[i]![_tlbRBase[i] + (int)(lin & 0xFFF)]);
+        TlbEntry* e = TlbProbe(_tlbRead, lin);
+        if (e->Page == (lin + 3) >> 12) return Unsafe.ReadUnaligned<uint>((void*)(e->Host + lin));
         return ReadLinSlow(lin, 4);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal void WriteLin8(uint lin, byte v)
     {
-        uint p = lin >> 12;
-        int i = (int)(p & TlbMask) + _tlbUser;
-        if (_tlbWTag[i] == p) { _tlbWArr[i]![_tlbWBase[i] + (int)(lin & 0xFFF)] = v; return; }
+        TlbEntry* e = TlbProbe(_tlbWrite, lin);
+        if (e->Page == lin >> 12) { *(byte*)(e->Host + lin) = v; return; }
         WriteLinSlow(lin, 1, v);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal void WriteLin16(uint lin, ushort v)
     {
-        uint p = lin >> 12;
-        int i = (int)(p & TlbMask) + _tlbUser;
-        if (_tlbWTag[i] == p && (lin & 0xFFF) <= 0xFFE)
-        {
-            Unsafe.WriteUnaligned(ref _tlbWArr[i]![_tlbWBase[i] + (int)(lin & 0xFFF)], v);
-            return;
-        }
+        TlbEntry* e = TlbProbe(_tlbWrite, lin);
+        if (e->Page == (lin + 1) >> 12) { Unsafe.WriteUnaligned((void*)(e->Host + lin), v); return; }
         WriteLinSlow(lin, 2, v);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal void WriteLin32(uint lin, uint v)
     {
-        uint p = lin >> 12;
-        int i = (int)(p & TlbMask) + _tlbUser;
-        if (_tlbWTag[i] == p && (lin & 0xFFF) <= 0xFFC)
-        {
-            Unsafe.WriteUnaligned(ref _tlbWArr[i]![_tlbWBase[i] + (int)(lin & 0xFFF)], v);
-            return;
-        }
+        TlbEntry* e = TlbProbe(_tlbWrite, lin);
+        if (e->Page == (lin + 3) >> 12) { Unsafe.WriteUnaligned((void*)(e->Host + lin), v); return; }
         WriteLinSlow(lin, 4, v);
     }
 
@@ -210,13 +238,7 @@ public sealed partial class X86Cpu
         if (a is not null)
         {
             int idx = _mem.ReadBase[page] + (int)(phys & 0xFFF);
-            if (fillTlb)
-            {
-                int i = (int)((lin >> 12) & TlbMask) + (user ? TlbEntries : 0);
-                _tlbRTag[i] = lin >> 12;
-                _tlbRArr[i] = a;
-                _tlbRBase[i] = _mem.ReadBase[page];
-            }
+            if (fillTlb) FillTlb(_tlbR, lin, user, a, _mem.ReadBase[page]);
             return size switch
             {
                 1 => a[idx],
@@ -231,9 +253,10 @@ public sealed partial class X86Cpu
     {
         if ((lin & 0xFFF) + (uint)size > 0x1000)
         {
-            // Both pages must be writable before any byte lands (no partial writes on a fault).
+            // Both pages must be writable before any byte lands (no partial writes on a fault). A fault on the second
+            // page reports its first byte in CR2, as a read's byte-wise walk does (and Bochs and QEMU do).
             Translate(lin, true, user);
-            Translate(lin + (uint)size - 1, true, user);
+            Translate((lin + (uint)size - 1) & 0xFFFFF000, true, user);
             for (int k = 0; k < size; k++) WriteLinear(lin + (uint)k, 1, v >> (8 * k), user, false);
             return;
         }
@@ -261,13 +284,7 @@ public sealed partial class X86Cpu
                 _mem.Code.NotifyWrite((uint)page, off, size);
                 _blockBreak = true; // the rest of a translated block may be stale: the interpreter re-fetches
             }
-            else if (linForTlb != uint.MaxValue)
-            {
-                int i = (int)((linForTlb >> 12) & TlbMask) + (user ? TlbEntries : 0);
-                _tlbWTag[i] = linForTlb >> 12;
-                _tlbWArr[i] = a;
-                _tlbWBase[i] = _mem.WriteBase[page];
-            }
+            else if (linForTlb != uint.MaxValue) FillTlb(_tlbW, linForTlb, user, a, _mem.WriteBase[page]);
             return;
         }
         _blockBreak = true; // a device may raise INTR or re-map memory: end a translated block here

@@ -12,7 +12,10 @@ public sealed class TestBus : ICpuBus
     public Func<ulong, int, uint>? MmioRead;
 
     public uint ReadMmio(ulong address, int size) => MmioRead?.Invoke(address, size) ?? (size == 4 ? 0xFFFFFFFF : (1u << (8 * size)) - 1);
-    public void WriteMmio(ulong address, int size, uint value) { }
+    /// <summary>Called at each MMIO write (else writes are dropped).</summary>
+    public Action<ulong, int, uint>? MmioWrite;
+
+    public void WriteMmio(ulong address, int size, uint value) => MmioWrite?.Invoke(address, size, value);
     public uint In(ushort port, int size) => size == 4 ? 0xFFFFFFFF : (1u << (8 * size)) - 1;
     public void Out(ushort port, int size, uint value)
     {
