@@ -11,6 +11,7 @@ public sealed partial class IrowImage
         {
             CheckUsable();
             if (repair != RepairMode.None) CheckWritable();
+            DropEmptyStateFiles(); // a replace's spare files are not leaks; a check ends their short life
             var result = new CheckResult { TotalClusters = _totalClusters };
             IrowTree stored;
             try { stored = IrowMetaFile.Read(_metaPath); }

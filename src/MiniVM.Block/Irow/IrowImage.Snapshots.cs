@@ -86,13 +86,20 @@ public sealed partial class IrowImage
         _curBitmap.WriteDirtyPages(_curBtmp);
         HostFile.SyncData(_curBtmp, _curBtmpPath);
 
-        // 3. Files for the new current state: a free record's (§6.2), reset first (W4, W18), or new ones.
+        // 3. Files for the new current state: the empty ones the current state just gave up (TakeOverFiles), a free
+        // record's (§6.2), reset first (W4, W18), or new ones.
         int free = -1;
         var counts = _tree.ComputeChildCounts();
         for (int i = 0; i < _tree.Records.Count; i++)
             if (_tree.Records[i].IsDeleted && counts[i] == 0) { free = i; break; }
         string btmpName, irvdName;
-        if (free >= 0)
+        if (_emptyStateFiles is { } spare)
+        {
+            (btmpName, irvdName) = spare;
+            _emptyStateFiles = null;
+            free = -1;
+        }
+        else if (free >= 0)
         {
             btmpName = _tree.Records[free].BtmpFile;
             irvdName = _tree.Records[free].IrvdFile;
@@ -235,6 +242,11 @@ public sealed partial class IrowImage
     private void RevertCore(int t)
     {
         var target = _tree.Records[t];
+        if (_curBitmap.CountSet() == 0)
+        {
+            RevertEmptyCurrent(target);
+            return;
+        }
         var (btmpName, irvdName) = CreateStateFiles(_metaPath, _bitmapSize, Size, DateTimeOffset.UtcNow);
         int cur = _tree.CurrentIndex;
         var old = _tree.Records[cur];
@@ -254,6 +266,41 @@ public sealed partial class IrowImage
         DeleteFiles([oldBtmp, oldIrvd]);
         Reclaim();
         BuildChain();
+    }
+
+    /// <summary>
+    /// Revert when the current state holds no cluster (nothing written since the last snapshot, revert or replace,
+    /// e.g. loadvm right after savevm): its files are already what fresh ones would be (a zero bitmap; bits are only
+    /// ever set after their data), so the current record only gets the target as its father (§6.3 steps 4-8, which
+    /// keep the same files) in one meta commit: no new files, no syncs but the commit's. A crash leaves the old
+    /// father or the new one, each read through the same empty current state.
+    /// </summary>
+    private void RevertEmptyCurrent(IrowSnapshotRecord target)
+    {
+        int cur = _tree.CurrentIndex;
+        _tree.Records[cur] = _tree.Records[cur] with
+        {
+            FatherBtmpFile = target.BtmpFile, DateSeconds = target.DateSeconds,
+            DateNanoseconds = target.DateNanoseconds, VmClockNanoseconds = target.VmClockNanoseconds, VmStateSize = 0,
+        };
+        CommitMeta();
+        Reclaim();
+        BuildChain();
+    }
+
+    /// <summary>
+    /// Durable, empty state files that no record names: the current state's own, given up when it took over its
+    /// parent's files while holding nothing (<see cref="TakeOverFiles"/>, savevm's replace of the newest snapshot).
+    /// The next <see cref="CreateSnapshot"/> gives them to its new current state instead of making new files (two
+    /// fdatasyncs and a directory fsync); any other operation deletes them. A crash meanwhile leaves them as leaks.
+    /// </summary>
+    private (string Btmp, string Irvd)? _emptyStateFiles;
+
+    private void DropEmptyStateFiles()
+    {
+        if (_emptyStateFiles is not { } spare) return;
+        _emptyStateFiles = null;
+        DeleteFiles([Resolve(spare.Btmp, "btmp file"), Resolve(spare.Irvd, "irvd file")]);
     }
 
     public void DeleteSnapshot(string idOrName)
@@ -479,6 +526,8 @@ public sealed partial class IrowImage
         var d = _tree.Records[deleted];
         int child = _tree.CurrentIndex;
         string kBtmpPath = _curBtmpPath, kIrvdPath = _curIrvdPath;
+        var kRecord = _tree.Records[child];
+        bool kWasEmpty = _curBitmap.CountSet() == 0;
         _tree.Records[child] = _tree.Records[child] with { BtmpFile = d.BtmpFile, IrvdFile = d.IrvdFile, FatherBtmpFile = d.FatherBtmpFile };
         _tree.Records.RemoveAt(deleted);
         _tree.Header = _tree.Header with { CurrentBtmp = d.BtmpFile };
@@ -489,7 +538,9 @@ public sealed partial class IrowImage
         _btmpUnsynced = false;
         _copiedOlderData = false;
         RandomAccess.SetLength(_curBtmp, _bitmapSize);
-        DeleteFiles([kBtmpPath, kIrvdPath]);
+        DropEmptyStateFiles();
+        if (kWasEmpty) _emptyStateFiles = (kRecord.BtmpFile, kRecord.IrvdFile);
+        else DeleteFiles([kBtmpPath, kIrvdPath]);
     }
 
     private static void DeleteFiles(IEnumerable<string> files)
@@ -529,6 +580,7 @@ public sealed partial class IrowImage
     /// </summary>
     private T Transact<T>(Func<T> change, string operation = "snapshot operation")
     {
+        var spare = _emptyStateFiles;
         try { return change(); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ImageFormatException)
         {
@@ -547,6 +599,11 @@ public sealed partial class IrowImage
             }
             if (e is ImageFormatException) throw;
             throw new ImageFormatException(_metaPath, $"{operation} failed: {e.Message}");
+        }
+        finally
+        {
+            // Spare empty files live from one replace's delete to the create right after it, no longer.
+            if (spare is not null && _emptyStateFiles == spare) DropEmptyStateFiles();
         }
     }
 }

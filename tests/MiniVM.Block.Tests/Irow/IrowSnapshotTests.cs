@@ -64,6 +64,38 @@ public class IrowSnapshotTests
     }
 
     [Fact]
+    public void A_revert_with_nothing_written_since_keeps_the_current_states_files_and_reads_the_target()
+    {
+        // loadvm right after savevm or loadvm: the current state is empty, so the revert is one meta commit.
+        using var dir = new TempDir();
+        const int MiB = 1 << 20;
+        using (var img = NewImage(dir, 4 * MiB))
+        {
+            img.Write(0, Fill(MiB, 0xA1));
+            img.CreateSnapshot("one");
+            img.Write(0, Fill(MiB, 0xB2));
+            img.CreateSnapshot("two");
+            var files = img.Files.ToHashSet();
+            img.RevertToSnapshot("one");
+            Assert.Equal(files, img.Files.ToHashSet());
+            Assert.Equal(Fill(MiB, 0xA1), ReadAll(img)[..MiB]);
+            img.RevertToSnapshot("two");
+            Assert.Equal(files, img.Files.ToHashSet());
+            Assert.Equal(Fill(MiB, 0xB2), ReadAll(img)[..MiB]);
+            img.Write(2 * MiB, Fill(MiB, 0xC3));
+            img.RevertToSnapshot("one"); // the current state held data: it moves to new files
+            Assert.Equal(Fill(MiB, 0xA1), ReadAll(img)[..MiB]);
+            Assert.All(ReadAll(img)[(2 * MiB)..(3 * MiB)], b => Assert.Equal(0, b));
+            img.DeleteSnapshot("two");
+            Assert.True(img.Check().IsClean, string.Join("; ", img.Check().Messages));
+        }
+        using var again = (IrowImage)ImageFormats.Default.Open(dir.File("d.irow"));
+        Assert.Equal(Fill(MiB, 0xA1), ReadAll(again)[..MiB]);
+        Assert.Equal("one", Assert.Single(again.ListSnapshots()).Name);
+        Assert.True(again.Check().IsClean);
+    }
+
+    [Fact]
     public void Round_trip_snapshot_write_revert_then_delete_shrinks_disk_usage()
     {
         using var dir = new TempDir();
