@@ -146,7 +146,7 @@ public sealed partial class PcMachine
         // the disk's data and metadata durable before it commits (iROW: fdatasync irvd, bitmap, fdatasync btmp; qcow2:
         // its metadata flush); flushing before as well cost two more fsyncs per disk for nothing.
         foreach (var (_, store) in disks)
-            if (Find(store, name) is { } old) store.DeleteSnapshot(old.Id);
+            if (Find(store, name) is { } old) store.DeleteForReplace(old.Id);
         long clock = Clock.Clock.Now;
         var sections = StateSections;
         for (int i = 1; i < disks.Count; i++) disks[i].Store.CreateSnapshot(name, Math.Max(clock, 1));

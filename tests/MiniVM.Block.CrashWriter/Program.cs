@@ -65,7 +65,7 @@ try
                     // savevm under the newest name: the current state's parent is deleted (merged up into the
                     // current state, which holds less) and made again.
                     string newest = snapshots[^1];
-                    store.DeleteSnapshot(newest);
+                    store.DeleteForReplace(newest);
                     store.CreateSnapshot(newest);
                     if (op.Index % 4 == 3)
                     {
@@ -73,7 +73,7 @@ try
                         // only changes its father) and savevm's replace again (the current state's empty files
                         // become the next current state's). Neither changes the disk content.
                         store.RevertToSnapshot(newest);
-                        store.DeleteSnapshot(newest);
+                        store.DeleteForReplace(newest);
                         store.CreateSnapshot(newest);
                     }
                     break;

@@ -11,7 +11,7 @@ public sealed partial class IrowImage
         {
             CheckUsable();
             if (repair != RepairMode.None) CheckWritable();
-            DropEmptyStateFiles(); // a replace's spare files are not leaks; a check ends their short life
+            FinishReplace(); // a replace's leftovers are neither leaks nor part of any state; a check ends them
             var result = new CheckResult { TotalClusters = _totalClusters };
             IrowTree stored;
             try { stored = IrowMetaFile.Read(_metaPath); }

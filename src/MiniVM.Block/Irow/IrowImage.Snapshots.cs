@@ -72,6 +72,10 @@ public sealed partial class IrowImage
     private SnapshotInfo CreateSnapshotCore(string name, long vmClock, Action<Stream>? writeVmState)
     {
         var now = DateTimeOffset.UtcNow;
+        // Right after a replace's delete: the VM state overwrites the old one in place and the btmp gets its exact
+        // length below; the current state's empty files become the new current state's.
+        var leftovers = _replaceLeftovers;
+        _replaceLeftovers = null;
         // 1. The VM state goes into the current btmp right after the bitmap (§6.5); that btmp becomes the snapshot's.
         uint vmSize = 0;
         if (writeVmState is not null)
@@ -93,10 +97,9 @@ public sealed partial class IrowImage
         for (int i = 0; i < _tree.Records.Count; i++)
             if (_tree.Records[i].IsDeleted && counts[i] == 0) { free = i; break; }
         string btmpName, irvdName;
-        if (_emptyStateFiles is { } spare)
+        if (leftovers?.SpareBtmp is { } spareBtmp && leftovers.SpareIrvd is { } spareIrvd)
         {
-            (btmpName, irvdName) = spare;
-            _emptyStateFiles = null;
+            (btmpName, irvdName) = (spareBtmp, spareIrvd);
             free = -1;
         }
         else if (free >= 0)
@@ -289,21 +292,34 @@ public sealed partial class IrowImage
     }
 
     /// <summary>
-    /// Durable, empty state files that no record names: the current state's own, given up when it took over its
-    /// parent's files while holding nothing (<see cref="TakeOverFiles"/>, savevm's replace of the newest snapshot).
-    /// The next <see cref="CreateSnapshot"/> gives them to its new current state instead of making new files (two
-    /// fdatasyncs and a directory fsync); any other operation deletes them. A crash meanwhile leaves them as leaks.
+    /// What <see cref="DeleteForReplace"/>, when it handed the current state its parent's files (<see cref="TakeOverFiles"/>),
+    /// leaves for the create that savevm makes right after it under the same name: the old VM state is still in the current btmp after
+    /// the bitmap (the current record says 0 bytes, so nothing reads it; overwriting it in place costs the host no block
+    /// allocation), and, when the current state held nothing, its own empty, durable files, which no record names
+    /// (the next current state can have them instead of new files: two fdatasyncs and a directory fsync).
+    /// Any operation but <see cref="CreateSnapshot"/> ends this with <see cref="FinishReplace"/>; a crash leaves a longer
+    /// btmp (cut by the next snapshot) and the files as leaks, as a crash inside the delete would.
     /// </summary>
-    private (string Btmp, string Irvd)? _emptyStateFiles;
+    private sealed record ReplaceLeftovers(string? SpareBtmp, string? SpareIrvd);
 
-    private void DropEmptyStateFiles()
+    private ReplaceLeftovers? _replaceLeftovers;
+
+    /// <summary>Cuts the old VM state off the current btmp and deletes the spare files (<see cref="ReplaceLeftovers"/>).</summary>
+    private void FinishReplace()
     {
-        if (_emptyStateFiles is not { } spare) return;
-        _emptyStateFiles = null;
-        DeleteFiles([Resolve(spare.Btmp, "btmp file"), Resolve(spare.Irvd, "irvd file")]);
+        if (_replaceLeftovers is not { } left) return;
+        _replaceLeftovers = null;
+        try { RandomAccess.SetLength(_curBtmp, _bitmapSize); }
+        catch (IOException) { } // a longer btmp is harmless: the next snapshot sets its length
+        if (left.SpareBtmp is not null && left.SpareIrvd is not null)
+            DeleteFiles([Resolve(left.SpareBtmp, "btmp file"), Resolve(left.SpareIrvd, "irvd file")]);
     }
 
-    public void DeleteSnapshot(string idOrName)
+    public void DeleteSnapshot(string idOrName) => Delete(idOrName, replacing: false);
+
+    public void DeleteForReplace(string idOrName) => Delete(idOrName, replacing: true);
+
+    private void Delete(string idOrName, bool replacing)
     {
         lock (Gate)
         {
@@ -319,6 +335,7 @@ public sealed partial class IrowImage
                     // The current state is t's only child and holds nothing: it takes t's files in one commit
                     // (MergeUp's step 3 with nothing to copy; t's files are not touched before the commit).
                     TakeOverFiles(t);
+                    if (!replacing) FinishReplace();
                     BuildChain();
                     return 0;
                 }
@@ -326,6 +343,7 @@ public sealed partial class IrowImage
                 _tree.Records[t] = r with { IsDeleted = true, Name = DeletedName(r.Name) };
                 CommitMeta();
                 Reclaim();
+                if (!replacing) FinishReplace();
                 BuildChain();
                 return 0;
             });
@@ -517,12 +535,13 @@ public sealed partial class IrowImage
 
     /// <summary>
     /// <see cref="MergeUp"/>'s steps 3 and 4: the current state K takes record D's files and father, D's record
-    /// goes, in one meta commit; then D's VM state is cut off (K's record says 0 bytes; a crash before that only
-    /// leaves the btmp longer, which the next snapshot's truncation fixes) and K's old files are deleted.
+    /// goes, in one meta commit. D's VM state stays in the btmp and K's old files stay, empty, for the create that
+    /// follows (<see cref="ReplaceLeftovers"/>); otherwise the next operation cuts the one and deletes the others.
     /// Everything K now reads through D's files must be durable before this is called.
     /// </summary>
     private void TakeOverFiles(int deleted)
     {
+        FinishReplace();
         var d = _tree.Records[deleted];
         int child = _tree.CurrentIndex;
         string kBtmpPath = _curBtmpPath, kIrvdPath = _curIrvdPath;
@@ -537,10 +556,12 @@ public sealed partial class IrowImage
         OpenCurrent();
         _btmpUnsynced = false;
         _copiedOlderData = false;
-        RandomAccess.SetLength(_curBtmp, _bitmapSize);
-        DropEmptyStateFiles();
-        if (kWasEmpty) _emptyStateFiles = (kRecord.BtmpFile, kRecord.IrvdFile);
-        else DeleteFiles([kBtmpPath, kIrvdPath]);
+        if (kWasEmpty) _replaceLeftovers = new ReplaceLeftovers(kRecord.BtmpFile, kRecord.IrvdFile);
+        else
+        {
+            _replaceLeftovers = new ReplaceLeftovers(null, null);
+            DeleteFiles([kBtmpPath, kIrvdPath]);
+        }
     }
 
     private static void DeleteFiles(IEnumerable<string> files)
@@ -580,7 +601,7 @@ public sealed partial class IrowImage
     /// </summary>
     private T Transact<T>(Func<T> change, string operation = "snapshot operation")
     {
-        var spare = _emptyStateFiles;
+        var leftovers = _replaceLeftovers;
         try { return change(); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ImageFormatException)
         {
@@ -602,8 +623,8 @@ public sealed partial class IrowImage
         }
         finally
         {
-            // Spare empty files live from one replace's delete to the create right after it, no longer.
-            if (spare is not null && _emptyStateFiles == spare) DropEmptyStateFiles();
+            // A replace's leftovers live from its delete to the create right after it, no longer.
+            if (leftovers is not null && ReferenceEquals(_replaceLeftovers, leftovers)) FinishReplace();
         }
     }
 }

@@ -618,7 +618,7 @@ public sealed partial class IrowImage : BlockDriver, ISnapshotTree, IImageCheck,
     {
         try
         {
-            DropEmptyStateFiles();
+            FinishReplace();
             FlushCore();
         }
         finally

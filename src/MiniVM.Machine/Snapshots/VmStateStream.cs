@@ -121,10 +121,14 @@ public static class VmStateStream
             section.LoadState(new StateReader(new MemoryStream(body, writable: false), section.SectionId), version);
         foreach (var (page, bytes) in stage.Pages()) bytes.Span.CopyTo(ram.AsSpan(page * PageSize, PageSize));
         int pages = ram.Length / PageSize;
-        for (int p = 0; p < pages; p++)
+        for (int p = 0; p < pages;)
         {
-            if (stage.InStream(p)) occupancy?.Loaded(p);
-            else ClearPages(ram, p, p + 1, occupancy);
+            int end = p + 1;
+            bool held = stage.InStream(p);
+            while (end < pages && stage.InStream(end) == held) end++;
+            if (!held) ClearPages(ram, p, end, occupancy);
+            else if (occupancy is not null) for (int q = p; q < end; q++) occupancy.Loaded(q);
+            p = end;
         }
     }
 

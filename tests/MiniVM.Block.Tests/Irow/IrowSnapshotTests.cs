@@ -47,11 +47,19 @@ public class IrowSnapshotTests
                     img.Write((1 + round) * MiB, Fill(64 * 1024, (byte)(0xB0 + round))); // round 2: the current state is empty
                     Fill(64 * 1024, (byte)(0xB0 + round)).CopyTo(expected, (1 + round) * MiB);
                 }
-                img.DeleteSnapshot("s");
+                img.DeleteForReplace("s");
                 Assert.Contains(parentIrvd, img.Files); // the parent's data stayed where it was
                 Assert.Equal(expected, ReadAll(img));
-                img.CreateSnapshot("s");
+                // savevm's VM state overwrites the old one in place: a shorter one must not keep the old one's tail.
+                var vmState = Fill((3 - round) * 100_000 + 7, (byte)(0xD0 + round));
+                img.CreateSnapshot("s", 1, s => s.Write(vmState));
                 Assert.Equal("s", Assert.Single(img.ListSnapshots()).Name);
+                using (var saved = img.OpenVmState("s"))
+                {
+                    var back = new MemoryStream();
+                    saved.CopyTo(back);
+                    Assert.Equal(vmState, back.ToArray());
+                }
                 Assert.Equal(5, img.Files.Count); // meta, the snapshot's btmp + irvd, the current state's
                 Assert.True(img.Check().IsClean, string.Join("; ", img.Check().Messages));
             }
