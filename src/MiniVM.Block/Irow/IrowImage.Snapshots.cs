@@ -281,6 +281,9 @@ public sealed partial class IrowImage
     private void RevertEmptyCurrent(IrowSnapshotRecord target)
     {
         int cur = _tree.CurrentIndex;
+        // Already reading from the target (loadvm right after savevm or loadvm of the same snapshot): the disk content
+        // is the target's and nothing on disk would change but the current record's copy of its date.
+        if (_tree.Records[cur].FatherBtmpFile == target.BtmpFile) return;
         _tree.Records[cur] = _tree.Records[cur] with
         {
             FatherBtmpFile = target.BtmpFile, DateSeconds = target.DateSeconds,
