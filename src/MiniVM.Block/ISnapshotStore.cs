@@ -32,6 +32,13 @@ public interface ISnapshotStore
     /// <summary>Removes the snapshot and reclaims the space nothing else needs.</summary>
     void DeleteSnapshot(string idOrName);
 
+    /// <summary>
+    /// <see cref="DeleteSnapshot"/> as the first half of savevm's replace: a <see cref="CreateSnapshot"/> under the
+    /// same name comes next, so a format may leave what that create can reuse (iROW: the old VM state's blocks, the
+    /// current state's empty files) until then instead of freeing it.
+    /// </summary>
+    void DeleteForReplace(string idOrName) => DeleteSnapshot(idOrName);
+
     /// <summary>Opens the snapshot's VM state for reading; throws ImageFormatException when it has none.</summary>
     Stream OpenVmState(string idOrName);
 }

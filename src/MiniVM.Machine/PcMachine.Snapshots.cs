@@ -18,6 +18,13 @@ public sealed partial class PcMachine
     /// <summary>Large buffers: the state stream is written in 4-byte + 4-KiB pieces, which the formats would see one by one.</summary>
     private const int StateBufferSize = 1 << 20;
 
+    /// <summary>
+    /// How many bytes of a snapshot's RAM that differ from guest RAM loadvm keeps from its checking pass, so it reads the
+    /// stream once (loading right after savevm, or a snapshot of the same run, differs in little); a snapshot that
+    /// differs in more is read a second time to apply it, so loadvm's memory stays bounded.
+    /// </summary>
+    public long LoadVmStagingLimit { get; set; } = 64L << 20;
+
     private string? _fingerprint;
     private RamOccupancy? _ramOccupancy;
 
@@ -139,7 +146,7 @@ public sealed partial class PcMachine
         // the disk's data and metadata durable before it commits (iROW: fdatasync irvd, bitmap, fdatasync btmp; qcow2:
         // its metadata flush); flushing before as well cost two more fsyncs per disk for nothing.
         foreach (var (_, store) in disks)
-            if (Find(store, name) is { } old) store.DeleteSnapshot(old.Id);
+            if (Find(store, name) is { } old) store.DeleteForReplace(old.Id);
         long clock = Clock.Clock.Now;
         var sections = StateSections;
         for (int i = 1; i < disks.Count; i++) disks[i].Store.CreateSnapshot(name, Math.Max(clock, 1));
@@ -171,10 +178,11 @@ public sealed partial class PcMachine
 
         var sections = StateSections;
         var rollback = VmStateStream.Capture(sections);
+        var staged = new StagedState(Memory.Ram.Length, LoadVmStagingLimit);
         try
         {
             using var trial = new BufferedStream(stateStore.OpenVmState(info.Id), StateBufferSize);
-            VmStateStream.Read(trial, Fingerprint, sections, Memory.Ram, VmStateStream.Pass.Devices);
+            VmStateStream.Read(trial, Fingerprint, sections, Memory.Ram, VmStateStream.Pass.Devices, stage: staged);
         }
         catch (Exception e) when (e is StateFormatException or ImageFormatException or IOException)
         {
@@ -185,8 +193,12 @@ public sealed partial class PcMachine
 
         foreach (var (label, store) in disks) store.RevertToSnapshot(Find(store, idOrName)!.Id);
         RamOccupancy.BeginLoad(); // pages known zero that the snapshot does not hold are not even read
-        using (var apply = new BufferedStream(stateStore.OpenVmState(info.Id), StateBufferSize))
+        if (staged.Complete) VmStateStream.Apply(staged, Memory.Ram, RamOccupancy);
+        else
+        {
+            using var apply = new BufferedStream(stateStore.OpenVmState(info.Id), StateBufferSize);
             VmStateStream.Read(apply, Fingerprint, sections, Memory.Ram, VmStateStream.Pass.All, RamOccupancy);
+        }
         AfterStateLoad();
     }
 

@@ -4,7 +4,7 @@ using MiniVM.Block.CrashWriter;
 // Child process of the crash test: runs the workload on an image until it is killed, printing
 // "FLUSHED <index>" after each flush that completed, so the parent knows what must be durable.
 // With "snapshots" it also creates snapshots and deletes the oldest ones (merge-down) as it goes, and sometimes
-// replaces the newest one as savevm does (merge-up into the current state).
+// replaces the newest one as savevm does (merge-up into the current state), sometimes twice with a revert between.
 // With "noflush" it never flushes (as DOS never does) and prints "COMPLETED <index>" after each write or
 // write-zeroes returned, so the parent can check that a killed process loses no completed write.
 // "IMAGE prefetch" copies the base into an FVD image (no throttle) and prints DONE; "IMAGE hold [ro]" opens the image
@@ -65,8 +65,17 @@ try
                     // savevm under the newest name: the current state's parent is deleted (merged up into the
                     // current state, which holds less) and made again.
                     string newest = snapshots[^1];
-                    store.DeleteSnapshot(newest);
+                    store.DeleteForReplace(newest);
                     store.CreateSnapshot(newest);
+                    if (op.Index % 4 == 3)
+                    {
+                        // Nothing written since, so the current state is empty: loadvm's revert (the current state
+                        // only changes its father) and savevm's replace again (the current state's empty files
+                        // become the next current state's). Neither changes the disk content.
+                        store.RevertToSnapshot(newest);
+                        store.DeleteForReplace(newest);
+                        store.CreateSnapshot(newest);
+                    }
                     break;
                 }
                 string name = $"s{seed}-{op.Index}";

@@ -11,6 +11,7 @@ public sealed partial class IrowImage
         {
             CheckUsable();
             if (repair != RepairMode.None) CheckWritable();
+            FinishReplace(); // a replace's leftovers are neither leaks nor part of any state; a check ends them
             var result = new CheckResult { TotalClusters = _totalClusters };
             IrowTree stored;
             try { stored = IrowMetaFile.Read(_metaPath); }

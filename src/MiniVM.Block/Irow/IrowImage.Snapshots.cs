@@ -72,6 +72,10 @@ public sealed partial class IrowImage
     private SnapshotInfo CreateSnapshotCore(string name, long vmClock, Action<Stream>? writeVmState)
     {
         var now = DateTimeOffset.UtcNow;
+        // Right after a replace's delete: the VM state overwrites the old one in place and the btmp gets its exact
+        // length below; the current state's empty files become the new current state's.
+        var leftovers = _replaceLeftovers;
+        _replaceLeftovers = null;
         // 1. The VM state goes into the current btmp right after the bitmap (§6.5); that btmp becomes the snapshot's.
         uint vmSize = 0;
         if (writeVmState is not null)
@@ -86,13 +90,19 @@ public sealed partial class IrowImage
         _curBitmap.WriteDirtyPages(_curBtmp);
         HostFile.SyncData(_curBtmp, _curBtmpPath);
 
-        // 3. Files for the new current state: a free record's (§6.2), reset first (W4, W18), or new ones.
+        // 3. Files for the new current state: the empty ones the current state just gave up (TakeOverFiles), a free
+        // record's (§6.2), reset first (W4, W18), or new ones.
         int free = -1;
         var counts = _tree.ComputeChildCounts();
         for (int i = 0; i < _tree.Records.Count; i++)
             if (_tree.Records[i].IsDeleted && counts[i] == 0) { free = i; break; }
         string btmpName, irvdName;
-        if (free >= 0)
+        if (leftovers?.SpareBtmp is { } spareBtmp && leftovers.SpareIrvd is { } spareIrvd)
+        {
+            (btmpName, irvdName) = (spareBtmp, spareIrvd);
+            free = -1;
+        }
+        else if (free >= 0)
         {
             btmpName = _tree.Records[free].BtmpFile;
             irvdName = _tree.Records[free].IrvdFile;
@@ -235,6 +245,11 @@ public sealed partial class IrowImage
     private void RevertCore(int t)
     {
         var target = _tree.Records[t];
+        if (_curBitmap.CountSet() == 0)
+        {
+            RevertEmptyCurrent(target);
+            return;
+        }
         var (btmpName, irvdName) = CreateStateFiles(_metaPath, _bitmapSize, Size, DateTimeOffset.UtcNow);
         int cur = _tree.CurrentIndex;
         var old = _tree.Records[cur];
@@ -256,7 +271,58 @@ public sealed partial class IrowImage
         BuildChain();
     }
 
-    public void DeleteSnapshot(string idOrName)
+    /// <summary>
+    /// Revert when the current state holds no cluster (nothing written since the last snapshot, revert or replace,
+    /// e.g. loadvm right after savevm): its files are already what fresh ones would be (a zero bitmap; bits are only
+    /// ever set after their data), so the current record only gets the target as its father (§6.3 steps 4-8, which
+    /// keep the same files) in one meta commit: no new files, no syncs but the commit's. A crash leaves the old
+    /// father or the new one, each read through the same empty current state.
+    /// </summary>
+    private void RevertEmptyCurrent(IrowSnapshotRecord target)
+    {
+        int cur = _tree.CurrentIndex;
+        // Already reading from the target (loadvm right after savevm or loadvm of the same snapshot): the disk content
+        // is the target's and nothing on disk would change but the current record's copy of its date.
+        if (_tree.Records[cur].FatherBtmpFile == target.BtmpFile) return;
+        _tree.Records[cur] = _tree.Records[cur] with
+        {
+            FatherBtmpFile = target.BtmpFile, DateSeconds = target.DateSeconds,
+            DateNanoseconds = target.DateNanoseconds, VmClockNanoseconds = target.VmClockNanoseconds, VmStateSize = 0,
+        };
+        CommitMeta();
+        Reclaim();
+        BuildChain();
+    }
+
+    /// <summary>
+    /// What <see cref="DeleteForReplace"/>, when it handed the current state its parent's files (<see cref="TakeOverFiles"/>),
+    /// leaves for the create that savevm makes right after it under the same name: the old VM state is still in the current btmp after
+    /// the bitmap (the current record says 0 bytes, so nothing reads it; overwriting it in place costs the host no block
+    /// allocation), and, when the current state held nothing, its own empty, durable files, which no record names
+    /// (the next current state can have them instead of new files: two fdatasyncs and a directory fsync).
+    /// Any operation but <see cref="CreateSnapshot"/> ends this with <see cref="FinishReplace"/>; a crash leaves a longer
+    /// btmp (cut by the next snapshot) and the files as leaks, as a crash inside the delete would.
+    /// </summary>
+    private sealed record ReplaceLeftovers(string? SpareBtmp, string? SpareIrvd);
+
+    private ReplaceLeftovers? _replaceLeftovers;
+
+    /// <summary>Cuts the old VM state off the current btmp and deletes the spare files (<see cref="ReplaceLeftovers"/>).</summary>
+    private void FinishReplace()
+    {
+        if (_replaceLeftovers is not { } left) return;
+        _replaceLeftovers = null;
+        try { RandomAccess.SetLength(_curBtmp, _bitmapSize); }
+        catch (IOException) { } // a longer btmp is harmless: the next snapshot sets its length
+        if (left.SpareBtmp is not null && left.SpareIrvd is not null)
+            DeleteFiles([Resolve(left.SpareBtmp, "btmp file"), Resolve(left.SpareIrvd, "irvd file")]);
+    }
+
+    public void DeleteSnapshot(string idOrName) => Delete(idOrName, replacing: false);
+
+    public void DeleteForReplace(string idOrName) => Delete(idOrName, replacing: true);
+
+    private void Delete(string idOrName, bool replacing)
     {
         lock (Gate)
         {
@@ -272,6 +338,7 @@ public sealed partial class IrowImage
                     // The current state is t's only child and holds nothing: it takes t's files in one commit
                     // (MergeUp's step 3 with nothing to copy; t's files are not touched before the commit).
                     TakeOverFiles(t);
+                    if (!replacing) FinishReplace();
                     BuildChain();
                     return 0;
                 }
@@ -279,6 +346,7 @@ public sealed partial class IrowImage
                 _tree.Records[t] = r with { IsDeleted = true, Name = DeletedName(r.Name) };
                 CommitMeta();
                 Reclaim();
+                if (!replacing) FinishReplace();
                 BuildChain();
                 return 0;
             });
@@ -470,15 +538,18 @@ public sealed partial class IrowImage
 
     /// <summary>
     /// <see cref="MergeUp"/>'s steps 3 and 4: the current state K takes record D's files and father, D's record
-    /// goes, in one meta commit; then D's VM state is cut off (K's record says 0 bytes; a crash before that only
-    /// leaves the btmp longer, which the next snapshot's truncation fixes) and K's old files are deleted.
+    /// goes, in one meta commit. D's VM state stays in the btmp and K's old files stay, empty, for the create that
+    /// follows (<see cref="ReplaceLeftovers"/>); otherwise the next operation cuts the one and deletes the others.
     /// Everything K now reads through D's files must be durable before this is called.
     /// </summary>
     private void TakeOverFiles(int deleted)
     {
+        FinishReplace();
         var d = _tree.Records[deleted];
         int child = _tree.CurrentIndex;
         string kBtmpPath = _curBtmpPath, kIrvdPath = _curIrvdPath;
+        var kRecord = _tree.Records[child];
+        bool kWasEmpty = _curBitmap.CountSet() == 0;
         _tree.Records[child] = _tree.Records[child] with { BtmpFile = d.BtmpFile, IrvdFile = d.IrvdFile, FatherBtmpFile = d.FatherBtmpFile };
         _tree.Records.RemoveAt(deleted);
         _tree.Header = _tree.Header with { CurrentBtmp = d.BtmpFile };
@@ -488,8 +559,12 @@ public sealed partial class IrowImage
         OpenCurrent();
         _btmpUnsynced = false;
         _copiedOlderData = false;
-        RandomAccess.SetLength(_curBtmp, _bitmapSize);
-        DeleteFiles([kBtmpPath, kIrvdPath]);
+        if (kWasEmpty) _replaceLeftovers = new ReplaceLeftovers(kRecord.BtmpFile, kRecord.IrvdFile);
+        else
+        {
+            _replaceLeftovers = new ReplaceLeftovers(null, null);
+            DeleteFiles([kBtmpPath, kIrvdPath]);
+        }
     }
 
     private static void DeleteFiles(IEnumerable<string> files)
@@ -529,6 +604,7 @@ public sealed partial class IrowImage
     /// </summary>
     private T Transact<T>(Func<T> change, string operation = "snapshot operation")
     {
+        var leftovers = _replaceLeftovers;
         try { return change(); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ImageFormatException)
         {
@@ -547,6 +623,11 @@ public sealed partial class IrowImage
             }
             if (e is ImageFormatException) throw;
             throw new ImageFormatException(_metaPath, $"{operation} failed: {e.Message}");
+        }
+        finally
+        {
+            // A replace's leftovers live from its delete to the create right after it, no longer.
+            if (leftovers is not null && ReferenceEquals(_replaceLeftovers, leftovers)) FinishReplace();
         }
     }
 }

@@ -618,6 +618,7 @@ public sealed partial class IrowImage : BlockDriver, ISnapshotTree, IImageCheck,
     {
         try
         {
+            FinishReplace();
             FlushCore();
         }
         finally

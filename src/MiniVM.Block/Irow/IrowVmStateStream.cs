@@ -56,7 +56,20 @@ internal sealed class IrowVmStateStream : Stream
         RandomAccess.Write(_file, buffer, _base + _position);
         _position += buffer.Length;
         if (_position > _length) _length = _position;
+        if (_position - _writebackFrom >= WritebackChunk)
+        {
+            HostFile.StartWriteback(_file, _base + _writebackFrom, _position - _writebackFrom);
+            _writebackFrom = _position;
+        }
     }
+
+    /// <summary>
+    /// A Linux guest's state is tens of MiB, made durable by the fdatasync that follows (§6.2): each chunk written is
+    /// handed to the disk at once, so the disk works while the rest of the stream is produced (savevm waited ~80 ms
+    /// in that fdatasync for 48 MiB).
+    /// </summary>
+    private const long WritebackChunk = 4 << 20;
+    private long _writebackFrom;
 
     public override long Seek(long offset, SeekOrigin origin)
     {

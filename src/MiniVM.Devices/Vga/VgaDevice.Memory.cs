@@ -14,6 +14,9 @@ public sealed partial class VgaDevice
     private WriteKind _writeKind;
     private WriteKind _readKind;
     private uint _latch;
+    /// <summary>How far into video memory a write through the window can land with the current mapping (planar
+    /// writes spread an address over four bytes); what a write raises <see cref="_vramTop"/> to.</summary>
+    private int _windowReach;
 
     /// <summary>Four copies of each bit of a nibble: plane n's byte is 0xFF when bit n is set.</summary>
     private static readonly uint[] PlaneMask = BuildPlaneMask();
@@ -41,6 +44,7 @@ public sealed partial class VgaDevice
         bool chain4 = (_seq[4] & 0x08) != 0 || (VbeEnabled && _vbe[VbeBpp] != 4);
         _writeKind = chain4 ? WriteKind.Chain4 : (_seq[4] & 0x04) == 0 ? WriteKind.OddEven : WriteKind.Planar;
         _readKind = chain4 ? WriteKind.Chain4 : (_gc[5] & 0x10) != 0 ? WriteKind.OddEven : WriteKind.Planar;
+        _windowReach = (int)Math.Min(_vram.Length, 4L * (_bankOffset + _windowLength) + 4);
     }
 
     public uint ReadMmio(ulong offset, int size)
@@ -55,6 +59,7 @@ public sealed partial class VgaDevice
     public void WriteMmio(ulong offset, int size, uint value)
     {
         Writes++;
+        if (_windowReach > _vramTop) _vramTop = _windowReach;
         // Fast path for the commonest guest write there is: a character+attribute word in text mode.
         if (size == 2 && _writeKind == WriteKind.OddEven && (offset & 1) == 0)
         {

@@ -47,7 +47,8 @@ public sealed partial class VgaDevice : ISnapshottable
         if (size != _vram.Length) throw new StateFormatException($"section {SectionId}: saved with {size} bytes of video memory, this VGA has {_vram.Length}");
         int used = r.ReadInt32InRange(0, _vram.Length, "video memory in use");
         r.ReadBytes(_vram.AsSpan(0, used));
-        Array.Clear(_vram, used, _vram.Length - used);
+        if (_vramTop > used) Array.Clear(_vram, used, _vramTop - used);
+        _vramTop = used;
         // Registers could have been edited in the file: re-derive the VBE mode so rendering stays inside VRAM.
         FixupVbe();
         UpdateMemoryAccess();
@@ -57,7 +58,7 @@ public sealed partial class VgaDevice : ISnapshottable
     private int UsedVramLength()
     {
         const int page = 4096;
-        int end = _vram.Length;
+        int end = (int)Math.Min(_vram.Length, ((long)_vramTop + page - 1) & ~(long)(page - 1));
         while (end > 0 && _vram.AsSpan(end - page, page).IndexOfAnyExcept((byte)0) < 0) end -= page;
         return end;
     }

@@ -61,7 +61,19 @@ public sealed partial class VgaDevice : IPortDevice, IMmioDevice, IPortMapped, I
     /// </summary>
     public long Writes { get; private set; }
 
-    internal void NoteWrite() => Writes++;
+    /// <summary>A write to video memory through the linear framebuffer, ending at byte <paramref name="end"/>.</summary>
+    internal void NoteWrite(int end)
+    {
+        Writes++;
+        if (end > _vramTop) _vramTop = Math.Min(end, _vram.Length);
+    }
+
+    /// <summary>
+    /// Every byte of video memory at or past this offset is zero: writes raise it, so savevm finds the used part of a
+    /// 16 MiB video memory without reading all of it (which cost more than the rest of an idle guest's savevm) and
+    /// loadvm clears only what may be non-zero.
+    /// </summary>
+    private int _vramTop;
 
     /// <summary>The whole video memory as the LFB BAR exposes it; map it at the address the guest gives BAR0.</summary>
     public IMmioDevice LinearFramebuffer { get; }

@@ -22,9 +22,9 @@ internal sealed class VgaLinearFramebuffer(byte[] vram, VgaDevice owner) : IMmio
 
     public void WriteMmio(ulong offset, int size, uint value)
     {
-        owner.NoteWrite();
-        if (offset > (ulong)(vram.Length - size)) return;
+        if (offset > (ulong)(vram.Length - size)) { owner.NoteWrite(0); return; }
         int o = (int)offset;
+        owner.NoteWrite(o + size);
         switch (size)
         {
             case 1: vram[o] = (byte)value; break;

@@ -97,26 +97,39 @@ public static class VmStateStream
         All,
     }
 
-    /// <summary>
-    /// Verifies <paramref name="open"/>'s stream and, only if it is sound, restores it into the sections and RAM.
-    /// <paramref name="open"/> is called twice (verify pass, then apply pass) so nothing is buffered whole.
-    /// </summary>
-    public static void Load(Func<Stream> open, string fingerprint, IReadOnlyList<ISnapshottable> sections, byte[] ram)
-    {
-        using (var verify = open()) Read(verify, fingerprint, sections, ram, Pass.Verify);
-        using var apply = open();
-        Read(apply, fingerprint, sections, ram, Pass.All);
-    }
-
     /// <summary>One pass over a stream; throws <see cref="StateFormatException"/> naming what is wrong.</summary>
     /// <param name="occupancy">On a <see cref="Pass.All"/> pass, what is known about RAM: pages it knows are zero
     /// and the stream does not hold are not even read; it is told what the load puts in RAM.</param>
+    /// <param name="stage">On a <see cref="Pass.Devices"/> pass, keeps the section bodies and the RAM pages that differ
+    /// from guest RAM, so that <see cref="Apply"/> can finish the load without reading the stream again.</param>
     public static void Read(Stream input, string fingerprint, IReadOnlyList<ISnapshottable> sections, byte[] ram, Pass pass,
-        RamOccupancy? occupancy = null)
+        RamOccupancy? occupancy = null, StagedState? stage = null)
     {
         var byId = new Dictionary<string, ISnapshottable>();
         foreach (var s in sections) byId[s.SectionId] = s;
-        Walk(input, fingerprint, byId, ram, pass, occupancy);
+        Walk(input, fingerprint, byId, ram, pass, occupancy, pass == Pass.Devices ? stage : null);
+    }
+
+    /// <summary>
+    /// Finishes a load from what a <see cref="Pass.Devices"/> pass staged (<see cref="StagedState.Complete"/>): every
+    /// section again, in stream order, then RAM: staged pages copied in, pages the stream does not hold cleared.
+    /// </summary>
+    public static void Apply(StagedState stage, byte[] ram, RamOccupancy? occupancy)
+    {
+        if (!stage.Complete) throw new InvalidOperationException("the stream did not fit the stage; read it again");
+        foreach (var (section, body, version) in stage.Sections)
+            section.LoadState(new StateReader(new MemoryStream(body, writable: false), section.SectionId), version);
+        foreach (var (page, bytes) in stage.Pages()) bytes.Span.CopyTo(ram.AsSpan(page * PageSize, PageSize));
+        int pages = ram.Length / PageSize;
+        for (int p = 0; p < pages;)
+        {
+            int end = p + 1;
+            bool held = stage.InStream(p);
+            while (end < pages && stage.InStream(end) == held) end++;
+            if (!held) ClearPages(ram, p, end, occupancy);
+            else if (occupancy is not null) for (int q = p; q < end; q++) occupancy.Loaded(q);
+            p = end;
+        }
     }
 
     /// <summary>Every section's current bytes (no RAM): a rollback point for a loadvm whose sections fail to load.</summary>
@@ -139,7 +152,7 @@ public static class VmStateStream
     }
 
     private static void Walk(Stream input, string fingerprint, Dictionary<string, ISnapshottable> byId, byte[] ram, Pass pass,
-        RamOccupancy? occupancy)
+        RamOccupancy? occupancy, StagedState? stage)
     {
         using var hashing = new HashingStream(input);
         var r = new BinaryReader(hashing, Encoding.UTF8, leaveOpen: true);
@@ -165,7 +178,7 @@ public static class VmStateStream
                 int sectionVersion = r.ReadInt32();
                 long length = r.ReadInt64();
                 if (!seen.Add(id)) throw new StateFormatException($"VM state: section {id} appears twice");
-                if (id == RamSectionId) { ReadRam(r, hashing, length, ram, pass == Pass.All, occupancy); continue; }
+                if (id == RamSectionId) { ReadRam(r, hashing, length, ram, pass == Pass.All, occupancy, stage); continue; }
                 if (!byId.TryGetValue(id, out var section))
                     throw new StateFormatException($"VM state: section {id} is not a device of this machine");
                 if (sectionVersion < 1 || sectionVersion > section.SectionVersion)
@@ -179,6 +192,7 @@ public static class VmStateStream
                     var ms = new MemoryStream(body, writable: false);
                     section.LoadState(new StateReader(ms, id), sectionVersion);
                     if (ms.Position != ms.Length) throw new StateFormatException($"VM state: section {id} has {ms.Length - ms.Position} unread bytes");
+                    stage?.Section(section, body, sectionVersion);
                 }
             }
             byte[] expected = hashing.Finish();
@@ -191,7 +205,8 @@ public static class VmStateStream
         catch (EndOfStreamException) { throw new StateFormatException("VM state: truncated"); }
     }
 
-    private static void ReadRam(BinaryReader r, Stream hashing, long length, byte[] ram, bool apply, RamOccupancy? occupancy)
+    private static void ReadRam(BinaryReader r, Stream hashing, long length, byte[] ram, bool apply, RamOccupancy? occupancy,
+        StagedState? stage)
     {
         long ramSize = r.ReadInt64();
         if (ramSize != ram.Length) throw new StateFormatException($"VM state: RAM is {ramSize} bytes, this machine has {ram.Length}");
@@ -212,7 +227,11 @@ public static class VmStateStream
                 hashing.ReadExactly(ram, page * PageSize, PageSize);
                 occupancy?.Loaded(page);
             }
-            else hashing.ReadExactly(scratch);
+            else
+            {
+                hashing.ReadExactly(scratch);
+                stage?.Page(page, scratch, ram.AsSpan(page * PageSize, PageSize));
+            }
             last = page;
         }
         if (apply) ClearPages(ram, last + 1, ram.Length / PageSize, occupancy);

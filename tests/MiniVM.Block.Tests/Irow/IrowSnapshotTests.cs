@@ -47,11 +47,19 @@ public class IrowSnapshotTests
                     img.Write((1 + round) * MiB, Fill(64 * 1024, (byte)(0xB0 + round))); // round 2: the current state is empty
                     Fill(64 * 1024, (byte)(0xB0 + round)).CopyTo(expected, (1 + round) * MiB);
                 }
-                img.DeleteSnapshot("s");
+                img.DeleteForReplace("s");
                 Assert.Contains(parentIrvd, img.Files); // the parent's data stayed where it was
                 Assert.Equal(expected, ReadAll(img));
-                img.CreateSnapshot("s");
+                // savevm's VM state overwrites the old one in place: a shorter one must not keep the old one's tail.
+                var vmState = Fill((3 - round) * 100_000 + 7, (byte)(0xD0 + round));
+                img.CreateSnapshot("s", 1, s => s.Write(vmState));
                 Assert.Equal("s", Assert.Single(img.ListSnapshots()).Name);
+                using (var saved = img.OpenVmState("s"))
+                {
+                    var back = new MemoryStream();
+                    saved.CopyTo(back);
+                    Assert.Equal(vmState, back.ToArray());
+                }
                 Assert.Equal(5, img.Files.Count); // meta, the snapshot's btmp + irvd, the current state's
                 Assert.True(img.Check().IsClean, string.Join("; ", img.Check().Messages));
             }
@@ -60,6 +68,38 @@ public class IrowSnapshotTests
         Assert.Equal(expected, ReadAll(again));
         again.RevertToSnapshot("s");
         Assert.Equal(expected, ReadAll(again));
+        Assert.True(again.Check().IsClean);
+    }
+
+    [Fact]
+    public void A_revert_with_nothing_written_since_keeps_the_current_states_files_and_reads_the_target()
+    {
+        // loadvm right after savevm or loadvm: the current state is empty, so the revert is one meta commit.
+        using var dir = new TempDir();
+        const int MiB = 1 << 20;
+        using (var img = NewImage(dir, 4 * MiB))
+        {
+            img.Write(0, Fill(MiB, 0xA1));
+            img.CreateSnapshot("one");
+            img.Write(0, Fill(MiB, 0xB2));
+            img.CreateSnapshot("two");
+            var files = img.Files.ToHashSet();
+            img.RevertToSnapshot("one");
+            Assert.Equal(files, img.Files.ToHashSet());
+            Assert.Equal(Fill(MiB, 0xA1), ReadAll(img)[..MiB]);
+            img.RevertToSnapshot("two");
+            Assert.Equal(files, img.Files.ToHashSet());
+            Assert.Equal(Fill(MiB, 0xB2), ReadAll(img)[..MiB]);
+            img.Write(2 * MiB, Fill(MiB, 0xC3));
+            img.RevertToSnapshot("one"); // the current state held data: it moves to new files
+            Assert.Equal(Fill(MiB, 0xA1), ReadAll(img)[..MiB]);
+            Assert.All(ReadAll(img)[(2 * MiB)..(3 * MiB)], b => Assert.Equal(0, b));
+            img.DeleteSnapshot("two");
+            Assert.True(img.Check().IsClean, string.Join("; ", img.Check().Messages));
+        }
+        using var again = (IrowImage)ImageFormats.Default.Open(dir.File("d.irow"));
+        Assert.Equal(Fill(MiB, 0xA1), ReadAll(again)[..MiB]);
+        Assert.Equal("one", Assert.Single(again.ListSnapshots()).Name);
         Assert.True(again.Check().IsClean);
     }
 
