@@ -107,16 +107,19 @@ public sealed partial class X86Cpu
                     // The first run includes the .NET JIT's compilation: timed alone, without chaining on.
                     _chaining = false;
                     long t0 = Stopwatch.GetTimestamp();
-                    try { n = b.Run(this, n, budget); }
+                    try { n = b.Run(n, budget); }
                     finally { _chaining = true; }
                     _jitTicks += Stopwatch.GetTimestamp() - t0;
                     b.Cold = false;
                 }
-                else n = b.Run(this, n, budget);
+                else n = b.Run(n, budget);
                 _jitInstructionsRun += n - before;
                 continue;
             }
             if (b is not null && b.Cold && _jitBackground) { pendingFrom = Eip_; pendingBytes = (uint)b.Bytes; }
+            CountOutside(b is null ? (Eip_ - pendingFrom < pendingBytes ? OutsideBlockReason.Compiling : OutsideBlockReason.NoBlock)
+                : b.Cold && _jitBackground ? OutsideBlockReason.Compiling
+                : b.Count > budget - n ? OutsideBlockReason.Budget : OutsideBlockReason.Entry, in op);
             uint next = Eip_ + op.Length;
             Eip_ = CodeBits == 32 ? next : next & 0xFFFF;
             if (op.Form != FastForm.General) ExecuteFast(ref op);
@@ -142,7 +145,7 @@ public sealed partial class X86Cpu
     /// block was entered: no translated instruction changes them, and a device can change INTR or NMI only when an
     /// MMIO access reaches it, which sets <see cref="_blockBreak"/> and so returns to the run loop.
     /// </summary>
-    internal Func<X86Cpu, int, int, int>? NextBlock(int n, int budget)
+    internal Func<int, int, int>? NextBlock(int n, int budget)
     {
         if (_blockBreak || !_chaining || n >= budget) return null;
         uint lin = CsBase + Eip_;
@@ -171,7 +174,7 @@ public sealed partial class X86Cpu
     private void CompileInBackground(TranslatedBlock block)
     {
         long t0 = Stopwatch.GetTimestamp();
-        block.Run(this, TranslatedBlock.CompileOnly, 0);
+        block.Run(TranslatedBlock.CompileOnly, 0);
         Interlocked.Add(ref _jitBackgroundTicks, Stopwatch.GetTimestamp() - t0);
         block.Cold = false;
     }
@@ -219,7 +222,7 @@ public sealed partial class X86Cpu
         page.Entries[(e & (DecodedPage.Code32Flag - 1)) - 1].Block = block;
         _jitBlocksTranslated++;
         _jitInstructionsTranslated += block.Count;
-        if (_jitBackground) ThreadPool.UnsafeQueueUserWorkItem(static s => s.Cpu.CompileInBackground(s.Block), (Cpu: this, Block: block), preferLocal: false);
+        if (_jitBackground) BlockCompilerThread.Enqueue(() => CompileInBackground(block));
         _jitLiveBlocks++;
         _jitLiveIl += block.IlBytes;
         return block;
