@@ -49,7 +49,7 @@ internal sealed partial class BlockTranslator
     private static readonly FieldInfo FLazyB = Field("_lazyB");
     private static readonly FieldInfo FLazyRes = Field("_lazyRes");
     private static readonly MethodInfo MNextBlock = Method(nameof(X86Cpu.NextBlock));
-    private static readonly MethodInfo MInvoke = typeof(Func<X86Cpu, int, int, int>).GetMethod("Invoke")!;
+    private static readonly MethodInfo MInvoke = typeof(Func<int, int, int>).GetMethod("Invoke")!;
 
     // The lazy-flags record kinds (X86Cpu.LazyFlags.cs), as far as the translator knows them at a point of the block.
     private const int KindUnknown = -1, KindAdd = 1, KindSub = 2, KindLogic = 3, KindInc = 4, KindDec = 5;
@@ -119,7 +119,7 @@ internal sealed partial class BlockTranslator
             _segReadsLoaded = first._segReads, _segWritesLoaded = first._segWrites };
         t.EmitBody(ops, off - offset);
         int ilBytes = t._il.ILOffset;
-        var run = dm.CreateDelegate<Func<X86Cpu, int, int, int>>();
+        var run = dm.CreateDelegate<Func<int, int, int>>(cpu); // bound to the CPU: see TranslatedBlock.Run
         return new TranslatedBlock(run, ops.Count, off - offset, needsStack32, ilBytes);
     }
 
@@ -241,7 +241,6 @@ internal sealed partial class BlockTranslator
         il.Emit(OpCodes.Call, MNextBlock);
         il.Emit(OpCodes.Dup);
         il.Emit(OpCodes.Brfalse, toRunLoop);
-        il.Emit(OpCodes.Ldarg_0);
         il.Emit(OpCodes.Ldloc, _exitCount);
         il.Emit(OpCodes.Ldarg_2);
         il.Emit(OpCodes.Tailcall);

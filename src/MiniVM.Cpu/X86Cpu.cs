@@ -279,6 +279,7 @@ public sealed partial class X86Cpu
                     }
                     Shadow = false;
                     bool trap = (_flags & TF) != 0;
+                    if (_engine == CpuEngine.Jit) _jitOutside[(int)OutsideBlockReason.Careful]++;
                     Step();
                     executed++;
                     if (!DataBreakpointTrap(trap && !Halted_) && trap && !Halted_ && !Shadow)

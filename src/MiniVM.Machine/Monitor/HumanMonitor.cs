@@ -119,7 +119,7 @@ public sealed class HumanMonitor(PcMachine machine)
         "snapshots" => InfoSnapshots(),
         "statehash" => Convert.ToHexStringLower(machine.StateHash()),
         "jit" => $"engine {machine.Cpu.Engine.ToString().ToLowerInvariant()}: {machine.Cpu.JitStatistics}",
-        "jit-stops" => string.Join('\n', machine.Cpu.JitStops(20).Select(s => $"{s.Mnemonic,-12} {s.Count}")),
+        "jit-stops" => machine.Cpu.JitStopsReport(),
         "sections" => string.Join('\n', machine.SectionHashes().Select(h => $"{h.Section,-10} {h.Hash}")),
         // QEMU starts the dump with a blank line and the CPU's number; -a (every CPU) is the same with one CPU.
         "registers" or "registers -a" => "\nCPU#0\n" + RegisterDump.Format(machine.Cpu),

@@ -26,6 +26,8 @@ internal static class GuestLayout
     public const uint Handlers = 0x4000, CommonHandler = Handlers + 0x400, ExternalHandler = Handlers + 0x500;
     /// <summary>32-bit programs: the address the handler resumes at (stored before every instruction that may fault), and the log.</summary>
     public const uint Resume32 = 0x7FF0, Log32 = 0x8000;
+    /// <summary>32-bit programs: ESP while they run on the 16-bit stack (below 0x7000 in <see cref="Data16"/>).</summary>
+    public const uint SavedEsp = 0x7FF4;
     public const uint CodeBase = 0x10000;
     public const uint Data = 0x20000, DataSize = 0x6000, SafeData = 0x4000;
     /// <summary>Paged32 only: the page at Data+0x4000 is read-only (with CR0.WP), Data+0x5000 is not present.</summary>

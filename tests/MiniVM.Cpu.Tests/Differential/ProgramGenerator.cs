@@ -78,6 +78,8 @@ internal sealed class ProgramGenerator
     private readonly List<(int Label, int RetImm, int Items)> _functions = [];
     private int _farFunction = -1;
     private int _instructionsAtLastLabel = -1;
+    /// <summary>Inside <see cref="SixteenBitStack"/>'s far transfer: SS is Data16, so unguarded memory operands avoid [EBP].</summary>
+    private bool _stack16;
     /// <summary>Inside a counted loop: nothing may write ECX/CX/CL/CH.</summary>
     private bool _ecxBusy;
 
@@ -222,7 +224,8 @@ internal sealed class ProgramGenerator
     private void Item()
     {
         int pick = _rng.Next(100);
-        if (pick < 52) TableInstruction(memory: true, mayFault: true);
+        if (pick < 49) TableInstruction(memory: true, mayFault: true);
+        else if (pick < 52) SixteenBitStack();
         else if (pick < 58) ForwardBranch();
         else if (pick < 63) CountedLoop();
         else if (pick < 68) StringOperation();
@@ -640,9 +643,10 @@ internal sealed class ProgramGenerator
                 case 5:
                 {
                     int ptr = (int)SafeData - 0x100 + 8 * _rng.Next(0x10);
-                    Add(Instruction.Create(Iced.Intel.Code.Mov_rm32_imm32, new MemoryOperand(EBP, None, 1, ptr, 4, false, None), target));
-                    Add(Instruction.Create(Iced.Intel.Code.Mov_rm16_imm16, new MemoryOperand(EBP, None, 1, ptr + 4, 4, false, None), Code32));
-                    Add(Instruction.Create(Iced.Intel.Code.Call_m1632, new MemoryOperand(EBP, None, 1, ptr, 4, false, None)));
+                    var seg = _stack16 ? DS : None; // [EBP] is SS-relative: past Data16's limit
+                    Add(Instruction.Create(Iced.Intel.Code.Mov_rm32_imm32, new MemoryOperand(EBP, None, 1, ptr, 4, false, seg), target));
+                    Add(Instruction.Create(Iced.Intel.Code.Mov_rm16_imm16, new MemoryOperand(EBP, None, 1, ptr + 4, 4, false, seg), Code32));
+                    Add(Instruction.Create(Iced.Intel.Code.Call_m1632, new MemoryOperand(EBP, None, 1, ptr, 4, false, seg)));
                     break;
                 }
                 case 6: Add(Instruction.CreateBranch(Iced.Intel.Code.Call_ptr1632, Code16, Code16Function)); break;
@@ -823,6 +827,67 @@ internal sealed class ProgramGenerator
                 Add(Instruction.Create(Iced.Intel.Code.Add_rm32_imm8, ESP, 8));
                 break;
         }
+    }
+
+    /// <summary>
+    /// 32-bit code on a 16-bit stack (SS.B = 0: PUSH/POP/CALL/RET/ENTER/LEAVE, exception and interrupt frames move SP
+    /// only): pushes and pops of every size, PUSHAD/POPAD, PUSHF/POPF, near calls, ENTER/LEAVE, far transfers, string
+    /// operations and faulting table instructions, then back to the 32-bit stack. ESP's high half is zero meanwhile,
+    /// so the 32-bit handlers find their frames through ESP/EBP. Blocks enter code using the stack only with SS.B = 1
+    /// or run it through the interpreter's handlers, which is what this checks. (Real-mode programs use a 16-bit stack anyway.)
+    /// </summary>
+    private void SixteenBitStack()
+    {
+        if (_real) { TableInstruction(memory: true, mayFault: true); return; } // (real-mode programs stay as they were)
+        var saved = new MemoryOperand(None, None, 1, (int)SavedEsp, 4, false, SS);
+        Add(Instruction.Create(Iced.Intel.Code.Mov_rm32_r32, saved, ESP));
+        Add(Instruction.Create(Iced.Intel.Code.Mov_r32_imm32, ESP, 0x6F00 - 4 * _rng.Next(16) - (_rng.Next(4) == 0 ? 2 : 0)));
+        var r = _ecxBusy ? EDX : Reg32();
+        Add(Instruction.Create(Iced.Intel.Code.Mov_r32_imm32, r, Data16));
+        Add(Instruction.Create(Iced.Intel.Code.Mov_Sreg_rm16, SS, Low16(r)));
+        for (int k = _rng.Next(2, 8); k > 0; k--)
+        {
+            switch (_rng.Next(10))
+            {
+                case 0:
+                    Add(Instruction.Create(Iced.Intel.Code.Push_r32, Reg32()));
+                    Add(Instruction.Create(Iced.Intel.Code.Pop_r32, Reg32()));
+                    break;
+                case 1:
+                    Add(Instruction.Create(Iced.Intel.Code.Push_imm16, _rng.Next(0x10000)));
+                    Add(Instruction.Create(Iced.Intel.Code.Pop_r16, Reg16()));
+                    break;
+                case 2: NearCall(); break;
+                case 3:
+                    // (Unguarded, so no memory operand: EBP/ESP-based ones are #SS past Data16's limit.)
+                    Add(Instruction.Create(Iced.Intel.Code.Pushad));
+                    TableInstruction(memory: false, mayFault: false);
+                    Add(Instruction.Create(Iced.Intel.Code.Popad));
+                    break;
+                case 4: TableInstruction(memory: true, mayFault: true); break;
+                case 5:
+                    Guarded(() => Add(Instruction.Create(Iced.Intel.Code.Push_rm32, Memory())));
+                    Guarded(() => Add(Instruction.Create(Iced.Intel.Code.Pop_rm32, Memory())));
+                    break;
+                case 6:
+                    // ENTER/LEAVE move BP (EBP's low half) and SP: nothing between them addresses through EBP.
+                    Add(Instruction.Create(Iced.Intel.Code.Enterd_imm16_imm8, 4 * _rng.Next(8), _rng.Next(3)));
+                    for (int t = _rng.Next(0, 3); t > 0; t--) TableInstruction(memory: false, mayFault: false);
+                    Add(Instruction.Create(Iced.Intel.Code.Leaved));
+                    break;
+                case 7:
+                    _stack16 = true;
+                    FarTransfer();
+                    _stack16 = false;
+                    break;
+                case 8: FlagsThroughStack(); break;
+                default: StringOperation(); break;
+            }
+        }
+        r = _ecxBusy ? EDX : Reg32();
+        Add(Instruction.Create(Iced.Intel.Code.Mov_r32_imm32, r, Data32));
+        Add(Instruction.Create(Iced.Intel.Code.Mov_Sreg_rm16, SS, Low16(r)));
+        Add(Instruction.Create(Iced.Intel.Code.Mov_r32_rm32, ESP, saved));
     }
 
     /// <summary>PUSHF, flip some arithmetic flags (and DF) in the image, POPF: flags consumers then see values no ALU made.</summary>
