@@ -152,13 +152,13 @@ internal sealed partial class BlockTranslator
         il.Emit(OpCodes.Ldloc, _segBase[seg]!);
         il.Emit(OpCodes.Add);
         il.Emit(OpCodes.Stloc, lin);
-        // TLB probe: region + ((lin >> 12) & 511) * 16.
+        // TLB probe: region + ((lin >> 12) & TlbMask) * TlbEntry.Size, the index X86Cpu's own lookup uses.
         This();
         il.Emit(OpCodes.Ldfld, write ? FTlbWrite : FTlbRead);
         il.Emit(OpCodes.Ldloc, lin);
-        Const(12 - 4);
+        Const((uint)(12 - System.Numerics.BitOperations.Log2(TlbEntry.Size)));
         il.Emit(OpCodes.Shr_Un);
-        Const(511 * TlbEntry.Size);
+        Const((uint)(X86Cpu.TlbMask * TlbEntry.Size));
         il.Emit(OpCodes.And);
         il.Emit(OpCodes.Conv_U);
         il.Emit(OpCodes.Add);

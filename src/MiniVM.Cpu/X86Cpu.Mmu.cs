@@ -15,7 +15,7 @@ namespace MiniVM.Cpu;
 public sealed unsafe partial class X86Cpu
 {
     private const int TlbEntries = 512;
-    private const int TlbMask = TlbEntries - 1;
+    internal const int TlbMask = TlbEntries - 1;
 
     // Three regions: [0, TlbEntries) for supervisor accesses, [TlbEntries, 2*TlbEntries) for CPL 3, and one never
     // filled, selected while every data access must be checked (X86Cpu.Debug.cs). The arrays are pinned: translated

@@ -122,6 +122,28 @@ public sealed class MonitorLimitTests : IDisposable
     }
 
     [Fact]
+    public void An_answer_arrives_together_with_the_next_prompt()
+    {
+        // A client reads until the prompt; if the prompt trailed the answer in its own segment it would reach the
+        // client only after the client's delayed ACK (~40 ms a command on Linux), so one read must bring both.
+        var channel = new MonitorChannel();
+        var seen = new List<string>();
+        using var answers = AnswerCommands(channel, seen);
+        using var tcp = new TcpMonitor(0, channel);
+        using var c = new Client(tcp.Port);
+        var greeting = new byte[HumanMonitor.Banner.Length + 2 + HumanMonitor.Prompt.Length]; // raw: no reader buffers ahead
+        c.Stream.ReadExactly(greeting);
+        Assert.Equal(HumanMonitor.Banner + "\r\n" + HumanMonitor.Prompt, System.Text.Encoding.ASCII.GetString(greeting));
+        for (int i = 0; i < 5; i++)
+        {
+            c.Stream.Write(System.Text.Encoding.ASCII.GetBytes($"info status {i}\r\n"));
+            var buffer = new byte[4096];
+            int n = c.Stream.Read(buffer);
+            Assert.Equal($"ok info status {i}\r\n" + HumanMonitor.Prompt, System.Text.Encoding.ASCII.GetString(buffer, 0, n));
+        }
+    }
+
+    [Fact]
     public void A_silent_client_is_closed_after_the_idle_timeout()
     {
         var channel = new MonitorChannel();
