@@ -12,10 +12,18 @@ namespace MiniVM.Cpu;
 // and memory access order is the interpreter's by construction. What such an instruction may not do is change
 // what the block assumes for its remaining instructions (code size, CS, stack size, IF/TF/shadow, the fetch page)
 // or talk to ports (a device may raise INTR, which the run loop must see before the next instruction): those that
-// can are either the block's last instruction (Callout.Ends) or left out of blocks.
+// can are either the block's last instruction (Callout.Ends, Callout.EndsAtRunLoop) or left out of blocks.
 internal sealed partial class BlockTranslator
 {
-    private enum Callout { None, Straight, Ends }
+    /// <summary>
+    /// How a block may hand an instruction to the interpreter's handler: not at all, in the middle of the block, as its
+    /// last instruction (the block may chain to the next), or as its last instruction with a return to the run loop:
+    /// the instruction may change IF, TF, RF, the interrupt shadow or the CPL (and with it alignment checking), which
+    /// the run loop looks at before the next instruction and X86Cpu.NextBlock assumes unchanged.
+    /// </summary>
+    private enum Callout { None, Straight, Ends, EndsAtRunLoop }
+
+    private static bool EndsBlock(Callout c) => c is Callout.Ends or Callout.EndsAtRunLoop;
 
     private static readonly MethodInfo MInterpret = Method(nameof(X86Cpu.BlockInterpret));
     private static readonly FieldInfo FStops = Field(nameof(X86Cpu._jitStops));
@@ -91,29 +99,22 @@ internal sealed partial class BlockTranslator
                 }
             // A data segment load ends the block (it reads descriptors, may set their accessed bit).
             case Mnemonic.Les: case Mnemonic.Lds: case Mnemonic.Lfs: case Mnemonic.Lgs:
-            // Transfers: the interpreter leaves EIP (and perhaps CS, the code size, the stack) where the block exits to.
-            case Mnemonic.Jmp: case Mnemonic.Call: case Mnemonic.Ret: case Mnemonic.Retf:
-            case Mnemonic.Iret: case Mnemonic.Iretd: case Mnemonic.Int: case Mnemonic.Int3: case Mnemonic.Into:
+            // Near transfers: the interpreter leaves EIP (and perhaps the stack) where the block exits to.
+            case Mnemonic.Ret:
             case Mnemonic.Loop: case Mnemonic.Loope: case Mnemonic.Loopne: case Mnemonic.Jcxz: case Mnemonic.Jecxz:
-            // IF/TF/the shadow change: the run loop must look before the next instruction.
-            case Mnemonic.Popf: case Mnemonic.Popfd: case Mnemonic.Cli: case Mnemonic.Sti:
                 return Callout.Ends;
+            case Mnemonic.Jmp: case Mnemonic.Call:
+                return ins.IsJmpFar || ins.IsJmpFarIndirect || ins.IsCallFar || ins.IsCallFarIndirect ? Callout.EndsAtRunLoop : Callout.Ends;
+            // Far transfers (CS, the CPL, perhaps a task switch) and IF/TF/RF/the shadow changes.
+            case Mnemonic.Retf: case Mnemonic.Iret: case Mnemonic.Iretd: case Mnemonic.Int: case Mnemonic.Int3: case Mnemonic.Into:
+            case Mnemonic.Popf: case Mnemonic.Popfd: case Mnemonic.Cli: case Mnemonic.Sti:
+                return Callout.EndsAtRunLoop;
             default:
                 return Callout.None;
         }
     }
 
     private static bool IsSegment(Register r) => r is >= Register.ES and <= Register.GS;
-
-    /// <summary>
-    /// IF, TF, RF, the interrupt shadow (POPF, CLI, STI, IRET, INT n) or the CPL and with it alignment checking (far
-    /// transfers, which may also switch tasks): the block must return to the run loop, which looks at them before the
-    /// next instruction, rather than chain to the next block (X86Cpu.NextBlock assumes they did not change).
-    /// </summary>
-    private static bool ChangesRunLoopChecks(in Instruction ins) =>
-        ins.Mnemonic is Mnemonic.Popf or Mnemonic.Popfd or Mnemonic.Cli or Mnemonic.Sti or Mnemonic.Iret or Mnemonic.Iretd
-            or Mnemonic.Int or Mnemonic.Int3 or Mnemonic.Into or Mnemonic.Retf
-        || ins.IsJmpFar || ins.IsJmpFarIndirect || ins.IsCallFar || ins.IsCallFarIndirect;
 
     /// <summary>
     /// Runs instruction <paramref name="i"/> through the interpreter's handler. Its registers are written back before
@@ -143,10 +144,10 @@ internal sealed partial class BlockTranslator
         il.EndExceptionBlock();
         ReloadUsed(keepEsp: false);
         _flagKind = KindUnknown;
-        if (kind == Callout.Ends)
+        if (EndsBlock(kind))
         {
             // No chaining past an instruction that may change what the run loop checks before each instruction.
-            if (ChangesRunLoopChecks(d.Ins)) { This(); Const(1); il.Emit(OpCodes.Stfld, FBreak); }
+            if (kind == Callout.EndsAtRunLoop) { This(); Const(1); il.Emit(OpCodes.Stfld, FBreak); }
             This(); il.Emit(OpCodes.Ldfld, FEip); il.Emit(OpCodes.Stloc, _exitEip);
             Count(i + 1); il.Emit(OpCodes.Stloc, _exitCount);
             il.Emit(OpCodes.Leave, _exit);

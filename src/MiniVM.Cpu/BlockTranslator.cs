@@ -106,7 +106,7 @@ internal sealed partial class BlockTranslator
             ops.Add((d.Value, off - offset));
             needsStack32 |= UsesStack(d.Value.Form);
             off += d.Value.Length;
-            if ((EndsBlock(d.Value.Form) && !Conditional(d.Value.Form)) || Interpreted(d.Value) == Callout.Ends) break;
+            if ((EndsBlock(d.Value.Form) && !Conditional(d.Value.Form)) || EndsBlock(Interpreted(d.Value))) break;
         }
         if (ops.Count == 0) return null;
         bool code16 = cpu.CodeBits == 16;
